@@ -1,0 +1,1 @@
+"""Pluggable collectors: each reads one source and returns raw values (see memmap_tui.collector)."""

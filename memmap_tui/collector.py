@@ -1,0 +1,175 @@
+"""The collector contract, the options collectors are built from, and the entry-point registry.
+
+A collector reads one source and returns raw values aligned with its metric specs: gauges as
+they are, counters as cumulative totals. It never formats, sleeps or talks to a sink.
+Collectors are found through the entry-point group `memmap_tui.collectors`; third-party
+packages can add their own there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Type
+
+from .model import MetricSpec
+
+log = logging.getLogger("memmap_tui")
+
+ENTRY_POINT_GROUP = "memmap_tui.collectors"
+
+# Used when the package runs from a source tree that was never installed (no entry points).
+BUILTIN_COLLECTORS: Dict[str, str] = {
+    "host": "collectors.host:HostCollector",
+    "process": "collectors.process:ProcessCollector",
+    "nvml": "collectors.nvml:NvmlCollector",
+    "jetson": "collectors.jetson:JetsonCollector",
+    "tegrastats": "collectors.tegrastats:TegrastatsCollector",
+    "jtop": "collectors.jtop:JtopCollector",
+}
+
+
+class CollectorError(Exception):
+    """A source is broken right now (the sampler backs off and shows the collector degraded)."""
+
+
+class UsageError(Exception):
+    """Bad user input: the CLI prints the message on one line and exits 2."""
+
+
+@dataclass(frozen=True)
+class Availability:
+    """What `probe()` says: whether the source exists here, and if not, why (with a hint)."""
+
+    available: bool
+    reason: str = ""
+
+
+@dataclass
+class CollectorOptions:
+    """Everything a collector may be built from; each collector takes what it needs."""
+
+    pid: Optional[int] = None
+    interval: float = 0.5
+    proc_root: str = "/proc"
+    sys_root: str = "/sys"
+    tegrastats_cmd: Optional[str] = None
+
+
+class Collector:
+    """Base class holding the contract only: no storage, history or rendering.
+
+    Subclasses set `name`, implement `probe`, `open`, `metrics`, `collect` and `close`.
+    `slow = True` asks the sampler to call `collect` on its own thread (a driver call that may
+    hang); `default = True` puts it in the default set when its probe says it is available;
+    `needs_pid = True` means it only makes sense with --pid.
+    """
+
+    name: str = ""
+    slow: bool = False
+    default: bool = True
+    needs_pid: bool = False
+
+    @classmethod
+    def from_options(cls, options: CollectorOptions) -> "Collector":
+        return cls()
+
+    def probe(self) -> Availability:
+        """Cheap, never raises: does the source exist here?"""
+        raise NotImplementedError
+
+    def open(self) -> None:
+        """Acquire handles; after this `metrics()` is fixed."""
+
+    def metrics(self) -> List[MetricSpec]:
+        raise NotImplementedError
+
+    def collect(self) -> Sequence[float]:
+        """One reading aligned with `metrics()`; NaN for an unsupported field; raises if broken."""
+        raise NotImplementedError
+
+    def table(self) -> Optional[List[Dict[str, Any]]]:
+        """Per-entity rows (processes, GPU processes) from the last collect, or None."""
+        return None
+
+    def close(self) -> None:
+        """Release handles; safe to call twice."""
+
+
+def _entry_points() -> Dict[str, Any]:
+    from importlib import metadata
+
+    try:
+        eps = metadata.entry_points(group=ENTRY_POINT_GROUP)  # type: ignore[call-arg]
+    except TypeError:  # Python 3.9: entry_points() takes no arguments
+        eps = metadata.entry_points().get(ENTRY_POINT_GROUP, [])  # type: ignore[attr-defined]
+    return {ep.name: ep for ep in eps}
+
+
+def _load_target(target: str) -> Type[Collector]:
+    import importlib
+
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+
+
+def available_names() -> List[str]:
+    """Every registered collector name, built-ins first in their documented order."""
+    names = list(BUILTIN_COLLECTORS)
+    names += sorted(n for n in _entry_points() if n not in BUILTIN_COLLECTORS)
+    return names
+
+
+def collector_class(name: str) -> Type[Collector]:
+    """The class registered under `name`; UsageError naming the known ones if there is none."""
+    eps = _entry_points()
+    if name in eps:
+        return eps[name].load()  # type: ignore[no-any-return]
+    if name in BUILTIN_COLLECTORS:
+        return _load_target(BUILTIN_COLLECTORS[name])
+    raise UsageError(f"unknown collector '{name}' (known: {', '.join(available_names())})")
+
+
+def parse_collector_list(text: str) -> List[str]:
+    """`host,nvml` -> ["host", "nvml"]; UsageError for an empty or unknown name."""
+    names = [n.strip() for n in text.split(",")]
+    if not names or any(not n for n in names):
+        raise UsageError(f"--collectors: empty name in '{text}'")
+    known = available_names()
+    for n in names:
+        if n not in known:
+            raise UsageError(f"unknown collector '{n}' (known: {', '.join(known)})")
+    return list(dict.fromkeys(names))
+
+
+def build_collectors(names: Optional[List[str]], options: CollectorOptions) -> List[Collector]:
+    """Instantiate the named collectors, or the default set (what is present here) when None.
+
+    A collector named explicitly that is unavailable is a UsageError with its probe's reason;
+    an unavailable default one is skipped quietly (`memmap collectors` says why).
+    """
+    explicit = names is not None
+    chosen = names if names is not None else available_names()
+    built: List[Collector] = []
+    for name in chosen:
+        cls = collector_class(name)
+        if cls.needs_pid and options.pid is None:
+            if explicit:
+                raise UsageError(f"collector '{name}' needs --pid")
+            continue
+        if not explicit and not cls.default:
+            continue
+        inst = cls.from_options(options)
+        avail = inst.probe()
+        if not avail.available:
+            if explicit:
+                raise UsageError(f"collector '{name}' is not available here: {avail.reason}")
+            log.info("collector %s skipped: %s", name, avail.reason)
+            continue
+        built.append(inst)
+    return built
+
+
+def env_tegrastats_cmd() -> Optional[str]:
+    return os.environ.get("MEMMAP_TEGRASTATS") or None

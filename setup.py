@@ -1,0 +1,33 @@
+"""Builds the optional C ring buffer; without a compiler the pure-Python twin is used."""
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+class OptionalBuildExt(build_ext):
+    """A failed compile is a warning, not a failed install: memmap falls back to PyRingBuffer."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # noqa: BLE001 - any compiler failure
+            self.warn(f"C extensions not built ({exc}); using the pure-Python fallbacks")
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # noqa: BLE001
+            self.warn(f"{ext.name} not built ({exc}); using the pure-Python fallback")
+
+
+setup(
+    ext_modules=[
+        Extension(
+            "memmap_tui._ringbuf",
+            sources=["memmap_tui/_ringbuf.c"],
+            extra_compile_args=["-O2", "-std=c99"],
+            optional=True,
+        )
+    ],
+    cmdclass={"build_ext": OptionalBuildExt},
+)
