@@ -34,6 +34,10 @@ class CollectorError(Exception):
     """A source is broken right now (the sampler backs off and shows the collector degraded)."""
 
 
+class SourceEnded(CollectorError):
+    """The watched thing is gone for good (the attached process exited): the run ends."""
+
+
 class UsageError(Exception):
     """Bad user input: the CLI prints the message on one line and exits 2."""
 
@@ -72,7 +76,7 @@ class Collector:
     needs_pid: bool = False
 
     @classmethod
-    def from_options(cls, options: CollectorOptions) -> "Collector":
+    def from_options(cls, options: CollectorOptions) -> Collector:
         return cls()
 
     def probe(self) -> Availability:
@@ -153,7 +157,13 @@ def build_collectors(names: Optional[List[str]], options: CollectorOptions) -> L
     chosen = names if names is not None else available_names()
     built: List[Collector] = []
     for name in chosen:
-        cls = collector_class(name)
+        try:
+            cls = collector_class(name)
+        except ImportError as exc:
+            if explicit:
+                raise UsageError(f"collector '{name}' cannot load: {exc}") from None
+            log.info("collector %s skipped: %s", name, exc)
+            continue
         if cls.needs_pid and options.pid is None:
             if explicit:
                 raise UsageError(f"collector '{name}' needs --pid")

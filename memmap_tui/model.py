@@ -92,7 +92,7 @@ def counter(
     label: str = "device",
     family_prefix: Optional[str] = None,
 ) -> MetricSpec:
-    """A counter `<prefix>[.<device>].<quantity>` whose frame column is `<prefix>[.<device>].<column>`."""
+    """A counter `<prefix>[.<device>].<quantity>`, shown as `<prefix>[.<device>].<column>`."""
     return MetricSpec(
         name=device_name(prefix, device, quantity),
         unit=unit,

@@ -1,0 +1,141 @@
+"""The `memmap` command: argparse subcommands that build the pipeline for each mode.
+
+Holds no logic: each mode lives in its own module and is imported only when it runs, so that
+`memmap record` starts without loading the TUI. Bad arguments exit 2 with one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, Callable, List, NoReturn, Optional
+
+from . import __version__
+from .collector import UsageError
+from .sampler import MAX_INTERVAL, MIN_INTERVAL
+
+EPILOG_TUI = """examples:
+  memmap                          live monitor of this machine
+  memmap --pid 4242               ... and of process 4242 with its children
+  memmap record -o run.csv --duration 600 --pid 4242
+  memmap collectors               which sources exist here, and why not
+"""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as a UsageError (one line, exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def interval_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not MIN_INTERVAL <= value <= MAX_INTERVAL:
+        raise argparse.ArgumentTypeError(
+            f"{text} s is outside {MIN_INTERVAL:g}..{MAX_INTERVAL:g} s")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
+    return value
+
+
+def process_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a process id") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a process id (must be > 0)")
+    return value
+
+
+def add_sampling_options(p: argparse.ArgumentParser, interval: float = 0.5) -> None:
+    p.add_argument("--interval", type=interval_seconds, default=interval, metavar="S",
+                   help=f"seconds between samples, {MIN_INTERVAL:g} to {MAX_INTERVAL:g} "
+                        f"(default {interval:g})")
+    p.add_argument("--pid", type=process_id, metavar="PID",
+                   help="also watch this process and all its descendants")
+    p.add_argument("--collectors", metavar="A,B",
+                   help="comma-separated collectors to use (default: every one present here; "
+                        "see 'memmap collectors')")
+    p.add_argument("--tegrastats-cmd", metavar="PATH",
+                   help="tegrastats executable (default: $MEMMAP_TEGRASTATS, else tegrastats "
+                        "on PATH)")
+
+
+def _lazy(module: str, function: str) -> Callable[[Any], int]:
+    def handler(args: Any) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module, __package__), function)(args)
+
+    return handler
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="memmap", epilog=EPILOG_TUI,
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                    description="Live memory and data-movement monitor for people who feed GPUs: "
+                                "GB/s moved, time spent waiting for data, memory growth.")
+    parser.add_argument("--version", action="version", version=f"memmap {__version__}")
+    add_sampling_options(parser)
+    parser.set_defaults(handler=_lazy(".collectors_cmd", "run_tui"))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    rec = sub.add_parser(
+        "record", help="record samples to a CSV file, headless",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Record one CSV row per sample until --duration, Ctrl-C, SIGTERM or SIGHUP "
+                    "(each finishes the row, flushes and exits 0).",
+        epilog="examples:\n  memmap record -o run.csv --duration 600\n"
+               "  memmap record -o job.csv --pid 4242 --interval 0.1\n"
+               "  memmap record -o fast.csv --interval 0.001 --collectors host\n\n"
+               "Columns are <source>.<thing>[.<device>].<quantity>_<unit> in base units; "
+               "an empty cell means not available.")
+    rec.add_argument("-o", "--output", required=True, metavar="FILE.csv",
+                     help="the CSV file to write (refuses to overwrite without --force)")
+    rec.add_argument("--duration", type=positive_seconds, metavar="S",
+                     help="stop after this many seconds (default: until interrupted)")
+    rec.add_argument("--force", action="store_true", help="overwrite FILE.csv if it exists")
+    add_sampling_options(rec)
+    rec.set_defaults(handler=_lazy(".record", "run_record"))
+
+    col = sub.add_parser("collectors", help="which collectors are available here, and why not")
+    add_sampling_options(col)
+    col.set_defaults(handler=_lazy(".collectors_cmd", "run_collectors"))
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return int(args.handler(args))
+    except UsageError as exc:
+        print(f"memmap: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:
+        print(f"memmap: error: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a bug still gets one line; MEMMAP_DEBUG=1 shows all
+        if os.environ.get("MEMMAP_DEBUG"):
+            raise
+        print(f"memmap: internal error: {type(exc).__name__}: {exc} "
+              "(set MEMMAP_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1

@@ -1,0 +1,98 @@
+"""The one pipeline builder every mode uses: collectors -> Sampler -> the mode's sinks.
+
+Modes differ only in which sinks they attach. Also holds the small pieces every mode shares:
+checking a --pid, stopping cleanly on SIGINT/SIGTERM/SIGHUP, and where logs go.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from .collector import (
+    Collector,
+    CollectorOptions,
+    UsageError,
+    build_collectors,
+    env_tegrastats_cmd,
+    parse_collector_list,
+)
+from .sampler import Sampler, Sink
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def check_pid(pid: Optional[int]) -> None:
+    """UsageError "no such process: N" unless `pid` names a live process (or is None)."""
+    if pid is None:
+        return
+    if pid <= 0:
+        raise UsageError(f"--pid must be a positive process id, not {pid}")
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        raise UsageError(f"no such process: {pid}") from None
+    except PermissionError:
+        pass  # another user's process: it exists; the collector says what it cannot read
+
+
+def collector_options(args: Any) -> CollectorOptions:
+    return CollectorOptions(
+        pid=getattr(args, "pid", None),
+        interval=args.interval,
+        tegrastats_cmd=getattr(args, "tegrastats_cmd", None) or env_tegrastats_cmd(),
+    )
+
+
+def chosen_collectors(args: Any) -> List[Collector]:
+    """The collectors named by --collectors (plus `process` with --pid), or the default set."""
+    names = parse_collector_list(args.collectors) if getattr(args, "collectors", None) else None
+    if names is not None and getattr(args, "pid", None) is not None and "process" not in names:
+        names.append("process")
+    return build_collectors(names, collector_options(args))
+
+
+def build_sampler(args: Any, sinks: Sequence[Sink] = ()) -> Sampler:
+    """Check the arguments, pick the collectors and wire them to `sinks`."""
+    check_pid(getattr(args, "pid", None))
+    return Sampler(chosen_collectors(args), args.interval, sinks)
+
+
+def stop_on_signals(stop: Callable[[], None]) -> Dict[int, Any]:
+    """Route SIGINT, SIGTERM and SIGHUP to `stop`; returns the previous handlers."""
+    previous = {}
+    for sig in STOP_SIGNALS:
+        previous[sig] = signal.signal(sig, lambda _signum, _frame: stop())
+    return previous
+
+
+def restore_signals(previous: Dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def log_to_stderr(level: int = logging.WARNING) -> None:
+    """Headless modes: one line per warning on stderr."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("memmap: %(message)s"))
+    root = logging.getLogger("memmap_tui")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def log_to_file(path: Optional[str] = None) -> str:
+    """Screen-owning modes: logs go to a file (default ~/.cache/memmap/memmap.log)."""
+    if path is None:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = os.path.join(base, "memmap", "memmap.log")
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("memmap_tui")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+    return path

@@ -1,0 +1,86 @@
+"""`memmap record`: headless CSV recording with clean stops and a one-line summary."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, Optional, TextIO
+
+from .collector import UsageError
+from .model import Frame
+from .pipeline import build_sampler, log_to_stderr, restore_signals, stop_on_signals
+from .sinks.csv import CsvSink, open_exclusive
+
+BATCH_BELOW_INTERVAL = 0.05  # faster than 20 rows/s, rows are batched and written once a second
+
+
+def open_output(path: str, force: bool) -> int:
+    """Open the CSV before anything else runs, so a bad path fails first (UsageError)."""
+    if os.path.isdir(path):
+        raise UsageError(f"{path} is a directory, not a file")
+    try:
+        return open_exclusive(path, force)
+    except FileExistsError:
+        raise UsageError(f"{path} exists; use --force to overwrite it") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+
+
+class Progress:
+    """A progress bar on stderr, drawn at most 4 times a second, only on a terminal."""
+
+    def __init__(self, duration: float, stream: TextIO) -> None:
+        self.duration, self.stream = duration, stream
+        self.start = time.monotonic()
+        self.rows = 0
+        self._drawn = 0.0
+
+    def __call__(self, frame: Frame) -> None:
+        self.rows += 1
+        now = time.monotonic()
+        if now - self._drawn < 0.25:
+            return
+        self._drawn = now
+        done = min((now - self.start) / self.duration, 1.0) if self.duration > 0 else 1.0
+        bar = "#" * int(done * 30)
+        self.stream.write(f"\r[{bar:<30}] {now - self.start:6.1f}/{self.duration:g} s "
+                          f"{self.rows} rows")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        self.stream.write("\r\033[K")
+        self.stream.flush()
+
+
+def run_record(args: Any) -> int:
+    log_to_stderr()
+    fd = open_output(args.output, args.force)
+    sink = CsvSink(args.output, flush_seconds=0.0 if args.interval >= BATCH_BELOW_INTERVAL
+                   else 1.0, fd=fd)
+    try:
+        sampler = build_sampler(args, [sink])
+        sampler.open()
+    except BaseException:
+        os.close(fd)
+        os.unlink(args.output)  # nothing was recorded: leave no empty file behind
+        raise
+    progress: Optional[Progress] = None
+    if args.duration is not None and sys.stderr.isatty():
+        progress = Progress(args.duration, sys.stderr)
+    previous = stop_on_signals(sampler.stop)
+    try:
+        stats = sampler.run(args.duration, on_tick=progress)
+    finally:
+        restore_signals(previous)
+        sampler.close()
+        if progress is not None:
+            progress.finish()
+    span = stats.last - stats.started if stats.ticks > 1 else 0.0
+    hz = stats.achieved_hz()
+    rate = f"{hz:.1f} Hz" if hz == hz else "-"
+    if sampler.ended:
+        print(f"memmap: {sampler.ended}; recording stopped", file=sys.stderr)
+    print(f"memmap: recorded {sink.rows} rows over {span:.1f} s to {args.output} "
+          f"({rate}, {stats.missed} missed ticks)", file=sys.stderr)
+    return 0

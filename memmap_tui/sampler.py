@@ -1,0 +1,296 @@
+"""The Sampler: owns the cadence, calls collectors, derives frames and hands them to sinks.
+
+- Ticks are scheduled at t0 + k * interval on the monotonic clock, so they never drift; a tick
+  that comes too late skips the missed slots (counted in `stats.missed`) instead of bunching up.
+- A `slow` collector (a driver call that can hang) runs on its own thread and hands over only its
+  latest values through a one-slot mailbox, so it can never delay the tick.
+- A collector that raises is backed off exponentially (its values are NaN meanwhile) and shown as
+  degraded; the others go on.
+- Commands (pause, resume, set interval, stop) arrive through a queue: the only path upstream.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
+
+from .collector import Collector, SourceEnded
+from .derive import derive
+from .model import NAN, Frame, MetricSpec, Reading, Schema
+
+log = logging.getLogger("memmap_tui")
+
+MIN_INTERVAL = 0.001
+MAX_INTERVAL = 3600.0
+MAX_BACKOFF = 60.0
+
+
+class Sink(Protocol):
+    """Anything that takes frames: the ring, the CSV writer, the exporter, the run summary."""
+
+    def open(self, schema: Schema) -> None: ...
+
+    def write(self, frame: Frame) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class SourceState:
+    """How one collector is doing, for the TUI header and `memmap_collector_up`."""
+
+    name: str
+    width: int
+    ok: bool = True
+    message: str = ""
+    failures: int = 0
+    retry_at: float = 0.0
+
+
+@dataclass
+class Stats:
+    ticks: int = 0
+    missed: int = 0
+    started: float = NAN
+    last: float = NAN
+
+    def achieved_hz(self) -> float:
+        span = self.last - self.started
+        return (self.ticks - 1) / span if self.ticks > 1 and span > 0 else NAN
+
+
+class Mailbox:
+    """One slot: the writer replaces, the reader takes the latest. Never blocks for long."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._item: Optional[Tuple[float, Sequence[float], Any]] = None
+
+    def put(self, item: Tuple[float, Sequence[float], Any]) -> None:
+        with self._lock:
+            self._item = item
+
+    def peek(self) -> Optional[Tuple[float, Sequence[float], Any]]:
+        with self._lock:
+            return self._item
+
+
+def backoff_seconds(failures: int, interval: float) -> float:
+    """Wait before retrying a failing source: doubles from max(interval, 0.5 s) up to 60 s."""
+    return min(max(interval, 0.5) * 2.0 ** max(failures - 1, 0), MAX_BACKOFF)
+
+
+class SlowRunner(threading.Thread):
+    """Calls a slow collector's collect() on its own cadence and posts results to a mailbox."""
+
+    def __init__(self, collector: Collector, state: SourceState, interval: float,
+                 clock: Callable[[], float]) -> None:
+        super().__init__(name=f"memmap-{collector.name}", daemon=True)
+        self.collector, self.state, self.interval, self.clock = collector, state, interval, clock
+        self.mailbox = Mailbox()
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            wait = self.interval
+            try:
+                values = self.collector.collect()
+                self.mailbox.put((self.clock(), values, self.collector.table()))
+                _mark_ok(self.state)
+            except Exception as exc:  # noqa: BLE001 - any source failure degrades it
+                _mark_failed(self.state, exc, self.interval, self.clock())
+                wait = backoff_seconds(self.state.failures, self.interval)
+            self.stopping.wait(wait)
+
+
+def _mark_ok(state: SourceState) -> None:
+    if not state.ok:
+        log.info("collector %s recovered", state.name)
+    state.ok, state.message, state.failures = True, "", 0
+
+
+def _mark_failed(state: SourceState, exc: BaseException, interval: float, now: float) -> None:
+    state.failures += 1
+    if state.ok:
+        log.warning("collector %s degraded: %s", state.name, exc)
+    state.ok, state.message = False, str(exc) or type(exc).__name__
+    state.retry_at = now + backoff_seconds(state.failures, interval)
+
+
+class Sampler:
+    """collectors -> Reading -> derive() -> Frame -> sinks, at a drift-free cadence."""
+
+    def __init__(self, collectors: Sequence[Collector], interval: float = 0.5,
+                 sinks: Sequence[Sink] = (), clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
+        if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
+            raise ValueError(f"interval {interval} s is outside {MIN_INTERVAL}..{MAX_INTERVAL}")
+        self.collectors = list(collectors)
+        self.interval = interval
+        self.sinks = list(sinks)
+        self.clock, self.wall = clock, wall
+        self.states: Dict[str, SourceState] = {}
+        self.stats = Stats()
+        self.paused = False
+        self.ended: Optional[str] = None  # why the run ended by itself (a watched process exited)
+        self.schema = Schema([])
+        self._runners: Dict[str, SlowRunner] = {}
+        self._prev: Optional[Reading] = None
+        self._commands: queue.SimpleQueue[Tuple[str, Any]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._opened = False
+        self._stale_after = max(3 * interval, 2.0)
+
+    # -- life cycle --------------------------------------------------------------------------
+    def open(self) -> Schema:
+        """Open every collector and sink; fixes the schema. Raises if a collector cannot open."""
+        specs: List[MetricSpec] = []
+        for c in self.collectors:
+            c.open()
+            own = c.metrics()
+            specs += own
+            self.states[c.name] = SourceState(c.name, len(own))
+        self.schema = Schema(specs)
+        for c in self.collectors:
+            if c.slow:
+                runner = SlowRunner(c, self.states[c.name], self.interval, self.clock)
+                self._runners[c.name] = runner
+                runner.start()
+        for sink in self.sinks:
+            sink.open(self.schema)
+        self._opened = True
+        return self.schema
+
+    def close(self) -> None:
+        """Stop threads, close collectors and sinks (flushing them). Safe to call twice."""
+        for runner in self._runners.values():
+            runner.stopping.set()
+        for runner in self._runners.values():
+            runner.join(timeout=2.0)
+        self._runners = {}
+        for c in self.collectors:
+            try:
+                c.close()
+            except Exception as exc:  # noqa: BLE001 - closing must go on for the rest
+                log.warning("closing %s: %s", c.name, exc)
+        sinks, self.sinks = self.sinks, []
+        errors = []
+        for sink in sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    # -- commands (the only path upstream) ---------------------------------------------------
+    def command(self, name: str, value: Any = None) -> None:
+        """Queue 'pause', 'resume', 'toggle', ('interval', seconds) or 'stop'; thread-safe."""
+        if name == "stop":
+            self._stop.set()
+        self._commands.put((name, value))
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Ask run() to return after the tick in progress (safe from a signal handler)."""
+        self._stop.set()
+        self._wake.set()
+
+    def _apply_commands(self) -> bool:
+        """Apply queued commands; True when the schedule must restart from now."""
+        restart = False
+        while True:
+            try:
+                name, value = self._commands.get_nowait()
+            except queue.Empty:
+                return restart
+            if name in ("pause", "resume", "toggle"):
+                self.paused = (not self.paused) if name == "toggle" else name == "pause"
+                restart = True
+            elif name == "interval":
+                self.interval = min(max(float(value), MIN_INTERVAL), MAX_INTERVAL)
+                self._stale_after = max(3 * self.interval, 2.0)
+                for runner in self._runners.values():
+                    runner.interval = self.interval
+                restart = True
+
+    # -- sampling ----------------------------------------------------------------------------
+    def sample(self) -> Frame:
+        """Take one reading now, derive the frame and hand it to every sink."""
+        now = self.clock()
+        values: List[float] = []
+        tables: Dict[str, Any] = {}
+        for c in self.collectors:
+            state = self.states[c.name]
+            part, table = self._collect_one(c, state, now)
+            if len(part) != state.width:
+                part = [NAN] * state.width
+            values += part
+            if table is not None:
+                tables[c.name] = table
+        reading = Reading(now, self.wall(), values, tables)
+        frame = derive(self.schema, self._prev, reading)
+        self._prev = reading
+        for sink in self.sinks:
+            sink.write(frame)
+        return frame
+
+    def _collect_one(self, c: Collector, state: SourceState, now: float):
+        runner = self._runners.get(c.name)
+        if runner is not None:
+            item = runner.mailbox.peek()
+            if item is None or now - item[0] > self._stale_after:
+                return [NAN] * state.width, None
+            return item[1], item[2]
+        if not state.ok and now < state.retry_at:
+            return [NAN] * state.width, None
+        try:
+            part = c.collect()
+        except SourceEnded as exc:
+            self.ended = str(exc)
+            self.stop()
+            return [NAN] * state.width, None
+        except Exception as exc:  # noqa: BLE001 - a broken source degrades, the rest go on
+            _mark_failed(state, exc, self.interval, now)
+            return [NAN] * state.width, None
+        _mark_ok(state)
+        return part, c.table()
+
+    def run(self, duration: Optional[float] = None,
+            on_tick: Optional[Callable[[Frame], None]] = None) -> Stats:
+        """Sample until stop() (or `duration` seconds); returns the tick statistics."""
+        if not self._opened:
+            self.open()
+        t0 = self.clock()
+        k = 0
+        end = None if duration is None else t0 + duration + 1e-6
+        self.stats.started = t0
+        while not self._stop.is_set():
+            if self._apply_commands():
+                t0, k = self.clock(), 0
+            now = self.clock()
+            due = t0 + k * self.interval
+            if end is not None and due > end:
+                break
+            if now < due or self.paused:
+                self._wake.clear()
+                self._wake.wait(min(due - now, 0.25) if not self.paused else None)
+                continue
+            frame = self.sample()
+            self.stats.ticks += 1
+            self.stats.last = now
+            if on_tick is not None:
+                on_tick(frame)
+            k += 1
+            late = self.clock() - (t0 + k * self.interval)
+            if late >= self.interval:  # whole slots went by: skip them rather than bunch up
+                skipped = int(math.floor(late / self.interval))
+                self.stats.missed += skipped
+                k += skipped
+        return self.stats

@@ -1,0 +1,108 @@
+"""One formatter for every place a number meets a person: the TUI, the report, the summary.
+
+Sizes are binary (KiB, MiB, GiB: what memory is sold and reported in); rates are decimal
+(kB/s, MB/s, GB/s: what links and disks are rated in). NaN prints as `-`.
+"""
+
+from __future__ import annotations
+
+import math
+
+MISSING = "-"
+_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+_DECIMAL_RATE = ("B/s", "kB/s", "MB/s", "GB/s", "TB/s")
+
+
+def _missing(value: float) -> bool:
+    return value is None or math.isnan(value)
+
+
+def fmt_bytes(value: float) -> str:
+    """4294967296 -> '4.00 GiB'."""
+    if _missing(value):
+        return MISSING
+    size, unit = abs(value), 0
+    while size >= 1024 and unit < len(_BINARY) - 1:
+        size /= 1024
+        unit += 1
+    sign = "-" if value < 0 else ""
+    return f"{sign}{size:.0f} {_BINARY[unit]}" if unit == 0 else f"{sign}{size:.2f} {_BINARY[unit]}"
+
+
+def fmt_rate(value: float) -> str:
+    """1.5e9 -> '1.50 GB/s'."""
+    if _missing(value):
+        return MISSING
+    size, unit = abs(value), 0
+    while size >= 1000 and unit < len(_DECIMAL_RATE) - 1:
+        size /= 1000
+        unit += 1
+    digits = 0 if unit == 0 else (2 if size < 10 else 1 if size < 100 else 0)
+    return f"{'-' if value < 0 else ''}{size:.{digits}f} {_DECIMAL_RATE[unit]}"
+
+
+def fmt_percent(value: float) -> str:
+    return MISSING if _missing(value) else f"{value:.1f} %"
+
+
+def fmt_celsius(value: float) -> str:
+    return MISSING if _missing(value) else f"{value:.0f} °C"
+
+
+def fmt_watts(value: float) -> str:
+    return MISSING if _missing(value) else f"{value:.1f} W"
+
+
+def fmt_mhz(value: float) -> str:
+    return MISSING if _missing(value) else f"{value:.0f} MHz"
+
+
+def fmt_number(value: float) -> str:
+    if _missing(value):
+        return MISSING
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
+
+
+def fmt_seconds(value: float) -> str:
+    if _missing(value):
+        return MISSING
+    if value < 120:
+        return f"{value:.1f} s"
+    minutes, seconds = divmod(int(value), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
+_BY_SUFFIX = (
+    ("_bytes_per_second", fmt_rate),
+    ("_per_second", lambda v: MISSING if _missing(v) else f"{fmt_number(v)}/s"),
+    ("_percent", fmt_percent),
+    ("_bytes", fmt_bytes),
+    ("_celsius", fmt_celsius),
+    ("_watts", fmt_watts),
+    ("_mhz", fmt_mhz),
+    ("_seconds", fmt_seconds),
+)
+
+
+def format_value(column: str, value: float) -> str:
+    """Format `value` by what its column name says it is (`..._bytes_per_second` -> GB/s)."""
+    for suffix, fmt in _BY_SUFFIX:
+        if _ends_with(column, suffix):
+            return fmt(value)
+    return fmt_number(value)
+
+
+def unit_label(column: str) -> str:
+    """The unit a column is shown in, for table headers: 'B/s', 'bytes', '%', ..."""
+    for suffix, label in (("_bytes_per_second", "B/s"), ("_per_second", "/s"), ("_percent", "%"),
+                          ("_bytes", "bytes"), ("_celsius", "°C"), ("_watts", "W"),
+                          ("_mhz", "MHz"), ("_seconds", "s")):
+        if _ends_with(column, suffix):
+            return label
+    return ""
+
+
+def _ends_with(column: str, suffix: str) -> bool:
+    """`x.read_bytes_per_second` and `tegra.power.vdd_gpu.watts` both name their unit last."""
+    return column.endswith(suffix) or column.endswith("." + suffix[1:])

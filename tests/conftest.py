@@ -1,0 +1,34 @@
+"""Shared test fixtures: paths to the project's test data and to the shared fixtures."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SHARED = Path(os.environ.get("MEMMAP_SHARED", ROOT.parent / "shared"))
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return DATA
+
+
+def memmap_cmd() -> list:
+    """`memmap` as a subprocess argv: the installed script beside this Python, else the module."""
+    script = Path(sys.executable).parent / "memmap"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "memmap_tui"]
+
+
+def memmap_env() -> dict:
+    """The environment for a `memmap` subprocess; finds the source tree when not installed."""
+    env = dict(os.environ)
+    if not (Path(sys.executable).parent / "memmap").exists():
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env

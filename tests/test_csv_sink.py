@@ -1,0 +1,75 @@
+"""The CSV recorder: header, whole rows, NaN as empty, batching, formula-safe text."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import pytest
+
+from memmap_tui.model import Frame, Reading, Schema, gauge
+from memmap_tui.sinks.csv import CsvSink, format_row, safe_text
+
+SCHEMA = Schema([gauge("a", "x_bytes", "bytes", "x"), gauge("a", "y_percent", "percent", "y")])
+
+
+def frame(t: float, x: float, y: float) -> Frame:
+    return Frame(1_700_000_000.0 + t, [x, y], Reading(t, 1_700_000_000.0 + t, [x, y]))
+
+
+def test_header_then_one_row_per_frame(tmp_path: Path) -> None:
+    sink = CsvSink(str(tmp_path / "r.csv"))
+    sink.open(SCHEMA)
+    sink.write(frame(0, 1, 2.5))
+    sink.write(frame(1, 3, math.nan))
+    sink.close()
+    rows = list(csv.reader(open(tmp_path / "r.csv")))
+    assert rows[0] == ["timestamp", "a.x_bytes", "a.y_percent"]
+    assert rows[1] == ["1700000000.000000", "1", "2.5"]
+    assert rows[2] == ["1700000001.000000", "3", ""]
+
+
+def test_byte_counts_keep_every_digit() -> None:
+    assert format_row(0.5, [123456789012.0]) == "0.500000,123456789012\n"
+
+
+def test_batched_rows_wait_for_the_flush_interval(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    sink = CsvSink(str(path), flush_seconds=1.0)
+    sink.open(SCHEMA)
+    sink.write(frame(0.0, 1, 1))  # the first row goes out at once
+    sink.write(frame(0.3, 2, 2))
+    sink.write(frame(0.6, 3, 3))
+    assert len(path.read_text().splitlines()) == 2
+    sink.write(frame(1.1, 4, 4))
+    assert len(path.read_text().splitlines()) == 5
+    sink.write(frame(1.2, 5, 5))
+    sink.close()
+    assert len(path.read_text().splitlines()) == 6 and path.read_text().endswith("\n")
+
+
+def test_existing_file_is_refused_without_force(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("precious")
+    with pytest.raises(FileExistsError):
+        CsvSink(str(path)).open(SCHEMA)
+    assert path.read_text() == "precious"
+
+
+def test_force_overwrites(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("old")
+    sink = CsvSink(str(path), force=True)
+    sink.open(SCHEMA)
+    sink.close()
+    assert path.read_text().startswith("timestamp,")
+
+
+@pytest.mark.parametrize("text", ["=cmd|' /C calc'!A0", "+1", "-2+3", "@SUM(A1)", "\t=1"])
+def test_text_that_could_be_a_formula_is_neutralised(text: str) -> None:
+    assert safe_text(text) == "'" + text
+
+
+def test_plain_text_is_untouched() -> None:
+    assert safe_text("python train.py") == "python train.py"

@@ -1,0 +1,35 @@
+"""units: one formatter for TUI, report and summary."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from memmap_tui.units import fmt_bytes, fmt_rate, format_value, unit_label
+
+
+@pytest.mark.parametrize("value, text", [(0, "0 B"), (1023, "1023 B"), (1024, "1.00 KiB"),
+                                         (3 * 2**30, "3.00 GiB"), (math.nan, "-")])
+def test_sizes_are_binary(value: float, text: str) -> None:
+    assert fmt_bytes(value) == text
+
+
+@pytest.mark.parametrize("value, text", [(0, "0 B/s"), (999, "999 B/s"), (1500, "1.50 kB/s"),
+                                         (2.5e9, "2.50 GB/s"), (123.4e6, "123 MB/s"),
+                                         (45.6e6, "45.6 MB/s"), (math.nan, "-")])
+def test_rates_are_decimal(value: float, text: str) -> None:
+    assert fmt_rate(value) == text
+
+
+def test_format_value_goes_by_the_column_name() -> None:
+    assert format_value("host.disk.read_bytes_per_second", 2e9) == "2.00 GB/s"
+    assert format_value("host.mem.used_bytes", 2**30) == "1.00 GiB"
+    assert format_value("host.cpu.util_percent", 12.345) == "12.3 %"
+    assert format_value("tegra.power.vdd_gpu.watts", 3.21) == "3.2 W"
+    assert format_value("host.vm.major_faults_per_second", 5) == "5/s"
+
+
+def test_unit_label() -> None:
+    assert unit_label("nvml.gpu0.pcie_rx_bytes_per_second") == "B/s"
+    assert unit_label("nvml.gpu0.temperature_celsius") == "°C"
