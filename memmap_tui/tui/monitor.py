@@ -1,0 +1,122 @@
+"""The TUI's model, without Textual: what the source pushed, the graph history, the verdict,
+and memmap's own CPU and memory. The app calls `update()` once per --refresh and draws from it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from ..verdict import WAIT_COLUMNS, Verdict, verdict
+from .history import WINDOWS, History
+from .panes import PaneSpec, build_panes, tracked_keys
+from .source import FrameStore, Source
+
+INTERVAL_STEPS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+_VERDICT_EXTRA = ("host.cpu.util_percent", "host.psi.memory_full_percent",
+                  "host.psi.memory_some_percent", "tegra.gpu.util_percent",
+                  "jetson.gpu.util_percent")
+
+
+@dataclass(frozen=True)
+class SelfUsage:
+    """memmap's own cost: CPU percent of one core since the last reading, resident bytes."""
+
+    cpu_percent: float
+    rss_bytes: float
+
+
+class SelfMeter:
+    """Reads /proc/self/stat and /proc/self/statm: two small reads per refresh."""
+
+    def __init__(self, proc: str = "/proc/self") -> None:
+        self.proc = proc
+        self._hz = os.sysconf("SC_CLK_TCK")
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._last = self._cpu_seconds(), time.monotonic()
+
+    def _cpu_seconds(self) -> float:
+        with open(f"{self.proc}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self._hz  # utime, stime
+
+    def __call__(self) -> SelfUsage:
+        cpu, now = self._cpu_seconds(), time.monotonic()
+        last_cpu, last_now = self._last
+        self._last = cpu, now
+        with open(f"{self.proc}/statm", "rb") as f:
+            rss = int(f.read().split()[1]) * self._page
+        span = now - last_now
+        return SelfUsage(100.0 * (cpu - last_cpu) / span if span > 0 else 0.0, float(rss))
+
+
+def next_interval(current: float, faster: bool) -> float:
+    """The next step of INTERVAL_STEPS below (faster) or above the current interval."""
+    if faster:
+        smaller = [s for s in INTERVAL_STEPS if s < current - 1e-9]
+        return smaller[-1] if smaller else current
+    larger = [s for s in INTERVAL_STEPS if s > current + 1e-9]
+    return larger[0] if larger else current
+
+
+class Monitor:
+    """Pulls new rows from a source's store into the graph history; holds what panes draw."""
+
+    def __init__(self, source: Source, store: FrameStore,
+                 self_meter: Optional[Callable[[], SelfUsage]] = None) -> None:
+        self.source, self.store = source, store
+        self.panes: List[PaneSpec] = build_panes(store.columns, store.tables.keys())
+        self.window_index = 0
+        self.self_meter = self_meter or SelfMeter()
+        self.usage = SelfUsage(float("nan"), float("nan"))
+        self.verdict: Optional[Verdict] = None
+        self.cpus = os.cpu_count() or 1
+        self._seen = 0
+        self.history = self._new_history()
+        self.updates = 0  # bumps whenever new rows arrived
+
+    @property
+    def window_label(self) -> str:
+        return WINDOWS[self.window_index][1]
+
+    @property
+    def tables(self) -> Dict[str, List[Dict[str, Any]]]:
+        return self.store.tables
+
+    def _new_history(self) -> History:
+        return History(self.store.columns, tracked_keys(self.panes),
+                       WINDOWS[self.window_index][0])
+
+    def next_window(self) -> str:
+        """Switch the graphs to the next window and rebuild them from the ring."""
+        self.window_index = (self.window_index + 1) % len(WINDOWS)
+        self.history = self._new_history()
+        self._seen = max(self._seen - len(self.store), 0)  # refeed what the ring still holds
+        self._pull(full=True)
+        return self.window_label
+
+    def update(self) -> bool:
+        """Read the new rows, recompute the verdict and memmap's own usage; True if rows came."""
+        self.usage = self.self_meter()
+        fresh = self._pull()
+        if fresh:
+            self.verdict = verdict(self.history.recent_window(self._verdict_columns()),
+                                   self.cpus)
+            self.updates += 1
+        return fresh
+
+    def _pull(self, full: bool = False) -> bool:
+        count, rows = self.store.since(self._seen)
+        self._seen = count
+        if full and rows:
+            start = rows[-1][0] - self.history.window
+            rows = [r for r in rows if r[0] >= start]
+        self.history.feed(rows)
+        return bool(rows)
+
+    def _verdict_columns(self) -> Sequence[str]:
+        gpu = [c for c in self.store.columns if c.endswith(".util_percent")
+               and c.startswith("nvml.gpu")]
+        return [*WAIT_COLUMNS, *_VERDICT_EXTRA, *gpu]

@@ -1,0 +1,191 @@
+"""Laying pane rows out in a box and drawing them as styled segments (Rich), no Textual here.
+
+A row is `label value note [bar] graph`. A pane with spare height gives each row a taller graph
+(up to MAX_GRAPH_HEIGHT lines); one short of height packs its rows into side-by-side columns
+when it is wide enough, else shows those that fit. Graphs are block characters; on the Linux
+console (TERM=linux), whose font lacks the eighth blocks, half and full blocks only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import List, Sequence, Tuple
+
+from rich.segment import Segment
+from rich.style import Style
+
+from .view import BAD, LEVELS, WARN, PaneView, RowView
+
+MAX_GRAPH_HEIGHT = 3
+MIN_GRAPH = 6
+VALUE_WIDTH = 10
+MAX_LABEL = 14
+MAX_NOTE = 24
+COLUMN_GAP = 3
+UNICODE_GLYPHS = " ▁▂▃▄▅▆▇█"
+LINUX_GLYPHS = "  ▄▄▄▄███"  # eighths 0..8 on a font with only half and full blocks
+
+
+def console_glyphs(term: str = "") -> str:
+    term = term or os.environ.get("TERM", "")
+    return LINUX_GLYPHS if term == "linux" else UNICODE_GLYPHS
+
+
+@dataclass(frozen=True)
+class PaneLayout:
+    """Where things go in a pane of `width` x `height` cells (its content box)."""
+
+    width: int
+    columns: int  # rows side by side
+    per_column: int  # rows in each column
+    row_height: int  # lines per row (taller graphs)
+    shown: int  # rows that fit
+    label: int
+    note: int
+    bar: int
+    graph: int  # graph cells per row (0: no graph)
+    cell: int  # width of one column of rows
+    table_lines: int  # lines left under the rows for a table
+
+
+def layout_rows(width: int, height: int, rows: Sequence[Tuple[str, int, bool]],
+                table: bool = False) -> PaneLayout:
+    """rows: (label, note width, has_bar) of each row. `table`: spare lines go to a table."""
+    n = len(rows)
+    label = min(MAX_LABEL, max((len(r[0]) for r in rows), default=0))
+    note = min(MAX_NOTE, max((r[1] for r in rows), default=0))
+    has_bar = any(r[2] for r in rows)
+    fixed = label + 1 + VALUE_WIDTH + (note + 1 if note else 0)
+    columns = 1
+    room = max(height - 3, 1) if table else height  # a table keeps a header and two processes
+    if n > room > 0:
+        wanted = -(-n // room)
+        columns = max(1, min(wanted, (width + COLUMN_GAP) // (fixed + MIN_GRAPH + COLUMN_GAP)))
+    per_column = -(-n // columns) if n else 0
+    row_height = 1
+    if per_column and not table:
+        row_height = max(1, min(MAX_GRAPH_HEIGHT, height // per_column))
+    shown = min(n, columns * max(min(per_column, height // row_height), 0))
+    cell = (width - COLUMN_GAP * (columns - 1)) // columns
+    spare = cell - fixed
+    bar = min(12, spare // 4) if has_bar and spare >= 2 * MIN_GRAPH else 0
+    graph = spare - (bar + 1 if bar else 0) - 1
+    if graph < MIN_GRAPH:
+        graph = 0
+    table_lines = max(height - min(per_column, height), 0) if table else 0
+    return PaneLayout(width, columns, per_column, row_height, shown, label, note, bar,
+                      max(graph, 0), cell, table_lines)
+
+
+# -- styles (named ANSI colours, so 16-colour terminals show them too) ---------------------
+LABEL = Style()
+VALUE = Style(bold=True)
+NOTE = Style(dim=True)
+EMPTY_BAR = Style(dim=True)
+LEVEL_STYLES = {WARN: Style(color="yellow", bold=True), BAD: Style(color="red", bold=True)}
+BAR_STYLES = {WARN: Style(color="yellow"), BAD: Style(color="red")}
+OK_BAR = Style(color="green")
+HEADER = Style(bold=True, underline=True)
+
+
+def graph_text(levels: Sequence[int], line: int, height: int, glyphs: str) -> str:
+    """Line `line` (0 = top) of a graph `height` lines tall from levels 0..LEVELS (-1 blank)."""
+    table = _glyph_table(line, height, glyphs)
+    return "".join([table[level + 1] for level in levels])
+
+
+@lru_cache(maxsize=64)
+def _glyph_table(line: int, height: int, glyphs: str) -> Tuple[str, ...]:
+    """The character of every level (-1..LEVELS) on one line of a graph."""
+    base = 8 * (height - 1 - line)
+    chars = [" "]
+    for level in range(LEVELS + 1):
+        fill = int(level * 8 * height / LEVELS + 0.5) - base
+        chars.append(glyphs[0 if fill <= 0 else 8 if fill >= 8 else fill])
+    return tuple(chars)
+
+
+def row_segments(view: RowView, lay: PaneLayout, line: int, glyphs: str,
+                 graph_style: Style) -> List[Segment]:
+    """The segments of line `line` of a row (line 0 carries the texts)."""
+    segs = []
+    if line == 0:
+        level_style = LEVEL_STYLES.get(view.level, VALUE)
+        segs.append(Segment(view.label[: lay.label].ljust(lay.label + 1), LABEL))
+        segs.append(Segment(view.value.rjust(VALUE_WIDTH)[:VALUE_WIDTH] + " ", level_style))
+        if lay.note:
+            segs.append(Segment(view.note[: lay.note].ljust(lay.note + 1), NOTE))
+    else:
+        pad = lay.label + 1 + VALUE_WIDTH + 1 + (lay.note + 1 if lay.note else 0)
+        segs.append(Segment(" " * pad))
+    if lay.bar:
+        segs += _bar(view, lay.bar, glyphs) if line == 0 else [Segment(" " * lay.bar)]
+        segs.append(Segment(" "))
+    if lay.graph:
+        levels = view.levels[-lay.graph:]
+        text = graph_text(levels, line, lay.row_height, glyphs).rjust(lay.graph)
+        segs.append(Segment(text, graph_style))
+    return segs
+
+
+def _bar(view: RowView, width: int, glyphs: str) -> List[Segment]:
+    if view.bar < 0:
+        return [Segment(" " * width)]
+    filled = int(view.bar * width / 100 + 0.5)
+    full = glyphs[8]
+    empty = "░" if glyphs is UNICODE_GLYPHS else "-"
+    return [Segment(full * filled, BAR_STYLES.get(view.level, OK_BAR)),
+            Segment(empty * (width - filled), EMPTY_BAR)]
+
+
+def pane_lines(view: PaneView, lay: PaneLayout, glyphs: str,
+               graph_style: Style) -> List[List[Segment]]:
+    """Every content line of a pane, top to bottom (rows, then the table)."""
+    lines: List[List[Segment]] = []
+    shown = view.rows[: lay.shown]
+    height = min(lay.per_column, len(shown)) * lay.row_height
+    for y in range(height):
+        index, line = divmod(y, lay.row_height)
+        line_segs: List[Segment] = []
+        for c in range(lay.columns):
+            i = c * lay.per_column + index
+            if i >= len(shown) or index >= lay.per_column:
+                continue
+            gap = c * (lay.cell + COLUMN_GAP) - _length(line_segs)
+            if gap > 0:
+                line_segs.append(Segment(" " * gap))
+            line_segs += row_segments(shown[i], lay, line, glyphs, graph_style)
+        lines.append(line_segs)
+    lines += table_lines(view.table, lay.width)
+    return lines
+
+
+def _length(segs: Sequence[Segment]) -> int:
+    return sum(len(s.text) for s in segs)
+
+
+# The process table: column widths, and which columns go first when the pane is narrow.
+TABLE_WIDTHS = (7, 0, 8, 10, 10, 10, 10, 10)
+TABLE_DROP_ORDER = (4, 7, 6, 3)  # PSS, GPU mem, write/s, RSS
+
+
+def table_lines(table: Sequence[Sequence[str]], width: int) -> List[List[Segment]]:
+    if not table:
+        return []
+    keep = [i for i in range(len(TABLE_WIDTHS))]
+    for drop in TABLE_DROP_ORDER:
+        if sum(TABLE_WIDTHS[i] + 1 for i in keep) + 16 <= width:
+            break
+        keep.remove(drop)
+    name_width = max(8, width - sum(TABLE_WIDTHS[i] + 1 for i in keep if i != 1) - 1)
+    out = []
+    for n, cells in enumerate(table):
+        parts = []
+        for i in keep:
+            w = name_width if i == 1 else TABLE_WIDTHS[i]
+            text = cells[i][:w].ljust(w) if i <= 1 else cells[i][:w].rjust(w)
+            parts.append(text)
+        out.append([Segment(" ".join(parts), HEADER if n == 0 else LABEL)])
+    return out
