@@ -165,6 +165,14 @@ convert_row(RingBuffer *self, PyObject *seq, double *out)
         if (PyFloat_CheckExact(item)) {
             value = PyFloat_AS_DOUBLE(item);
         }
+        else if (PyLong_CheckExact(item)) {
+            /* What int.__float__ does, without making a float object to read. */
+            value = PyLong_AsDouble(item);
+            if (value == -1.0 && PyErr_Occurred()) {
+                value_error(i, item);
+                return -1;
+            }
+        }
         else {
             Py_INCREF(item);
             value = PyFloat_AsDouble(item);
