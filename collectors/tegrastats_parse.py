@@ -41,6 +41,7 @@ __all__ = ["parse_line", "empty_result"]
 
 _UNIT_BYTES = {"kB": 1024, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
 _NOT_RAILS = frozenset({"RAM", "SWAP", "IRAM", "APE"})
+_NOT_ENGINES = frozenset({"RAM", "SWAP", "IRAM", "CPU", "MTS"})
 
 # Digit runs are bounded so that int() stays cheap and within CPython's str-to-int limits.
 _D = r"\d{1,12}"
@@ -177,7 +178,7 @@ def _on_pair(m: Match[str], out: Dict[str, Any]) -> None:
     elif name in ("EMC_FREQ", "EMC"):
         if out["emc_util_percent"] is None and out["emc_freq_mhz"] is None:
             out["emc_util_percent"], out["emc_freq_mhz"] = value[0], value[1]
-    elif name not in ("RAM", "SWAP", "IRAM"):
+    elif name not in _NOT_ENGINES:
         if name.endswith("_FREQ") and len(name) > 5:
             name = name[:-5]
         out["engines"].setdefault(name, _engine(value))

@@ -161,6 +161,10 @@ def test_rail_printed_twice_keeps_its_first_values():
     }
 
 
+def test_fields_in_an_unknown_shape_are_not_engines():
+    assert parse_line("RAM 12 SWAP 3 IRAM 4 CPU 5% MTS 6")["engines"] == {}
+
+
 def test_ram_swap_iram_and_ape_are_never_rails():
     parsed = parse_line("IRAM 0/252 APE 10/20 RAM 1/2 SWAP 3/4 VDD_IN 7/8")
     assert parsed["power_milliwatts"] == {"VDD_IN": [7, 8]}
