@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_KEY 64
@@ -63,7 +64,7 @@ static void FieldReader_dealloc(FieldReader *self) {
     PyMem_Free(self->files);
     PyMem_Free(self->rules);
     PyMem_Free(self->matched);
-    PyMem_Free(self->buf);
+    PyMem_RawFree(self->buf);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -90,11 +91,12 @@ static double parse_number(const char *s, const char *end) {
     return negative ? -value : value;
 }
 
-/* Split [line, end) into tokens; returns how many (at most MAX_TOKENS). */
-static int tokenize(const char *line, const char *end, const char **starts, const char **ends) {
+/* Split [line, end) into tokens; returns how many (at most `most`). */
+static int tokenize(const char *line, const char *end, const char **starts, const char **ends,
+                    int most) {
     int n = 0;
     const char *p = line;
-    while (p < end && n < MAX_TOKENS) {
+    while (p < end && n < most) {
         while (p < end && is_sep(*p)) p++;
         if (p >= end) break;
         starts[n] = p;
@@ -118,6 +120,16 @@ static void apply_rules(FieldReader *self, const File *f, const char **ts, const
     }
 }
 
+/* Whether a rule of file f still waits for the line with this key. */
+static int wanted(const FieldReader *self, const File *f, const char *key, Py_ssize_t key_len) {
+    for (Py_ssize_t r = f->first_rule; r < f->first_rule + f->rule_count; r++) {
+        const Rule *rule = &self->rules[r];
+        if (!self->matched[r] && rule->key_len == key_len && memcmp(rule->key, key, key_len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 static void parse_file(FieldReader *self, const File *f, const char *text, size_t len,
                        double *row) {
     const char *ts[MAX_TOKENS], *te[MAX_TOKENS];
@@ -125,7 +137,7 @@ static void parse_file(FieldReader *self, const File *f, const char *text, size_
     if (f->key_token < 0) { /* tokens after the last ')' */
         const char *p = end;
         while (p > text && p[-1] != ')') p--;
-        int n = tokenize(p, end, ts, te);
+        int n = tokenize(p, end, ts, te, MAX_TOKENS);
         apply_rules(self, f, ts, te, n, "", 0, row);
         return;
     }
@@ -133,10 +145,15 @@ static void parse_file(FieldReader *self, const File *f, const char *text, size_
     while (line < end) {
         const char *nl = memchr(line, '\n', (size_t)(end - line));
         const char *stop = nl ? nl : end;
-        int n = tokenize(line, stop, ts, te);
+        /* Only the key first: most lines of vmstat or diskstats are not wanted. */
+        int n = tokenize(line, stop, ts, te, f->key_token + 1);
         if (n > f->key_token) {
-            apply_rules(self, f, ts, te, n, ts[f->key_token],
-                        (Py_ssize_t)(te[f->key_token] - ts[f->key_token]), row);
+            const char *key = ts[f->key_token];
+            Py_ssize_t key_len = (Py_ssize_t)(te[f->key_token] - key);
+            if (wanted(self, f, key, key_len)) {
+                n = tokenize(line, stop, ts, te, MAX_TOKENS);
+                apply_rules(self, f, ts, te, n, key, key_len, row);
+            }
         }
         line = stop + 1;
     }
@@ -153,7 +170,7 @@ static ssize_t read_whole(FieldReader *self, int fd) {
         }
         have += (size_t)got;
         if (got == 0 || have < self->buf_size) return (ssize_t)have;
-        char *bigger = PyMem_Realloc(self->buf, self->buf_size * 2);
+        char *bigger = PyMem_RawRealloc(self->buf, self->buf_size * 2);
         if (!bigger) {
             errno = ENOMEM;
             return -1;
@@ -163,37 +180,130 @@ static ssize_t read_whole(FieldReader *self, int fd) {
     }
 }
 
-static PyObject *FieldReader_read(FieldReader *self, PyObject *arg) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
-        return NULL;
-    if (view.format == NULL || strcmp(view.format, "d") != 0 || view.itemsize != 8 ||
-        view.len != self->width * 8) {
-        PyBuffer_Release(&view);
-        PyErr_Format(PyExc_ValueError, "FieldReader.read: want a writable float64 buffer of %zd",
-                     self->width);
-        return NULL;
-    }
-    double *row = (double *)view.buf;
+/* Fill row from every file; needs no GIL. -1 with errno set when a read fails. */
+static int fill_row(FieldReader *self, double *row) {
     memset(self->matched, 0, (size_t)self->rule_count);
     for (Py_ssize_t r = 0; r < self->rule_count; r++) row[self->rules[r].slot] = 0.0;
     for (Py_ssize_t i = 0; i < self->file_count; i++) {
         File *f = &self->files[i];
         if (f->fd < 0) continue;
         ssize_t len = read_whole(self, f->fd);
-        if (len < 0) {
-            int saved = errno;
-            PyBuffer_Release(&view);
-            errno = saved;
-            return PyErr_Format(PyExc_OSError, "FieldReader.read: file %zd: %s", i,
-                                strerror(saved));
-        }
+        if (len < 0) return -1;
         parse_file(self, f, self->buf, (size_t)len, row);
     }
     for (Py_ssize_t r = 0; r < self->rule_count; r++)
         if (!self->matched[r]) row[self->rules[r].slot] = NAN;
+    return 0;
+}
+
+/* A writable float64 buffer of at least `want` values, or -1 with ValueError naming method. */
+static int get_rows(PyObject *obj, Py_buffer *view, Py_ssize_t want, const char *method) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    if (view->format == NULL || strcmp(view->format, "d") != 0 || view->itemsize != 8 ||
+        view->len < want * 8) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_ValueError, "FieldReader.%s: want a writable float64 buffer of %zd",
+                     method, want);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *FieldReader_read(FieldReader *self, PyObject *arg) {
+    Py_buffer view;
+    if (get_rows(arg, &view, self->width, "read") < 0) return NULL;
+    if (view.len != self->width * 8) {
+        PyBuffer_Release(&view);
+        return PyErr_Format(PyExc_ValueError, "FieldReader.read: want a writable float64 buffer "
+                            "of %zd", self->width);
+    }
+    int failed = fill_row(self, (double *)view.buf);
+    int saved = errno;
     PyBuffer_Release(&view);
+    if (failed) {
+        errno = saved;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
     Py_RETURN_NONE;
+}
+
+static double seconds(clockid_t clock) {
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Sleep until monotonic time `due`; returns EINTR when a signal came first. */
+static int sleep_until(double due) {
+    struct timespec ts;
+    ts.tv_sec = (time_t)due;
+    ts.tv_nsec = (long)((due - (double)ts.tv_sec) * 1e9);
+    if (ts.tv_nsec >= 1000000000L) ts.tv_nsec = 999999999L;
+    if (ts.tv_nsec < 0) ts.tv_nsec = 0;
+    return clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
+/*
+ * read_schedule(rows, stamps, start, interval, tick, count) -> (done, next_tick, missed)
+ * Up to `count` ticks on the drift-free schedule start + k * interval (k from `tick`), without
+ * the GIL: sleep until due, read every file into the next row, note (monotonic, wall) in stamps.
+ * Whole slots that went by while late are skipped and counted in `missed`. A signal ends the
+ * batch early (its Python handler runs first), so stop requests act within one tick.
+ */
+static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
+    PyObject *rows_obj, *stamps_obj;
+    double start, interval;
+    long long tick;
+    Py_ssize_t count;
+    if (!PyArg_ParseTuple(args, "OOddLn", &rows_obj, &stamps_obj, &start, &interval, &tick,
+                          &count))
+        return NULL;
+    if (!(interval > 0) || count < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "FieldReader.read_schedule: interval must be > 0 and count >= 0");
+        return NULL;
+    }
+    Py_buffer rows, stamps;
+    if (get_rows(rows_obj, &rows, count * self->width, "read_schedule") < 0) return NULL;
+    if (get_rows(stamps_obj, &stamps, count * 2, "read_schedule") < 0) {
+        PyBuffer_Release(&rows);
+        return NULL;
+    }
+    double *row = (double *)rows.buf, *stamp = (double *)stamps.buf;
+    Py_ssize_t done = 0;
+    long long missed = 0;
+    int error = 0, interrupted = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (done < count) {
+        if (sleep_until(start + (double)tick * interval) == EINTR) {
+            interrupted = 1;
+            break;
+        }
+        stamp[2 * done] = seconds(CLOCK_MONOTONIC);
+        stamp[2 * done + 1] = seconds(CLOCK_REALTIME);
+        if (fill_row(self, row + done * self->width) < 0) {
+            error = errno;
+            break;
+        }
+        done++;
+        tick++;
+        double late = seconds(CLOCK_MONOTONIC) - (start + (double)tick * interval);
+        if (late >= interval) {
+            long long skip = (long long)floor(late / interval);
+            missed += skip;
+            tick += skip;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&stamps);
+    if (error) {
+        errno = error;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    if (interrupted && PyErr_CheckSignals() < 0) return NULL;
+    return Py_BuildValue("nLL", done, tick, missed);
 }
 
 static PyObject *FieldReader_close(FieldReader *self, PyObject *Py_UNUSED(ignored)) {
@@ -287,7 +397,7 @@ static int FieldReader_init(FieldReader *self, PyObject *args, PyObject *kwds) {
     self->rules = PyMem_Calloc((size_t)self->rule_count + 1, sizeof(Rule));
     self->matched = PyMem_Calloc((size_t)self->rule_count + 1, 1);
     self->buf_size = 16384;
-    self->buf = PyMem_Malloc(self->buf_size);
+    self->buf = PyMem_RawMalloc(self->buf_size);
     if (!self->files || !self->rules || !self->matched || !self->buf) {
         PyErr_NoMemory();
         goto done;
@@ -304,6 +414,8 @@ done:
 static PyMethodDef FieldReader_methods[] = {
     {"read", (PyCFunction)FieldReader_read, METH_O,
      "read(row): re-read every file and fill the float64 buffer row (NaN where unmatched)."},
+    {"read_schedule", (PyCFunction)FieldReader_read_schedule, METH_VARARGS,
+     "read_schedule(rows, stamps, start, interval, tick, count) -> (done, next_tick, missed)"},
     {"close", (PyCFunction)FieldReader_close, METH_NOARGS, "close(): close every file."},
     {NULL, NULL, 0, NULL}};
 
