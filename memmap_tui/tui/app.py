@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional, Set, Union
 from textual.app import App
 from textual.binding import Binding
 
+from .driver import quiet_driver_class
 from .monitor import Monitor, SelfUsage, next_interval
 from .panes import PANE_ORDER, PANE_TITLES
 from .screens.help import HelpScreen
@@ -51,7 +52,9 @@ class MemmapApp(App):
 
     def __init__(self, source: Source, refresh: float = 1.0, inline: bool = False,
                  self_meter: Optional[Callable[[], SelfUsage]] = None) -> None:
-        super().__init__()
+        # Native terminal colours: the user's palette, 16-colour terminals, no truecolour pass;
+        # an input thread that sleeps until a key comes (see driver.py).
+        super().__init__(driver_class=quiet_driver_class(), ansi_color=True)
         self.source = source
         self.refresh_seconds = refresh
         self.inline = inline
@@ -145,7 +148,7 @@ def run_app(args: Any) -> int:
         raise
     app = MemmapApp(source, refresh=args.refresh, inline=args.inline)
     try:
-        app.run(inline=args.inline)
+        app.run(inline=args.inline, mouse=False)
     finally:
         source.stop()
     return app.return_code or 0

@@ -12,42 +12,39 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Deque, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from functools import lru_cache
+from typing import Deque, Dict, Iterable, List, Optional, Sequence, Tuple
 
 WINDOWS: Tuple[Tuple[float, str], ...] = ((60.0, "1 min"), (600.0, "10 min"), (3600.0, "1 h"))
-BUCKETS = 240
+BUCKETS = 120  # at most this many graph cells show distinct values
 RECENT_SECONDS = 10.0  # the verdict's window
 NAN = math.nan
 
 
 class _Column:
-    __slots__ = ("index", "minus", "means", "total", "count", "last_mean")
+    """One series: per completed bucket the sum and count of its values (count 0: no data)."""
 
-    def __init__(self, index: int, minus: int) -> None:
+    __slots__ = ("index", "sums", "counts", "total", "count", "last_mean")
+
+    def __init__(self, index: int) -> None:
         self.index = index
-        self.minus = minus  # the position of a column to subtract, or 0 for none
-        self.means: Deque[float] = deque(maxlen=BUCKETS)
+        self.sums: Deque[float] = deque([0.0] * BUCKETS, maxlen=BUCKETS)
+        self.counts: Deque[int] = deque([0] * BUCKETS, maxlen=BUCKETS)
         self.total = 0.0
         self.count = 0
         self.last_mean = NAN
 
 
 class History:
-    """Bucket means of tracked series of rows `timestamp, *columns` over `window` seconds.
+    """Bucket means of the `tracked` columns of rows `timestamp, *columns` over `window` s."""
 
-    `tracked`: {key: (column, minus)}: the series `column` (minus the column `minus`, when
-    not empty) under the name `key`.
-    """
-
-    def __init__(self, columns: Sequence[str], tracked: Mapping[str, Tuple[str, str]],
-                 window: float) -> None:
+    def __init__(self, columns: Sequence[str], tracked: Iterable[str], window: float) -> None:
         self.columns = list(columns)
         self.position = {c: i + 1 for i, c in enumerate(self.columns)}  # 0 is the timestamp
         self.window = window
         self.bucket_seconds = window / BUCKETS
         self._tracked: Dict[str, _Column] = {
-            key: _Column(self.position[c], self.position.get(minus, 0))
-            for key, (c, minus) in tracked.items() if c in self.position}
+            c: _Column(self.position[c]) for c in dict.fromkeys(tracked) if c in self.position}
         self._bucket: Optional[int] = None
         self._gap = 0.0  # seconds between the last two rows
         self.generation = 0  # bumps when a bucket completes
@@ -55,6 +52,7 @@ class History:
         self.batch: List[Sequence[float]] = []
         self.last_time = NAN
         self._series_cache: Dict[Tuple[str, int], Tuple[int, List[float]]] = {}
+        self._current: Dict[str, float] = {}
 
     # -- feeding ------------------------------------------------------------------------------
     def feed(self, rows: Sequence[Sequence[float]]) -> None:
@@ -62,6 +60,7 @@ class History:
         if not rows:
             return
         self.batch = list(rows)
+        self._current = {}
         for row in rows:
             self._add(row)
         self.recent.extend(rows)
@@ -80,7 +79,7 @@ class History:
             self._gap = t - self.last_time
         self.last_time = t
         for col in self._tracked.values():
-            v = row[col.index] - row[col.minus] if col.minus else row[col.index]
+            v = row[col.index]
             if v == v:
                 col.total += v
                 col.count += 1
@@ -90,24 +89,37 @@ class History:
         skipped = min(bucket - self._bucket - 1, BUCKETS)
         carry = skipped * self.bucket_seconds <= 3 * max(self._gap, self.bucket_seconds)
         for col in self._tracked.values():
-            mean = col.total / col.count if col.count else (col.last_mean if carry else NAN)
-            col.means.append(mean)
-            fill = mean if carry else NAN
-            col.means.extend([fill] * skipped)
-            col.last_mean, col.total, col.count = mean, 0.0, 0
+            if col.count:
+                col.sums.append(col.total)
+                col.counts.append(col.count)
+                col.last_mean = col.total / col.count
+            else:
+                self._fill(col, 1, carry)
+            if skipped:
+                self._fill(col, skipped, carry)
+            col.total, col.count = 0.0, 0
         self._bucket = bucket
         self.generation += 1
 
+    @staticmethod
+    def _fill(col: _Column, buckets: int, carry: bool) -> None:
+        """Buckets no row fell into: the previous mean (weight 1) when carried, else empty."""
+        if carry and col.last_mean == col.last_mean:
+            col.sums.extend([col.last_mean] * buckets)
+            col.counts.extend([1] * buckets)
+        else:
+            col.sums.extend([0.0] * buckets)
+            col.counts.extend([0] * buckets)
+
     # -- reading ------------------------------------------------------------------------------
-    def current(self, column: str, minus: str = "") -> float:
-        """Mean of `column` (less `minus`) over the rows of the last feed (one refresh)."""
-        i = self.position.get(column)
-        if i is None:
-            return NAN
-        j = self.position.get(minus, 0) if minus else 0
-        values = [r[i] - r[j] for r in self.batch] if j else [r[i] for r in self.batch]
-        good = [v for v in values if v == v]
-        return sum(good) / len(good) if good else NAN
+    def current(self, column: str) -> float:
+        """Mean of `column` over the rows of the last feed (the last refresh period)."""
+        value = self._current.get(column)
+        if value is None:
+            i = self.position.get(column)
+            good = [r[i] for r in self.batch if r[i] == r[i]] if i is not None else []
+            value = self._current[column] = sum(good) / len(good) if good else NAN
+        return value
 
     def series(self, column: str, cells: int) -> List[float]:
         """The window as `cells` means, oldest first; NaN where nothing was seen."""
@@ -118,8 +130,7 @@ class History:
         cached = self._series_cache.get(key)
         if cached is not None and cached[0] == self.generation:
             return cached[1]
-        means = list(col.means)
-        result = resample([NAN] * (BUCKETS - len(means)) + means, cells)
+        result = resample(list(col.sums), list(col.counts), cells)
         self._series_cache[key] = (self.generation, result)
         return result
 
@@ -133,14 +144,17 @@ class History:
         return out
 
 
-def resample(values: Sequence[float], cells: int) -> List[float]:
-    """Means of `values` cut into `cells` equal spans (NaN ignored; NaN for an empty span)."""
-    n = len(values)
-    if cells >= n:
-        # more cells than values: each value covers one or more cells
-        return [values[min(n - 1, (j * n) // cells)] for j in range(cells)] if n else []
+def resample(sums: Sequence[float], counts: Sequence[int], cells: int) -> List[float]:
+    """Means over `cells` equal spans of buckets given as (sum, count); NaN for an empty span."""
     out = []
-    for j in range(cells):
-        span = [v for v in values[(j * n) // cells:((j + 1) * n) // cells] if v == v]
-        out.append(sum(span) / len(span) if span else NAN)
+    for a, b in _spans(len(sums), cells):
+        c = sum(counts[a:b])
+        out.append(sum(sums[a:b]) / c if c else NAN)
     return out
+
+
+@lru_cache(maxsize=64)
+def _spans(n: int, cells: int) -> Tuple[Tuple[int, int], ...]:
+    """Bucket index ranges of each cell; with more cells than buckets a bucket spans cells."""
+    return tuple(((j * n) // cells, max(((j + 1) * n) // cells, (j * n) // cells + 1))
+                 for j in range(cells))

@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..verdict import WAIT_COLUMNS, Verdict, verdict
 from .history import WINDOWS, History
-from .panes import PaneSpec, build_panes, tracked_keys
+from .panes import PaneSpec, build_panes, graphed_columns
 from .source import FrameStore, Source
 
 INTERVAL_STEPS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
@@ -32,22 +32,26 @@ class SelfMeter:
     """Reads /proc/self/stat and /proc/self/statm: two small reads per refresh."""
 
     def __init__(self, proc: str = "/proc/self") -> None:
-        self.proc = proc
         self._hz = os.sysconf("SC_CLK_TCK")
         self._page = os.sysconf("SC_PAGE_SIZE")
+        # kept open and re-read with pread: two system calls per refresh
+        self._stat = os.open(f"{proc}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        self._statm = os.open(f"{proc}/statm", os.O_RDONLY | os.O_CLOEXEC)
         self._last = self._cpu_seconds(), time.monotonic()
 
     def _cpu_seconds(self) -> float:
-        with open(f"{self.proc}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
+        fields = os.pread(self._stat, 1024, 0).rsplit(b")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / self._hz  # utime, stime
+
+    def close(self) -> None:
+        for fd in (self._stat, self._statm):
+            os.close(fd)
 
     def __call__(self) -> SelfUsage:
         cpu, now = self._cpu_seconds(), time.monotonic()
         last_cpu, last_now = self._last
         self._last = cpu, now
-        with open(f"{self.proc}/statm", "rb") as f:
-            rss = int(f.read().split()[1]) * self._page
+        rss = int(os.pread(self._statm, 256, 0).split()[1]) * self._page
         span = now - last_now
         return SelfUsage(100.0 * (cpu - last_cpu) / span if span > 0 else 0.0, float(rss))
 
@@ -86,7 +90,7 @@ class Monitor:
         return self.store.tables
 
     def _new_history(self) -> History:
-        return History(self.store.columns, tracked_keys(self.panes),
+        return History(self.store.columns, graphed_columns(self.panes),
                        WINDOWS[self.window_index][0])
 
     def next_window(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Iterable, List, Optional, Sequence, Set, Tuple
 
 from ..verdict import MEMORY_FULL_THRESHOLD, MEMORY_SOME_THRESHOLD, WAIT_THRESHOLD
 
@@ -25,7 +25,6 @@ class Row:
     column: str
     kind: str
     total: str = ""  # the column that is the full scale (memory total, link capacity)
-    minus: str = ""  # shown value = column - minus (Jetson: CPU part = used - GPU-shared)
     notes: Tuple[str, ...] = ()  # more columns, shown as text after the value
     warn: float = 0.0  # from this percent (of the full scale, for BAR) the row is a warning
     bad: float = 0.0  # ... and from this one it is bad (0: never)
@@ -38,11 +37,6 @@ class Row:
         if self.kind == RATE and self.total:
             return len("100 % of link")
         return sum(NOTE_WIDTH + 1 for _ in self.notes) - 1 if self.notes else 0
-
-    @property
-    def key(self) -> str:
-        """The name History tracks this row's series under."""
-        return f"{self.column}-{self.minus}" if self.minus else self.column
 
 
 @dataclass(frozen=True)
@@ -69,20 +63,22 @@ def gpu_indices(columns: Iterable[str]) -> List[int]:
     return sorted({int(m.group(1)) for c in columns for m in [_NVML.match(c)] if m})
 
 
+def _first(cols: Set[str], *names: str) -> str:
+    """The first of `names` that is a column (tegrastats before the sysfs collector), or ""."""
+    return next((n for n in names if n in cols), "")
+
+
 def _memory_rows(cols: Set[str]) -> List[Row]:
     rows = [Row("RAM used", "host.mem.used_bytes", BAR, "host.mem.total_bytes", **_RAM),
             Row("cached", "host.mem.cached_bytes", BAR, "host.mem.total_bytes"),
             Row("available", "host.mem.available_bytes", BAR, "host.mem.total_bytes"),
             Row("swap used", "host.swap.used_bytes", BAR, "host.swap.total_bytes", **_SWAP)]
-    total = "tegra.ram.total_bytes"
+    total = _first(cols, "jetson.ram.total_bytes", "tegra.ram.total_bytes")
     if "host.mem.used_bytes" not in cols:
-        rows.append(Row("unified", "tegra.ram.used_bytes", BAR, total, **_RAM))
-    if "jetson.ram.gpu_shared_bytes" in cols:
-        if "jetson.ram.cpu_bytes" in cols:
-            rows.append(Row("CPU part", "jetson.ram.cpu_bytes", BAR, total))
-        else:
-            rows.append(Row("CPU part", "tegra.ram.used_bytes", BAR, total,
-                            minus="jetson.ram.gpu_shared_bytes"))
+        used = _first(cols, "tegra.ram.used_bytes", "jetson.ram.used_bytes")
+        rows.append(Row("unified", used, BAR, total, **_RAM))
+    if "jetson.ram.gpu_shared_bytes" in cols:  # Jetson unified memory, split
+        rows.append(Row("CPU part", "jetson.ram.cpu_used_bytes", BAR, total))
         rows.append(Row("GPU shared", "jetson.ram.gpu_shared_bytes", BAR, total))
     if "host.swap.used_bytes" not in cols:
         rows.append(Row("swap used", "tegra.swap.used_bytes", BAR, "tegra.swap.total_bytes",
@@ -104,7 +100,8 @@ def _throughput_rows(cols: Set[str]) -> List[Row]:
                  Row(f"GPU{i} PCIe tx", f"nvml.gpu{i}.pcie_tx_bytes_per_second", RATE, link),
                  Row(f"GPU{i} NVLink rx", f"nvml.gpu{i}.nvlink_rx_bytes_per_second", RATE),
                  Row(f"GPU{i} NVLink tx", f"nvml.gpu{i}.nvlink_tx_bytes_per_second", RATE)]
-    rows += [Row("EMC", "tegra.emc.bytes_per_second", RATE, notes=("tegra.emc.util_percent",)),
+    emc = _first(cols, "tegra.emc.bytes_per_second", "jetson.emc.bytes_per_second")
+    rows += [Row("EMC", emc, RATE, notes=(emc.replace("bytes_per_second", "util_percent"),)),
              Row("proc read", "proc.read_bytes_per_second", RATE),
              Row("proc write", "proc.write_bytes_per_second", RATE),
              Row("proc disk rd", "proc.disk_read_bytes_per_second", RATE),
@@ -132,15 +129,16 @@ def _gpu_rows(cols: Set[str]) -> List[Row]:
                  Row(f"GPU{i} power", f"{g}.power_watts", VALUE,
                      notes=(f"{g}.temperature_celsius", f"{g}.sm_clock_mhz",
                             f"{g}.mem_clock_mhz"))]
-    for prefix in ("tegra", "jetson"):
-        rows.append(Row("GPU util" if prefix == "tegra" else "GPU util (jtop)",
-                        f"{prefix}.gpu.util_percent", PERCENT,
-                        notes=(f"{prefix}.gpu.freq_mhz", f"{prefix}.temp.gpu.celsius")))
-    rows.append(Row("EMC util", "tegra.emc.util_percent", PERCENT, notes=("tegra.emc.freq_mhz",)))
+    jetson = "tegra" if "tegra.gpu.util_percent" in cols else "jetson"
+    rows += [Row("GPU util", f"{jetson}.gpu.util_percent", PERCENT,
+                 notes=(f"{jetson}.gpu.freq_mhz", f"{jetson}.temp.gpu.celsius")),
+             Row("EMC util", f"{jetson}.emc.util_percent", PERCENT,
+                 notes=(f"{jetson}.emc.freq_mhz",))]
+    rail = re.compile(rf"^{jetson}\.power\.([^.]+)\.watts$")
     for c in sorted(cols):
-        m = re.match(r"^tegra\.power\.([^.]+)\.watts$", c)
+        m = rail.match(c)
         if m:
-            rows.append(Row(f"{m.group(1)}", c, VALUE))
+            rows.append(Row(m.group(1), c, VALUE))
     return rows
 
 
@@ -158,7 +156,7 @@ def _present(row: Row, cols: Set[str]) -> Row:
     """The row with notes and scale columns that do not exist dropped."""
     notes = tuple(n for n in row.notes if n in cols)
     total = row.total if row.total in cols else ""
-    return Row(row.label, row.column, row.kind, total, row.minus, notes, row.warn, row.bad)
+    return Row(row.label, row.column, row.kind, total, notes, row.warn, row.bad)
 
 
 def build_panes(columns: Sequence[str], tables: Iterable[str] = ()) -> List[PaneSpec]:
@@ -171,16 +169,16 @@ def build_panes(columns: Sequence[str], tables: Iterable[str] = ()) -> List[Pane
     panes = []
     for number, key in enumerate(PANE_ORDER, start=1):
         rows = tuple(_present(r, cols) for r in _BUILDERS[key](cols)
-                     if r.column in cols and (not r.minus or r.minus in cols))
+                     if r.column and r.column in cols)
         table = "process" if key == PROCESS and ("process" in tables or rows) else ""
         if rows or table:
             panes.append(PaneSpec(key, number, PANE_TITLES[key], rows, table))
     return panes
 
 
-def tracked_keys(panes: Iterable[PaneSpec]) -> Dict[str, Tuple[str, str]]:
-    """{History key: (column, minus column or "")} of every row that draws a graph."""
-    return {r.key: (r.column, r.minus) for p in panes for r in p.rows}
+def graphed_columns(panes: Iterable[PaneSpec]) -> List[str]:
+    """Every column a row draws a graph of, once each."""
+    return list(dict.fromkeys(r.column for p in panes for r in p.rows))
 
 
 def find_pane(panes: Iterable[PaneSpec], key: str) -> Optional[PaneSpec]:

@@ -140,26 +140,41 @@ def _bar(view: RowView, width: int, glyphs: str) -> List[Segment]:
             Segment(empty * (width - filled), EMPTY_BAR)]
 
 
+def rows_height(lay: PaneLayout, rows: int) -> int:
+    """Lines the first `rows` rows take (the table starts below them)."""
+    return min(lay.per_column, rows) * lay.row_height
+
+
+def rows_on_line(lay: PaneLayout, y: int, rows: int) -> List[Tuple[int, int]]:
+    """(row index, line within the row) of each column's row on line y."""
+    index, line = divmod(y, lay.row_height)
+    out = []
+    for c in range(lay.columns):
+        i = c * lay.per_column + index
+        if i < rows and index < lay.per_column:
+            out.append((i, line))
+    return out
+
+
+def pane_line(rows: Sequence[RowView], lay: PaneLayout, y: int, glyphs: str,
+              graph_style: Style) -> List[Segment]:
+    """The segments of content line y (y < rows_height), columns of rows side by side."""
+    segs: List[Segment] = []
+    for i, line in rows_on_line(lay, y, len(rows)):
+        gap = (i // lay.per_column) * (lay.cell + COLUMN_GAP) - _length(segs)
+        if gap > 0:
+            segs.append(Segment(" " * gap))
+        segs += row_segments(rows[i], lay, line, glyphs, graph_style)
+    return segs
+
+
 def pane_lines(view: PaneView, lay: PaneLayout, glyphs: str,
                graph_style: Style) -> List[List[Segment]]:
     """Every content line of a pane, top to bottom (rows, then the table)."""
-    lines: List[List[Segment]] = []
-    shown = view.rows[: lay.shown]
-    height = min(lay.per_column, len(shown)) * lay.row_height
-    for y in range(height):
-        index, line = divmod(y, lay.row_height)
-        line_segs: List[Segment] = []
-        for c in range(lay.columns):
-            i = c * lay.per_column + index
-            if i >= len(shown) or index >= lay.per_column:
-                continue
-            gap = c * (lay.cell + COLUMN_GAP) - _length(line_segs)
-            if gap > 0:
-                line_segs.append(Segment(" " * gap))
-            line_segs += row_segments(shown[i], lay, line, glyphs, graph_style)
-        lines.append(line_segs)
-    lines += table_lines(view.table, lay.width)
-    return lines
+    rows = view.rows[: lay.shown]
+    lines = [pane_line(rows, lay, y, glyphs, graph_style)
+             for y in range(rows_height(lay, len(rows)))]
+    return lines + table_lines(view.table, lay.width)
 
 
 def _length(segs: Sequence[Segment]) -> int:
@@ -189,3 +204,51 @@ def table_lines(table: Sequence[Sequence[str]], width: int) -> List[List[Segment
             parts.append(text)
         out.append([Segment(" ".join(parts), HEADER if n == 0 else LABEL)])
     return out
+
+
+# -- the pane's box (drawn here rather than by CSS borders: a repaint then costs only the
+#    lines that changed, with no per-line border and filter pass) ----------------------------
+BOX = {"tl": "┌", "tr": "┐", "bl": "└", "br": "┘", "h": "─", "v": "│"}
+BOX_PAD = 1  # spaces between the side rule and the content
+
+
+def box_content_size(width: int, height: int, compact: bool) -> Tuple[int, int]:
+    """The content box inside a pane of width x height: a full box, or just a top rule."""
+    if compact:
+        return max(width, 0), max(height - 1, 0)
+    return max(width - 2 - 2 * BOX_PAD, 0), max(height - 2, 0)
+
+
+def box_top(width: int, title: str, rule: Style, title_style: Style,
+            compact: bool) -> List[Segment]:
+    """`┌─ 1 Memory ───┐` (compact: `── 1 Memory ─────`)."""
+    h = BOX["h"]
+    left, right = (h, h) if compact else (BOX["tl"], BOX["tr"])
+    title = title[: max(width - 6, 0)]
+    fill = max(width - len(title) - 5, 0)
+    if not title:
+        return [Segment(left + h * max(width - 2, 0) + right, rule)]
+    return [Segment(left + h + " ", rule), Segment(title, title_style),
+            Segment(" " + h * fill + right, rule)]
+
+
+def box_side(content: List[Segment], width: int, rule: Style,
+             compact: bool) -> List[Segment]:
+    """One content line between the side rules, padded to the content width."""
+    inner = box_content_size(width, 3, compact)[0]
+    pad = inner - _length(content)
+    body = content + [Segment(" " * pad)] if pad > 0 else content
+    if compact:
+        return body
+    side = Segment(BOX["v"], rule)
+    return [side, Segment(" " * BOX_PAD), *body, Segment(" " * BOX_PAD), side]
+
+
+def box_bottom(width: int, subtitle: str, rule: Style, note_style: Style) -> List[Segment]:
+    """`└──── +3 more ─┘`."""
+    h = BOX["h"]
+    if not subtitle or width < len(subtitle) + 6:
+        return [Segment(BOX["bl"] + h * max(width - 2, 0) + BOX["br"], rule)]
+    fill = width - len(subtitle) - 5
+    return [Segment(BOX["bl"] + h * fill + " ", rule), Segment(subtitle, note_style),
+            Segment(" " + h + BOX["br"], rule)]

@@ -60,9 +60,9 @@ def _level(row: Row, value: float, fraction: float) -> str:
 
 def row_view(row: Row, history: History, cells: int) -> RowView:
     """The view of one row with a graph of `cells` cells."""
-    value = history.current(row.column, row.minus)
+    value = history.current(row.column)
     total = history.current(row.total) if row.total else math.nan
-    series = history.series(row.key, cells) if cells > 0 else []
+    series = history.series(row.column, cells) if cells > 0 else []
     fraction = value / total if total > 0 and value == value else math.nan
     note = " ".join(format_value(c, history.current(c)) for c in row.notes)
     bar = -1

@@ -9,8 +9,9 @@ everything.
 
 from __future__ import annotations
 
-from typing import Iterable, List, Sequence, Set
+from typing import List, Optional, Sequence, Set
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -45,43 +46,57 @@ class OverviewScreen(Screen):
         self.monitor = monitor
         self.hidden = hidden
         self._wide = False
+        self._panes: Optional[List[Pane]] = None
+        self._status, self._verdict = StatusBar(id="status"), VerdictLine(id="verdict")
 
     def compose(self) -> ComposeResult:
-        self._wide = self.app.size.width >= WIDE
-        yield StatusBar(id="status")
-        yield VerdictLine(id="verdict")
-        with Horizontal(id="panes"):
-            for column in arrange(self.monitor.panes, self._wide):
-                with Vertical(classes="column"):
-                    for spec in column:
-                        pane = Pane(spec)
-                        pane.styles.height = f"{pane.natural_height()}fr"
-                        pane.display = spec.key not in self.hidden
-                        yield pane
+        yield self._status
+        yield self._verdict
+        yield self._pane_area(self.app.size.width >= WIDE)
         yield Static(id="too-small")
         yield Footer(compact=True)
+
+    def _pane_area(self, wide: bool) -> Horizontal:
+        """The panes in one column, or two when `wide`."""
+        self._wide = wide
+        columns = []
+        for column in arrange(self.monitor.panes, wide):
+            panes = []
+            for spec in column:
+                pane = Pane(spec)
+                pane.styles.height = f"{pane.natural_height()}fr"
+                pane.display = spec.key not in self.hidden
+                pane.compact = self.app.size.height < COMPACT_HEIGHT
+                panes.append(pane)
+            columns.append(Vertical(*panes, classes="column"))
+        return Horizontal(*columns, id="panes")
 
     def on_mount(self) -> None:
         self._fit(self.app.size.width, self.app.size.height)
 
-    def on_resize(self, event) -> None:
+    async def on_resize(self, event: events.Resize) -> None:
         width, height = event.size.width, event.size.height
-        if (width >= WIDE) != self._wide:
-            self.refresh(recompose=True)
+        if (width >= WIDE) != self._wide:  # one column <-> two: new panes, placed anew
+            await self.query_one("#panes").remove()
+            await self.mount(self._pane_area(width >= WIDE), before="#too-small")
+            self._panes = None
         self._fit(width, height)
 
     def _fit(self, width: int, height: int) -> None:
         small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         self.set_class(small, "-too-small")
-        self.set_class(height < COMPACT_HEIGHT, "-compact")
+        for pane in self.panes():
+            pane.compact = height < COMPACT_HEIGHT
         if small:
             self.query_one("#too-small", Static).update(
                 f"memmap needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]} (this is {width}x{height})")
         self._show_columns()
 
     # -- the app's attributes coming down ---------------------------------------------------
-    def panes(self) -> Iterable[Pane]:
-        return self.query(Pane)
+    def panes(self) -> List[Pane]:
+        if self._panes is None:  # cached: a DOM query per refresh costs more than drawing
+            self._panes = list(self.query(Pane))
+        return self._panes
 
     def set_hidden(self, hidden: Set[str]) -> None:
         self.hidden = hidden
@@ -97,8 +112,8 @@ class OverviewScreen(Screen):
     def show(self, monitor: Monitor, status: Status | None = None) -> None:
         """Draw the monitor's current state (only what changed gets repainted)."""
         if status is not None:
-            self.query_one(StatusBar).status = status
-        self.query_one(VerdictLine).verdict = monitor.verdict
+            self._status.status = status
+        self._verdict.verdict = monitor.verdict
         for pane in self.panes():
             if pane.display:
                 self._draw(pane)

@@ -1,14 +1,17 @@
-"""A pane: a bordered box of metric rows (label, value, bar, graph) and, for the process pane,
-a table. Set `view` (a PaneView); the pane redraws only the lines whose text changed.
+"""A pane: a box of metric rows (label, value, bar, graph) and, for the process pane, a table.
 
-Drawn through Textual's line API from cached strips: no child widgets, no layout pass per
-update, so a redraw costs only the lines that changed.
+Set `view` (a PaneView) and the pane redraws only the lines whose rows changed. It draws its
+own box from cached strips and hands them to the compositor as they are (`render_lines`):
+no child widgets, no layout pass and no per-line border pass per update, so a redraw costs
+only the lines that changed. The box's colours come from the component classes in
+DEFAULT_CSS; `compact` (set by the screen on short terminals) draws a title rule instead.
 """
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, Optional
 
+from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Region
 from textual.message import Message
@@ -17,7 +20,19 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from ..panes import BAR, PaneSpec
-from ..render import PaneLayout, console_glyphs, layout_rows, pane_lines
+from ..render import (
+    PaneLayout,
+    box_bottom,
+    box_content_size,
+    box_side,
+    box_top,
+    console_glyphs,
+    layout_rows,
+    pane_line,
+    rows_height,
+    rows_on_line,
+    table_lines,
+)
 from ..view import PaneView
 
 GRAPH_STYLES = {"memory": Style(color="magenta"), "throughput": Style(color="cyan"),
@@ -26,20 +41,18 @@ GRAPH_STYLES = {"memory": Style(color="magenta"), "throughput": Style(color="cya
 
 
 class Pane(Widget):
-    """One pane of the overview, titled `<number> <title>` in its border."""
+    """One pane of the overview, titled `<number> <title>` in its box."""
 
+    COMPONENT_CLASSES = {"pane--rule", "pane--title", "pane--subtitle"}
     DEFAULT_CSS = """
-    Pane {
-        height: 1fr;
-        border: solid $primary;
-        border-title-color: $text;
-        border-title-style: bold;
-        border-subtitle-color: $text-muted;
-        padding: 0 1;
-    }
+    Pane { height: 1fr; }
+    Pane > .pane--rule { color: $primary; }
+    Pane > .pane--title { color: $text; text-style: bold; }
+    Pane > .pane--subtitle { color: $text-muted; }
     """
 
     view: reactive[PaneView] = reactive(PaneView, repaint=False)
+    compact: reactive[bool] = reactive(False, repaint=False)
 
     class Relayout(Message):
         """The pane's size changed: its graphs want a view of another width."""
@@ -51,12 +64,18 @@ class Pane(Widget):
     def __init__(self, spec: PaneSpec) -> None:
         super().__init__(id=f"pane-{spec.key}", classes="pane")
         self.spec = spec
-        self.border_title = f"{spec.number} {spec.title}"
+        self.title = f"{spec.number} {spec.title}"
         self.glyphs = console_glyphs()
         self.graph_style = GRAPH_STYLES.get(spec.key, Style())
         self._layout: Optional[PaneLayout] = None
-        self._lines: List[Tuple[Tuple[str, Optional[Style]], ...]] = []
-        self._strips: List[Strip] = []
+        self._drawn = PaneView()  # what the content strips show
+        self._content: List[Strip] = []  # content lines, top to bottom
+        self._lines: List[Strip] = []  # the whole box, top to bottom
+        self._table_top = 0
+        self._rule = Style()
+        self._width = self._height = 0
+        self._top = self._blank = Strip.blank(0)
+        self._bottom: Optional[Strip] = None
 
     # -- what the screen reads to build the view ------------------------------------------
     @property
@@ -68,49 +87,118 @@ class Pane(Widget):
         return self._layout.table_lines if self._layout else 0
 
     def natural_height(self) -> int:
-        """Lines this pane would like: its rows, a few table lines, and the border."""
+        """Lines this pane would like: its rows, a few table lines, and the box."""
         return len(self.spec.rows) + (8 if self.spec.table else 0) + 2
 
-    # -- drawing ----------------------------------------------------------------------------
+    # -- layout -----------------------------------------------------------------------------
     def on_resize(self) -> None:
-        size = self.content_size
+        self._relayout()
+
+    def watch_compact(self) -> None:
+        if self.is_mounted:
+            self._relayout()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        if self._layout is not None and self.is_mounted:  # a theme change: new colours
+            self._relayout()
+
+    def _relayout(self) -> None:
+        self._width, self._height = self.size.width, self.size.height
+        self._rule = self.get_component_rich_style("pane--rule")
+        self._blank = self._side([])
+        width, height = box_content_size(self._width, self._height, self.compact)
         shapes = [(r.label, r.note_width, r.kind == BAR) for r in self.spec.rows]
-        self._layout = layout_rows(size.width, size.height, shapes, bool(self.spec.table))
-        self._lines, self._strips = [], []
+        self._layout = layout_rows(width, height, shapes, bool(self.spec.table))
+        self._drawn, self._content = PaneView(), []
         self._redraw(self.view, everything=True)
-        hidden = len(self.spec.rows) - self._layout.shown
-        self.border_subtitle = f"+{hidden} more" if hidden > 0 else ""
         self.post_message(self.Relayout(self))
 
+    # -- drawing ----------------------------------------------------------------------------
     def watch_view(self, view: PaneView) -> None:
         self._redraw(view)
 
     def _redraw(self, view: PaneView, everything: bool = False) -> None:
-        if self._layout is None:
+        """Rebuild the lines whose rows changed; repaint just those lines."""
+        lay = self._layout
+        if lay is None:
             return
-        width = self.content_size.width
-        lines = pane_lines(view, self._layout, self.glyphs, self.graph_style)
-        keys = [tuple((s.text, s.style) for s in segs) for segs in lines]
-        old = self._lines
-        strips = self._strips
-        for y, key in enumerate(keys):
-            if y < len(old) and old[y] == key and not everything:
+        rows, old = view.rows[: lay.shown], self._drawn.rows
+        changed = [everything or i >= len(old) or old[i] != r for i, r in enumerate(rows)]
+        content: List[Strip] = []
+        dirty: List[int] = []
+        for y in range(rows_height(lay, len(rows))):
+            if y < len(self._content) and not any(changed[i] for i, _ in
+                                                  rows_on_line(lay, y, len(rows))):
+                content.append(self._content[y])
                 continue
-            strip = Strip(lines[y]).adjust_cell_length(width)
-            if y < len(strips):
-                strips[y] = strip
-            else:
-                strips.append(strip)
-            if not everything:
-                self.refresh(Region(0, y, width, 1))
-        if len(strips) > len(keys):
-            del strips[len(keys):]
-            self.refresh()
-        self._lines = keys
+            content.append(self._side(pane_line(rows, lay, y, self.glyphs, self.graph_style)))
+            dirty.append(y)
+        top = len(content)
+        if everything or view.table != self._drawn.table or top != self._table_top:
+            content += [self._side(segs) for segs in table_lines(view.table, lay.width)]
+            dirty += range(top, max(len(content), len(self._content)))
+        else:
+            content += self._content[top:]
+        self._content, self._drawn, self._table_top = content, view, top
+        if everything:
+            self._frame(len(view.rows) - lay.shown)
+        self._assemble()
         if everything:
             self.refresh()
+        elif dirty:
+            self.refresh(*_regions([y + 1 for y in dirty], self._width))
 
-    def render_line(self, y: int) -> Strip:
-        if y < len(self._strips):
-            return self._strips[y]
-        return Strip.blank(self.content_size.width)
+    def _side(self, segs: List[Segment]) -> Strip:
+        width = self._width
+        line = box_side(segs, width, self._rule, self.compact)
+        length = sum(len(s.text) for s in line)  # every glyph drawn here is one cell wide
+        strip = Strip(line, length)
+        return strip if length == width else strip.adjust_cell_length(width)
+
+    def _frame(self, hidden: int) -> None:
+        """The box's title rule and bottom rule (none when compact)."""
+        width = self._width
+        title = self.get_component_rich_style("pane--title")
+        self._top = Strip(box_top(width, self.title, self._rule, title, self.compact))
+        self._top = self._top.adjust_cell_length(width)
+        self._bottom = None
+        if not self.compact:
+            more = f"+{hidden} more" if hidden > 0 else ""
+            subtitle = self.get_component_rich_style("pane--subtitle")
+            self._bottom = Strip(box_bottom(width, more, self._rule, subtitle))
+            self._bottom = self._bottom.adjust_cell_length(width)
+
+    def _assemble(self) -> None:
+        """Every line of the box: title rule, content, blank sides, bottom rule."""
+        height = self._height
+        inner = max(height - (1 if self.compact else 2), 0)
+        lines = [self._top, *self._content[:inner]]
+        if len(lines) < inner + 1:
+            lines += [self._blank] * (inner + 1 - len(lines))
+        if self._bottom is not None and height >= 2:
+            lines.append(self._bottom)
+        self._lines = lines[:height]
+
+    def render_lines(self, crop: Region) -> List[Strip]:
+        """The cached box lines within `crop` (widget coordinates)."""
+        lines = self._lines
+        blank = Strip.blank(crop.width)
+        out = []
+        for y in range(crop.y, crop.y + crop.height):
+            line = lines[y] if y < len(lines) else blank
+            out.append(line if crop.x == 0 and crop.width == line.cell_length
+                       else line.crop(crop.x, crop.x + crop.width))
+        return out
+
+
+def _regions(lines: List[int], width: int) -> List[Region]:
+    """One region per run of consecutive lines."""
+    regions: List[Region] = []
+    for y in lines:
+        last = regions[-1] if regions else None
+        if last is not None and last.y + last.height == y:
+            regions[-1] = Region(0, last.y, width, last.height + 1)
+        else:
+            regions.append(Region(0, y, width, 1))
+    return regions

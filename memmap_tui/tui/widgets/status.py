@@ -11,6 +11,7 @@ from typing import Optional, Tuple
 from rich.style import Style
 from rich.text import Text
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 
 from ...units import fmt_bytes
@@ -34,51 +35,89 @@ def usage_texts(cpu_percent: float, rss_bytes: float) -> Tuple[str, str]:
     return cpu, fmt_bytes(rss_bytes)
 
 
-class StatusBar(Widget):
-    """`memmap  live · every 0.5 s · redraw 1 s · graphs 1 min ...  self 0.4 % CPU 41 MiB`."""
+class OneLine(Widget):
+    """A one-line widget drawn from one cached strip, rebuilt only when its text changes."""
 
     DEFAULT_CSS = """
-    StatusBar { height: 1; background: $panel; color: $text; }
+    OneLine { height: 1; }
     """
 
-    status: reactive[Status] = reactive(Status)
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._strip = Strip.blank(0)
 
-    def render(self) -> Text:
-        s = self.status
-        left = Text.assemble((" memmap ", "bold"), f" {s.source}")
-        if s.interval == s.interval:
-            left.append(f" · sample {s.interval:g} s · redraw {s.refresh:g} s")
-        if s.window:
-            left.append(f" · graphs {s.window}")
-        if s.paused:
-            left.append("  PAUSED ", Style(bold=True, reverse=True))
-        for problem in s.problems[:2]:
-            left.append(f"  {problem}", Style(color="yellow"))
+    def line(self) -> Text:
+        raise NotImplementedError
+
+    def _rebuild(self) -> None:
+        width = self.size.width
+        segments = list(self.line().render(self.app.console))
+        self._strip = Strip(segments).adjust_cell_length(width)
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self._rebuild()
+
+    def render_line(self, y: int) -> Strip:
+        return self._strip if y == 0 else Strip.blank(self.size.width)
+
+
+class StatusBar(OneLine):
+    """`memmap  live · sample 0.5 s · redraw 1 s · graphs 1 min ...  memmap 0.4 % CPU 41 MiB`."""
+
+    DEFAULT_CSS = """
+    StatusBar { background: $panel; color: $text; }
+    """
+
+    status: reactive[Status] = reactive(Status, repaint=False)
+
+    def watch_status(self) -> None:
+        self._rebuild()
+
+    def line(self) -> Text:
+        s, width = self.status, self.size.width
         right = Text(f"memmap {s.self_cpu} CPU {s.self_rss} ")
-        gap = self.size.width - left.cell_len - right.cell_len
+        left = self._left(short=False)
+        if left.cell_len + right.cell_len + 1 > width:
+            left = self._left(short=True)
+            right = Text(f"self {s.self_cpu} {s.self_rss} ")
+        gap = width - left.cell_len - right.cell_len
         if gap >= 1:
             left.append(" " * gap)
             left.append_text(right)
-        left.truncate(max(self.size.width, 1))
+        left.truncate(max(width, 1))
+        return left
+
+    def _left(self, short: bool) -> Text:
+        s = self.status
+        left = Text.assemble((" memmap ", "bold"), f" {s.source}")
+        if s.interval == s.interval:
+            left.append(f" · {s.interval:g} s / {s.refresh:g} s" if short else
+                        f" · sample {s.interval:g} s · redraw {s.refresh:g} s")
+        if s.window:
+            left.append(f" · {s.window}" if short else f" · graphs {s.window}")
+        if s.paused:
+            left.append("  PAUSED ", Style(bold=True, reverse=True))
+        for problem in s.problems[:1 if short else 2]:
+            left.append(f"  {problem}", Style(color="yellow"))
         return left
 
 
 VERDICT_STYLES = {BAD: Style(color="red", bold=True), WARN: Style(color="yellow", bold=True)}
 
 
-class VerdictLine(Widget):
+class VerdictLine(OneLine):
     """The headline of memmap_tui.verdict over the last 10 s."""
 
-    DEFAULT_CSS = """
-    VerdictLine { height: 1; padding: 0 1; }
-    """
+    verdict: reactive[Optional[Verdict]] = reactive(None, repaint=False)
 
-    verdict: reactive[Optional[Verdict]] = reactive(None)
+    def watch_verdict(self) -> None:
+        self._rebuild()
 
-    def render(self) -> Text:
+    def line(self) -> Text:
         v = self.verdict
         if v is None:
-            return Text("waiting for the first samples...", style="dim")
+            return Text(" waiting for the first samples...", style="dim")
         mark = "!!" if v.level == BAD else "! " if v.level == WARN else "ok"
-        return Text.assemble((f"{mark} ", VERDICT_STYLES.get(v.level, Style(color="green"))),
+        return Text.assemble(" ", (f"{mark} ", VERDICT_STYLES.get(v.level, Style(color="green"))),
                              (v.text, VERDICT_STYLES.get(v.level, Style(bold=True))))
