@@ -95,6 +95,11 @@ class Collector:
         """One reading aligned with `metrics()`; NaN for an unsupported field; raises if broken."""
         raise NotImplementedError
 
+    def native_reader(self) -> Any:
+        """The C FieldReader whose read() fills exactly what collect() returns, if there is
+        one: the sampler may then run whole batches of ticks in C (memmap_tui.batch)."""
+        return None
+
     def table(self) -> Optional[List[Dict[str, Any]]]:
         """Per-entity rows (processes, GPU processes) from the last collect, or None."""
         return None

@@ -69,6 +69,13 @@ class CsvSink:
         if now - self._last_flush >= self.flush_seconds:
             self.flush(now)
 
+    def write_text_batch(self, text: str, rows: int, now: float) -> None:
+        """Whole CSV lines for `rows` frames at once (the batched sampler formats them in C)."""
+        self._pending.append(text)
+        self.rows += rows
+        if now - self._last_flush >= self.flush_seconds:
+            self.flush(now)
+
     def flush(self, now: Optional[float] = None) -> None:
         if self._pending:
             text, self._pending = "".join(self._pending), []
