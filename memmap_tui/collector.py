@@ -8,6 +8,7 @@ packages can add their own there.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -101,7 +102,9 @@ class Collector:
         """Release handles; safe to call twice."""
 
 
+@functools.lru_cache(maxsize=1)
 def _entry_points() -> Dict[str, Any]:
+    """The installed collectors, scanned once per process (the scan costs milliseconds)."""
     from importlib import metadata
 
     try:

@@ -28,6 +28,7 @@ log = logging.getLogger("memmap_tui")
 MIN_INTERVAL = 0.001
 MAX_INTERVAL = 3600.0
 MAX_BACKOFF = 60.0
+SHORT_WAIT = 0.02  # waits shorter than this sleep instead of waiting on the wake event
 
 
 class Sink(Protocol):
@@ -262,6 +263,16 @@ class Sampler:
         _mark_ok(state)
         return part, c.table()
 
+    def _idle(self, remaining: float) -> None:
+        """Wait for the next tick, a command or stop(). Short waits sleep (cheap at 1 kHz);
+        long ones wait on the wake event so that commands and stop() act at once."""
+        if not self.paused and remaining < SHORT_WAIT:
+            time.sleep(remaining)
+            return
+        self._wake.clear()
+        if not self._stop.is_set() and self._commands.empty():
+            self._wake.wait(None if self.paused else min(remaining, 0.25))
+
     def run(self, duration: Optional[float] = None,
             on_tick: Optional[Callable[[Frame], None]] = None) -> Stats:
         """Sample until stop() (or `duration` seconds); returns the tick statistics."""
@@ -279,8 +290,7 @@ class Sampler:
             if end is not None and due > end:
                 break
             if now < due or self.paused:
-                self._wake.clear()
-                self._wake.wait(min(due - now, 0.25) if not self.paused else None)
+                self._idle(due - now)
                 continue
             frame = self.sample()
             self.stats.ticks += 1
