@@ -13,9 +13,10 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
+from typing import Iterator, Tuple
 
 import pytest
+from test_prom_docs import dashboard_targets
 from test_serve import free_port, start_serve, wait_for_metrics
 
 QUERY = "rate(memmap_host_disk_read_bytes_total[5s])"
@@ -36,35 +37,56 @@ def query(port: int, promql: str) -> dict:
     return json.loads(urllib.request.urlopen(url, timeout=5).read())
 
 
-@pytest.mark.slow
-def test_real_prometheus_scrapes_serve_and_answers_rate(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tuple[int, subprocess.Popen]]:
+    """`memmap serve` sampling every 0.5 s, and a real Prometheus scraping it every second."""
     binary = prometheus_binary()
+    tmp = tmp_path_factory.mktemp("prometheus")
     memmap_port, prom_port = free_port(), free_port()
     serve = start_serve("--listen", f"127.0.0.1:{memmap_port}", "--interval", "0.5")
-    config = tmp_path / "prometheus.yml"
+    config = tmp / "prometheus.yml"
     config.write_text("global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
                       "scrape_configs:\n"
                       "  - job_name: memmap\n"
                       f"    static_configs: [{{targets: ['127.0.0.1:{memmap_port}']}}]\n")
     prom = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp / 'tsdb'}",
          f"--web.listen-address=127.0.0.1:{prom_port}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_metrics(f"http://127.0.0.1:{memmap_port}/metrics", serve)
-        result = _wait_for_result(prom, prom_port, QUERY, timeout=40)
-        devices = {r["metric"].get("device") for r in result}
-        assert devices and None not in devices  # per-device series, no unlabelled one mixed in
-        assert all(float(r["value"][1]) >= 0 for r in result)
-        up = query(prom_port, 'memmap_collector_up{collector="host"}')["data"]["result"]
-        assert [float(r["value"][1]) for r in up] == [1.0]
-        assert query(prom_port, "up")["data"]["result"][0]["value"][1] == "1"
+        yield prom_port, prom
     finally:
         prom.send_signal(signal.SIGTERM)
         serve.send_signal(signal.SIGTERM)
         prom.communicate(timeout=20)
         serve.communicate(timeout=10)
     assert serve.returncode == 0
+
+
+@pytest.mark.slow
+def test_real_prometheus_scrapes_serve_and_answers_rate(prometheus) -> None:
+    port, prom = prometheus
+    result = _wait_for_result(prom, port, QUERY, timeout=40)
+    devices = {r["metric"].get("device") for r in result}
+    assert devices and None not in devices  # per-device series, no unlabelled one mixed in
+    assert all(float(r["value"][1]) >= 0 for r in result)
+    up = query(port, 'memmap_collector_up{collector="host"}')["data"]["result"]
+    assert [float(r["value"][1]) for r in up] == [1.0]
+    assert query(port, 'up{job="memmap"}')["data"]["result"][0]["value"][1] == "1"
+
+
+@pytest.mark.slow
+def test_every_dashboard_query_runs_on_real_prometheus(prometheus) -> None:
+    """Grafana's variables filled in as Grafana would; host panels must have data here."""
+    port, prom = prometheus
+    _wait_for_result(prom, port, QUERY, timeout=40)
+    for target in dashboard_targets():
+        promql = target["expr"].replace("$__rate_interval", "5s").replace("$instance", ".+")
+        answer = query(port, promql)
+        assert answer["status"] == "success", (promql, answer)
+        if "memmap_host_" in promql or "memmap_self_" in promql:
+            assert answer["data"]["result"], promql
 
 
 def _wait_for_result(prom: subprocess.Popen, port: int, promql: str, timeout: float) -> list:

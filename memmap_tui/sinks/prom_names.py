@@ -66,7 +66,8 @@ class Family:
 
 
 def family_help(spec: MetricSpec) -> str:
-    """The spec's help with each device named by its label (`disk vda` -> `disk <device>`).
+    """The spec's help with each device named by its label (`disk vda` -> `disk <device>`),
+    ignoring case (rail `vdd_gpu` is `VDD_GPU` in its help).
 
     Purely numeric label values (gpu="0") are left alone: a bare digit in a sentence is more
     likely a number than the device.
@@ -74,7 +75,8 @@ def family_help(spec: MetricSpec) -> str:
     text = spec.help
     for label, value in spec.labels:
         if value and not value.isdigit():
-            text = re.sub(rf"(?<![\w.-]){re.escape(value)}(?![\w-])", f"<{label}>", text)
+            text = re.sub(rf"(?<![\w.-]){re.escape(value)}(?![\w-])", f"<{label}>", text,
+                          flags=re.IGNORECASE)
     return text
 
 

@@ -90,14 +90,27 @@ class MemmapCollector(Collector):
         self.sink = sink
         self._me = psutil.Process()
         self._warned: set = set()
+        self._cached: Tuple[Optional[Frame], List[Metric]] = (None, [])
+        self._cache_lock = threading.Lock()
 
     def collect(self) -> Iterator[Metric]:
         frame, tables, families = self.sink.latest()
         if frame is not None:
-            yield from spec_metrics(families, frame)
-            taken = {f.name for f in families}
-            yield from table_metrics(tables, taken, self._warned)
+            yield from self._frame_metrics(frame, tables, families)
         yield from self._own_metrics(frame)
+
+    def _frame_metrics(self, frame: Frame, tables: Tables, families: List[Family]
+                       ) -> List[Metric]:
+        """The families of `frame`, built once per frame: scrapes between two samples (several
+        Prometheus servers, a curl beside one) reuse them."""
+        with self._cache_lock:
+            if self._cached[0] is frame:
+                return self._cached[1]
+        metrics = list(spec_metrics(families, frame))
+        metrics += table_metrics(tables, {f.name for f in families}, self._warned)
+        with self._cache_lock:
+            self._cached = (frame, metrics)
+        return metrics
 
     def _own_metrics(self, frame: Optional[Frame]) -> Iterator[Metric]:
         up = GaugeMetricFamily(OWN_FAMILIES[0][0], OWN_FAMILIES[0][2], labels=["collector"])
