@@ -41,9 +41,11 @@ def line_chart(title: str, series: Sequence[Series], width: int = 100, height: i
     Each series is drawn with its own marker character, so that the chart still reads in a
     file or a 16-colour terminal; '' when no series has a point.
     """
-    drawn = [(label, *downsample(xs, ys, 2 * width)) for label, xs, ys in series]
-    drawn = [(label, xs, ys, MARKERS[i % len(MARKERS)])
-             for i, (label, xs, ys) in enumerate(d for d in drawn if d[1])]
+    drawn: List[Tuple[str, List[float], List[float], str]] = []
+    for label, xs, ys in series:
+        xs, ys = downsample(xs, ys, 2 * width)
+        if xs:
+            drawn.append((label, xs, ys, MARKERS[len(drawn) % len(MARKERS)]))
     if not drawn:
         return ""
     if hasattr(plotext, "figure") and hasattr(plotext.figure, "signal"):

@@ -146,3 +146,18 @@ def test_report_refuses_what_is_not_a_recording(tmp_path: Path, content: bytes,
 def test_report_unknown_column_is_exit_2(recording: Path) -> None:
     out = memmap("report", str(recording), "--columns", "nosuch.*", cwd=recording.parent)
     assert out.returncode == 2 and "no column matches" in out.stderr
+
+
+def test_report_of_a_starving_gpu_says_so(tmp_path: Path) -> None:
+    """A recording of a GPU at 20 % while tasks wait on I/O 60 % of the time: the TUI's verdict."""
+    lines = ["timestamp,host.psi.io_some_percent,nvml.gpu0.util_percent,nvml.gpu0.mem_used_bytes,"
+             "host.disk.read_bytes_per_second"]
+    for i in range(20):
+        lines.append(f"{1700000000 + i * 0.5:.6f},60,20,{8 * 2**30 + i * 2**20},{1.5e9:.12g}")
+    (tmp_path / "gpu.csv").write_text("\n".join(lines) + "\n")
+    out = memmap("report", "gpu.csv", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Verdict: GPU 0 idle 80 % while I/O pressure is 60 %: waiting on data" in out.stdout
+    assert "GPU 0: busy 20.0 % on average" in out.stdout
+    assert "1.50 GB/s" in out.stdout and "Throughput (GB/s)" in out.stdout
+    assert "Memory (GiB)" in out.stdout and "nvml.gpu0.mem_used" in out.stdout
