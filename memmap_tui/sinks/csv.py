@@ -22,6 +22,11 @@ def safe_text(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_LEADERS) else cell
 
 
+def plain_text(cell: str) -> str:
+    """What `safe_text` neutralised, for readers of our own files: `'=cmd()` -> `=cmd()`."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_LEADERS) else cell
+
+
 def quote(cell: str) -> str:
     """RFC 4180 quoting for a text cell."""
     cell = safe_text(cell)
