@@ -16,7 +16,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,7 +53,8 @@ typedef struct {
     unsigned char *matched;
     char *buf;
     size_t buf_size;
-    volatile sig_atomic_t cancelled; /* set by cancel(): read_schedule returns at its next check */
+    volatile sig_atomic_t cancelled; /* set by cancel(): read_schedule returns at once */
+    int wake_fd;                     /* eventfd that cancel() writes to wake a sleeping batch */
 } FieldReader;
 
 static void close_files(FieldReader *self) {
@@ -64,6 +68,7 @@ static void close_files(FieldReader *self) {
 
 static void FieldReader_dealloc(FieldReader *self) {
     if (self->files) close_files(self);
+    if (self->wake_fd > 0) close(self->wake_fd);
     PyMem_Free(self->files);
     PyMem_Free(self->rules);
     PyMem_Free(self->matched);
@@ -269,8 +274,6 @@ static int sleep_until(double due) {
     return clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 }
 
-#define CHECK_EVERY 0.02 /* seconds between looks at signals and cancel() while in a batch */
-
 /* With the GIL: run pending signal handlers (main thread) and look at cancel().
  * Returns -1 when a handler raised, 1 to end the batch, 0 to go on. */
 static int should_stop(FieldReader *self) {
@@ -282,20 +285,25 @@ static int should_stop(FieldReader *self) {
     return status;
 }
 
-/* Sleep until `due`, looking at signals and cancel() every CHECK_EVERY seconds and after any
- * interrupted sleep. Returns like should_stop(). Called without the GIL. */
-static int wait_for(FieldReader *self, double due, double *last_check) {
+/* Sleep until monotonic time `due`, woken early by cancel() (through the wake eventfd) or by a
+ * signal (whose Python handler then runs). Returns like should_stop(). Called without the GIL. */
+static int wait_for(FieldReader *self, double due) {
     for (;;) {
-        double now = seconds(CLOCK_MONOTONIC);
         if (self->cancelled) return 1;
-        if (now - *last_check >= CHECK_EVERY) {
-            *last_check = now;
+        double left = due - seconds(CLOCK_MONOTONIC);
+        if (left <= 0) return 0;
+        struct timespec ts;
+        ts.tv_sec = (time_t)left;
+        ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+        struct pollfd wake = {self->wake_fd, POLLIN, 0};
+        int ready = ppoll(&wake, self->wake_fd >= 0 ? 1 : 0, &ts, NULL);
+        if (ready > 0) {
+            uint64_t drained;
+            if (read(self->wake_fd, &drained, sizeof drained) < 0) { /* already drained */ }
+        } else if (ready < 0 && errno == EINTR) {
             int status = should_stop(self);
             if (status) return status;
         }
-        if (now >= due) return 0;
-        double until = due < now + CHECK_EVERY ? due : now + CHECK_EVERY;
-        if (sleep_until(until) == EINTR) *last_check = -1e300; /* look at once */
     }
 }
 
@@ -303,9 +311,8 @@ static int wait_for(FieldReader *self, double due, double *last_check) {
  * read_schedule(rows, stamps, start, interval, tick, count) -> (done, next_tick, missed)
  * Up to `count` ticks on the drift-free schedule start + k * interval (k from `tick`), without
  * the GIL: sleep until due, read every file into the next row, note (monotonic, wall) in stamps.
- * Whole slots that went by while late are skipped and counted in `missed`. Signal handlers run
- * within CHECK_EVERY seconds (at once when the signal interrupts this thread's sleep), and
- * cancel() ends the batch at the next look, so stop requests act within ~20 ms.
+ * Whole slots that went by while late are skipped and counted in `missed`. cancel() (from any
+ * thread or a signal handler) and a signal that interrupts this thread end the batch at once.
  */
 static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
     PyObject *rows_obj, *stamps_obj;
@@ -330,10 +337,9 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
     Py_ssize_t done = 0;
     long long missed = 0;
     int error = 0, stop = 0;
-    double last_check = seconds(CLOCK_MONOTONIC);
     Py_BEGIN_ALLOW_THREADS
     while (done < count) {
-        stop = wait_for(self, start + (double)tick * interval, &last_check);
+        stop = wait_for(self, start + (double)tick * interval);
         if (stop) break;
         stamp[2 * done] = seconds(CLOCK_MONOTONIC);
         stamp[2 * done + 1] = seconds(CLOCK_REALTIME);
@@ -364,6 +370,8 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
 
 static PyObject *FieldReader_cancel(FieldReader *self, PyObject *Py_UNUSED(ignored)) {
     self->cancelled = 1;
+    uint64_t one = 1;
+    if (self->wake_fd >= 0 && write(self->wake_fd, &one, sizeof one) < 0) { /* counter full */ }
     Py_RETURN_NONE;
 }
 
@@ -465,6 +473,7 @@ static int FieldReader_init(FieldReader *self, PyObject *args, PyObject *kwds) {
         goto done;
     }
     for (Py_ssize_t i = 0; i < self->file_count; i++) self->files[i].fd = -1;
+    if (self->wake_fd <= 0) self->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (open_files(self, files) < 0 || load_rules(self, rules) < 0) goto done;
     status = 0;
 done:
