@@ -15,8 +15,10 @@ from .sinks.csv import CsvSink, open_exclusive
 
 BATCH_BELOW_INTERVAL = 0.05  # faster than 20 rows/s, rows are batched and written once a second
 # Where the sources allow, ticks run in C in batches this long (memmap_tui.batch); a row then
-# reaches the file at most this late, and SIGKILL can lose at most this much.
-BATCH_SECONDS = 0.5
+# reaches the file within a second, and SIGKILL can lose at most that. Each batch costs a few
+# hundred µs of Python, so longer batches are cheaper: at 10 Hz, 0.9 s batches cost ~1.15x the
+# bare reads of the /proc files, 0.5 s ones ~1.3x (bench/overhead.py).
+BATCH_SECONDS = 0.9
 
 
 def open_output(path: str, force: bool) -> int:
