@@ -138,6 +138,9 @@ class HostCollector(Collector):
             raise CollectorError(f"host: {exc}") from exc
         return self._row
 
+    def native_reader(self) -> Any:
+        return self._reader
+
     def close(self) -> None:
         if self._reader is not None:
             self._reader.close()

@@ -45,6 +45,8 @@ occupancy.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
@@ -109,6 +111,9 @@ class _Gpu:
     backoff: float = 1.0
 
 
+# Where a loaded NVIDIA driver shows itself: Linux, and WSL2's GPU paravirtualisation device.
+DRIVER_NODES = ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/dxg")
+
 class NvmlCollector(Collector):
     """Per-GPU gauges and counters from NVML, and per-process GPU memory rows."""
 
@@ -122,6 +127,7 @@ class NvmlCollector(Collector):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._nvml = NvmlCalls(nvml)
+        self._real_driver = nvml is None
         self._pcie_samples = max(1, pcie_samples)
         self._clock = clock
         self._gpus: List[_Gpu] = []
@@ -137,6 +143,11 @@ class NvmlCollector(Collector):
     # -- contract ------------------------------------------------------------------------------
 
     def probe(self) -> Availability:
+        if (self._real_driver and "pynvml" not in sys.modules
+                and not any(os.path.exists(p) for p in DRIVER_NODES)):
+            # Spares importing pynvml (tens of ms) on the many machines with no NVIDIA driver.
+            return Availability(False, f"no NVIDIA driver loaded (none of {', '.join(DRIVER_NODES)}"
+                                       f"; {DRIVER_HINT})")
         try:
             self._nvml.call(None, "init", "nvmlInit")
             try:
