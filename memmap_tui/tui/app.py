@@ -25,6 +25,7 @@ from .source import Source
 from .widgets.status import Status, usage_texts
 
 MainScreen = Union[OverviewScreen, InlineScreen]
+BATCH_SECONDS = 0.5  # the most a frame waits to reach the screen's ring (see LiveSource)
 
 
 def _pane_bindings() -> list:
@@ -140,7 +141,7 @@ def run_app(args: Any) -> int:
     from .source import LiveSource
 
     log_to_file()
-    source = LiveSource(args)
+    source = LiveSource(args, batch_seconds=min(BATCH_SECONDS, args.refresh / 2))
     try:
         source.open()
     except BaseException:

@@ -3,16 +3,15 @@
 Drawing an hour at 10 Hz from raw rows would mean 36000 values per graph per redraw; instead the
 window is cut into BUCKETS buckets of `window / BUCKETS` seconds (aligned to the clock, so a
 recording always draws the same), each new row is added to its bucket once, and a graph asks
-for the bucket means resampled to its width. A bucket that no row fell into while samples came
-no further apart than a few buckets takes the previous mean (a slow sampling interval is not a
-gap); a longer silence (pause) stays empty. No Textual import here.
+for the means of clock-aligned cells of buckets, as many cells as it is wide. A bucket that no
+row fell into while samples came no further apart than a few buckets takes the previous mean
+(a slow sampling interval is not a gap); a longer silence (pause) stays empty. No Textual here.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from functools import lru_cache
 from typing import Deque, Dict, Iterable, List, Optional, Sequence, Tuple
 
 WINDOWS: Tuple[Tuple[float, str], ...] = ((60.0, "1 min"), (600.0, "10 min"), (3600.0, "1 h"))
@@ -53,6 +52,7 @@ class History:
         self.last_time = NAN
         self._series_cache: Dict[Tuple[str, int], Tuple[int, List[float]]] = {}
         self._current: Dict[str, float] = {}
+        self._cells: Dict[Tuple[str, int], Dict[int, float]] = {}
 
     # -- feeding ------------------------------------------------------------------------------
     def feed(self, rows: Sequence[Sequence[float]]) -> None:
@@ -122,15 +122,41 @@ class History:
         return value
 
     def series(self, column: str, cells: int) -> List[float]:
-        """The window as `cells` means, oldest first; NaN where nothing was seen."""
+        """The window as `cells` means, oldest first; NaN where nothing was seen.
+
+        Cells are aligned to the clock like buckets (cell g holds buckets g*B/cells up to
+        (g+1)*B/cells), so a complete cell never changes: each call computes only the cells
+        completed since the last one, and a graph scrolls instead of shimmering.
+        """
         col = self._tracked.get(column)
-        if col is None or cells <= 0:
+        if col is None or cells <= 0 or self._bucket is None:
             return [NAN] * max(cells, 0)
         key = (column, cells)
         cached = self._series_cache.get(key)
         if cached is not None and cached[0] == self.generation:
             return cached[1]
-        result = resample(list(col.sums), list(col.counts), cells)
+        shown = min(cells, BUCKETS)
+        done = self._bucket  # every bucket before this one is complete
+        last = (done * shown) // BUCKETS  # the newest complete cell ends at or before `done`
+        while _edge(last + 1, shown) > done:
+            last -= 1
+        memo = self._cells.setdefault(key, {})
+        first = last - shown + 1
+        oldest = done - len(col.sums)  # the bucket id of col.sums[0]
+        sums = counts = None
+        out = []
+        for g in range(first, last + 1):
+            mean = memo.get(g)
+            if mean is None:
+                if sums is None:
+                    sums, counts = list(col.sums), list(col.counts)
+                a, b = max(_edge(g, shown) - oldest, 0), _edge(g + 1, shown) - oldest
+                c = sum(counts[a:b]) if b > 0 else 0
+                mean = memo[g] = sum(sums[a:b]) / c if c else NAN
+            out.append(mean)
+        for g in [g for g in memo if g < first]:
+            del memo[g]
+        result = [NAN] * (cells - shown) + out
         self._series_cache[key] = (self.generation, result)
         return result
 
@@ -144,17 +170,6 @@ class History:
         return out
 
 
-def resample(sums: Sequence[float], counts: Sequence[int], cells: int) -> List[float]:
-    """Means over `cells` equal spans of buckets given as (sum, count); NaN for an empty span."""
-    out = []
-    for a, b in _spans(len(sums), cells):
-        c = sum(counts[a:b])
-        out.append(sum(sums[a:b]) / c if c else NAN)
-    return out
-
-
-@lru_cache(maxsize=64)
-def _spans(n: int, cells: int) -> Tuple[Tuple[int, int], ...]:
-    """Bucket index ranges of each cell; with more cells than buckets a bucket spans cells."""
-    return tuple(((j * n) // cells, max(((j + 1) * n) // cells, (j * n) // cells + 1))
-                 for j in range(cells))
+def _edge(cell: int, cells: int) -> int:
+    """The first bucket id of a clock-aligned cell, with `cells` cells to BUCKETS buckets."""
+    return (cell * BUCKETS) // cells

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from ..verdict import WAIT_COLUMNS, Verdict, verdict
 from .history import WINDOWS, History
@@ -22,38 +23,51 @@ _VERDICT_EXTRA = ("host.cpu.util_percent", "host.psi.memory_full_percent",
 
 @dataclass(frozen=True)
 class SelfUsage:
-    """memmap's own cost: CPU percent of one core since the last reading, resident bytes."""
+    """memmap's own cost: CPU percent of one core (all threads), resident bytes."""
 
     cpu_percent: float
     rss_bytes: float
 
 
 class SelfMeter:
-    """Reads /proc/self/stat and /proc/self/statm: two small reads per refresh."""
+    """memmap's own CPU and RSS from /proc/self/stat and statm, kept open and re-read.
+
+    The kernel counts CPU time in ticks (10 ms), so one second's share jumps between 0 and 1 %:
+    the CPU figure is the mean over the last WINDOW seconds, recomputed every EVERY seconds.
+    """
+
+    WINDOW, EVERY = 10.0, 5.0
 
     def __init__(self, proc: str = "/proc/self") -> None:
         self._hz = os.sysconf("SC_CLK_TCK")
         self._page = os.sysconf("SC_PAGE_SIZE")
-        # kept open and re-read with pread: two system calls per refresh
         self._stat = os.open(f"{proc}/stat", os.O_RDONLY | os.O_CLOEXEC)
         self._statm = os.open(f"{proc}/statm", os.O_RDONLY | os.O_CLOEXEC)
-        self._last = self._cpu_seconds(), time.monotonic()
+        self._readings: Deque[Tuple[float, float]] = deque([(time.monotonic(), self._cpu())])
+        self._usage = SelfUsage(float("nan"), self._rss())
+        self._shown_at = self._readings[0][0]
 
-    def _cpu_seconds(self) -> float:
+    def _cpu(self) -> float:
         fields = os.pread(self._stat, 1024, 0).rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / self._hz  # utime, stime
+        return (int(fields[11]) + int(fields[12])) / self._hz  # utime + stime, seconds
+
+    def _rss(self) -> float:
+        return float(int(os.pread(self._statm, 256, 0).split()[1]) * self._page)
 
     def close(self) -> None:
         for fd in (self._stat, self._statm):
             os.close(fd)
 
     def __call__(self) -> SelfUsage:
-        cpu, now = self._cpu_seconds(), time.monotonic()
-        last_cpu, last_now = self._last
-        self._last = cpu, now
-        rss = int(os.pread(self._statm, 256, 0).split()[1]) * self._page
-        span = now - last_now
-        return SelfUsage(100.0 * (cpu - last_cpu) / span if span > 0 else 0.0, float(rss))
+        now = time.monotonic()
+        self._readings.append((now, self._cpu()))
+        while now - self._readings[0][0] > self.WINDOW:
+            self._readings.popleft()
+        if now - self._shown_at >= self.EVERY:
+            (start, cpu0), (end, cpu1) = self._readings[0], self._readings[-1]
+            self._usage = SelfUsage(100.0 * (cpu1 - cpu0) / (end - start), self._rss())
+            self._shown_at = now
+        return self._usage
 
 
 def next_interval(current: float, faster: bool) -> float:

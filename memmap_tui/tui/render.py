@@ -92,41 +92,38 @@ HEADER = Style(bold=True, underline=True)
 
 def graph_text(levels: Sequence[int], line: int, height: int, glyphs: str) -> str:
     """Line `line` (0 = top) of a graph `height` lines tall from levels 0..LEVELS (-1 blank)."""
-    table = _glyph_table(line, height, glyphs)
-    return "".join([table[level + 1] for level in levels])
+    return "".join(map(_glyph_table(line, height, glyphs).__getitem__, levels))
 
 
 @lru_cache(maxsize=64)
 def _glyph_table(line: int, height: int, glyphs: str) -> Tuple[str, ...]:
-    """The character of every level (-1..LEVELS) on one line of a graph."""
+    """The character of every level 0..LEVELS on one line of a graph, then " " (level -1)."""
     base = 8 * (height - 1 - line)
-    chars = [" "]
+    chars = []
     for level in range(LEVELS + 1):
         fill = int(level * 8 * height / LEVELS + 0.5) - base
         chars.append(glyphs[0 if fill <= 0 else 8 if fill >= 8 else fill])
-    return tuple(chars)
+    return (*chars, " ")
 
 
 def row_segments(view: RowView, lay: PaneLayout, line: int, glyphs: str,
                  graph_style: Style) -> List[Segment]:
-    """The segments of line `line` of a row (line 0 carries the texts)."""
-    segs = []
+    """The segments of line `line` of a row (line 0 carries the texts), `lay.cell` wide."""
     if line == 0:
-        level_style = LEVEL_STYLES.get(view.level, VALUE)
-        segs.append(Segment(view.label[: lay.label].ljust(lay.label + 1), LABEL))
-        segs.append(Segment(view.value.rjust(VALUE_WIDTH)[:VALUE_WIDTH] + " ", level_style))
+        segs = [Segment(view.label[: lay.label].ljust(lay.label + 1), LABEL),
+                Segment(view.value.rjust(VALUE_WIDTH)[:VALUE_WIDTH] + " ",
+                        LEVEL_STYLES.get(view.level, VALUE))]
         if lay.note:
             segs.append(Segment(view.note[: lay.note].ljust(lay.note + 1), NOTE))
-    else:
-        pad = lay.label + 1 + VALUE_WIDTH + 1 + (lay.note + 1 if lay.note else 0)
-        segs.append(Segment(" " * pad))
-    if lay.bar:
-        segs += _bar(view, lay.bar, glyphs) if line == 0 else [Segment(" " * lay.bar)]
-        segs.append(Segment(" "))
+        if lay.bar:
+            segs += _bar(view, lay.bar, glyphs)
+            segs.append(Segment(" "))
+    else:  # a taller graph's lower lines: blank up to the graph
+        blank = lay.label + 2 + VALUE_WIDTH + (lay.note + 1 if lay.note else 0)
+        segs = [Segment(" " * (blank + (lay.bar + 1 if lay.bar else 0)))]
     if lay.graph:
-        levels = view.levels[-lay.graph:]
-        text = graph_text(levels, line, lay.row_height, glyphs).rjust(lay.graph)
-        segs.append(Segment(text, graph_style))
+        text = graph_text(view.levels[-lay.graph:], line, lay.row_height, glyphs)
+        segs.append(Segment(text.rjust(lay.graph), graph_style))
     return segs
 
 
@@ -240,8 +237,8 @@ def box_side(content: List[Segment], width: int, rule: Style,
     body = content + [Segment(" " * pad)] if pad > 0 else content
     if compact:
         return body
-    side = Segment(BOX["v"], rule)
-    return [side, Segment(" " * BOX_PAD), *body, Segment(" " * BOX_PAD), side]
+    pad = " " * BOX_PAD
+    return [Segment(BOX["v"] + pad, rule), *body, Segment(pad + BOX["v"], rule)]
 
 
 def box_bottom(width: int, subtitle: str, rule: Style, note_style: Style) -> List[Segment]:

@@ -14,6 +14,7 @@ The panes never know which one they are drawing.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -128,15 +129,21 @@ class Source:
 
 
 class LiveSource(Source):
-    """The Sampler on its own thread, pushing frames into the store."""
+    """The Sampler on its own thread, pushing frames into the store.
 
-    def __init__(self, args: Any) -> None:
+    `batch_seconds`: where the sources allow it the sampler runs that many seconds of ticks at
+    a time in C (memmap_tui.batch), waking Python once a batch instead of once a tick; frames
+    then reach the store up to that late, which a screen redrawn every second hides.
+    """
+
+    def __init__(self, args: Any, batch_seconds: float = 0.0) -> None:
         from ..pipeline import build_sampler
 
         self.label = "live"
         self.interval = float(args.interval)
         self._sink = StoreSink(self.interval)
         self.sampler = build_sampler(args, [self._sink])
+        self.sampler.batch_seconds = batch_seconds
         self._thread: Optional[threading.Thread] = None
 
     def open(self) -> FrameStore:
@@ -180,6 +187,15 @@ class RecordingSource(Source):
     `rows` are `timestamp, *columns` sequences; `tables` (optional) are shown as the latest
     per-entity tables, as a live process collector would give them.
     """
+
+    @classmethod
+    def from_file(cls, path: str, **kwargs: Any) -> RecordingSource:
+        """A recording written by `memmap record` (NotARecording, one line, when it is not)."""
+        from ..recording import load_recording
+
+        recording = load_recording(path)
+        rows = [tuple(row) for row in recording.rows()]
+        return cls(recording.metrics, rows, label=os.path.basename(path), **kwargs)
 
     def __init__(self, columns: Sequence[str], rows: Sequence[Sequence[float]], label: str = "",
                  play: bool = False, speed: float = 1.0,

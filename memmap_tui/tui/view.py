@@ -36,10 +36,13 @@ class PaneView:
 
 
 def _levels(series: Sequence[float], scale: float) -> Tuple[int, ...]:
+    """Each value as 0..LEVELS of `scale` (clamped), -1 for NaN."""
     if not scale > 0:
-        return tuple(-1 if v != v else 0 for v in series)
+        return tuple([-1 if v != v else 0 for v in series])
     k = LEVELS / scale
-    return tuple(-1 if v != v else max(0, min(LEVELS, int(v * k + 0.5))) for v in series)
+    top = LEVELS + 0.5
+    return tuple([-1 if v != v else 0 if v <= 0 else LEVELS if v * k >= top else int(v * k + 0.5)
+                  for v in series])
 
 
 def _peak(series: Sequence[float], current: float) -> float:

@@ -1,10 +1,10 @@
 """A pane: a box of metric rows (label, value, bar, graph) and, for the process pane, a table.
 
 Set `view` (a PaneView) and the pane redraws only the lines whose rows changed. It draws its
-own box from cached strips and hands them to the compositor as they are (`render_lines`):
-no child widgets, no layout pass and no per-line border pass per update, so a redraw costs
-only the lines that changed. The box's colours come from the component classes in
-DEFAULT_CSS; `compact` (set by the screen on short terminals) draws a title rule instead.
+own box from cached strips (widgets/cached.py): no child widgets, no layout pass and no
+per-line border pass per update, so a redraw costs only the lines that changed. The box's
+colours come from the component classes in DEFAULT_CSS; `compact` (set by the screen on short
+terminals) draws a title rule instead.
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ from typing import List, Optional
 
 from rich.segment import Segment
 from rich.style import Style
-from textual.geometry import Region
 from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
-from textual.widget import Widget
 
 from ..panes import BAR, PaneSpec
 from ..render import (
@@ -34,13 +32,14 @@ from ..render import (
     table_lines,
 )
 from ..view import PaneView
+from .cached import CachedLines
 
 GRAPH_STYLES = {"memory": Style(color="magenta"), "throughput": Style(color="cyan"),
                 "waiting": Style(color="yellow"), "gpu": Style(color="green"),
                 "process": Style(color="blue")}
 
 
-class Pane(Widget):
+class Pane(CachedLines):
     """One pane of the overview, titled `<number> <title>` in its box."""
 
     COMPONENT_CLASSES = {"pane--rule", "pane--title", "pane--subtitle"}
@@ -70,7 +69,7 @@ class Pane(Widget):
         self._layout: Optional[PaneLayout] = None
         self._drawn = PaneView()  # what the content strips show
         self._content: List[Strip] = []  # content lines, top to bottom
-        self._lines: List[Strip] = []  # the whole box, top to bottom
+        self._keys: List[tuple] = []  # what each content line of the rows says
         self._table_top = 0
         self._rule = Style()
         self._width = self._height = 0
@@ -110,7 +109,7 @@ class Pane(Widget):
         width, height = box_content_size(self._width, self._height, self.compact)
         shapes = [(r.label, r.note_width, r.kind == BAR) for r in self.spec.rows]
         self._layout = layout_rows(width, height, shapes, bool(self.spec.table))
-        self._drawn, self._content = PaneView(), []
+        self._drawn, self._content, self._keys = PaneView(), [], []
         self._redraw(self.view, everything=True)
         self.post_message(self.Relayout(self))
 
@@ -126,14 +125,23 @@ class Pane(Widget):
         rows, old = view.rows[: lay.shown], self._drawn.rows
         changed = [everything or i >= len(old) or old[i] != r for i, r in enumerate(rows)]
         content: List[Strip] = []
+        keys: List[tuple] = []
         dirty: List[int] = []
         for y in range(rows_height(lay, len(rows))):
-            if y < len(self._content) and not any(changed[i] for i, _ in
-                                                  rows_on_line(lay, y, len(rows))):
+            known = y < len(self._content)
+            if known and not any(changed[i] for i, _ in rows_on_line(lay, y, len(rows))):
                 content.append(self._content[y])
+                keys.append(self._keys[y])
                 continue
-            content.append(self._side(pane_line(rows, lay, y, self.glyphs, self.graph_style)))
-            dirty.append(y)
+            segs = pane_line(rows, lay, y, self.glyphs, self.graph_style)
+            key = tuple([(seg.text, seg.style) for seg in segs])
+            if known and key == self._keys[y]:  # e.g. a tall graph's top line, still blank
+                content.append(self._content[y])
+            else:
+                content.append(self._side(segs))
+                dirty.append(y)
+            keys.append(key)
+        self._keys = keys
         top = len(content)
         if everything or view.table != self._drawn.table or top != self._table_top:
             content += [self._side(segs) for segs in table_lines(view.table, lay.width)]
@@ -147,7 +155,7 @@ class Pane(Widget):
         if everything:
             self.refresh()
         elif dirty:
-            self.refresh(*_regions([y + 1 for y in dirty], self._width))
+            self.repaint_lines(y + 1 for y in dirty)
 
     def _side(self, segs: List[Segment]) -> Strip:
         width = self._width
@@ -179,26 +187,3 @@ class Pane(Widget):
         if self._bottom is not None and height >= 2:
             lines.append(self._bottom)
         self._lines = lines[:height]
-
-    def render_lines(self, crop: Region) -> List[Strip]:
-        """The cached box lines within `crop` (widget coordinates)."""
-        lines = self._lines
-        blank = Strip.blank(crop.width)
-        out = []
-        for y in range(crop.y, crop.y + crop.height):
-            line = lines[y] if y < len(lines) else blank
-            out.append(line if crop.x == 0 and crop.width == line.cell_length
-                       else line.crop(crop.x, crop.x + crop.width))
-        return out
-
-
-def _regions(lines: List[int], width: int) -> List[Region]:
-    """One region per run of consecutive lines."""
-    regions: List[Region] = []
-    for y in lines:
-        last = regions[-1] if regions else None
-        if last is not None and last.y + last.height == y:
-            regions[-1] = Region(0, last.y, width, last.height + 1)
-        else:
-            regions.append(Region(0, y, width, 1))
-    return regions

@@ -1,21 +1,28 @@
 """The header line (source, cadence, graph window, pause, memmap's own CPU and memory) and the
-verdict line (the bottleneck headline). Both are one line, set through reactive attributes.
+verdict line (the bottleneck headline). Both are one line, set through reactive attributes, and
+drawn as plain segments (no markup pass): they change every few seconds at most.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual.reactive import reactive
 from textual.strip import Strip
-from textual.widget import Widget
 
 from ...units import fmt_bytes
 from ...verdict import BAD, WARN, Verdict
+from .cached import CachedLines
+
+Pieces = List[Tuple[str, Optional[Style]]]
+BOLD = Style(bold=True)
+PAUSED = Style(bold=True, reverse=True)
+PROBLEM = Style(color="yellow")
+DIM = Style(dim=True)
 
 
 @dataclass(frozen=True)
@@ -31,35 +38,38 @@ class Status:
 
 
 def usage_texts(cpu_percent: float, rss_bytes: float) -> Tuple[str, str]:
+    """memmap's own CPU and RSS as shown: RSS to the MiB, so the header does not flicker."""
     cpu = "-" if cpu_percent != cpu_percent else f"{cpu_percent:.1f} %"
-    return cpu, fmt_bytes(rss_bytes)
+    rss = "-" if rss_bytes != rss_bytes else fmt_bytes(round(rss_bytes / 2**20) * 2**20)
+    return cpu, rss
 
 
-class OneLine(Widget):
+def _width(pieces: Pieces) -> int:
+    return sum(len(text) for text, _ in pieces)
+
+
+class OneLine(CachedLines):
     """A one-line widget drawn from one cached strip, rebuilt only when its text changes."""
 
     DEFAULT_CSS = """
     OneLine { height: 1; }
     """
 
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self._strip = Strip.blank(0)
-
-    def line(self) -> Text:
+    def pieces(self, width: int) -> Pieces:
         raise NotImplementedError
 
-    def _rebuild(self) -> None:
-        width = self.size.width
-        segments = list(self.line().render(self.app.console))
-        self._strip = Strip(segments).adjust_cell_length(width)
-        self.refresh()
+    def _rebuild(self, resized: bool = False) -> None:
+        width, base = self.size.width, self.rich_style
+        segments = [Segment(text, base + style if style else base)
+                    for text, style in self.pieces(width)]
+        self._lines = [Strip(segments).crop_extend(0, width, base)]
+        if resized:
+            self.refresh()
+        else:
+            self.repaint_lines([0])
 
     def on_resize(self) -> None:
-        self._rebuild()
-
-    def render_line(self, y: int) -> Strip:
-        return self._strip if y == 0 else Strip.blank(self.size.width)
+        self._rebuild(resized=True)
 
 
 class StatusBar(OneLine):
@@ -74,36 +84,31 @@ class StatusBar(OneLine):
     def watch_status(self) -> None:
         self._rebuild()
 
-    def line(self) -> Text:
-        s, width = self.status, self.size.width
-        right = Text(f"memmap {s.self_cpu} CPU {s.self_rss} ")
-        left = self._left(short=False)
-        if left.cell_len + right.cell_len + 1 > width:
-            left = self._left(short=True)
-            right = Text(f"self {s.self_cpu} {s.self_rss} ")
-        gap = width - left.cell_len - right.cell_len
-        if gap >= 1:
-            left.append(" " * gap)
-            left.append_text(right)
-        left.truncate(max(width, 1))
-        return left
-
-    def _left(self, short: bool) -> Text:
+    def pieces(self, width: int) -> Pieces:
         s = self.status
-        left = Text.assemble((" memmap ", "bold"), f" {s.source}")
+        left, right = self._left(short=False), [(f"memmap {s.self_cpu} CPU {s.self_rss} ", None)]
+        if _width(left) + _width(right) + 1 > width:
+            left, right = self._left(short=True), [(f"self {s.self_cpu} {s.self_rss} ", None)]
+        gap = width - _width(left) - _width(right)
+        return left + [(" " * gap, None)] + right if gap >= 1 else left
+
+    def _left(self, short: bool) -> Pieces:
+        s = self.status
+        out: Pieces = [(" memmap ", BOLD), (f" {s.source}", None)]
         if s.interval == s.interval:
-            left.append(f" · {s.interval:g} s / {s.refresh:g} s" if short else
-                        f" · sample {s.interval:g} s · redraw {s.refresh:g} s")
+            out.append((f" · {s.interval:g} s / {s.refresh:g} s" if short else
+                        f" · sample {s.interval:g} s · redraw {s.refresh:g} s", None))
         if s.window:
-            left.append(f" · {s.window}" if short else f" · graphs {s.window}")
+            out.append((f" · {s.window}" if short else f" · graphs {s.window}", None))
         if s.paused:
-            left.append("  PAUSED ", Style(bold=True, reverse=True))
+            out.append(("  PAUSED ", PAUSED))
         for problem in s.problems[:1 if short else 2]:
-            left.append(f"  {problem}", Style(color="yellow"))
-        return left
+            out.append((f"  {problem}", PROBLEM))
+        return out
 
 
 VERDICT_STYLES = {BAD: Style(color="red", bold=True), WARN: Style(color="yellow", bold=True)}
+OK_MARK = Style(color="green")
 
 
 class VerdictLine(OneLine):
@@ -114,10 +119,10 @@ class VerdictLine(OneLine):
     def watch_verdict(self) -> None:
         self._rebuild()
 
-    def line(self) -> Text:
+    def pieces(self, width: int) -> Pieces:
         v = self.verdict
         if v is None:
-            return Text(" waiting for the first samples...", style="dim")
+            return [(" waiting for the first samples...", DIM)]
         mark = "!!" if v.level == BAD else "! " if v.level == WARN else "ok"
-        return Text.assemble(" ", (f"{mark} ", VERDICT_STYLES.get(v.level, Style(color="green"))),
-                             (v.text, VERDICT_STYLES.get(v.level, Style(bold=True))))
+        style = VERDICT_STYLES.get(v.level)
+        return [(" ", None), (f"{mark} ", style or OK_MARK), (v.text, style or BOLD)]
