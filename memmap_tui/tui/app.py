@@ -18,6 +18,7 @@ from textual.binding import Binding
 from .driver import quiet_driver_class
 from .monitor import Monitor, SelfUsage, next_interval
 from .panes import PANE_ORDER, PANE_TITLES
+from .render import console_glyphs
 from .screens.help import HelpScreen
 from .screens.inline import InlineScreen
 from .screens.overview import OverviewScreen
@@ -44,23 +45,24 @@ class MemmapApp(App):
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("p", "pause", "Pause"),
-        Binding("plus", "interval(1)", "Slower", key_display="+"),
-        Binding("minus", "interval(-1)", "Faster", key_display="-"),
+        Binding("plus", "interval(1)", "Interval", key_display="+/-"),
+        Binding("minus", "interval(-1)", "Interval", key_display="-", show=False),
         *_pane_bindings(),
         Binding("g", "window", "Window"),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
     def __init__(self, source: Source, refresh: float = 1.0, inline: bool = False,
-                 self_meter: Optional[Callable[[], SelfUsage]] = None) -> None:
+                 self_meter: Optional[Callable[[], SelfUsage]] = None, glyphs: str = "") -> None:
         # Native terminal colours: the user's palette, 16-colour terminals, no truecolour pass;
         # an input thread that sleeps until a key comes (see driver.py).
         super().__init__(driver_class=quiet_driver_class(), ansi_color=True)
         self.source = source
         self.refresh_seconds = refresh
         self.inline = inline
+        self.glyphs = glyphs or console_glyphs()  # TERM=linux: blocks its font has
         store = source.store if getattr(source, "store", None) is not None else source.open()
-        self.monitor = Monitor(source, store, self_meter)
+        self.monitor = Monitor(source, store, self_meter, current_seconds=refresh)
         self.hidden: Set[str] = set()
         self.main: MainScreen = (InlineScreen if inline else OverviewScreen)(self.monitor,
                                                                               self.hidden)

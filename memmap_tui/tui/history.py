@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from itertools import islice
 from typing import Deque, Dict, Iterable, List, Optional, Sequence, Tuple
 
 WINDOWS: Tuple[Tuple[float, str], ...] = ((60.0, "1 min"), (600.0, "10 min"), (3600.0, "1 h"))
@@ -48,7 +49,8 @@ class History:
         self._gap = 0.0  # seconds between the last two rows
         self.generation = 0  # bumps when a bucket completes
         self.recent: Deque[Sequence[float]] = deque()
-        self.batch: List[Sequence[float]] = []
+        self.current_seconds = 1.0  # what "now" means for the values shown: one redraw period
+        self._newest: Optional[List[Sequence[float]]] = None
         self.last_time = NAN
         self._series_cache: Dict[Tuple[str, int], Tuple[int, List[float]]] = {}
         self._current: Dict[str, float] = {}
@@ -59,8 +61,7 @@ class History:
         """Add new rows (oldest first). A clock stepped back adds to the current bucket."""
         if not rows:
             return
-        self.batch = list(rows)
-        self._current = {}
+        self._current, self._newest = {}, None
         for row in rows:
             self._add(row)
         self.recent.extend(rows)
@@ -113,13 +114,23 @@ class History:
 
     # -- reading ------------------------------------------------------------------------------
     def current(self, column: str) -> float:
-        """Mean of `column` over the rows of the last feed (the last refresh period)."""
+        """Mean of `column` over the newest `current_seconds` (one redraw period) of rows."""
         value = self._current.get(column)
         if value is None:
             i = self.position.get(column)
-            good = [r[i] for r in self.batch if r[i] == r[i]] if i is not None else []
+            good = [r[i] for r in self._current_rows() if r[i] == r[i]] if i is not None else []
             value = self._current[column] = sum(good) / len(good) if good else NAN
         return value
+
+    def _current_rows(self) -> List[Sequence[float]]:
+        if self._newest is None:
+            recent = self.recent
+            cutoff = recent[-1][0] - self.current_seconds if recent else 0.0
+            n = 1
+            while n < len(recent) and recent[-n - 1][0] > cutoff:
+                n += 1
+            self._newest = list(islice(recent, max(len(recent) - n, 0), None))
+        return self._newest
 
     def series(self, column: str, cells: int) -> List[float]:
         """The window as `cells` means, oldest first; NaN where nothing was seen.
@@ -143,12 +154,13 @@ class History:
         memo = self._cells.setdefault(key, {})
         first = last - shown + 1
         oldest = done - len(col.sums)  # the bucket id of col.sums[0]
-        sums = counts = None
+        sums: List[float] = []
+        counts: List[int] = []
         out = []
         for g in range(first, last + 1):
             mean = memo.get(g)
             if mean is None:
-                if sums is None:
+                if not sums:
                     sums, counts = list(col.sums), list(col.counts)
                 a, b = max(_edge(g, shown) - oldest, 0), _edge(g + 1, shown) - oldest
                 c = sum(counts[a:b]) if b > 0 else 0

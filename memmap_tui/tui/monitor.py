@@ -83,8 +83,10 @@ class Monitor:
     """Pulls new rows from a source's store into the graph history; holds what panes draw."""
 
     def __init__(self, source: Source, store: FrameStore,
-                 self_meter: Optional[Callable[[], SelfUsage]] = None) -> None:
+                 self_meter: Optional[Callable[[], SelfUsage]] = None,
+                 current_seconds: float = 1.0) -> None:
         self.source, self.store = source, store
+        self.current_seconds = current_seconds  # values shown are means over this much
         self.panes: List[PaneSpec] = build_panes(store.columns, store.tables.keys())
         self.window_index = 0
         self.self_meter = self_meter or SelfMeter()
@@ -104,8 +106,10 @@ class Monitor:
         return self.store.tables
 
     def _new_history(self) -> History:
-        return History(self.store.columns, graphed_columns(self.panes),
-                       WINDOWS[self.window_index][0])
+        history = History(self.store.columns, graphed_columns(self.panes),
+                          WINDOWS[self.window_index][0])
+        history.current_seconds = self.current_seconds
+        return history
 
     def next_window(self) -> str:
         """Switch the graphs to the next window and rebuild them from the ring."""

@@ -25,7 +25,7 @@ class Row:
     column: str
     kind: str
     total: str = ""  # the column that is the full scale (memory total, link capacity)
-    notes: Tuple[str, ...] = ()  # more columns, shown as text after the value
+    notes: Tuple[Tuple[str, str], ...] = ()  # (column, "PSS {}"): more values after the value
     warn: float = 0.0  # from this percent (of the full scale, for BAR) the row is a warning
     bad: float = 0.0  # ... and from this one it is bad (0: never)
 
@@ -33,10 +33,10 @@ class Row:
     def note_width(self) -> int:
         """The most cells the row's note can take ("of 1023.99 GiB", "100 % of link", ...)."""
         if self.kind == BAR:
-            return len("of 1023.99 GiB")
+            return len("of 1023.99 GiB") + sum(len(t) - 1 + NOTE_WIDTH for _, t in self.notes)
         if self.kind == RATE and self.total:
             return len("100 % of link")
-        return sum(NOTE_WIDTH + 1 for _ in self.notes) - 1 if self.notes else 0
+        return sum(len(t) - 2 + NOTE_WIDTH + 1 for _, t in self.notes) - 1 if self.notes else 0
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,7 @@ PANE_TITLES = {MEMORY: "Memory", THROUGHPUT: "Throughput", WAITING: "Waiting",
                GPU: "GPU", PROCESS: "Process"}
 PANE_ORDER = (MEMORY, THROUGHPUT, WAITING, GPU, PROCESS)
 # Thresholds: a row turns red where the verdict would speak of it (memmap_tui.verdict).
-_WAIT = {"warn": 5.0, "bad": WAIT_THRESHOLD}
-_RAM = {"warn": 80.0, "bad": 90.0}
-_SWAP = {"warn": 50.0, "bad": 80.0}
+WAIT_WARN, RAM_WARN, RAM_BAD, SWAP_WARN, SWAP_BAD = 5.0, 80.0, 90.0, 50.0, 80.0
 _NVML = re.compile(r"^nvml\.gpu(\d+)\.")
 
 
@@ -69,20 +67,22 @@ def _first(cols: Set[str], *names: str) -> str:
 
 
 def _memory_rows(cols: Set[str]) -> List[Row]:
-    rows = [Row("RAM used", "host.mem.used_bytes", BAR, "host.mem.total_bytes", **_RAM),
+    rows = [Row("RAM used", "host.mem.used_bytes", BAR, "host.mem.total_bytes",
+                warn=RAM_WARN, bad=RAM_BAD),
             Row("cached", "host.mem.cached_bytes", BAR, "host.mem.total_bytes"),
             Row("available", "host.mem.available_bytes", BAR, "host.mem.total_bytes"),
-            Row("swap used", "host.swap.used_bytes", BAR, "host.swap.total_bytes", **_SWAP)]
+            Row("swap used", "host.swap.used_bytes", BAR, "host.swap.total_bytes",
+                warn=SWAP_WARN, bad=SWAP_BAD)]
     total = _first(cols, "jetson.ram.total_bytes", "tegra.ram.total_bytes")
     if "host.mem.used_bytes" not in cols:
         used = _first(cols, "tegra.ram.used_bytes", "jetson.ram.used_bytes")
-        rows.append(Row("unified", used, BAR, total, **_RAM))
+        rows.append(Row("unified", used, BAR, total, warn=RAM_WARN, bad=RAM_BAD))
     if "jetson.ram.gpu_shared_bytes" in cols:  # Jetson unified memory, split
         rows.append(Row("CPU part", "jetson.ram.cpu_used_bytes", BAR, total))
         rows.append(Row("GPU shared", "jetson.ram.gpu_shared_bytes", BAR, total))
     if "host.swap.used_bytes" not in cols:
         rows.append(Row("swap used", "tegra.swap.used_bytes", BAR, "tegra.swap.total_bytes",
-                        **_SWAP))
+                        warn=SWAP_WARN, bad=SWAP_BAD))
     for i in gpu_indices(cols):
         rows.append(Row(f"GPU{i} mem", f"nvml.gpu{i}.mem_used_bytes", BAR,
                         f"nvml.gpu{i}.mem_total_bytes", warn=90.0, bad=97.0))
@@ -101,7 +101,8 @@ def _throughput_rows(cols: Set[str]) -> List[Row]:
                  Row(f"GPU{i} NVLink rx", f"nvml.gpu{i}.nvlink_rx_bytes_per_second", RATE),
                  Row(f"GPU{i} NVLink tx", f"nvml.gpu{i}.nvlink_tx_bytes_per_second", RATE)]
     emc = _first(cols, "tegra.emc.bytes_per_second", "jetson.emc.bytes_per_second")
-    rows += [Row("EMC", emc, RATE, notes=(emc.replace("bytes_per_second", "util_percent"),)),
+    rows += [Row("EMC", emc, RATE,
+                 notes=((emc.replace("bytes_per_second", "util_percent"), "{} busy"),)),
              Row("proc read", "proc.read_bytes_per_second", RATE),
              Row("proc write", "proc.write_bytes_per_second", RATE),
              Row("proc disk rd", "proc.disk_read_bytes_per_second", RATE),
@@ -110,14 +111,17 @@ def _throughput_rows(cols: Set[str]) -> List[Row]:
 
 
 def _waiting_rows(cols: Set[str]) -> List[Row]:
-    return [Row("CPU iowait", "host.cpu.iowait_percent", PERCENT, **_WAIT),
-            Row("PSI io some", "host.psi.io_some_percent", PERCENT, **_WAIT),
-            Row("PSI io full", "host.psi.io_full_percent", PERCENT, **_WAIT),
+    def wait(label: str, column: str) -> Row:
+        return Row(label, column, PERCENT, warn=WAIT_WARN, bad=WAIT_THRESHOLD)
+
+    return [wait("CPU iowait", "host.cpu.iowait_percent"),
+            wait("PSI io some", "host.psi.io_some_percent"),
+            wait("PSI io full", "host.psi.io_full_percent"),
             Row("PSI mem some", "host.psi.memory_some_percent", PERCENT, warn=5.0,
                 bad=MEMORY_SOME_THRESHOLD),
             Row("PSI mem full", "host.psi.memory_full_percent", PERCENT, warn=1.0,
                 bad=MEMORY_FULL_THRESHOLD),
-            Row("proc I/O delay", "proc.io_delay_percent", PERCENT, **_WAIT)]
+            wait("proc I/O delay", "proc.io_delay_percent")]
 
 
 def _gpu_rows(cols: Set[str]) -> List[Row]:
@@ -127,13 +131,14 @@ def _gpu_rows(cols: Set[str]) -> List[Row]:
         rows += [Row(f"GPU{i} util", f"{g}.util_percent", PERCENT),
                  Row(f"GPU{i} mem util", f"{g}.mem_util_percent", PERCENT),
                  Row(f"GPU{i} power", f"{g}.power_watts", VALUE,
-                     notes=(f"{g}.temperature_celsius", f"{g}.sm_clock_mhz",
-                            f"{g}.mem_clock_mhz"))]
+                     notes=((f"{g}.temperature_celsius", "{}"),)),
+                 Row(f"GPU{i} clocks", f"{g}.sm_clock_mhz", VALUE,
+                     notes=((f"{g}.mem_clock_mhz", "mem {}"),))]
     jetson = "tegra" if "tegra.gpu.util_percent" in cols else "jetson"
     rows += [Row("GPU util", f"{jetson}.gpu.util_percent", PERCENT,
-                 notes=(f"{jetson}.gpu.freq_mhz", f"{jetson}.temp.gpu.celsius")),
+                 notes=((f"{jetson}.gpu.freq_mhz", "{}"), (f"{jetson}.temp.gpu.celsius", "{}"))),
              Row("EMC util", f"{jetson}.emc.util_percent", PERCENT,
-                 notes=(f"{jetson}.emc.freq_mhz",))]
+                 notes=((f"{jetson}.emc.freq_mhz", "{}"),))]
     rail = re.compile(rf"^{jetson}\.power\.([^.]+)\.watts$")
     for c in sorted(cols):
         m = rail.match(c)
@@ -143,8 +148,9 @@ def _gpu_rows(cols: Set[str]) -> List[Row]:
 
 
 def _process_rows(cols: Set[str]) -> List[Row]:
-    return [Row("tree CPU", "proc.cpu_percent", VALUE, notes=("proc.count",)),
-            Row("tree RSS", "proc.rss_bytes", VALUE, notes=("proc.pss_bytes",)),
+    ram = _first(cols, "host.mem.total_bytes", "jetson.ram.total_bytes", "tegra.ram.total_bytes")
+    return [Row("tree CPU", "proc.cpu_percent", VALUE, notes=(("proc.count", "{} processes"),)),
+            Row("tree RSS", "proc.rss_bytes", BAR, ram, notes=(("proc.pss_bytes", "PSS {}"),)),
             Row("major faults", "proc.major_faults_per_second", VALUE)]
 
 
@@ -154,7 +160,7 @@ _BUILDERS = {MEMORY: _memory_rows, THROUGHPUT: _throughput_rows, WAITING: _waiti
 
 def _present(row: Row, cols: Set[str]) -> Row:
     """The row with notes and scale columns that do not exist dropped."""
-    notes = tuple(n for n in row.notes if n in cols)
+    notes = tuple(n for n in row.notes if n[0] in cols)
     total = row.total if row.total in cols else ""
     return Row(row.label, row.column, row.kind, total, notes, row.warn, row.bad)
 

@@ -22,7 +22,7 @@ MAX_GRAPH_HEIGHT = 3
 MIN_GRAPH = 6
 VALUE_WIDTH = 10
 MAX_LABEL = 14
-MAX_NOTE = 24
+MAX_NOTE = 26
 COLUMN_GAP = 3
 UNICODE_GLYPHS = " ▁▂▃▄▅▆▇█"
 LINUX_GLYPHS = "  ▄▄▄▄███"  # eighths 0..8 on a font with only half and full blocks
@@ -52,31 +52,41 @@ class PaneLayout:
 
 def layout_rows(width: int, height: int, rows: Sequence[Tuple[str, int, bool]],
                 table: bool = False) -> PaneLayout:
-    """rows: (label, note width, has_bar) of each row. `table`: spare lines go to a table."""
+    """rows: (label, note width, has_bar) of each row. `table`: spare lines go to a table.
+
+    Rows that do not fit one under the other go side by side in columns, dropping the notes
+    if that is what it takes; rows that still do not fit are left out from the end.
+    """
     n = len(rows)
     label = min(MAX_LABEL, max((len(r[0]) for r in rows), default=0))
-    note = min(MAX_NOTE, max((r[1] for r in rows), default=0))
     has_bar = any(r[2] for r in rows)
-    fixed = label + 1 + VALUE_WIDTH + (note + 1 if note else 0)
-    columns = 1
     room = max(height - 3, 1) if table else height  # a table keeps a header and two processes
-    if n > room > 0:
-        wanted = -(-n // room)
-        columns = max(1, min(wanted, (width + COLUMN_GAP) // (fixed + MIN_GRAPH + COLUMN_GAP)))
-    per_column = -(-n // columns) if n else 0
+    full_note = min(MAX_NOTE, max((r[1] for r in rows), default=0))
+    best: Tuple[int, int, int] = (-1, 0, 1)  # (rows shown, note width, columns)
+    for note in dict.fromkeys((full_note, 0)):
+        fixed = label + VALUE_WIDTH + 2 + (note + 1 if note else 0)
+        cell_min = fixed + (2 * MIN_GRAPH + 1 if has_bar else MIN_GRAPH)
+        columns = 1
+        if n > room > 0:
+            fits = max(1, (width + COLUMN_GAP) // (cell_min + COLUMN_GAP))
+            columns = min(-(-n // room), fits)
+        shown = min(n, columns * max(room, 0))
+        if shown > best[0]:
+            best = (shown, note, columns)
+        if shown == n:
+            break
+    shown, note, columns = best
+    per_column = min(-(-n // columns), max(room, 0)) if n else 0
     row_height = 1
     if per_column and not table:
         row_height = max(1, min(MAX_GRAPH_HEIGHT, height // per_column))
-    shown = min(n, columns * max(min(per_column, height // row_height), 0))
     cell = (width - COLUMN_GAP * (columns - 1)) // columns
-    spare = cell - fixed
+    spare = cell - (label + VALUE_WIDTH + 2 + (note + 1 if note else 0))
     bar = min(12, spare // 4) if has_bar and spare >= 2 * MIN_GRAPH else 0
-    graph = spare - (bar + 1 if bar else 0) - 1
-    if graph < MIN_GRAPH:
-        graph = 0
-    table_lines = max(height - min(per_column, height), 0) if table else 0
-    return PaneLayout(width, columns, per_column, row_height, shown, label, note, bar,
-                      max(graph, 0), cell, table_lines)
+    graph = spare - (bar + 1 if bar else 0)
+    table_lines = max(height - per_column, 0) if table else 0
+    return PaneLayout(width, columns, per_column, row_height, max(shown, 0), label, note, bar,
+                      graph if graph >= MIN_GRAPH else 0, cell, table_lines)
 
 
 # -- styles (named ANSI colours, so 16-colour terminals show them too) ---------------------
@@ -180,17 +190,26 @@ def _length(segs: Sequence[Segment]) -> int:
 
 # The process table: column widths, and which columns go first when the pane is narrow.
 TABLE_WIDTHS = (7, 0, 8, 10, 10, 10, 10, 10)
-TABLE_DROP_ORDER = (4, 7, 6, 3)  # PSS, GPU mem, write/s, RSS
+TABLE_DROP_ORDER = (4, 6, 7, 3)  # PSS, write/s, GPU mem, RSS
+MIN_NAME = 16
+
+
+def table_columns(table: Sequence[Sequence[str]], width: int) -> List[int]:
+    """The columns that fit `width`: a column nobody has a value for goes first."""
+    keep = list(range(len(TABLE_WIDTHS)))
+    empty = [i for i in keep[2:] if all(cells[i] == "-" for cells in table[1:])]
+    for drop in [*empty, *TABLE_DROP_ORDER]:
+        if sum(TABLE_WIDTHS[i] + 1 for i in keep) + MIN_NAME <= width:
+            break
+        if drop in keep:
+            keep.remove(drop)
+    return keep
 
 
 def table_lines(table: Sequence[Sequence[str]], width: int) -> List[List[Segment]]:
     if not table:
         return []
-    keep = [i for i in range(len(TABLE_WIDTHS))]
-    for drop in TABLE_DROP_ORDER:
-        if sum(TABLE_WIDTHS[i] + 1 for i in keep) + 16 <= width:
-            break
-        keep.remove(drop)
+    keep = table_columns(table, width)
     name_width = max(8, width - sum(TABLE_WIDTHS[i] + 1 for i in keep if i != 1) - 1)
     out = []
     for n, cells in enumerate(table):
@@ -216,15 +235,19 @@ def box_content_size(width: int, height: int, compact: bool) -> Tuple[int, int]:
     return max(width - 2 - 2 * BOX_PAD, 0), max(height - 2, 0)
 
 
-def box_top(width: int, title: str, rule: Style, title_style: Style,
-            compact: bool) -> List[Segment]:
-    """`┌─ 1 Memory ───┐` (compact: `── 1 Memory ─────`)."""
+def box_top(width: int, title: str, rule: Style, title_style: Style, compact: bool,
+            more: str = "", more_style: Style = NOTE) -> List[Segment]:
+    """`┌─ 1 Memory ───┐` (compact: `── 1 Memory ───── +3 more ──`)."""
     h = BOX["h"]
     left, right = (h, h) if compact else (BOX["tl"], BOX["tr"])
     title = title[: max(width - 6, 0)]
     fill = max(width - len(title) - 5, 0)
     if not title:
         return [Segment(left + h * max(width - 2, 0) + right, rule)]
+    if more and fill >= len(more) + 4:
+        return [Segment(left + h + " ", rule), Segment(title, title_style),
+                Segment(" " + h * (fill - len(more) - 3) + " ", rule), Segment(more, more_style),
+                Segment(" " + h * 2 + right, rule)]
     return [Segment(left + h + " ", rule), Segment(title, title_style),
             Segment(" " + h * fill + right, rule)]
 
@@ -237,8 +260,8 @@ def box_side(content: List[Segment], width: int, rule: Style,
     body = content + [Segment(" " * pad)] if pad > 0 else content
     if compact:
         return body
-    pad = " " * BOX_PAD
-    return [Segment(BOX["v"] + pad, rule), *body, Segment(pad + BOX["v"], rule)]
+    space = " " * BOX_PAD
+    return [Segment(BOX["v"] + space, rule), *body, Segment(space + BOX["v"], rule)]
 
 
 def box_bottom(width: int, subtitle: str, rule: Style, note_style: Style) -> List[Segment]:

@@ -15,7 +15,7 @@ from .history import History
 from .panes import BAR, PERCENT, RATE, PaneSpec, Row
 
 LEVELS = 32  # graph resolution: 0..LEVELS, -1 = no data; the widget maps it to its height
-RATE_FLOOR = 1e6  # a graph of bytes/s scales to at least 1 MB/s, so idle noise stays flat
+RATE_FLOOR = 1e7  # a graph of bytes/s scales to at least 10 MB/s: a trickle stays low
 OK, WARN, BAD = "ok", "warn", "bad"
 
 
@@ -67,12 +67,13 @@ def row_view(row: Row, history: History, cells: int) -> RowView:
     total = history.current(row.total) if row.total else math.nan
     series = history.series(row.column, cells) if cells > 0 else []
     fraction = value / total if total > 0 and value == value else math.nan
-    note = " ".join(format_value(c, history.current(c)) for c in row.notes)
+    note = " ".join(template.format(format_value(c, history.current(c)))
+                    for c, template in row.notes)
     bar = -1
     if row.kind == BAR:
         scale = total
         bar = int(round(min(max(fraction, 0.0), 1.0) * 100)) if fraction == fraction else -1
-        note = f"of {fmt_bytes(total)}" if total == total else note
+        note = " ".join(filter(None, [f"of {fmt_bytes(total)}" if total == total else "", note]))
         text = fmt_bytes(value)
     elif row.kind == PERCENT:
         scale, text = 100.0, fmt_percent(value)

@@ -26,7 +26,7 @@ class InlineScreen(Screen):
         self.hidden = hidden
 
     def compose(self) -> ComposeResult:
-        yield InlineStrip(id="strip")
+        yield InlineStrip(getattr(self.app, "glyphs", ""), id="strip")
 
     def set_hidden(self, hidden: Set[str]) -> None:
         self.hidden = hidden

@@ -63,7 +63,7 @@ class OverviewScreen(Screen):
         for column in arrange(self.monitor.panes, wide):
             panes = []
             for spec in column:
-                pane = Pane(spec)
+                pane = Pane(spec, getattr(self.app, "glyphs", ""))
                 pane.styles.height = f"{pane.natural_height()}fr"
                 pane.display = spec.key not in self.hidden
                 pane.compact = self.app.size.height < COMPACT_HEIGHT

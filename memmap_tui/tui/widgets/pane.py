@@ -60,11 +60,11 @@ class Pane(CachedLines):
             super().__init__()
             self.pane = pane
 
-    def __init__(self, spec: PaneSpec) -> None:
+    def __init__(self, spec: PaneSpec, glyphs: str = "") -> None:
         super().__init__(id=f"pane-{spec.key}", classes="pane")
         self.spec = spec
         self.title = f"{spec.number} {spec.title}"
-        self.glyphs = console_glyphs()
+        self.glyphs = glyphs or console_glyphs()
         self.graph_style = GRAPH_STYLES.get(spec.key, Style())
         self._layout: Optional[PaneLayout] = None
         self._drawn = PaneView()  # what the content strips show
@@ -150,7 +150,7 @@ class Pane(CachedLines):
             content += self._content[top:]
         self._content, self._drawn, self._table_top = content, view, top
         if everything:
-            self._frame(len(view.rows) - lay.shown)
+            self._frame(len(self.spec.rows) - lay.shown)
         self._assemble()
         if everything:
             self.refresh()
@@ -168,12 +168,13 @@ class Pane(CachedLines):
         """The box's title rule and bottom rule (none when compact)."""
         width = self._width
         title = self.get_component_rich_style("pane--title")
-        self._top = Strip(box_top(width, self.title, self._rule, title, self.compact))
-        self._top = self._top.adjust_cell_length(width)
+        subtitle = self.get_component_rich_style("pane--subtitle")
+        more = f"+{hidden} more" if hidden > 0 else ""
+        top = box_top(width, self.title, self._rule, title, self.compact,
+                      more if self.compact else "", subtitle)
+        self._top = Strip(top).adjust_cell_length(width)
         self._bottom = None
         if not self.compact:
-            more = f"+{hidden} more" if hidden > 0 else ""
-            subtitle = self.get_component_rich_style("pane--subtitle")
             self._bottom = Strip(box_bottom(width, more, self._rule, subtitle))
             self._bottom = self._bottom.adjust_cell_length(width)
 

@@ -86,11 +86,12 @@ class StatusBar(OneLine):
 
     def pieces(self, width: int) -> Pieces:
         s = self.status
-        left, right = self._left(short=False), [(f"memmap {s.self_cpu} CPU {s.self_rss} ", None)]
+        left = self._left(short=False)
+        right: Pieces = [(f"memmap {s.self_cpu} CPU {s.self_rss} ", None)]
         if _width(left) + _width(right) + 1 > width:
             left, right = self._left(short=True), [(f"self {s.self_cpu} {s.self_rss} ", None)]
         gap = width - _width(left) - _width(right)
-        return left + [(" " * gap, None)] + right if gap >= 1 else left
+        return [*left, (" " * gap, None), *right] if gap >= 1 else left
 
     def _left(self, short: bool) -> Pieces:
         s = self.status

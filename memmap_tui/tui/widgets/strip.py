@@ -40,9 +40,9 @@ class InlineStrip(Widget):
 
     view: reactive[StripView] = reactive(StripView)
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, glyphs: str = "", **kwargs) -> None:
         super().__init__(**kwargs)
-        self.glyphs = console_glyphs()
+        self.glyphs = glyphs or console_glyphs()
 
     def watch_view(self, old: StripView, new: StripView) -> None:
         if len(old.panes) != len(new.panes):
