@@ -17,7 +17,7 @@ class InlineScreen(Screen):
     """The live strip; keys work as in the overview (1-5 choose the pane lines)."""
 
     DEFAULT_CSS = """
-    InlineScreen:inline { border-top: none; border-bottom: none; max-height: 6; }
+    InlineScreen { height: auto; max-height: 6; }
     """
 
     def __init__(self, monitor: Monitor, hidden: Set[str]) -> None:
@@ -35,7 +35,7 @@ class InlineScreen(Screen):
     def show(self, monitor: Monitor, status: Status | None = None) -> None:
         usage = ""
         if status is not None:
-            usage = f"memmap {status.self_cpu} CPU {status.self_rss}"
+            usage = f"self {status.self_cpu} {status.self_rss}"
             usage += "  PAUSED" if status.paused else ""
         panes = tuple((p.key, f"{p.number} {p.title}",
                        pane_view(p, monitor.history, GRAPH_CELLS).rows)
