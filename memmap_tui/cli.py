@@ -19,6 +19,7 @@ EPILOG_TUI = """examples:
   memmap                          live monitor of this machine
   memmap --pid 4242               ... and of process 4242 with its children
   memmap record -o run.csv --duration 600 --pid 4242
+  memmap run -- python train.py   run a command, summarise its I/O and memory at exit
   memmap collectors               which sources exist here, and why not
 """
 
@@ -111,6 +112,28 @@ def build_parser() -> Parser:
     rec.add_argument("--force", action="store_true", help="overwrite FILE.csv if it exists")
     add_sampling_options(rec)
     rec.set_defaults(handler=_lazy(".record", "run_record"))
+
+    run = sub.add_parser(
+        "run", help="run a command, watch its process tree, print a summary at exit",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Start CMD (no shell), watch it and all its descendants with the same "
+                    "collectors as the monitor, and print at exit: GB/s read and written, the "
+                    "share of time spent waiting for data, peak memory and its growth, GPU "
+                    "use, and a verdict. SIGINT/SIGTERM/SIGHUP are passed on to CMD. Exits "
+                    "with CMD's status (128+N if signal N killed it, 127 if not found).",
+        epilog="examples:\n  memmap run -- python train.py --epochs 3\n"
+               "  memmap run --csv run.csv --json summary.json --interval 0.1 -- ./loader")
+    run.add_argument("--csv", metavar="FILE", help="also record every sample to this CSV file")
+    run.add_argument("--json", metavar="FILE", help="also write the summary to this JSON file")
+    run.add_argument("--force", action="store_true", help="overwrite FILE(s) if they exist")
+    run.add_argument("--interval", type=interval_seconds, default=0.5, metavar="S",
+                     help="seconds between samples (default 0.5)")
+    run.add_argument("--collectors", metavar="A,B",
+                     help="collectors besides `process` (default: every one present here)")
+    run.add_argument("--tegrastats-cmd", metavar="PATH", help="tegrastats executable")
+    run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]",
+                     help="the command to run and its arguments")
+    run.set_defaults(handler=_lazy(".run", "run_command"))
 
     col = sub.add_parser("collectors", help="which collectors are available here, and why not")
     add_sampling_options(col)
