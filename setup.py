@@ -1,4 +1,5 @@
-"""Builds the optional C ring buffer; without a compiler the pure-Python twin is used."""
+"""Builds the optional C extensions (ring buffer, /proc field reader); without a compiler the
+pure-Python twins are used."""
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -27,7 +28,13 @@ setup(
             sources=["memmap_tui/_ringbuf.c"],
             extra_compile_args=["-O2", "-std=c99"],
             optional=True,
-        )
+        ),
+        Extension(
+            "memmap_tui._fieldread",
+            sources=["memmap_tui/_fieldread.c"],
+            extra_compile_args=["-O2", "-std=c99"],
+            optional=True,
+        ),
     ],
     cmdclass={"build_ext": OptionalBuildExt},
 )

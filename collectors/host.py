@@ -1,6 +1,7 @@
 """Host collector: CPU, memory, swap, pressure stalls, page faults, disks and NICs.
 
-Sources (all read directly, with descriptors kept open and re-read with pread):
+Sources (read through memmap_tui.fieldread: descriptors kept open, re-read with pread, numbers
+parsed in C straight into the row when the extension is built):
 - /proc/stat        first `cpu` line, USER_HZ jiffies -> seconds (busy and iowait over all)
 - /proc/meminfo     kB -> bytes; used = MemTotal - MemAvailable (what `free` calls used)
 - /proc/vmstat      pgmajfault, pgfault (minor = all - major)
@@ -22,9 +23,10 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from memmap_tui.collector import Availability, Collector, CollectorError, CollectorOptions
+from memmap_tui.fieldread import RowPlan
 from memmap_tui.model import MetricSpec, counter, gauge
 
 CLK_TCK = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
@@ -44,37 +46,6 @@ MEMINFO_GAUGES = (
     ("Writeback", "writeback_bytes", "Page cache being written to storage now."),
     ("Shmem", "shared_bytes", "Shared memory and tmpfs."),
 )
-
-
-def _read(fd: int) -> str:
-    """The whole of a /proc file behind an open descriptor, read again from the start."""
-    chunks = []
-    offset = 0
-    while True:
-        chunk = os.pread(fd, 65536, offset)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        offset += len(chunk)
-        if len(chunk) < 65536:
-            break
-    return b"".join(chunks).decode("ascii", "replace")
-
-
-def _number_after(text: str, key: str) -> float:
-    """The first number after `key` (which includes its separator) in text; NaN if absent."""
-    at = text.find(key)
-    if at < 0:
-        return float("nan")
-    start = at + len(key)
-    end = start
-    n = len(text)
-    while end < n and text[end] == " ":
-        end += 1
-    start = end
-    while end < n and (text[end].isdigit() or text[end] == "."):
-        end += 1
-    return float(text[start:end]) if end > start else float("nan")
 
 
 def whole_disks(diskstats: str, sys_root: str) -> List[str]:
@@ -105,16 +76,23 @@ def _looks_like_partition(name: str, names: Sequence[str]) -> bool:
 
 
 class HostCollector(Collector):
-    """Whole-machine metrics from /proc (see the module docstring)."""
+    """Whole-machine metrics from /proc (see the module docstring).
+
+    open() declares every metric together with the FieldReader rules that fill it, so one
+    read() of the native reader (or its Python twin) yields the whole raw row.
+    """
 
     name = "host"
 
-    def __init__(self, proc_root: str = "/proc", sys_root: str = "/sys") -> None:
+    def __init__(self, proc_root: str = "/proc", sys_root: str = "/sys",
+                 reader_class: Any = None) -> None:
         self.proc_root = proc_root
         self.sys_root = sys_root
-        self._fds: Dict[str, int] = {}
+        self.reader_class = reader_class
         self._specs: List[MetricSpec] = []
-        self._readers: List[Callable[[List[float]], None]] = []
+        self._plan = RowPlan()
+        self._reader: Any = None
+        self._row: Any = None
         self.disks: List[str] = []
         self.nics: List[str] = []
         self.psi: List[str] = []
@@ -129,191 +107,146 @@ class HostCollector(Collector):
             return Availability(True, f"reads {self.proc_root}")
         return Availability(False, f"{path} is not readable (not Linux?)")
 
-    def _open_file(self, rel: str) -> Optional[int]:
-        try:
-            fd = os.open(os.path.join(self.proc_root, rel), os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return None
-        self._fds[rel] = fd
-        return fd
+    def _path(self, rel: str) -> str:
+        return os.path.join(self.proc_root, rel)
 
     def open(self) -> None:
         self.close()
         for rel in ("stat", "meminfo"):
-            if self._open_file(rel) is None:
-                raise CollectorError(f"cannot open {self.proc_root}/{rel}")
-        self._specs, self._readers = [], []
+            if not os.access(self._path(rel), os.R_OK):
+                raise CollectorError(f"cannot read {self._path(rel)}")
+        self._specs, self._plan = [], RowPlan()
         self._add_cpu()
         self._add_memory()
-        if self._open_file("vmstat") is not None:
+        if os.access(self._path("vmstat"), os.R_OK):
             self._add_faults()
-        if self._open_file("diskstats") is not None:
+        if os.access(self._path("diskstats"), os.R_OK):
             self._add_disks()
-        if self._open_file("net/dev") is not None:
+        if os.access(self._path("net/dev"), os.R_OK):
             self._add_nics()
         self._add_pressure()
+        self._reader = self._plan.reader(self.reader_class)
+        self._row = self._plan.new_row()
 
     def metrics(self) -> List[MetricSpec]:
         return list(self._specs)
 
     def collect(self) -> Sequence[float]:
-        values: List[float] = []
         try:
-            for reader in self._readers:
-                reader(values)
+            self._reader.read(self._row)
         except OSError as exc:
             raise CollectorError(f"host: {exc}") from exc
-        return values
+        return self._row
+
+    def native_reader(self) -> Any:
+        return self._reader
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._fds = {}
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _metric(self, spec: MetricSpec) -> int:
+        """Declare a metric; its slot in the row is its place in the spec list."""
+        self._specs.append(spec)
+        return self._plan.slot()
 
     # -- CPU ---------------------------------------------------------------------------------
     def _add_cpu(self) -> None:
-        self._specs += [
-            counter("host.cpu", "busy_seconds", "seconds",
-                    "CPU time neither idle nor waiting, all CPUs.",
-                    column="util_percent", per="total_seconds", scale=100.0),
-            counter("host.cpu", "iowait_seconds", "seconds",
-                    "CPU time idle while waiting for I/O, all CPUs.",
-                    column="iowait_percent", per="total_seconds", scale=100.0),
-            counter("host.cpu", "total_seconds", "seconds", "CPU time of every kind, all CPUs.",
-                    column=None),
-        ]
-        fd = self._fds["stat"]
-
-        def read_cpu(out: List[float]) -> None:
-            line = _read(fd).split("\n", 1)[0].split()
-            ticks = [float(v) for v in line[1:9]]
-            everything = sum(ticks)
-            waiting = ticks[4]
-            busy = everything - ticks[3] - waiting
-            out += (busy / CLK_TCK, waiting / CLK_TCK, everything / CLK_TCK)
-
-        self._readers.append(read_cpu)
+        stat = self._plan.file(self._path("stat"))
+        busy = self._metric(counter(
+            "host.cpu", "busy_seconds", "seconds", "CPU time neither idle nor waiting, all CPUs.",
+            column="util_percent", per="total_seconds", scale=100.0))
+        wait = self._metric(counter(
+            "host.cpu", "iowait_seconds", "seconds", "CPU time idle waiting for I/O, all CPUs.",
+            column="iowait_percent", per="total_seconds", scale=100.0))
+        total = self._metric(counter(
+            "host.cpu", "total_seconds", "seconds", "CPU time of every kind, all CPUs.",
+            column=None))
+        # cpu  user nice system idle iowait irq softirq steal (guest time is inside user/nice)
+        for token in range(1, 9):
+            self._plan.add(stat, "cpu", token, total, 1.0 / CLK_TCK)
+            if token not in (4, 5):
+                self._plan.add(stat, "cpu", token, busy, 1.0 / CLK_TCK)
+        self._plan.add(stat, "cpu", 5, wait, 1.0 / CLK_TCK)
 
     # -- memory ------------------------------------------------------------------------------
     def _add_memory(self) -> None:
-        for _, quantity, help_text in MEMINFO_GAUGES:
-            self._specs.append(gauge("host.mem", quantity, "bytes", help_text))
-        self._specs += [
-            gauge("host.swap", "used_bytes", "bytes", "Swap in use: SwapTotal - SwapFree."),
-            gauge("host.swap", "total_bytes", "bytes", "Swap space."),
-        ]
-        fd = self._fds["meminfo"]
-        keys = [k for k, _, _ in MEMINFO_GAUGES]
-
-        def read_memory(out: List[float]) -> None:
-            kb: Dict[str, float] = {}
-            for line in _read(fd).splitlines():
-                key, _, rest = line.partition(":")
-                kb[key] = float(rest.split()[0]) if rest.strip() else float("nan")
-            kb["used"] = kb["MemTotal"] - kb.get("MemAvailable", kb.get("MemFree", 0.0))
-            nan = float("nan")
-            out += [kb.get(k, nan) * 1024.0 for k in keys]
-            swap_total = kb.get("SwapTotal", nan)
-            out += ((swap_total - kb.get("SwapFree", nan)) * 1024.0, swap_total * 1024.0)
-
-        self._readers.append(read_memory)
+        meminfo = self._plan.file(self._path("meminfo"))
+        for key, quantity, help_text in MEMINFO_GAUGES:
+            slot = self._metric(gauge("host.mem", quantity, "bytes", help_text))
+            if key == "used":
+                self._plan.add(meminfo, "MemTotal", 1, slot, 1024.0)
+                self._plan.add(meminfo, "MemAvailable", 1, slot, -1024.0)
+            else:
+                self._plan.add(meminfo, key, 1, slot, 1024.0)
+        used = self._metric(gauge("host.swap", "used_bytes", "bytes",
+                                  "Swap in use: SwapTotal - SwapFree."))
+        self._plan.add(meminfo, "SwapTotal", 1, used, 1024.0)
+        self._plan.add(meminfo, "SwapFree", 1, used, -1024.0)
+        total = self._metric(gauge("host.swap", "total_bytes", "bytes", "Swap space."))
+        self._plan.add(meminfo, "SwapTotal", 1, total, 1024.0)
 
     def _add_faults(self) -> None:
-        self._specs += [
-            counter("host.vm", "major_faults", "count",
-                    "Page faults that had to read from storage.", column="major_faults_per_second"),
-            counter("host.vm", "minor_faults", "count",
-                    "Page faults served from memory.", column="minor_faults_per_second"),
-        ]
-        fd = self._fds["vmstat"]
-
-        def read_faults(out: List[float]) -> None:
-            text = _read(fd)
-            major = _number_after(text, "\npgmajfault ")
-            out += (major, _number_after(text, "\npgfault ") - major)
-
-        self._readers.append(read_faults)
+        vmstat = self._plan.file(self._path("vmstat"))
+        major = self._metric(counter("host.vm", "major_faults", "count",
+                                     "Page faults that had to read from storage.",
+                                     column="major_faults_per_second"))
+        minor = self._metric(counter("host.vm", "minor_faults", "count",
+                                     "Page faults served from memory.",
+                                     column="minor_faults_per_second"))
+        self._plan.add(vmstat, "pgmajfault", 1, major)
+        self._plan.add(vmstat, "pgfault", 1, minor)
+        self._plan.add(vmstat, "pgmajfault", 1, minor, -1.0)
 
     # -- disks and NICs ----------------------------------------------------------------------
     def _add_disks(self) -> None:
-        fd = self._fds["diskstats"]
-        self.disks = whole_disks(_read(fd), self.sys_root)
+        path = self._path("diskstats")
+        with open(path) as f:
+            self.disks = whole_disks(f.read(), self.sys_root)
+        diskstats = self._plan.file(path, key_token=2)
+        slots = []
         for disk in self.disks:
-            self._specs += _disk_specs(disk)
-        self._specs += _disk_specs(None)
-        wanted = {d: i for i, d in enumerate(self.disks)}
-
-        def read_disks(out: List[float]) -> None:
-            rows: List[List[float]] = [[]] * len(wanted)
-            for line in _read(fd).splitlines():
-                f = line.split()
-                i = wanted.get(f[2]) if len(f) >= 14 else None
-                if i is not None:
-                    rows[i] = [float(f[5]) * SECTOR_BYTES, float(f[9]) * SECTOR_BYTES,
-                               float(f[12]) / 1000.0]
-            nan = float("nan")
-            total_read = total_write = 0.0
-            for row in rows:
-                row = row or [nan, nan, nan]
-                out += row
-                total_read += row[0]
-                total_write += row[1]
-            out += (total_read, total_write)
-
-        self._readers.append(read_disks)
+            slots.append([self._metric(spec) for spec in _disk_specs(disk)])
+        total_read, total_write = (self._metric(spec) for spec in _disk_specs(None))
+        # major minor name reads merged sectors_read ms writes merged sectors_written ms
+        # in_flight io_ms ...: sectors are 512 bytes in diskstats whatever the device
+        for disk, (read, write, busy) in zip(self.disks, slots):
+            self._plan.add(diskstats, disk, 5, read, SECTOR_BYTES)
+            self._plan.add(diskstats, disk, 9, write, SECTOR_BYTES)
+            self._plan.add(diskstats, disk, 12, busy, 0.001)
+            self._plan.add(diskstats, disk, 5, total_read, SECTOR_BYTES)
+            self._plan.add(diskstats, disk, 9, total_write, SECTOR_BYTES)
 
     def _add_nics(self) -> None:
-        fd = self._fds["net/dev"]
-        self.nics = [n for n in _net_rows(_read(fd)) if n != "lo"]
-        for nic in self.nics:
-            self._specs += _nic_specs(nic)
-        self._specs += _nic_specs(None)
-        nics = self.nics
-
-        def read_nics(out: List[float]) -> None:
-            rows = _net_rows(_read(fd))
-            nan = (float("nan"), float("nan"))
-            total_rx = total_tx = 0.0
-            for nic in nics:
-                rx, tx = rows.get(nic, nan)
-                out += (rx, tx)
-                total_rx += rx
-                total_tx += tx
-            out += (total_rx, total_tx)
-
-        self._readers.append(read_nics)
+        path = self._path("net/dev")
+        with open(path) as f:
+            self.nics = [n for n in _net_rows(f.read()) if n != "lo"]
+        netdev = self._plan.file(path)
+        slots = [[self._metric(spec) for spec in _nic_specs(nic)] for nic in self.nics]
+        total_rx, total_tx = (self._metric(spec) for spec in _nic_specs(None))
+        # name: rx_bytes packets errs drop fifo frame compressed multicast tx_bytes ...
+        for nic, (rx, tx) in zip(self.nics, slots):
+            for token, slot, total in ((1, rx, total_rx), (9, tx, total_tx)):
+                self._plan.add(netdev, nic, token, slot)
+                self._plan.add(netdev, nic, token, total)
 
     # -- pressure ----------------------------------------------------------------------------
     def _add_pressure(self) -> None:
-        fds = []
         for resource in ("io", "memory", "cpu"):
-            fd = self._open_file(f"pressure/{resource}")
-            if fd is None:
-                continue
+            path = self._path(f"pressure/{resource}")
             try:
-                text = _read(fd)  # EOPNOTSUPP when the kernel was booted with psi=0
+                with open(path) as f:
+                    text = f.read()  # EOPNOTSUPP when the kernel was booted with psi=0
             except OSError:
                 continue
+            psi = self._plan.file(path)
             for kind in ("some", "full"):
-                if f"{kind} " in text:
-                    self._specs.append(_psi_spec(resource, kind))
-                    fds.append((fd, kind + " "))
+                if text.startswith(kind) or f"\n{kind} " in text:
+                    slot = self._metric(_psi_spec(resource, kind))
+                    # some avg10=.. avg60=.. avg300=.. total=N: N is token 8, in microseconds
+                    self._plan.add(psi, kind, 8, slot, 1e-6)
             self.psi.append(resource)
-
-        def read_pressure(out: List[float]) -> None:
-            cache: Dict[int, str] = {}
-            for fd, kind in fds:
-                text = cache.get(fd)
-                if text is None:
-                    text = cache[fd] = _read(fd)
-                line_at = text.find(kind)
-                out.append(_number_after(text[line_at:], "total=") / 1e6)
-
-        if fds:
-            self._readers.append(read_pressure)
 
 
 def _disk_specs(disk: Optional[str]) -> List[MetricSpec]:

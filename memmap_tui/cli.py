@@ -113,6 +113,17 @@ def build_parser() -> Parser:
     add_sampling_options(rec)
     rec.set_defaults(handler=_lazy(".record", "run_record"))
 
+    add_run(sub)
+    add_serve_report_replay(sub)
+
+    col = sub.add_parser("collectors", help="which collectors are available here, and why not")
+    add_sampling_options(col)
+    col.set_defaults(handler=_lazy(".collectors_cmd", "run_collectors"))
+    return parser
+
+
+# -- run (launch a command and summarise it) --------------------------------------------------
+def add_run(sub: Any) -> None:
     run = sub.add_parser(
         "run", help="run a command, watch its process tree, print a summary at exit",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -131,14 +142,35 @@ def build_parser() -> Parser:
     run.add_argument("--collectors", metavar="A,B",
                      help="collectors besides `process` (default: every one present here)")
     run.add_argument("--tegrastats-cmd", metavar="PATH", help="tegrastats executable")
-    run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]",
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]",
                      help="the command to run and its arguments")
     run.set_defaults(handler=_lazy(".run", "run_command"))
 
-    col = sub.add_parser("collectors", help="which collectors are available here, and why not")
-    add_sampling_options(col)
-    col.set_defaults(handler=_lazy(".collectors_cmd", "run_collectors"))
-    return parser
+
+# -- serve, report, replay (the exporter and the readers of recordings) ---------------------------
+def add_serve_report_replay(sub: Any) -> None:
+    serve = sub.add_parser(
+        "serve", help="Prometheus exporter (127.0.0.1:9464 by default)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Sample this machine and serve the latest values as Prometheus metrics "
+                    "until Ctrl-C, SIGTERM or SIGHUP (exit 0). Names: docs/prometheus.md.",
+        epilog="examples:\n  memmap serve\n  memmap serve --listen 0.0.0.0:9464 --interval 5\n"
+               "  curl -s http://127.0.0.1:9464/metrics | grep memmap_host_disk")
+    serve.add_argument("--listen", default="127.0.0.1:9464", metavar="HOST:PORT",
+                       help="address to serve on (default 127.0.0.1:9464, loopback only; "
+                            "anything else is reachable from other machines)")
+    add_sampling_options(serve, interval=1.0)
+    serve.set_defaults(handler=_lazy(".serve", "run_serve"))
+
+    report = sub.add_parser(
+        "report", help="summary table and terminal plots of a recording",
+        description="Summarise a CSV written by 'memmap record': per metric mean, p50, p95 and "
+                    "max, plots of memory, throughput and waiting over time, and the verdict.")
+    report.add_argument("file", metavar="FILE.csv", help="a recording from 'memmap record'")
+    report.add_argument("--columns", metavar="A,B",
+                        help="only these columns in the table and plots; names or shell "
+                             "patterns, e.g. 'host.disk.*,host.mem.used_bytes'")
+    report.set_defaults(handler=_lazy(".report", "run_report"))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

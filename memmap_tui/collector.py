@@ -8,10 +8,12 @@ packages can add their own there.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import sys
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Type
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
 from .model import MetricSpec
 
@@ -101,6 +103,11 @@ class Collector:
         """One reading aligned with `metrics()`; NaN for an unsupported field; raises if broken."""
         raise NotImplementedError
 
+    def native_reader(self) -> Any:
+        """The C FieldReader whose read() fills exactly what collect() returns, if there is
+        one: the sampler may then run whole batches of ticks in C (memmap_tui.batch)."""
+        return None
+
     def table(self) -> Optional[List[Dict[str, Any]]]:
         """Per-entity rows (processes, GPU processes) from the last collect, or None."""
         return None
@@ -109,14 +116,42 @@ class Collector:
         """Release handles; safe to call twice."""
 
 
-def _entry_points() -> Dict[str, Any]:
-    from importlib import metadata
+@functools.lru_cache(maxsize=1)
+def _entry_points() -> Dict[str, str]:
+    """{name: "module:attr"} for the installed collectors, scanned once per process.
 
+    Reads the `entry_points.txt` of each distribution on sys.path directly: importing
+    importlib.metadata costs more than the whole of a 1 kHz recorder's first second.
+    """
+    found: Dict[str, str] = {}
+    for base in sys.path:
+        try:
+            names = sorted(os.listdir(base or "."))
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith((".dist-info", ".egg-info")):
+                for key, target in _group_entries(os.path.join(base or ".", name)):
+                    found.setdefault(key, target)
+    return found
+
+
+def _group_entries(dist_dir: str) -> List[Tuple[str, str]]:
+    """The (name, target) pairs of our group in one distribution's entry_points.txt."""
     try:
-        eps = metadata.entry_points(group=ENTRY_POINT_GROUP)  # type: ignore[call-arg]
-    except TypeError:  # Python 3.9: entry_points() takes no arguments
-        eps = metadata.entry_points().get(ENTRY_POINT_GROUP, [])  # type: ignore[attr-defined]
-    return {ep.name: ep for ep in eps}
+        with open(os.path.join(dist_dir, "entry_points.txt"), encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    entries, inside = [], False
+    for line in lines:
+        line = line.strip()
+        if line.startswith("["):
+            inside = line == f"[{ENTRY_POINT_GROUP}]"
+        elif inside and "=" in line and not line.startswith(("#", ";")):
+            key, _, target = line.partition("=")
+            entries.append((key.strip(), target.split("[")[0].strip()))
+    return entries
 
 
 def _load_target(target: str) -> Type[Collector]:
@@ -137,7 +172,7 @@ def collector_class(name: str) -> Type[Collector]:
     """The class registered under `name`; UsageError naming the known ones if there is none."""
     eps = _entry_points()
     if name in eps:
-        return eps[name].load()  # type: ignore[no-any-return]
+        return _load_target(eps[name])
     if name in BUILTIN_COLLECTORS:
         return _load_target(BUILTIN_COLLECTORS[name])
     raise UsageError(f"unknown collector '{name}' (known: {', '.join(available_names())})")

@@ -132,7 +132,7 @@ def exit_code(returncode: int) -> int:
 
 
 def run_command(args: Any) -> int:
-    command = list(args.command)
+    command = list(args.argv)
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
+from .batch import NativeBatch, native_reader_of, ticks_left
 from .collector import Collector, SourceEnded
 from .derive import derive
 from .model import NAN, Frame, MetricSpec, Reading, Schema
@@ -28,6 +29,7 @@ log = logging.getLogger("memmap_tui")
 MIN_INTERVAL = 0.001
 MAX_INTERVAL = 3600.0
 MAX_BACKOFF = 60.0
+SHORT_WAIT = 0.02  # waits shorter than this sleep instead of waiting on the wake event
 
 
 class Sink(Protocol):
@@ -146,6 +148,10 @@ class Sampler:
         self._stop = threading.Event()
         self._opened = False
         self._stale_after = max(3 * interval, 2.0)
+        # > 0: run batches of up to this many seconds of ticks in C when the sources allow it
+        # (memmap_tui.batch); frames then reach sinks up to this late.
+        self.batch_seconds = 0.0
+        self._native: Optional[NativeBatch] = None
 
     # -- life cycle --------------------------------------------------------------------------
     def open(self) -> Schema:
@@ -196,11 +202,19 @@ class Sampler:
             self._stop.set()
         self._commands.put((name, value))
         self._wake.set()
+        self._cancel_batch()
 
     def stop(self) -> None:
         """Ask run() to return after the tick in progress (safe from a signal handler)."""
         self._stop.set()
         self._wake.set()
+        self._cancel_batch()
+
+    def _cancel_batch(self) -> None:
+        """End a batch of ticks running in C early, so commands and stop act within ~20 ms."""
+        native = self._native
+        if native is not None:
+            native.reader.cancel()
 
     def _apply_commands(self) -> bool:
         """Apply queued commands; True when the schedule must restart from now."""
@@ -264,6 +278,27 @@ class Sampler:
         _mark_ok(state)
         return part, c.table()
 
+    def _native_batch(self) -> Optional[NativeBatch]:
+        if self.batch_seconds <= 0:
+            return None
+        reader = native_reader_of(self.collectors)
+        if reader is None:
+            return None
+        try:
+            return NativeBatch(self, reader, self.batch_seconds)
+        except ImportError:
+            return None
+
+    def _idle(self, remaining: float) -> None:
+        """Wait for the next tick, a command or stop(). Short waits sleep (cheap at 1 kHz);
+        long ones wait on the wake event so that commands and stop() act at once."""
+        if not self.paused and remaining < SHORT_WAIT:
+            time.sleep(remaining)
+            return
+        self._wake.clear()
+        if not self._stop.is_set() and self._commands.empty():
+            self._wake.wait(None if self.paused else min(remaining, 0.25))
+
     def run(self, duration: Optional[float] = None,
             on_tick: Optional[Callable[[Frame], None]] = None) -> Stats:
         """Sample until stop() (or `duration` seconds); returns the tick statistics."""
@@ -273,6 +308,7 @@ class Sampler:
         k = 0
         end = None if duration is None else t0 + duration + 1e-6
         self.stats.started = t0
+        native = self._native = self._native_batch()
         while not self._stop.is_set():
             if self._apply_commands():
                 t0, k = self.clock(), 0
@@ -280,9 +316,15 @@ class Sampler:
             due = t0 + k * self.interval
             if end is not None and due > end:
                 break
+            if native is not None and not self.paused:
+                try:
+                    k = native.run(t0, k, ticks_left(end, t0, k, self.interval), on_tick)
+                    continue
+                except OSError as exc:  # the per-tick path degrades and backs off properly
+                    log.warning("batched sampling stopped: %s", exc)
+                    native = self._native = None
             if now < due or self.paused:
-                self._wake.clear()
-                self._wake.wait(min(due - now, 0.25) if not self.paused else None)
+                self._idle(due - now)
                 continue
             frame = self.sample()
             self.stats.ticks += 1

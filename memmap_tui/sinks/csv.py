@@ -22,6 +22,11 @@ def safe_text(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_LEADERS) else cell
 
 
+def plain_text(cell: str) -> str:
+    """What `safe_text` neutralised, for readers of our own files: `'=cmd()` -> `=cmd()`."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_LEADERS) else cell
+
+
 def quote(cell: str) -> str:
     """RFC 4180 quoting for a text cell."""
     cell = safe_text(cell)
@@ -66,6 +71,13 @@ class CsvSink:
         self._pending.append(format_row(frame.timestamp, frame.values))
         self.rows += 1
         now = frame.reading.monotonic
+        if now - self._last_flush >= self.flush_seconds:
+            self.flush(now)
+
+    def write_text_batch(self, text: str, rows: int, now: float) -> None:
+        """Whole CSV lines for `rows` frames at once (the batched sampler formats them in C)."""
+        self._pending.append(text)
+        self.rows += rows
         if now - self._last_flush >= self.flush_seconds:
             self.flush(now)
 

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""What watching costs: memmap's sampling and recording against baselines measured in the same run.
+
+Prints, in one run (machines are noisy, so every figure comes with its baseline):
+1. CPU µs per host sample: ours (the C field reader, and its Python twin), the same data through
+   psutil, and the floor: a small C program that only preads the same /proc files.
+2. Ring buffer push ns for a 32-column row, C and Python.
+3. CPU % of one core for `memmap record` at 10 Hz, 100 Hz and 1 kHz (host metrics), side by
+   side with the C floor program reading the same files at the same rate in the same window.
+
+Targets (issue 2 / issue 7): host sample <= 2x floor (1.5x with the native path), push <= 300 ns
+(150 ns), record at 10 Hz <= 0.5 % (0.2 %), 100 Hz <= 1.5 %, 1 kHz <= 12 %.
+
+    python bench/overhead.py              # the whole run, about 70 s
+    python bench/overhead.py --quick      # shorter windows, for a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, List, Optional, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ring_bench import push_ns  # noqa: E402
+
+from collectors.host import HostCollector  # noqa: E402
+from memmap_tui.fieldread import IMPLEMENTATION, PyFieldReader  # noqa: E402
+from memmap_tui.ring import IMPLEMENTATION as RING  # noqa: E402
+from memmap_tui.ring import PyRingBuffer, RingBuffer  # noqa: E402
+
+HOST_FILES = ["/proc/stat", "/proc/meminfo", "/proc/vmstat", "/proc/diskstats", "/proc/net/dev",
+              "/proc/pressure/io", "/proc/pressure/memory", "/proc/pressure/cpu"]
+
+FLOOR_C = r"""
+#include <fcntl.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+/* floor INTERVAL_NS COUNT FILES...: pread every file each tick; COUNT 0 = forever. */
+int main(int argc, char **argv) {
+    long interval = atol(argv[1]), count = atol(argv[2]);
+    int n = argc - 3, fd[32];
+    static char buf[1 << 16];
+    for (int i = 0; i < n && i < 32; i++) fd[i] = open(argv[i + 3], O_RDONLY);
+    struct timespec t = {interval / 1000000000L, interval % 1000000000L};
+    for (long k = 0; count == 0 || k < count; k++) {
+        for (int i = 0; i < n; i++) if (fd[i] >= 0) pread(fd[i], buf, sizeof buf, 0);
+        if (interval) nanosleep(&t, 0);
+    }
+    return 0;
+}
+"""
+
+
+def cpu_seconds_per_call(fn: Callable[[], object], n: int) -> float:
+    fn()
+    start = time.process_time()
+    for _ in range(n):
+        fn()
+    return (time.process_time() - start) / n
+
+
+def psutil_sample() -> Callable[[], object]:
+    import psutil
+
+    def sample() -> object:
+        return (psutil.cpu_times(), psutil.virtual_memory(), psutil.swap_memory(),
+                psutil.disk_io_counters(perdisk=True), psutil.net_io_counters(pernic=True))
+
+    return sample
+
+
+def build_floor(workdir: str) -> Optional[str]:
+    if shutil.which("gcc") is None:
+        return None
+    source, binary = os.path.join(workdir, "floor.c"), os.path.join(workdir, "floor")
+    Path(source).write_text(FLOOR_C)
+    built = subprocess.run(["gcc", "-O2", "-o", binary, source], capture_output=True)
+    return binary if built.returncode == 0 else None
+
+
+def files_present() -> List[str]:
+    return [f for f in HOST_FILES if os.access(f, os.R_OK)]
+
+
+def floor_sample_seconds(floor: str, n: int = 20000) -> float:
+    """CPU seconds per sample of the C floor (reads only, back to back)."""
+    start = os.times()
+    subprocess.run([floor, "0", str(n), *files_present()], check=True)
+    end = os.times()
+    return (end.children_user + end.children_system - start.children_user
+            - start.children_system) / n
+
+
+def host_sample_section(floor: Optional[str], n: int) -> None:
+    print("1. CPU per host sample (back to back, warm)")
+    rows: List[Tuple[str, float]] = []
+    for label, reader in (("memmap, " + IMPLEMENTATION + " reader", None),
+                          ("memmap, python twin", PyFieldReader)):
+        host = HostCollector(reader_class=reader)
+        host.open()
+        rows.append((label, cpu_seconds_per_call(host.collect, n)))
+        host.close()
+    try:
+        rows.append(("psutil, same data", cpu_seconds_per_call(psutil_sample(), max(n // 4, 50))))
+    except ImportError:
+        pass
+    base = floor_sample_seconds(floor) if floor else None
+    if base:
+        rows.append(("C floor (pread only)", base))
+    for label, seconds in rows:
+        ratio = f"{seconds / base:5.2f}x floor" if base else ""
+        print(f"   {label:<24} {seconds * 1e6:8.1f} µs  {ratio}")
+
+
+def ring_section(n: int) -> None:
+    print("2. Ring buffer push, 32 columns")
+    c = push_ns(RingBuffer, n) if RING == "c" else float("nan")
+    py = push_ns(PyRingBuffer, max(n // 5, 1000))
+    print(f"   C {c:.0f} ns, Python {py:.0f} ns, speed-up {py / c:.1f}x")
+
+
+def process_cpu(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def record_section(floor: Optional[str], window: float, rates: List[float]) -> None:
+    print(f"3. CPU % of one core over {window:.0f} s after a 2 s warm-up, floor in the same window")
+    memmap = [sys.executable, "-m", "memmap_tui"]
+    for interval in rates:
+        with tempfile.TemporaryDirectory() as tmp:
+            rec = subprocess.Popen([*memmap, "record", "-o", os.path.join(tmp, "r.csv"),
+                                    "--interval", str(interval)], stderr=subprocess.DEVNULL)
+            flo = subprocess.Popen([floor, str(int(interval * 1e9)), "0", *files_present()]) \
+                if floor else None
+            time.sleep(2.0)
+            before = [process_cpu(p.pid) for p in (rec, flo) if p]
+            time.sleep(window)
+            after = [process_cpu(p.pid) for p in (rec, flo) if p]
+            for p in (rec, flo):
+                if p:
+                    p.terminate()
+                    p.wait()
+        ours = (after[0] - before[0]) / window * 100
+        line = f"   record @ {1 / interval:6.0f} Hz  {ours:6.2f} %"
+        if floor:
+            base = (after[1] - before[1]) / window * 100
+            line += f"   C floor {base:6.2f} %   ratio {ours / max(base, 1e-9):5.2f}"
+        print(line)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short windows (a smoke test)")
+    args = parser.parse_args(argv)
+    window = 5.0 if args.quick else 20.0
+    print(f"memmap overhead — field reader: {IMPLEMENTATION}, ring: {RING}, "
+          f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory() as workdir:
+        floor = build_floor(workdir)
+        if floor is None:
+            print("   (no gcc: the C floor is left out)")
+        host_sample_section(floor, 500 if args.quick else 5000)
+        ring_section(100_000 if args.quick else 1_000_000)
+        record_section(floor, window, [0.1, 0.01, 0.001])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,202 @@
+"""`memmap report FILE.csv`: what a recording says, on one screen.
+
+- one line about the recording (samples, span, interval, when), and a note when its last line
+  was cut by a killed recorder;
+- the verdict over the whole recording (memmap_tui.verdict: the TUI's headline), the share of
+  time spent waiting for data and memory at start, end and peak;
+- a table, one row per metric: mean, p50, p95 and max in human units (memmap_tui.units);
+- plots over time of memory, throughput and waiting (memmap_tui.charts).
+The recording is read by memmap_tui.recording, which refuses a file that is not one (exit 2).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Tuple
+
+from rich.console import Console
+from rich.table import Table
+
+from .charts import line_chart
+from .collector import UsageError
+from .recording import Recording, load_recording
+from .units import fmt_bytes, fmt_percent, fmt_seconds, format_value
+from .verdict import BAD, WAIT_COLUMNS, WARN, gpu_utilisation, verdict, waiting_share
+
+CHARTS = (  # (title, which columns, how their values are scaled)
+    ("Memory", re.compile(r"^(host\.mem\.used_bytes|host\.swap\.used_bytes|proc\.rss_bytes|"
+                          r"tegra\.ram\.used_bytes|nvml\.gpu\d+\.mem_used_bytes)$"), "bytes"),
+    ("Throughput", re.compile(r"^(host\.(disk|net)\.[a-z]+_bytes_per_second|"
+                              r"proc\.(disk_)?(read|write)_bytes_per_second|"
+                              r"nvml\.gpu\d+\.pcie_[rt]x_bytes_per_second|"
+                              r"tegra\.emc\.bytes_per_second)$"), "rate"),
+    ("Waiting for data", re.compile("^(" + "|".join(map(re.escape, WAIT_COLUMNS)) + ")$"),
+     "percent"),
+)
+MEMORY_LINES = ("host.mem.used_bytes", "proc.rss_bytes")
+_BYTES = ((2.0 ** 30, "GiB"), (2.0 ** 20, "MiB"), (2.0 ** 10, "KiB"), (1.0, "B"))
+_RATES = ((1e9, "GB/s"), (1e6, "MB/s"), (1e3, "kB/s"), (1.0, "B/s"))
+_WORDS = {"host.cpu.iowait_percent": "CPU I/O wait",
+          "host.psi.io_some_percent": "I/O pressure, some tasks stalled",
+          "proc.io_delay_percent": "the process's I/O delay"}
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One metric over the recording; every figure ignores NaN (not available) values."""
+
+    column: str
+    mean: float
+    p50: float
+    p95: float
+    max: float
+
+
+def percentile(ordered: Sequence[float], q: float) -> float:
+    """The q-quantile (0..1) of sorted values, interpolated linearly; NaN when empty."""
+    if not ordered:
+        return math.nan
+    at = q * (len(ordered) - 1)
+    low = int(math.floor(at))
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
+
+
+def summarise(column: str, values: Sequence[float]) -> Optional[Summary]:
+    """mean, p50, p95, max of the values that exist; None when there are none."""
+    ordered = sorted(v for v in values if not math.isnan(v))
+    if not ordered:
+        return None
+    return Summary(column, math.fsum(ordered) / len(ordered), percentile(ordered, 0.5),
+                   percentile(ordered, 0.95), ordered[-1])
+
+
+def select_columns(available: Sequence[str], wanted: Optional[str]) -> List[str]:
+    """The metric columns named by --columns (names or shell patterns), in recording order."""
+    if not wanted:
+        return list(available)
+    patterns = [p.strip() for p in wanted.split(",") if p.strip()]
+    if not patterns:
+        raise UsageError(f"--columns '{wanted}' names no column")
+    for p in patterns:
+        if not any(fnmatch.fnmatchcase(c, p) for c in available):
+            known = ", ".join(available[:6]) + (", ..." if len(available) > 6 else "")
+            raise UsageError(f"--columns: no column matches '{p}' (the recording has {known})")
+    return [c for c in available if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
+
+
+def describe(rec: Recording) -> str:
+    """`run.csv: 30 samples over 2.9 s, every 0.10 s, 2025-01-01 12:00:00 to 12:00:03`."""
+    stamps = rec.timestamps
+    steps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
+    every = f", every {fmt_seconds(percentile(steps, 0.5))}" if steps else ""
+    start = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamps[0]))
+    end = time.strftime("%H:%M:%S", time.localtime(stamps[-1]))
+    return (f"{rec.path}: {len(rec)} samples over {fmt_seconds(rec.duration)}{every}, "
+            f"{start} to {end}")
+
+
+def headline_lines(rec: Recording) -> List[Tuple[str, str]]:
+    """(style, text) lines: the verdict, waiting, GPUs and memory over the whole recording."""
+    window = rec.window()
+    found = verdict(window)
+    style = {BAD: "bold red", WARN: "bold yellow"}.get(found.level, "bold green")
+    lines = [(style, f"Verdict: {found.text}")]
+    share, source = waiting_share(window)
+    if math.isnan(share):
+        lines.append(("", "Waiting for data: not measured in this recording"))
+    else:
+        lines.append(("", f"Waiting for data: {fmt_percent(share)} of the time "
+                          f"({_WORDS.get(source, source)}, {source})"))
+    for name, util in gpu_utilisation(window):
+        lines.append(("", f"{name}: busy {fmt_percent(util)} on average"))
+    for column in MEMORY_LINES:
+        if column in window:
+            good = [v for v in window[column] if not math.isnan(v)]
+            if good:
+                lines.append(("", f"Memory {column}: {fmt_bytes(good[0])} at start, "
+                                  f"{fmt_bytes(good[-1])} at end, peak {fmt_bytes(max(good))}"))
+    return lines
+
+
+def metrics_table(rec: Recording, columns: Sequence[str]) -> Tuple[Table, int]:
+    """The per-metric table, and how many chosen columns had no value at all (left out)."""
+    table = Table(title="Per metric, over the whole recording", title_justify="left")
+    table.add_column("metric", overflow="fold")
+    for heading in ("mean", "p50", "p95", "max"):
+        table.add_column(heading, justify="right", no_wrap=True)
+    empty = 0
+    for column in columns:
+        s = summarise(column, rec.column(column))
+        if s is None:
+            empty += 1
+            continue
+        table.add_row(column, *(format_value(column, v) for v in (s.mean, s.p50, s.p95, s.max)))
+    return table, empty
+
+
+def _scale(kind: str, peak: float) -> Tuple[float, str]:
+    if kind == "percent":
+        return 1.0, "%"
+    for divisor, unit in _BYTES if kind == "bytes" else _RATES:
+        if peak >= divisor:
+            return divisor, unit
+    return 1.0, "B" if kind == "bytes" else "B/s"
+
+
+def short_label(column: str) -> str:
+    """A chart legend's name: `host.disk.read_bytes_per_second` -> `disk.read`."""
+    label = column[5:] if column.startswith("host.") else column
+    for suffix in ("_bytes_per_second", ".bytes_per_second", "_bytes", "_percent"):
+        if label.endswith(suffix):
+            return label[: -len(suffix)]
+    return label
+
+
+def charts(rec: Recording, columns: Sequence[str], width: int, color: bool) -> List[str]:
+    """Memory, throughput and waiting over time, each in the unit its peak suits."""
+    stamps = rec.timestamps
+    minutes = rec.duration > 600
+    xs = [(t - stamps[0]) / (60.0 if minutes else 1.0) for t in stamps]
+    out = []
+    for title, pattern, kind in CHARTS:
+        chosen = [c for c in columns if pattern.match(c)]
+        peak = max((v for c in chosen for v in rec.column(c) if not math.isnan(v)), default=0.0)
+        divisor, unit = _scale(kind, peak)
+        series = [(short_label(c), xs, [v / divisor for v in rec.column(c)]) for c in chosen]
+        text = line_chart(f"{title} ({unit})", series, width=width, height=14,
+                          xlabel="minutes" if minutes else "seconds", color=color)
+        if text:
+            out.append(text)
+    return out
+
+
+def run_report(args: Any) -> int:
+    rec = load_recording(args.file)
+    if not len(rec):
+        raise UsageError(f"{args.file} is a memmap recording, but it holds no samples yet")
+    columns = select_columns(rec.metrics, args.columns)
+    color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    width = shutil.get_terminal_size((120, 24)).columns  # a file or pipe gets 120 columns
+    console = Console(highlight=False, no_color=not color, width=width)
+    console.print(describe(rec), soft_wrap=True)
+    if rec.cut:
+        console.print("note: the last line was cut short (was the recorder killed?); "
+                      "it is left out", style="yellow", soft_wrap=True)
+    for style, text in headline_lines(rec):
+        console.print(text, style=style or None, soft_wrap=True)
+    table, empty = metrics_table(rec, columns)
+    console.print(table)
+    if empty:
+        console.print(f"({empty} column{'s' if empty > 1 else ''} without any value left out)")
+    for chart in charts(rec, columns, max(40, min(width, 120)), color):
+        sys.stdout.write("\n" + chart + "\n")
+    sys.stdout.flush()
+    return 0

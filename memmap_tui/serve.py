@@ -1,0 +1,151 @@
+"""`memmap serve`: the Prometheus exporter.
+
+The Sampler runs on the main thread and hands each frame to the PrometheusSink; the HTTP server
+answers scrapes on its own thread from the sink's latest frame. It listens on 127.0.0.1:9464
+unless `--listen HOST:PORT` says otherwise, and anything but loopback gets a one-line warning
+(the metrics have no authentication). A bad --listen is one line and exit 2. SIGINT, SIGTERM and
+SIGHUP stop it cleanly: the sampler finishes its tick, the server closes, exit 0.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+import socketserver
+import sys
+import threading
+from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
+from typing import Any, Tuple
+
+from prometheus_client.exposition import MetricsHandler
+from prometheus_client.registry import CollectorRegistry
+
+from .collector import UsageError
+from .pipeline import build_sampler, log_to_stderr, restore_signals, stop_on_signals
+from .sinks.prometheus import PrometheusSink
+
+DEFAULT_LISTEN = "127.0.0.1:9464"
+REQUEST_TIMEOUT = 10.0  # seconds a client may take to send its request before it is dropped
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    """Where to listen: what the user wrote, and what it resolved to."""
+
+    text: str
+    host: str
+    port: int
+    family: int
+    sockaddr: Tuple[Any, ...]
+
+    @property
+    def loopback(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.sockaddr[0].split("%")[0]).is_loopback
+        except ValueError:
+            return False
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.sockaddr[0]}]" if self.family == socket.AF_INET6 else self.sockaddr[0]
+        return f"http://{host}:{self.port}/metrics"
+
+
+def parse_listen(text: str) -> Tuple[str, int]:
+    """`HOST:PORT` (IPv6 as `[::1]:9464`) -> (host, port); UsageError naming what is wrong."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host or not port_text:
+        raise UsageError(f"--listen '{text}': want HOST:PORT, e.g. {DEFAULT_LISTEN}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise UsageError(f"--listen '{text}': write an IPv6 address in brackets, e.g. [::1]:9464")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise UsageError(f"--listen '{text}': port '{port_text}' is not a number") from None
+    if not 1 <= port <= 65535:
+        raise UsageError(f"--listen '{text}': port {port} is out of range 1-65535")
+    return host, port
+
+
+def resolve_listen(text: str) -> ListenAddress:
+    """Parse and resolve --listen; UsageError when the host has no address."""
+    host, port = parse_listen(text)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_NUMERICSERV)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UsageError(f"--listen '{text}': cannot resolve '{host}' ({exc})") from None
+    family, _, _, _, sockaddr = infos[0]
+    return ListenAddress(text, host, port, family, tuple(sockaddr))
+
+
+class MetricsServer(ThreadingHTTPServer):
+    """The HTTP server for scrapes; one short-lived thread per request."""
+
+    daemon_threads = True
+
+    def __init__(self, address: ListenAddress, registry: CollectorRegistry) -> None:
+        self.address_family = address.family
+        handler = type("ScrapeHandler", (MetricsHandler.factory(registry),),
+                       {"timeout": REQUEST_TIMEOUT})
+        super().__init__(address.sockaddr, handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the host's FQDN, which can hang without DNS.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+
+
+def bind_server(address: ListenAddress, registry: CollectorRegistry) -> MetricsServer:
+    """Bind now, before sampling starts, so that a bad address fails first (UsageError)."""
+    try:
+        return MetricsServer(address, registry)
+    except OSError as exc:
+        raise UsageError(f"--listen '{address.text}': {_bind_problem(exc, address)}") from None
+
+
+def _bind_problem(exc: OSError, address: ListenAddress) -> str:
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{address.host} is not an address of this machine"
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {address.port} is already in use (another memmap serve?)"
+    if exc.errno == errno.EACCES:
+        return f"not allowed to listen on port {address.port} (ports below 1024 need privileges)"
+    return exc.strerror or str(exc)
+
+
+def run_serve(args: Any) -> int:
+    log_to_stderr()
+    address = resolve_listen(args.listen)
+    sink = PrometheusSink()
+    server = bind_server(address, sink.registry)
+    try:
+        sampler = build_sampler(args, [sink])
+        sink.states = sampler.states
+        sampler.open()
+    except BaseException:
+        server.server_close()
+        raise
+    if not address.loopback:
+        print(f"memmap: warning: serving on {address.text}, which other machines can reach; "
+              "the metrics have no authentication", file=sys.stderr)
+    print(f"memmap: serving metrics on {address.url} every {args.interval:g} s "
+          "(Ctrl-C stops)", file=sys.stderr)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                              name="memmap-http", daemon=True)
+    thread.start()
+    previous = stop_on_signals(sampler.stop)
+    try:
+        sampler.run()
+    finally:
+        restore_signals(previous)
+        server.shutdown()
+        server.server_close()
+        sampler.close()
+    if sampler.ended:
+        print(f"memmap: {sampler.ended}; serving stopped", file=sys.stderr)
+    return 0

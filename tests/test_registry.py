@@ -1,0 +1,90 @@
+"""The collector registry: entry points of installed distributions, built-ins as a fallback."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from memmap_tui import collector as registry
+from memmap_tui.collector import (
+    CollectorOptions,
+    UsageError,
+    available_names,
+    build_collectors,
+    collector_class,
+    parse_collector_list,
+)
+
+PLUGIN = '''
+from memmap_tui.collector import Availability, Collector
+from memmap_tui.model import gauge
+
+class Answer(Collector):
+    name = "answer"
+    def probe(self):
+        return Availability(True, "always")
+    def metrics(self):
+        return [gauge("answer", "value_count", "count", "The answer.")]
+    def collect(self):
+        return [42.0]
+'''
+
+
+@pytest.fixture
+def plugin_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / "memmap_answer_plugin.py").write_text(PLUGIN)
+    dist = tmp_path / "memmap_answer-1.0.dist-info"
+    dist.mkdir()
+    (dist / "entry_points.txt").write_text(
+        "[console_scripts]\nanswer = nothing:here\n\n"
+        "[memmap_tui.collectors]\nanswer = memmap_answer_plugin:Answer\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry._entry_points.cache_clear()
+    yield
+    registry._entry_points.cache_clear()
+    sys.modules.pop("memmap_answer_plugin", None)
+
+
+def test_a_third_party_collector_is_found_through_its_entry_point(plugin_on_path) -> None:
+    assert "answer" in available_names()
+    cls = collector_class("answer")
+    assert cls.__name__ == "Answer" and cls().collect() == [42.0]
+
+
+def test_entry_points_of_other_groups_are_not_collectors(plugin_on_path) -> None:
+    assert "answer" in registry._entry_points()
+    assert list(registry._entry_points()).count("answer") == 1
+
+
+def test_default_set_includes_available_plugins(plugin_on_path) -> None:
+    names = [c.name for c in build_collectors(None, CollectorOptions())]
+    assert "host" in names and "answer" in names
+
+
+def test_unknown_collector_names_the_known_ones() -> None:
+    with pytest.raises(UsageError, match="unknown collector 'nope'.*host"):
+        parse_collector_list("host,nope")
+
+
+def test_empty_collector_name_is_refused() -> None:
+    with pytest.raises(UsageError, match="empty"):
+        parse_collector_list("host,")
+
+
+def test_explicitly_named_unavailable_collector_says_why() -> None:
+    with pytest.raises(UsageError, match="jetson.*not available here"):
+        build_collectors(["jetson"], CollectorOptions(sys_root="/nonexistent",
+                                                      proc_root="/nonexistent"))
+
+
+def test_no_driver_means_nvml_unavailable_without_importing_pynvml(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from collectors import nvml
+
+    monkeypatch.delitem(sys.modules, "pynvml", raising=False)
+    monkeypatch.setattr(nvml, "DRIVER_NODES", ("/nonexistent/nvidia",))
+    avail = nvml.NvmlCollector().probe()
+    assert not avail.available and "no NVIDIA driver loaded" in avail.reason
+    assert "pynvml" not in sys.modules

@@ -1,0 +1,163 @@
+"""`memmap report`: its figures (percentiles, column choice, chart scaling) and the real command
+on real recordings made by `memmap record`."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import memmap_cmd, memmap_env
+
+from memmap_tui.charts import downsample, line_chart
+from memmap_tui.collector import UsageError
+from memmap_tui.recording import load_recording
+from memmap_tui.report import (
+    describe,
+    headline_lines,
+    percentile,
+    select_columns,
+    short_label,
+    summarise,
+)
+from memmap_tui.verdict import verdict
+
+
+def memmap(*args: str, cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([*memmap_cmd(), *args], cwd=cwd, env=memmap_env(), timeout=timeout,
+                          capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real recording of this machine: 3 s at 10 Hz."""
+    where = tmp_path_factory.mktemp("rec")
+    out = memmap("record", "-o", "r.csv", "--interval", "0.1", "--duration", "3", cwd=where)
+    assert out.returncode == 0, out.stderr
+    return where / "r.csv"
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    ordered = [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert percentile(ordered, 0.5) == 3.0
+    assert percentile(ordered, 0.95) == pytest.approx(4.8)
+    assert percentile([7.0], 0.95) == 7.0
+    assert math.isnan(percentile([], 0.5))
+
+
+def test_summary_ignores_missing_values() -> None:
+    s = summarise("x_bytes", [math.nan, 1.0, 3.0, math.nan, 2.0])
+    assert (s.mean, s.p50, s.max) == (2.0, 2.0, 3.0)
+    assert summarise("x_bytes", [math.nan, math.nan]) is None
+
+
+def test_columns_by_name_or_pattern_keep_recording_order() -> None:
+    cols = ["host.cpu.util_percent", "host.disk.read_bytes_per_second", "host.mem.used_bytes"]
+    assert select_columns(cols, "host.mem.used_bytes,host.d*") == cols[1:]
+    assert select_columns(cols, None) == cols
+    with pytest.raises(UsageError, match="no column matches 'gpu.*'"):
+        select_columns(cols, "gpu.*")
+    with pytest.raises(UsageError, match="names no column"):
+        select_columns(cols, " , ")
+
+
+def test_chart_labels_are_short() -> None:
+    assert short_label("host.disk.read_bytes_per_second") == "disk.read"
+    assert short_label("nvml.gpu0.mem_used_bytes") == "nvml.gpu0.mem_used"
+    assert short_label("tegra.emc.bytes_per_second") == "tegra.emc"
+
+
+def test_downsample_averages_buckets_and_drops_gaps() -> None:
+    xs = [float(i) for i in range(10)]
+    ys = [1.0, math.nan, 3.0, 3.0, 5.0, 5.0, 7.0, 7.0, 9.0, 9.0]
+    out_x, out_y = downsample(xs, ys, 3)
+    assert len(out_x) == 3 and all(not math.isnan(y) for y in out_y)
+    assert out_y[0] == pytest.approx((1.0 + 3.0 + 3.0) / 3)
+    assert downsample(xs[:2], ys[:2], 5) == ([0.0], [1.0])
+
+
+def test_chart_marks_each_series_and_has_a_legend() -> None:
+    text = line_chart("Throughput (MB/s)", [("disk.read", [0, 1, 2], [1.0, 2.0, 3.0]),
+                                            ("net.rx", [0, 1, 2], [3.0, 2.0, 1.0])], width=60)
+    assert "Throughput (MB/s)" in text and "\x1b[" not in text
+    assert text.splitlines()[-1].split() == ["•", "disk.read", "x", "net.rx"]
+    assert line_chart("Empty", [("a", [0, 1], [math.nan, math.nan])]) == ""
+
+
+def test_verdict_line_is_the_verdict_over_the_whole_recording(recording: Path) -> None:
+    rec = load_recording(str(recording))
+    lines = [text for _, text in headline_lines(rec)]
+    assert lines[0] == f"Verdict: {verdict(rec.window()).text}"
+    assert lines[1].startswith("Waiting for data:")
+
+
+def test_describe_counts_samples_and_span(recording: Path) -> None:
+    rec = load_recording(str(recording))
+    line = describe(rec)
+    assert f"{len(rec)} samples" in line and "every 0.1 s" in line
+
+
+def test_report_shows_throughput_memory_waiting_and_plots(recording: Path) -> None:
+    out = memmap("report", str(recording), cwd=recording.parent)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "Verdict: " in text and "Waiting for data" in text
+    assert "host.mem.used_bytes" in text and ("GiB" in text or "MiB" in text)
+    assert "B/s" in text
+    for title in ("Memory (", "Throughput (", "Waiting for data ("):
+        assert title in text
+    assert "\x1b[" not in text  # no colour codes into a pipe
+
+
+def test_report_of_a_cut_recording_says_so(recording: Path, tmp_path: Path) -> None:
+    data = recording.read_bytes()
+    (tmp_path / "cut.csv").write_bytes(data[:-7])
+    out = memmap("report", str(tmp_path / "cut.csv"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "last line was cut" in out.stdout
+    assert f"{len(load_recording(str(recording))) - 1} samples" in out.stdout
+
+
+def test_report_columns_limits_the_table(recording: Path) -> None:
+    out = memmap("report", str(recording), "--columns", "host.mem.used_bytes", cwd=recording.parent)
+    assert out.returncode == 0, out.stderr
+    assert "host.mem.used_bytes" in out.stdout
+    assert "host.cpu.util_percent" not in out.stdout
+    assert "Throughput (" not in out.stdout and "Memory (" in out.stdout
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, "no such file"),
+    (b"garbage,,,\n\x00\x01", "not a memmap recording"),
+    (b"name,age\nbob,3\n", "first column is 'name'"),
+    (b"timestamp,host.mem.used_bytes\n", "no samples"),
+])
+def test_report_refuses_what_is_not_a_recording(tmp_path: Path, content: bytes,
+                                                words: str) -> None:
+    if content is not None:
+        (tmp_path / "bad.csv").write_bytes(content)
+    out = memmap("report", "bad.csv", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr + out.stdout
+    assert len(out.stderr.strip().splitlines()) == 1 and words in out.stderr
+
+
+def test_report_unknown_column_is_exit_2(recording: Path) -> None:
+    out = memmap("report", str(recording), "--columns", "nosuch.*", cwd=recording.parent)
+    assert out.returncode == 2 and "no column matches" in out.stderr
+
+
+def test_report_of_a_starving_gpu_says_so(tmp_path: Path) -> None:
+    """A recording of a GPU at 20 % while tasks wait on I/O 60 % of the time: the TUI's verdict."""
+    lines = ["timestamp,host.psi.io_some_percent,nvml.gpu0.util_percent,nvml.gpu0.mem_used_bytes,"
+             "host.disk.read_bytes_per_second"]
+    for i in range(20):
+        lines.append(f"{1700000000 + i * 0.5:.6f},60,20,{8 * 2**30 + i * 2**20},{1.5e9:.12g}")
+    (tmp_path / "gpu.csv").write_text("\n".join(lines) + "\n")
+    out = memmap("report", "gpu.csv", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "Verdict: GPU 0 idle 80 % while I/O pressure is 60 %: waiting on data" in out.stdout
+    assert "GPU 0: busy 20.0 % on average" in out.stdout
+    assert "1.50 GB/s" in out.stdout and "Throughput (GB/s)" in out.stdout
+    assert "Memory (GiB)" in out.stdout and "nvml.gpu0.mem_used" in out.stdout
