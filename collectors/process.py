@@ -61,7 +61,7 @@ from memmap_tui.model import MetricSpec, counter, gauge
 from memmap_tui.units import fmt_exit
 
 from .member import COUNTERS, Member
-from .procfs import ProcessGone, ProcFiles, read_text, thread_group
+from .procfs import NO_MEMORY, ProcessGone, ProcFiles, read_text, thread_group
 from .proctree import NewProcesses
 
 log = logging.getLogger("memmap_tui.process")
@@ -123,6 +123,7 @@ class ProcessCollector(Collector):
         self.members: Dict[int, Member] = {}
         self.unavailable: Dict[str, str] = {}   # metric group -> why it is empty
         self.ended: Optional[str] = None
+        self.smaps_reads = 0  # how many smaps_rollup reads so far (PSS freshness, for the bench)
         self._exited: Deque[Tuple[float, Dict[str, Any]]] = deque()
         self._totals = [NAN] * len(COUNTERS)
         self._delay_totals = [NAN, NAN]  # main threads' I/O wait, live process seconds
@@ -208,12 +209,12 @@ class ProcessCollector(Collector):
                                    f"(enable it with: {DELAYACCT_HINT})")
         return on
 
-    def _tell(self, group: str, reason: str) -> None:
-        """Say once (log) why a group of metrics is empty; keep it in `unavailable`."""
-        self.unavailable[group] = reason
-        if (group, reason) not in self._told:
-            self._told.add((group, reason))
-            log.warning("process %s: %s", self.pid, reason)
+    def _tell(self, group: str, message: str, reason: str = "") -> None:
+        """Keep why a group of metrics is empty in `unavailable`; log it once per reason."""
+        self.unavailable[group] = message
+        if (group, reason or message) not in self._told:
+            self._told.add((group, reason or message))
+            log.warning("process %s: %s", self.pid, message)
 
     # -- finding processes -------------------------------------------------------------------
     def _adopt(self, pid: int, ppid: int, start: int, born_here: bool) -> None:
@@ -284,11 +285,13 @@ class ProcessCollector(Collector):
         for m in alive:
             if m.memory is None and m.wants_memory():
                 credit -= m.refresh_memory(now)
+                self.smaps_reads += 1
         while credit > 0.0 and alive:
             stalest = min(alive, key=_memory_time)
             if stalest.memory_time >= now:
                 break
             credit -= stalest.refresh_memory(now)
+            self.smaps_reads += 1
         self._smaps_credit = credit
 
     def _forget(self, m: Member, now: float) -> None:
@@ -296,7 +299,7 @@ class ProcessCollector(Collector):
             self._root_recycled = m.recycled
         m.files.close()
         del self.members[m.pid]
-        m.exited = True
+        m.exited, m.memory = True, NO_MEMORY
         self._exited.append((now, m.row()))
 
     def _values(self, alive: List[Member]) -> List[float]:
@@ -326,7 +329,7 @@ class ProcessCollector(Collector):
             if denied:
                 reason = denied[0].files.unavailable[group]
                 self._tell(group, f"{group} unreadable for {len(denied)} of {len(alive)} "
-                                  f"processes: {reason}")
+                                  f"processes: {reason}", reason)
             else:
                 self.unavailable.pop(group, None)
 

@@ -91,10 +91,14 @@ def check_json_path(path: Optional[str], force: bool) -> None:
 def write_json(path: str, data: Dict[str, Any]) -> None:
     """Write whole or not at all: a temporary file beside `path`, then renamed over it."""
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(_no_nan(data), f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(_no_nan(data), f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def _no_nan(value: Any) -> Any:
@@ -178,12 +182,18 @@ def _watch(args: Any, command: List[str], child: subprocess.Popen, csv_fd: Optio
         stats = sampler.run()
     finally:
         sampler.close()
-    code = exit_code(child.wait())
+    child.wait()
     notes = [n for c in sampler.collectors for n in getattr(c, "unavailable", {}).values()]
+    return _report(args, command, child.returncode, summary, stats.missed, notes)
+
+
+def _report(args: Any, command: List[str], returncode: int, summary: RunSummary, missed: int,
+            notes: List[str]) -> int:
+    """Print the summary (stderr, like `time`), write its JSON; the command's exit code."""
+    code = exit_code(returncode)
     result = summary.result(os.cpu_count() or 1)
-    result.update(command=command, exit_status=code, missed_ticks=stats.missed)
-    print(render(result, _headline(command, child.returncode, result), notes),
-          end="", file=sys.stderr)
+    result.update(command=command, exit_status=code, missed_ticks=missed)
+    print(render(result, _headline(command, returncode, result), notes), end="", file=sys.stderr)
     if args.json:
         write_json(args.json, result)
     return code

@@ -161,3 +161,36 @@ def test_a_child_born_while_watched_counts_from_zero(fake: FakeProc) -> None:
     clock.now += 1
     values = c.collect()
     assert column(c, values, "proc.read_bytes") == 7000
+
+
+def test_an_unreadable_source_is_logged_once_however_the_counts_change(
+        fake: FakeProc, caplog: pytest.LogCaptureFixture) -> None:
+    fake.make_io_a_directory(100)
+    clock = Clock()
+    c = collector(fake.root, 100, clock)
+    c.collect()
+    fake.process(108, 100)
+    fake.make_io_a_directory(108)
+    clock.now += 1
+    c.collect()
+    assert "2 of 3" in c.unavailable["io"]
+    assert sum("io unreadable" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_io_that_turns_unreadable_keeps_what_was_counted_for_the_exit_fold(
+        fake: FakeProc) -> None:
+    clock = Clock()
+    c = collector(fake.root, 100, clock)
+    c.collect()
+    fake.process(101, 100, rchar=1000)
+    clock.now += 1
+    c.collect()
+    fake.write("101/io", "")            # unreadable from now on (as after a setuid exec)
+    clock.now += 1
+    c.collect()
+    assert "unexpected format" in c.unavailable["io"]
+    fake.process(101, 1, start=7777)    # it exited; its final 1500 bytes fold into 100
+    fake.process(100, 1, name="train", rchar=1500)
+    clock.now += 1
+    values = c.collect()
+    assert column(c, values, "proc.read_bytes") == 1500

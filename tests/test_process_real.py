@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -238,3 +240,50 @@ def test_without_stop_when_gone_the_table_marks_the_process_exited() -> None:
         assert c.table()[0]["state"] == "exited"
     finally:
         c.close()
+
+
+def test_an_exited_workers_series_leave_the_prometheus_scrape() -> None:
+    from prometheus_client import generate_latest
+
+    from memmap_tui.sampler import Sampler
+    from memmap_tui.sinks.prometheus import PrometheusSink
+
+    proc = start(FORKED_WORKERS)
+    sink = PrometheusSink()
+    collector = ProcessCollector(proc.pid)
+    sampler = Sampler([collector], 0.05, [sink])
+    sink.states = sampler.states
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        sampler.open()
+        sampler.sample()
+        worker, name = collector.table()[1]["pid"], collector.table()[1]["name"]
+        before = generate_latest(sink.registry).decode()
+        os.kill(worker, signal.SIGKILL)
+        wait_for(lambda: any(r["pid"] == worker and r["exited"] for r in collector.table())
+                 if sampler.sample() else False)
+        after = generate_latest(sink.registry).decode()
+    finally:
+        proc.kill()
+        proc.wait()
+        sampler.close()
+    assert f'memmap_process_rss_bytes{{name="{name}",pid="{worker}"}}' in before
+    assert f'pid="{worker}"' not in after
+    assert f'memmap_process_rss_bytes{{name="{name}",pid="{proc.pid}"}}' in after
+    assert "memmap_process_depth" not in before
+
+
+def test_a_thread_id_is_watched_as_its_process() -> None:
+    script = ("import threading, time\nt = threading.Thread(target=time.sleep, args=(30,))\n"
+              "t.start()\nprint(t.native_id, flush=True)\nt.join()\n")
+    proc = start(script)
+    try:
+        assert proc.stdout is not None
+        tid = int(proc.stdout.readline())
+        c = ProcessCollector(tid)
+        c.open()
+        assert c.pid == proc.pid and c.collect()[0] == 1
+        c.close()
+    finally:
+        proc.kill()
+        proc.wait()
