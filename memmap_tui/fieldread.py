@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 from array import array
-from typing import Any, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 AFTER_PAREN = -1
 FileSpec = Tuple[str, int]
@@ -41,7 +41,8 @@ class PyFieldReader:
             raise ValueError("FieldReader: width must be positive")
         self.width = width
         self._key_tokens = [key_token for _, key_token in files]
-        self._rules = [tuple(r) for r in rules]
+        self._rules: List[RuleSpec] = [
+            (int(f), str(k), int(t), int(s), float(c)) for f, k, t, s, c in rules]
         self._key_lines = [_key_line_pattern({r[1] for r in self._rules if r[0] == i and r[1]})
                            for i in range(len(files))]
         for file_index, key, token, slot, _ in self._rules:
@@ -60,7 +61,7 @@ class PyFieldReader:
 
     def read(self, row: Any) -> None:
         """Re-read every file and fill `row` (a float64 buffer of `width`), NaN where unmatched."""
-        view = memoryview(row)
+        view: Any = memoryview(row)
         if view.format != "d" or len(view) != self.width:
             raise ValueError(f"FieldReader.read: want a writable float64 buffer of {self.width}")
         tables = [self._tokens(i, fd) for i, fd in enumerate(self._fds)] if self._fds else []
@@ -85,7 +86,7 @@ class PyFieldReader:
         key_token = self._key_tokens[index]
         if key_token == AFTER_PAREN:
             return {"": [t for t in _SEPARATORS.split(text[text.rfind(")") + 1:]) if t]}
-        lines = {}
+        lines: Dict[str, List[str]] = {}
         if key_token == 0:  # only the lines whose first token is a wanted key
             for m in self._key_lines[index].finditer(text):
                 lines.setdefault(m.group(1), [t for t in _SEPARATORS.split(m.group(0)) if t])

@@ -62,7 +62,7 @@ def build_sampler(args: Any, sinks: Sequence[Sink] = ()) -> Sampler:
 
 def stop_on_signals(stop: Callable[[], None]) -> Dict[int, Any]:
     """Route SIGINT, SIGTERM and SIGHUP to `stop`; returns the previous handlers."""
-    previous = {}
+    previous: Dict[int, Any] = {}
     for sig in STOP_SIGNALS:
         previous[sig] = signal.signal(sig, lambda _signum, _frame: stop())
     return previous
