@@ -24,10 +24,11 @@ child born and reaped between two ticks is still counted. The totals never go ba
 smaps_rollup (PSS, USS, anon/file, swap) costs kernel time that grows with the memory mapped
 (here ~1 ms per 100 MiB, more for pages shared between forked workers: a 20 GiB process costs
 ~0.2 s a read), so reading it every tick is out of the question. Its reads share a budget of
-SMAPS_CPU_SHARE of one CPU (at most SMAPS_MAX_CREDIT per tick): a new process is read at once,
-then the stalest first while the budget lasts, and values are carried in between. A lone small
-process is re-read every tick; 16 forked workers sharing 32 MiB every ~8 s. RSS, CPU, I/O and
-faults (from stat and io) are fresh every tick.
+SMAPS_CPU_SHARE (0.3 %) of one CPU whatever the interval: a new process is read at once, then
+the stalest first while the budget lasts, and values are carried in between. A lone small
+process is re-read every tick; a 300 MiB one about once a second; 16 forked workers sharing
+32 MiB each every ~10 s; a 20 GiB process every minute or so. RSS, CPU, I/O and faults (from
+stat and io) are fresh every tick.
 
 GPU memory per process is not read here (NVML gives it per GPU): memmap_tui/tables.py joins the
 nvml collector's rows with this collector's pids in the same Reading's tables, so data keeps
@@ -68,8 +69,8 @@ log = logging.getLogger("memmap_tui.process")
 
 NAN = math.nan
 EXITED_ROW_SECONDS = 10.0
-SMAPS_CPU_SHARE = 0.003   # smaps_rollup reads may use this share of one CPU ...
-SMAPS_MAX_CREDIT = 0.0003  # ... and at most this many seconds of it in one tick
+SMAPS_CPU_SHARE = 0.003  # smaps_rollup reads may use this share of one CPU, at any interval,
+SMAPS_MAX_CREDIT = SMAPS_CPU_SHARE * 1.0  # saving up at most one second's worth for a burst
 DELAYACCT_HINT = "sysctl -w kernel.task_delayacct=1"
 
 
