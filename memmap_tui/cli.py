@@ -18,6 +18,7 @@ from .sampler import MAX_INTERVAL, MIN_INTERVAL
 EPILOG_TUI = """examples:
   memmap                          live monitor of this machine
   memmap --pid 4242               ... and of process 4242 with its children
+  memmap --inline                 a 6-line strip under the prompt (q quits)
   memmap record -o run.csv --duration 600 --pid 4242
   memmap run -- python train.py   run a command, summarise its I/O and memory at exit
   memmap collectors               which sources exist here, and why not
@@ -50,6 +51,17 @@ def positive_seconds(text: str) -> float:
     value = _seconds(text)
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
+    return value
+
+
+MIN_REFRESH, MAX_REFRESH = 0.1, 60.0
+
+
+def refresh_seconds(text: str) -> float:
+    value = positive_seconds(text)
+    if not MIN_REFRESH <= value <= MAX_REFRESH:
+        raise argparse.ArgumentTypeError(
+            f"{text} s is outside {MIN_REFRESH:g}..{MAX_REFRESH:g} s")
     return value
 
 
@@ -93,6 +105,12 @@ def build_parser() -> Parser:
                                 "GB/s moved, time spent waiting for data, memory growth.")
     parser.add_argument("--version", action="version", version=f"memmap {__version__}")
     add_sampling_options(parser)
+    parser.add_argument("--refresh", type=refresh_seconds, default=1.0, metavar="S",
+                        help=f"seconds between redraws of the screen, {MIN_REFRESH:g} to "
+                             f"{MAX_REFRESH:g} (default 1); sampling keeps its own --interval")
+    parser.add_argument("--inline", action="store_true",
+                        help="a live strip of at most 6 lines under the prompt instead of the "
+                             "full screen (for a tmux pane beside a job)")
     parser.set_defaults(handler=_lazy(".collectors_cmd", "run_tui"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 

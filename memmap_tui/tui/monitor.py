@@ -1,0 +1,144 @@
+"""The TUI's model, without Textual: what the source pushed, the graph history, the verdict,
+and memmap's own CPU and memory. The app calls `update()` once per --refresh and draws from it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+
+from ..verdict import WAIT_COLUMNS, Verdict, verdict
+from .history import WINDOWS, History
+from .panes import PaneSpec, build_panes, graphed_columns
+from .source import FrameStore, Source
+
+INTERVAL_STEPS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+_VERDICT_EXTRA = ("host.cpu.util_percent", "host.psi.memory_full_percent",
+                  "host.psi.memory_some_percent", "tegra.gpu.util_percent",
+                  "jetson.gpu.util_percent")
+
+
+@dataclass(frozen=True)
+class SelfUsage:
+    """memmap's own cost: CPU percent of one core (all threads), resident bytes."""
+
+    cpu_percent: float
+    rss_bytes: float
+
+
+class SelfMeter:
+    """memmap's own CPU and RSS from /proc/self/stat and statm, kept open and re-read.
+
+    The kernel counts CPU time in ticks (10 ms), so one second's share jumps between 0 and 1 %:
+    the CPU figure is the mean over the last WINDOW seconds, recomputed every EVERY seconds.
+    """
+
+    WINDOW, EVERY = 10.0, 5.0
+
+    def __init__(self, proc: str = "/proc/self") -> None:
+        self._hz = os.sysconf("SC_CLK_TCK")
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        self._stat = os.open(f"{proc}/stat", os.O_RDONLY | os.O_CLOEXEC)
+        self._statm = os.open(f"{proc}/statm", os.O_RDONLY | os.O_CLOEXEC)
+        self._readings: Deque[Tuple[float, float]] = deque([(time.monotonic(), self._cpu())])
+        self._usage = SelfUsage(float("nan"), self._rss())
+        self._shown_at = self._readings[0][0]
+
+    def _cpu(self) -> float:
+        fields = os.pread(self._stat, 1024, 0).rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self._hz  # utime + stime, seconds
+
+    def _rss(self) -> float:
+        return float(int(os.pread(self._statm, 256, 0).split()[1]) * self._page)
+
+    def close(self) -> None:
+        for fd in (self._stat, self._statm):
+            os.close(fd)
+
+    def __call__(self) -> SelfUsage:
+        now = time.monotonic()
+        self._readings.append((now, self._cpu()))
+        while now - self._readings[0][0] > self.WINDOW:
+            self._readings.popleft()
+        if now - self._shown_at >= self.EVERY:
+            (start, cpu0), (end, cpu1) = self._readings[0], self._readings[-1]
+            self._usage = SelfUsage(100.0 * (cpu1 - cpu0) / (end - start), self._rss())
+            self._shown_at = now
+        return self._usage
+
+
+def next_interval(current: float, faster: bool) -> float:
+    """The next step of INTERVAL_STEPS below (faster) or above the current interval."""
+    if faster:
+        smaller = [s for s in INTERVAL_STEPS if s < current - 1e-9]
+        return smaller[-1] if smaller else current
+    larger = [s for s in INTERVAL_STEPS if s > current + 1e-9]
+    return larger[0] if larger else current
+
+
+class Monitor:
+    """Pulls new rows from a source's store into the graph history; holds what panes draw."""
+
+    def __init__(self, source: Source, store: FrameStore,
+                 self_meter: Optional[Callable[[], SelfUsage]] = None,
+                 current_seconds: float = 1.0) -> None:
+        self.source, self.store = source, store
+        self.current_seconds = current_seconds  # values shown are means over this much
+        self.panes: List[PaneSpec] = build_panes(store.columns, store.tables.keys())
+        self.window_index = 0
+        self.self_meter = self_meter or SelfMeter()
+        self.usage = SelfUsage(float("nan"), float("nan"))
+        self.verdict: Optional[Verdict] = None
+        self.cpus = os.cpu_count() or 1
+        self._seen = 0
+        self.history = self._new_history()
+        self.updates = 0  # bumps whenever new rows arrived
+
+    @property
+    def window_label(self) -> str:
+        return WINDOWS[self.window_index][1]
+
+    @property
+    def tables(self) -> Dict[str, List[Dict[str, Any]]]:
+        return self.store.tables
+
+    def _new_history(self) -> History:
+        history = History(self.store.columns, graphed_columns(self.panes),
+                          WINDOWS[self.window_index][0])
+        history.current_seconds = self.current_seconds
+        return history
+
+    def next_window(self) -> str:
+        """Switch the graphs to the next window and rebuild them from the ring."""
+        self.window_index = (self.window_index + 1) % len(WINDOWS)
+        self.history = self._new_history()
+        self._seen = max(self._seen - len(self.store), 0)  # refeed what the ring still holds
+        self._pull(full=True)
+        return self.window_label
+
+    def update(self) -> bool:
+        """Read the new rows, recompute the verdict and memmap's own usage; True if rows came."""
+        self.usage = self.self_meter()
+        fresh = self._pull()
+        if fresh:
+            self.verdict = verdict(self.history.recent_window(self._verdict_columns()),
+                                   self.cpus)
+            self.updates += 1
+        return fresh
+
+    def _pull(self, full: bool = False) -> bool:
+        count, rows = self.store.since(self._seen)
+        self._seen = count
+        if full and rows:
+            start = rows[-1][0] - self.history.window
+            rows = [r for r in rows if r[0] >= start]
+        self.history.feed(rows)
+        return bool(rows)
+
+    def _verdict_columns(self) -> Sequence[str]:
+        gpu = [c for c in self.store.columns if c.endswith(".util_percent")
+               and c.startswith("nvml.gpu")]
+        return [*WAIT_COLUMNS, *_VERDICT_EXTRA, *gpu]

@@ -1,0 +1,56 @@
+"""The help: a modal screen listing the keys and what the panes and the verdict mean."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from ...verdict import GPU_IDLE_UTIL, WAIT_THRESHOLD
+
+KEYS = (
+    ("q", "quit"),
+    ("p", "pause / resume sampling"),
+    ("+ / -", "sample less / more often"),
+    ("1-5", "show or hide a pane: 1 memory, 2 throughput, 3 waiting, 4 GPU, 5 process"),
+    ("g", "graph window: 1 min, 10 min, 1 h"),
+    ("?", "this help; Esc closes it"),
+    ("ctrl+p", "command palette"),
+)
+
+ABOUT = (
+    "The verdict line reads the last 10 s: waiting for data is the most of the process's I/O "
+    f"delay, PSI io some and CPU iowait; {WAIT_THRESHOLD:.0f} % or more is I/O-bound, and a GPU "
+    f"at or under {GPU_IDLE_UTIL:.0f} % meanwhile is starving. Rates are decimal (GB/s), "
+    "sizes binary (GiB). Sampling and redrawing are separate: --interval and --refresh."
+)
+
+
+def help_text() -> str:
+    width = max(len(k) for k, _ in KEYS)
+    lines = [f"[b]{key:<{width}}[/b]  {what}" for key, what in KEYS]
+    return "\n".join(["[b]memmap keys[/b]", "", *lines, "", ABOUT])
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys and meanings; Esc (or ?) closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 80%; max-width: 90; height: auto; max-height: 90%;
+        border: solid $accent; background: $surface; padding: 0 1;
+    }
+    """
+
+    BINDINGS = [Binding("escape", "close", "Close"), Binding("question_mark", "close", "Close",
+                                                             show=False)]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static(help_text(), id="help-text")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

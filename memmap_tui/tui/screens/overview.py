@@ -1,0 +1,126 @@
+"""The overview: header, verdict, the panes, and the footer with the keys.
+
+At WIDE columns and more the panes stand in two columns (memory, waiting and GPU on the left;
+throughput and the process tree on the right); below that, in one column in pane order. Each
+pane's share of the height follows how many lines it would like; a hidden pane (keys 1-5), or a
+pane whose collector is absent, gives its room to the rest. Below MIN_SIZE a message replaces
+everything.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Set
+
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from ..monitor import Monitor
+from ..panes import GPU, MEMORY, PROCESS, THROUGHPUT, WAITING, PaneSpec
+from ..view import pane_view
+from ..widgets.pane import Pane
+from ..widgets.status import Status, StatusBar, VerdictLine
+
+WIDE = 120
+COMPACT_HEIGHT = 32
+MIN_SIZE = (60, 15)
+_LEFT, _RIGHT = (MEMORY, WAITING, GPU), (THROUGHPUT, PROCESS)
+
+
+def arrange(panes: Sequence[PaneSpec], wide: bool) -> List[List[PaneSpec]]:
+    """Columns of panes: two when wide (and both sides have panes), else one in pane order."""
+    if not wide:
+        return [list(panes)]
+    columns = [[p for p in panes if p.key in _LEFT], [p for p in panes if p.key in _RIGHT]]
+    columns = [c for c in columns if c]
+    return columns or [[]]
+
+
+class OverviewScreen(Screen):
+    """Every pane at once. The app calls `show()` once per refresh."""
+
+    def __init__(self, monitor: Monitor, hidden: Set[str]) -> None:
+        super().__init__(id="overview")
+        self.monitor = monitor
+        self.hidden = hidden
+        self._wide = False
+        self._panes: Optional[List[Pane]] = None
+        self._status, self._verdict = StatusBar(id="status"), VerdictLine(id="verdict")
+
+    def compose(self) -> ComposeResult:
+        yield self._status
+        yield self._verdict
+        yield self._pane_area(self.app.size.width >= WIDE)
+        yield Static(id="too-small")
+        yield Footer(compact=True)
+
+    def _pane_area(self, wide: bool) -> Horizontal:
+        """The panes in one column, or two when `wide`."""
+        self._wide = wide
+        columns = []
+        for column in arrange(self.monitor.panes, wide):
+            panes = []
+            for spec in column:
+                pane = Pane(spec, getattr(self.app, "glyphs", ""))
+                pane.styles.height = f"{pane.natural_height()}fr"
+                pane.display = spec.key not in self.hidden
+                pane.compact = self.app.size.height < COMPACT_HEIGHT
+                panes.append(pane)
+            columns.append(Vertical(*panes, classes="column"))
+        return Horizontal(*columns, id="panes")
+
+    def on_mount(self) -> None:
+        self._fit(self.app.size.width, self.app.size.height)
+
+    async def on_resize(self, event: events.Resize) -> None:
+        width, height = event.size.width, event.size.height
+        if (width >= WIDE) != self._wide:  # one column <-> two: new panes, placed anew
+            await self.query_one("#panes").remove()
+            await self.mount(self._pane_area(width >= WIDE), before="#too-small")
+            self._panes = None
+        self._fit(width, height)
+
+    def _fit(self, width: int, height: int) -> None:
+        small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        self.set_class(small, "-too-small")
+        for pane in self.panes():
+            pane.compact = height < COMPACT_HEIGHT
+        if small:
+            self.query_one("#too-small", Static).update(
+                f"memmap needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]} (this is {width}x{height})")
+        self._show_columns()
+
+    # -- the app's attributes coming down ---------------------------------------------------
+    def panes(self) -> List[Pane]:
+        if self._panes is None:  # cached: a DOM query per refresh costs more than drawing
+            self._panes = list(self.query(Pane))
+        return self._panes
+
+    def set_hidden(self, hidden: Set[str]) -> None:
+        self.hidden = hidden
+        for pane in self.panes():
+            pane.display = pane.spec.key not in hidden
+        self._show_columns()
+        self.show(self.monitor)
+
+    def _show_columns(self) -> None:
+        for column in self.query(".column"):
+            column.display = any(p.spec.key not in self.hidden for p in column.query(Pane))
+
+    def show(self, monitor: Monitor, status: Status | None = None) -> None:
+        """Draw the monitor's current state (only what changed gets repainted)."""
+        if status is not None:
+            self._status.status = status
+        self._verdict.verdict = monitor.verdict
+        for pane in self.panes():
+            if pane.display:
+                self._draw(pane)
+
+    def _draw(self, pane: Pane) -> None:
+        pane.view = pane_view(pane.spec, self.monitor.history, pane.graph_cells,
+                              self.monitor.tables, pane.table_lines)
+
+    def on_pane_relayout(self, message: Pane.Relayout) -> None:
+        self._draw(message.pane)

@@ -1,0 +1,162 @@
+"""What each pane row says right now: texts, a bar, graph levels and a level (ok/warn/bad).
+
+Pure functions from (pane spec, history) to comparable values: a pane widget redraws only the
+lines whose view changed. Numbers go through memmap_tui.units, like everywhere else.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from ..units import fmt_bytes, fmt_percent, fmt_rate, format_value
+from .history import History
+from .panes import BAR, PERCENT, RATE, PaneSpec, Row
+
+LEVELS = 32  # graph resolution: 0..LEVELS, -1 = no data; the widget maps it to its height
+RATE_FLOOR = 1e7  # a graph of bytes/s scales to at least 10 MB/s: a trickle stays low
+OK, WARN, BAD = "ok", "warn", "bad"
+
+
+@dataclass(frozen=True)
+class RowView:
+    label: str
+    value: str
+    note: str = ""
+    bar: int = -1  # the current part of the full scale in percent, -1 for no bar
+    levels: Tuple[int, ...] = ()
+    level: str = OK
+
+
+@dataclass(frozen=True)
+class PaneView:
+    rows: Tuple[RowView, ...] = ()
+    table: Tuple[Tuple[str, ...], ...] = ()  # the process tree's lines, header first
+
+
+def _levels(series: Sequence[float], scale: float) -> Tuple[int, ...]:
+    """Each value as 0..LEVELS of `scale` (clamped), -1 for NaN."""
+    if not scale > 0:
+        return tuple([-1 if v != v else 0 for v in series])
+    k = LEVELS / scale
+    top = LEVELS + 0.5
+    return tuple([-1 if v != v else 0 if v <= 0 else LEVELS if v * k >= top else int(v * k + 0.5)
+                  for v in series])
+
+
+def _peak(series: Sequence[float], current: float) -> float:
+    good = [v for v in series if v == v]
+    if current == current:
+        good.append(current)
+    return max(good) if good else math.nan
+
+
+def _level(row: Row, value: float, fraction: float) -> str:
+    measure = fraction * 100 if row.kind == BAR else value
+    if measure != measure:
+        return OK
+    if row.bad and measure >= row.bad:
+        return BAD
+    return WARN if row.warn and measure >= row.warn else OK
+
+
+def row_view(row: Row, history: History, cells: int) -> RowView:
+    """The view of one row with a graph of `cells` cells."""
+    value = history.current(row.column)
+    total = history.current(row.total) if row.total else math.nan
+    series = history.series(row.column, cells) if cells > 0 else []
+    fraction = value / total if total > 0 and value == value else math.nan
+    note = " ".join(template.format(format_value(c, history.current(c)))
+                    for c, template in row.notes)
+    bar = -1
+    if row.kind == BAR:
+        scale = total
+        bar = int(round(min(max(fraction, 0.0), 1.0) * 100)) if fraction == fraction else -1
+        note = " ".join(filter(None, [f"of {fmt_bytes(total)}" if total == total else "", note]))
+        text = fmt_bytes(value)
+    elif row.kind == PERCENT:
+        scale, text = 100.0, fmt_percent(value)
+    elif row.kind == RATE:
+        scale = total if total > 0 else max(_peak(series, value), RATE_FLOOR)
+        text = fmt_rate(value)
+        if row.total and fraction == fraction:
+            note = f"{fraction * 100:.0f} % of link"
+    else:
+        scale, text = _peak(series, value), format_value(row.column, value)
+    return RowView(row.label, text, note, bar, _levels(series, scale),
+                   _level(row, value, fraction))
+
+
+def pane_view(spec: PaneSpec, history: History, cells: int,
+              tables: Optional[Dict[str, List[Dict[str, Any]]]] = None,
+              table_rows: int = 0) -> PaneView:
+    """Every row of a pane, and up to `table_rows` lines of its table."""
+    rows = tuple(row_view(r, history, cells) for r in spec.rows)
+    table: Tuple[Tuple[str, ...], ...] = ()
+    if spec.table and tables is not None and table_rows > 0:
+        table = process_lines(tables.get(spec.table) or [], tables.get("nvml") or [],
+                              table_rows)
+    return PaneView(rows, table)
+
+
+# -- the process tree -----------------------------------------------------------------------
+PROCESS_HEADER = ("PID", "process", "CPU", "RSS", "PSS", "read/s", "write/s", "GPU mem")
+
+
+def _cell(row: Dict[str, Any], key: str, fmt) -> str:
+    value = row.get(key)
+    if value is None:
+        return "-"
+    try:
+        return fmt(float(value))
+    except (TypeError, ValueError):
+        return "-"
+
+
+def tree_order(rows: Sequence[Dict[str, Any]]) -> List[Tuple[int, Dict[str, Any]]]:
+    """(depth, row) in tree order: each process followed by its children, by pid."""
+    by_pid = {r.get("pid"): r for r in rows}
+    children: Dict[Any, List[Dict[str, Any]]] = {}
+    roots = []
+    for r in sorted(rows, key=lambda r: (r.get("pid") is None, r.get("pid") or 0)):
+        parent = r.get("ppid")
+        if parent in by_pid and parent != r.get("pid"):
+            children.setdefault(parent, []).append(r)
+        else:
+            roots.append(r)
+    out: List[Tuple[int, Dict[str, Any]]] = []
+    stack = [(0, r) for r in reversed(roots)]
+    seen = set()
+    while stack:
+        depth, r = stack.pop()
+        if id(r) in seen:
+            continue
+        seen.add(id(r))
+        out.append((depth, r))
+        stack.extend((depth + 1, c) for c in reversed(children.get(r.get("pid"), [])))
+    return out
+
+
+def process_lines(rows: Sequence[Dict[str, Any]], gpu_rows: Sequence[Dict[str, Any]],
+                  limit: int) -> Tuple[Tuple[str, ...], ...]:
+    """The header and up to `limit - 1` processes as text cells (missing keys show `-`)."""
+    gpu_memory: Dict[Any, float] = {}
+    for g in gpu_rows:
+        used = g.get("used_gpu_memory_bytes")
+        if used is not None and used == used:
+            gpu_memory[g.get("pid")] = gpu_memory.get(g.get("pid"), 0.0) + float(used)
+    lines = [PROCESS_HEADER]
+    for depth, r in tree_order(rows)[: max(limit - 1, 0)]:
+        name = str(r.get("name") or r.get("cmdline") or "?")
+        lines.append((
+            str(r.get("pid", "?")),
+            ("  " * depth + ("└ " if depth else "")) + name,
+            _cell(r, "cpu_percent", fmt_percent),
+            _cell(r, "rss_bytes", fmt_bytes),
+            _cell(r, "pss_bytes", fmt_bytes),
+            _cell(r, "read_bytes_per_second", fmt_rate),
+            _cell(r, "write_bytes_per_second", fmt_rate),
+            fmt_bytes(gpu_memory[r.get("pid")]) if r.get("pid") in gpu_memory else "-",
+        ))
+    return tuple(lines)

@@ -1,0 +1,52 @@
+"""Widgets drawn from their own cached strips, repainted a few lines at a time.
+
+A monitor redraws every second, and much of what Textual does per widget refresh (a per-line
+border, padding and style pass) costs more
+than drawing the few lines that changed. A `CachedLines` widget keeps every line of its box as
+a Strip, hands them to the compositor as they are (`render_lines`, no styles pass), and
+repaints just the changed lines.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, List
+
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widget import Widget
+
+
+class CachedLines(Widget):
+    """Holds `self._lines` (one Strip per line, top to bottom) and draws nothing else."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._lines: List[Strip] = []
+
+    def render_lines(self, crop: Region) -> List[Strip]:
+        """The cached lines within `crop` (widget coordinates)."""
+        lines = self._lines
+        out = []
+        for y in range(crop.y, crop.y + crop.height):
+            line = lines[y] if y < len(lines) else Strip.blank(crop.right)
+            out.append(line if crop.x == 0 and crop.width == line.cell_length
+                       else line.crop_extend(crop.x, crop.right, None))
+        return out
+
+    def repaint_lines(self, lines: Iterable[int]) -> None:
+        """Repaint these lines (widget coordinates) on the next screen update."""
+        regions = _runs(lines, self.size.width)
+        if regions:
+            self.refresh(*regions)
+
+
+def _runs(lines: Iterable[int], width: int) -> List[Region]:
+    """One region per run of consecutive lines."""
+    regions: List[Region] = []
+    for y in sorted(lines):
+        last = regions[-1] if regions else None
+        if last is not None and last.y + last.height == y:
+            regions[-1] = Region(0, last.y, width, last.height + 1)
+        elif last is None or y >= last.y + last.height:
+            regions.append(Region(0, y, width, 1))
+    return regions

@@ -1,0 +1,190 @@
+"""A pane: a box of metric rows (label, value, bar, graph) and, for the process pane, a table.
+
+Set `view` (a PaneView) and the pane redraws only the lines whose rows changed. It draws its
+own box from cached strips (widgets/cached.py): no child widgets, no layout pass and no
+per-line border pass per update, so a redraw costs only the lines that changed. The box's
+colours come from the component classes in DEFAULT_CSS; `compact` (set by the screen on short
+terminals) draws a title rule instead.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.message import Message
+from textual.reactive import reactive
+from textual.strip import Strip
+
+from ..panes import BAR, PaneSpec
+from ..render import (
+    PaneLayout,
+    box_bottom,
+    box_content_size,
+    box_side,
+    box_top,
+    console_glyphs,
+    layout_rows,
+    pane_line,
+    rows_height,
+    rows_on_line,
+    table_lines,
+)
+from ..view import PaneView
+from .cached import CachedLines
+
+GRAPH_STYLES = {"memory": Style(color="magenta"), "throughput": Style(color="cyan"),
+                "waiting": Style(color="yellow"), "gpu": Style(color="green"),
+                "process": Style(color="blue")}
+
+
+class Pane(CachedLines):
+    """One pane of the overview, titled `<number> <title>` in its box."""
+
+    COMPONENT_CLASSES = {"pane--rule", "pane--title", "pane--subtitle"}
+    DEFAULT_CSS = """
+    Pane { height: 1fr; }
+    Pane > .pane--rule { color: $primary; }
+    Pane > .pane--title { color: $text; text-style: bold; }
+    Pane > .pane--subtitle { color: $text-muted; }
+    """
+
+    view: reactive[PaneView] = reactive(PaneView, repaint=False)
+    compact: reactive[bool] = reactive(False, repaint=False)
+
+    class Relayout(Message):
+        """The pane's size changed: its graphs want a view of another width."""
+
+        def __init__(self, pane: Pane) -> None:
+            super().__init__()
+            self.pane = pane
+
+    def __init__(self, spec: PaneSpec, glyphs: str = "") -> None:
+        super().__init__(id=f"pane-{spec.key}", classes="pane")
+        self.spec = spec
+        self.title = f"{spec.number} {spec.title}"
+        self.glyphs = glyphs or console_glyphs()
+        self.graph_style = GRAPH_STYLES.get(spec.key, Style())
+        self._layout: Optional[PaneLayout] = None
+        self._drawn = PaneView()  # what the content strips show
+        self._content: List[Strip] = []  # content lines, top to bottom
+        self._keys: List[tuple] = []  # what each content line of the rows says
+        self._table_top = 0
+        self._rule = Style()
+        self._width = self._height = 0
+        self._top = self._blank = Strip.blank(0)
+        self._bottom: Optional[Strip] = None
+
+    # -- what the screen reads to build the view ------------------------------------------
+    @property
+    def graph_cells(self) -> int:
+        return self._layout.graph if self._layout else 0
+
+    @property
+    def table_lines(self) -> int:
+        return self._layout.table_lines if self._layout else 0
+
+    def natural_height(self) -> int:
+        """Lines this pane would like: its rows, a few table lines, and the box."""
+        return len(self.spec.rows) + (8 if self.spec.table else 0) + 2
+
+    # -- layout -----------------------------------------------------------------------------
+    def on_resize(self) -> None:
+        self._relayout()
+
+    def watch_compact(self) -> None:
+        if self.is_mounted:
+            self._relayout()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        if self._layout is not None and self.is_mounted:  # a theme change: new colours
+            self._relayout()
+
+    def _relayout(self) -> None:
+        self._width, self._height = self.size.width, self.size.height
+        self._rule = self.get_component_rich_style("pane--rule")
+        self._blank = self._side([])
+        width, height = box_content_size(self._width, self._height, self.compact)
+        shapes = [(r.label, r.note_width, r.kind == BAR) for r in self.spec.rows]
+        self._layout = layout_rows(width, height, shapes, bool(self.spec.table))
+        self._drawn, self._content, self._keys = PaneView(), [], []
+        self._redraw(self.view, everything=True)
+        self.post_message(self.Relayout(self))
+
+    # -- drawing ----------------------------------------------------------------------------
+    def watch_view(self, view: PaneView) -> None:
+        self._redraw(view)
+
+    def _redraw(self, view: PaneView, everything: bool = False) -> None:
+        """Rebuild the lines whose rows changed; repaint just those lines."""
+        lay = self._layout
+        if lay is None:
+            return
+        rows, old = view.rows[: lay.shown], self._drawn.rows
+        changed = [everything or i >= len(old) or old[i] != r for i, r in enumerate(rows)]
+        content: List[Strip] = []
+        keys: List[tuple] = []
+        dirty: List[int] = []
+        for y in range(rows_height(lay, len(rows))):
+            known = y < len(self._content)
+            if known and not any(changed[i] for i, _ in rows_on_line(lay, y, len(rows))):
+                content.append(self._content[y])
+                keys.append(self._keys[y])
+                continue
+            segs = pane_line(rows, lay, y, self.glyphs, self.graph_style)
+            key = tuple([(seg.text, seg.style) for seg in segs])
+            if known and key == self._keys[y]:  # e.g. a tall graph's top line, still blank
+                content.append(self._content[y])
+            else:
+                content.append(self._side(segs))
+                dirty.append(y)
+            keys.append(key)
+        self._keys = keys
+        top = len(content)
+        if everything or view.table != self._drawn.table or top != self._table_top:
+            content += [self._side(segs) for segs in table_lines(view.table, lay.width)]
+            dirty += range(top, max(len(content), len(self._content)))
+        else:
+            content += self._content[top:]
+        self._content, self._drawn, self._table_top = content, view, top
+        if everything:
+            self._frame(len(self.spec.rows) - lay.shown)
+        self._assemble()
+        if everything:
+            self.refresh()
+        elif dirty:
+            self.repaint_lines(y + 1 for y in dirty)
+
+    def _side(self, segs: List[Segment]) -> Strip:
+        width = self._width
+        line = box_side(segs, width, self._rule, self.compact)
+        length = sum(len(s.text) for s in line)  # every glyph drawn here is one cell wide
+        strip = Strip(line, length)
+        return strip if length == width else strip.adjust_cell_length(width)
+
+    def _frame(self, hidden: int) -> None:
+        """The box's title rule and bottom rule (none when compact)."""
+        width = self._width
+        title = self.get_component_rich_style("pane--title")
+        subtitle = self.get_component_rich_style("pane--subtitle")
+        more = f"+{hidden} more" if hidden > 0 else ""
+        top = box_top(width, self.title, self._rule, title, self.compact,
+                      more if self.compact else "", subtitle)
+        self._top = Strip(top).adjust_cell_length(width)
+        self._bottom = None
+        if not self.compact:
+            self._bottom = Strip(box_bottom(width, more, self._rule, subtitle))
+            self._bottom = self._bottom.adjust_cell_length(width)
+
+    def _assemble(self) -> None:
+        """Every line of the box: title rule, content, blank sides, bottom rule."""
+        height = self._height
+        inner = max(height - (1 if self.compact else 2), 0)
+        lines = [self._top, *self._content[:inner]]
+        if len(lines) < inner + 1:
+            lines += [self._blank] * (inner + 1 - len(lines))
+        if self._bottom is not None and height >= 2:
+            lines.append(self._bottom)
+        self._lines = lines[:height]

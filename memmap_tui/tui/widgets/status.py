@@ -1,0 +1,129 @@
+"""The header line (source, cadence, graph window, pause, memmap's own CPU and memory) and the
+verdict line (the bottleneck headline). Both are one line, set through reactive attributes, and
+drawn as plain segments (no markup pass): they change every few seconds at most.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.reactive import reactive
+from textual.strip import Strip
+
+from ...units import fmt_bytes
+from ...verdict import BAD, WARN, Verdict
+from .cached import CachedLines
+
+Pieces = List[Tuple[str, Optional[Style]]]
+BOLD = Style(bold=True)
+PAUSED = Style(bold=True, reverse=True)
+PROBLEM = Style(color="yellow")
+DIM = Style(dim=True)
+
+
+@dataclass(frozen=True)
+class Status:
+    source: str = "live"
+    interval: float = math.nan
+    refresh: float = math.nan
+    window: str = ""
+    paused: bool = False
+    self_cpu: str = "-"  # already formatted: the header redraws only when the text changes
+    self_rss: str = "-"
+    problems: Tuple[str, ...] = ()
+
+
+def usage_texts(cpu_percent: float, rss_bytes: float) -> Tuple[str, str]:
+    """memmap's own CPU and RSS as shown: RSS to the MiB, so the header does not flicker."""
+    cpu = "-" if cpu_percent != cpu_percent else f"{cpu_percent:.1f} %"
+    rss = "-" if rss_bytes != rss_bytes else fmt_bytes(round(rss_bytes / 2**20) * 2**20)
+    return cpu, rss
+
+
+def _width(pieces: Pieces) -> int:
+    return sum(len(text) for text, _ in pieces)
+
+
+class OneLine(CachedLines):
+    """A one-line widget drawn from one cached strip, rebuilt only when its text changes."""
+
+    DEFAULT_CSS = """
+    OneLine { height: 1; }
+    """
+
+    def pieces(self, width: int) -> Pieces:
+        raise NotImplementedError
+
+    def _rebuild(self, resized: bool = False) -> None:
+        width, base = self.size.width, self.rich_style
+        segments = [Segment(text, base + style if style else base)
+                    for text, style in self.pieces(width)]
+        self._lines = [Strip(segments).crop_extend(0, width, base)]
+        if resized:
+            self.refresh()
+        else:
+            self.repaint_lines([0])
+
+    def on_resize(self) -> None:
+        self._rebuild(resized=True)
+
+
+class StatusBar(OneLine):
+    """`memmap  live · sample 0.5 s · redraw 1 s · graphs 1 min ...  memmap 0.4 % CPU 41 MiB`."""
+
+    DEFAULT_CSS = """
+    StatusBar { background: $panel; color: $text; }
+    """
+
+    status: reactive[Status] = reactive(Status, repaint=False)
+
+    def watch_status(self) -> None:
+        self._rebuild()
+
+    def pieces(self, width: int) -> Pieces:
+        s = self.status
+        left = self._left(short=False)
+        right: Pieces = [(f"memmap {s.self_cpu} CPU {s.self_rss} ", None)]
+        if _width(left) + _width(right) + 1 > width:
+            left, right = self._left(short=True), [(f"self {s.self_cpu} {s.self_rss} ", None)]
+        gap = width - _width(left) - _width(right)
+        return [*left, (" " * gap, None), *right] if gap >= 1 else left
+
+    def _left(self, short: bool) -> Pieces:
+        s = self.status
+        out: Pieces = [(" memmap ", BOLD), (f" {s.source}", None)]
+        if s.interval == s.interval:
+            out.append((f" · {s.interval:g} s / {s.refresh:g} s" if short else
+                        f" · sample {s.interval:g} s · redraw {s.refresh:g} s", None))
+        if s.window:
+            out.append((f" · {s.window}" if short else f" · graphs {s.window}", None))
+        if s.paused:
+            out.append(("  PAUSED ", PAUSED))
+        for problem in s.problems[:1 if short else 2]:
+            out.append((f"  {problem}", PROBLEM))
+        return out
+
+
+VERDICT_STYLES = {BAD: Style(color="red", bold=True), WARN: Style(color="yellow", bold=True)}
+OK_MARK = Style(color="green")
+
+
+class VerdictLine(OneLine):
+    """The headline of memmap_tui.verdict over the last 10 s."""
+
+    verdict: reactive[Optional[Verdict]] = reactive(None, repaint=False)
+
+    def watch_verdict(self) -> None:
+        self._rebuild()
+
+    def pieces(self, width: int) -> Pieces:
+        v = self.verdict
+        if v is None:
+            return [(" waiting for the first samples...", DIM)]
+        mark = "!!" if v.level == BAD else "! " if v.level == WARN else "ok"
+        style = VERDICT_STYLES.get(v.level)
+        return [(" ", None), (f"{mark} ", style or OK_MARK), (v.text, style or BOLD)]
