@@ -191,6 +191,20 @@ def add_serve_report_replay(sub: Any) -> None:
                              "patterns, e.g. 'host.disk.*,host.mem.used_bytes'")
     report.set_defaults(handler=_lazy(".report", "run_report"))
 
+    replay = sub.add_parser(
+        "replay", help="the live monitor's panes, driven by a recording",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Play a CSV written by 'memmap record' through the monitor's panes. Keys: "
+                    "p/space pause, left/right seek 10 s, Home/End start/end, s or +/- speed "
+                    "(1x, 10x, 60x), q quit.",
+        epilog="examples:\n  memmap replay run.csv\n  memmap replay run.csv --speed 60")
+    replay.add_argument("file", metavar="FILE.csv", help="a recording from 'memmap record'")
+    replay.add_argument("--speed", type=float, choices=(1.0, 10.0, 60.0), default=1.0,
+                        help="playback speed: 1, 10 or 60 (default 1)")
+    replay.add_argument("--refresh", type=interval_seconds, default=1.0, metavar="S",
+                        help="seconds between redraws (default 1)")
+    replay.set_defaults(handler=_lazy(".tui.replay", "run_replay"))
+
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
