@@ -20,6 +20,7 @@ EPILOG_TUI = """examples:
   memmap --pid 4242               ... and of process 4242 with its children
   memmap --inline                 a 6-line strip under the prompt (q quits)
   memmap record -o run.csv --duration 600 --pid 4242
+  memmap run -- python train.py   run a command, summarise its I/O and memory at exit
   memmap collectors               which sources exist here, and why not
 """
 
@@ -31,11 +32,15 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def interval_seconds(text: str) -> float:
+def _seconds(text: str) -> float:
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+
+
+def interval_seconds(text: str) -> float:
+    value = _seconds(text)
     if not MIN_INTERVAL <= value <= MAX_INTERVAL:
         raise argparse.ArgumentTypeError(
             f"{text} s is outside {MIN_INTERVAL:g}..{MAX_INTERVAL:g} s")
@@ -43,10 +48,7 @@ def interval_seconds(text: str) -> float:
 
 
 def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    value = _seconds(text)
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
     return value
@@ -130,12 +132,38 @@ def build_parser() -> Parser:
     add_sampling_options(rec)
     rec.set_defaults(handler=_lazy(".record", "run_record"))
 
+    add_run(sub)
     add_serve_report_replay(sub)
 
     col = sub.add_parser("collectors", help="which collectors are available here, and why not")
     add_sampling_options(col)
     col.set_defaults(handler=_lazy(".collectors_cmd", "run_collectors"))
     return parser
+
+
+# -- run (launch a command and summarise it) --------------------------------------------------
+def add_run(sub: Any) -> None:
+    run = sub.add_parser(
+        "run", help="run a command, watch its process tree, print a summary at exit",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Start CMD (no shell), watch it and all its descendants with the same "
+                    "collectors as the monitor, and print at exit: GB/s read and written, the "
+                    "share of time spent waiting for data, peak memory and its growth, GPU "
+                    "use, and a verdict. SIGINT/SIGTERM/SIGHUP are passed on to CMD. Exits "
+                    "with CMD's status (128+N if signal N killed it, 127 if not found).",
+        epilog="examples:\n  memmap run -- python train.py --epochs 3\n"
+               "  memmap run --csv run.csv --json summary.json --interval 0.1 -- ./loader")
+    run.add_argument("--csv", metavar="FILE", help="also record every sample to this CSV file")
+    run.add_argument("--json", metavar="FILE", help="also write the summary to this JSON file")
+    run.add_argument("--force", action="store_true", help="overwrite FILE(s) if they exist")
+    run.add_argument("--interval", type=interval_seconds, default=0.5, metavar="S",
+                     help="seconds between samples (default 0.5)")
+    run.add_argument("--collectors", metavar="A,B",
+                     help="collectors besides `process` (default: every one present here)")
+    run.add_argument("--tegrastats-cmd", metavar="PATH", help="tegrastats executable")
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]",
+                     help="the command to run and its arguments")
+    run.set_defaults(handler=_lazy(".run", "run_command"))
 
 
 # -- serve, report, replay (the exporter and the readers of recordings) ---------------------------
@@ -162,6 +190,20 @@ def add_serve_report_replay(sub: Any) -> None:
                         help="only these columns in the table and plots; names or shell "
                              "patterns, e.g. 'host.disk.*,host.mem.used_bytes'")
     report.set_defaults(handler=_lazy(".report", "run_report"))
+
+    replay = sub.add_parser(
+        "replay", help="the live monitor's panes, driven by a recording",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Play a CSV written by 'memmap record' through the monitor's panes. Keys: "
+                    "p/space pause, left/right seek 10 s, Home/End start/end, s or +/- speed "
+                    "(1x, 10x, 60x), q quit.",
+        epilog="examples:\n  memmap replay run.csv\n  memmap replay run.csv --speed 60")
+    replay.add_argument("file", metavar="FILE.csv", help="a recording from 'memmap record'")
+    replay.add_argument("--speed", type=float, choices=(1.0, 10.0, 60.0), default=1.0,
+                        help="playback speed: 1, 10 or 60 (default 1)")
+    replay.add_argument("--refresh", type=interval_seconds, default=1.0, metavar="S",
+                        help="seconds between redraws (default 1)")
+    replay.set_defaults(handler=_lazy(".tui.replay", "run_replay"))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -37,7 +37,15 @@ class CollectorError(Exception):
 
 
 class SourceEnded(CollectorError):
-    """The watched thing is gone for good (the attached process exited): the run ends."""
+    """The watched thing is gone for good (the attached process exited): the run ends.
+
+    `values`, when given, are the collector's last reading (aligned with its metrics): the
+    sampler writes them in the final frame instead of NaN, so the last moments are recorded.
+    """
+
+    def __init__(self, message: str, values: Optional[Sequence[float]] = None) -> None:
+        super().__init__(message)
+        self.values = values
 
 
 class UsageError(Exception):

@@ -269,6 +269,8 @@ class Sampler:
         except SourceEnded as exc:
             self.ended = str(exc)
             self.stop()
+            if exc.values is not None:
+                return exc.values, c.table()
             return [NAN] * state.width, None
         except Exception as exc:  # noqa: BLE001 - a broken source degrades, the rest go on
             _mark_failed(state, exc, self.interval, now)

@@ -7,6 +7,8 @@ Sizes are binary (KiB, MiB, GiB: what memory is sold and reported in); rates are
 from __future__ import annotations
 
 import math
+import signal
+from typing import Optional
 
 MISSING = "-"
 _BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
@@ -71,6 +73,20 @@ def fmt_seconds(value: float) -> str:
     minutes, seconds = divmod(int(value), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
+def fmt_exit(status: Optional[int]) -> str:
+    """How a process ended, from its status as subprocess gives it (-N: killed by signal N):
+    'exited with status 3', 'was killed by signal 9 (SIGKILL)', or 'exited' when unknown."""
+    if status is None:
+        return "exited"
+    if status < 0:
+        try:
+            name = f" ({signal.Signals(-status).name})"
+        except ValueError:
+            name = ""
+        return f"was killed by signal {-status}{name}"
+    return f"exited with status {status}"
 
 
 _BY_SUFFIX = (

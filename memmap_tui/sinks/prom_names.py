@@ -31,7 +31,8 @@ from ..model import COUNTER, GAUGE, MetricSpec, Schema
 PREFIX = "memmap_"
 RAW, COLUMN = "raw", "column"  # where a series' value lives: Reading.values or Frame.values
 TABLE_LABEL_KEYS = ("gpu", "pid", "name")  # table-row keys that identify the entity
-TABLE_SKIPPED_KEYS = frozenset({"ppid", "uid", "gid", "tid", "pgid", "sid"})  # ids, not measures
+TABLE_SKIPPED_KEYS = frozenset({"ppid", "uid", "gid", "tid", "pgid", "sid",  # ids, not measures
+                                "depth", "exit_status"})
 _INVALID = re.compile(r"[^a-zA-Z0-9_:]")
 
 

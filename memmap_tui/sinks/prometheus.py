@@ -149,9 +149,11 @@ def table_metrics(tables: Tables, taken: set, warned: set) -> Iterator[Metric]:
     """Per-entity gauges from table rows, e.g. memmap_process_rss_bytes{pid, name}.
 
     Read tolerantly: rows may differ in their keys; a field that is not a number is skipped; two
-    rows with the same labels keep the first (a scrape must not repeat a series).
+    rows with the same labels keep the first (a scrape must not repeat a series). A row marked
+    "exited" (the process pane keeps them a while) has no series.
     """
     for collector, rows in tables.items():
+        rows = [row for row in rows if not row.get("exited")]  # e.g. a process that exited
         label_names = [k for k in TABLE_LABEL_KEYS if any(k in row for row in rows)]
         if not label_names:
             continue

@@ -114,10 +114,17 @@ class Monitor:
     def next_window(self) -> str:
         """Switch the graphs to the next window and rebuild them from the ring."""
         self.window_index = (self.window_index + 1) % len(WINDOWS)
-        self.history = self._new_history()
-        self._seen = max(self._seen - len(self.store), 0)  # refeed what the ring still holds
-        self._pull(full=True)
+        self.rebuild()
         return self.window_label
+
+    def rebuild(self) -> None:
+        """Rebuild the graphs from what the ring holds now (a new window, a replay's seek)."""
+        self.history = self._new_history()
+        self._seen = max(self.store.pushed - len(self.store), 0)
+        self._pull(full=True)
+        if self._seen:
+            self.verdict = verdict(self.history.recent_window(self._verdict_columns()),
+                                   self.cpus)
 
     def update(self) -> bool:
         """Read the new rows, recompute the verdict and memmap's own usage; True if rows came."""

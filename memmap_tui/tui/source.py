@@ -70,6 +70,12 @@ class FrameStore:
             rows = self.ring.latest(new) if new > 0 else []
         return count, rows
 
+    def clear(self) -> None:
+        """Forget the rows (a replay seeking); the push count goes on, so readers that
+        remember it see only what comes next."""
+        with self._lock:
+            self.ring.clear()
+
     def latest(self, n: int) -> List[Sequence[float]]:
         with self._lock:
             return list(self.ring.latest(n))

@@ -1,0 +1,198 @@
+"""One process of the watched tree: its readings, its share of the tree's totals, its table row.
+
+The accounting that keeps the tree's counters honest lives here (see collectors/process.py for
+why): each tick a member reports how much its counters grew, less what the kernel folded in from
+children that were already counted (`expect_fold`). A fold that was expected but has not shown
+yet (the child was reaped between reading the parent and reading the child) is carried one tick,
+then dropped, so a fold that went elsewhere (a reparented orphan) cannot eat later growth.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from .procfs import NO_MEMORY, Memory, ProcessGone, ProcFiles, Stat
+
+NAN = math.nan
+COUNTERS = ("cpu_seconds", "read_bytes", "write_bytes", "disk_read_bytes", "disk_write_bytes",
+            "major_faults", "minor_faults")
+N = len(COUNTERS)
+RATE_COLUMNS = ("cpu_percent", "read_bytes_per_second", "write_bytes_per_second",
+                "disk_read_bytes_per_second", "disk_write_bytes_per_second",
+                "major_faults_per_second", "minor_faults_per_second")
+SLOW_REFRESH_SECONDS = 1.0  # open files and the command line
+CMDLINE_CHARS = 200
+_NO_IO = (NAN, NAN, NAN, NAN)
+
+
+class Member:
+    """A process in the tree. `born_here`: it appeared while watched, so it counts from zero."""
+
+    __slots__ = ("pid", "ppid", "start_ticks", "files", "depth", "born_here", "name", "cmdline",
+                 "state", "_raw_name", "recycled", "exited", "zombie", "exit_status", "stat",
+                 "now", "last", "last_time", "deltas", "dt", "delay", "delay_percent",
+                 "pending", "carry", "memory", "memory_time", "open_files", "slow_due")
+
+    def __init__(self, pid: int, ppid: int, start_ticks: int, files: ProcFiles, depth: int,
+                 born_here: bool) -> None:
+        self.pid, self.ppid, self.start_ticks, self.files = pid, ppid, start_ticks, files
+        self.depth, self.born_here = depth, born_here
+        self.name, self.cmdline, self.state = "", "", "?"
+        self._raw_name = b""
+        self.recycled = self.exited = self.zombie = False
+        self.exit_status: Optional[int] = None
+        self.stat: Optional[Stat] = None
+        self.now: List[float] = []
+        self.last: Optional[List[float]] = None
+        self.last_time = 0.0
+        self.deltas: List[float] = [NAN] * N
+        self.dt = NAN
+        self.delay = NAN
+        self.delay_percent = NAN
+        self.pending: Optional[List[float]] = None  # folds expected this tick
+        self.carry: Optional[List[float]] = None    # folds expected last tick, not seen yet
+        self.memory: Optional[Memory] = None
+        self.memory_time = -math.inf if self.wants_memory() else math.inf  # stalest first
+        self.open_files: Optional[int] = None
+        self.slow_due = 0.0
+
+    # -- reading -----------------------------------------------------------------------------
+    def read(self, now: float) -> bool:
+        """Read this tick's values; False when the process is gone or its PID was recycled."""
+        files = self.files
+        try:
+            st = files.stat()
+            if st.start_ticks != self.start_ticks:
+                self.recycled = True
+                return False
+            io = files.io() or _NO_IO
+        except ProcessGone:
+            return False
+        self.stat, self.ppid = st, st.ppid
+        self.zombie = st.state in (b"Z", b"X")
+        self.now = [st.cpu_seconds, io[0], io[1], io[2], io[3], st.major_faults,
+                    st.minor_faults]
+        if st.name != self._raw_name:  # new, or exec'd: refresh the command line now
+            self._raw_name, self.name = st.name, st.name.decode("utf-8", "replace")
+            self.slow_due = 0.0
+        if self.zombie:
+            self.memory, self.memory_time = NO_MEMORY, math.inf
+        if now >= self.slow_due:
+            self.slow_due = now + SLOW_REFRESH_SECONDS
+            self.open_files = None if self.zombie else self.files.open_files()
+            self.cmdline = self.files.cmdline(self.name)[:CMDLINE_CHARS]
+        return True
+
+    def wants_memory(self) -> bool:
+        """Whether smaps_rollup can be read: not a zombie, not denied."""
+        return not self.zombie and "smaps_rollup" in self.files.fds
+
+    def refresh_memory(self, now: float) -> float:
+        """Read smaps_rollup now; returns what it cost in seconds."""
+        started = time.perf_counter()
+        memory = self.files.memory()
+        self.memory_time = now if self.wants_memory() else math.inf
+        if memory is not None or "smaps_rollup" in self.files.unavailable:
+            self.memory = memory
+        return time.perf_counter() - started
+
+    # -- accounting --------------------------------------------------------------------------
+    def expect_fold(self, child: Member) -> None:
+        """`child` vanished: the kernel folds its final counters into ours; what was already
+        counted for it (and for its own vanished children) must not count again."""
+        if child.last is None:
+            return
+        pending = self.pending if self.pending is not None else [0.0] * N
+        for k in range(N):
+            counted = child.last[k]
+            if counted == counted:
+                pending[k] += (counted + (child.pending[k] if child.pending else 0.0)
+                               + (child.carry[k] if child.carry else 0.0))
+        self.pending = pending
+
+    def account(self, now: float) -> List[float]:
+        """Growth of each counter since the last tick, fold-corrected; NaN where unknown."""
+        new = self.now
+        if self.last is None:
+            self.last = [0.0] * N if self.born_here else list(new)
+            self.last_time = now
+        last = self.last
+        deltas = [a - b for a, b in zip(new, last)]
+        if self.pending is not None or self.carry is not None or not min(deltas) >= 0.0:
+            self._correct(deltas)
+        if new[1] != new[1]:  # io unreadable now: keep what was counted, for expect_fold
+            new = [n if n == n else b for n, b in zip(new, last)]
+        self.last, self.deltas = new, deltas
+        self.dt, self.last_time = now - self.last_time, now
+        return deltas
+
+    def _correct(self, deltas: List[float]) -> None:
+        """The slow path: take expected folds off; never go negative (NaN stays NaN: a counter
+        that becomes readable later starts from its value then)."""
+        pending = self.pending or [0.0] * N
+        carry = self.carry or [0.0] * N
+        left = [0.0] * N
+        for k in range(N):
+            delta = deltas[k]
+            if delta != delta:
+                continue
+            expected = pending[k] + carry[k]
+            taken = min(delta, expected) if expected > 0.0 else 0.0
+            left[k] = min(expected - taken, pending[k])
+            deltas[k] = max(delta - taken, 0.0)
+        self.pending = None
+        self.carry = left if any(left) else None
+
+    def account_delay(self) -> Tuple[float, float]:
+        """(growth of the main thread's I/O wait, seconds alive) since the last tick, with
+        delay accounting on."""
+        value = self.stat.io_delay_seconds if self.stat is not None else NAN
+        before, self.delay = self.delay, value
+        self.delay_percent = NAN
+        if value != value:
+            return NAN, NAN
+        if before != before:  # the baseline: nothing grown yet
+            return 0.0, 0.0
+        grown = max(value - before, 0.0)
+        if self.zombie or not self.dt > 0:
+            return grown, 0.0
+        self.delay_percent = grown / self.dt * 100.0
+        return grown, self.dt
+
+    # -- the table row -----------------------------------------------------------------------
+    def row(self) -> Dict[str, Any]:
+        """This process for the process pane (rates per second over the last tick)."""
+        st = self.stat
+        memory = self.memory or _NO_MEMORY_ROW
+        gone = self.exited or self.zombie or st is None
+        row: Dict[str, Any] = {
+            "pid": self.pid, "ppid": self.ppid, "depth": self.depth, "name": self.name,
+            "cmdline": self.cmdline,
+            "state": "exited" if self.exited else st.state.decode() if st else "?",
+            "rss_bytes": 0.0 if gone else st.rss_bytes,  # type: ignore[union-attr]
+            "pss_bytes": memory[0], "uss_bytes": memory[1], "anon_bytes": memory[2],
+            "file_bytes": memory[3], "swap_bytes": memory[4],
+            "io_delay_percent": self.delay_percent,
+            "threads": 0 if gone else st.threads,  # type: ignore[union-attr]
+            "open_files": None if gone else self.open_files,
+            "gpu_memory_bytes": NAN,
+            "exited": self.exited or self.zombie,
+            "exit_status": self.exit_status if self.exited or self.zombie else None,
+            "unavailable": dict(self.files.unavailable) if self.files.unavailable else {},
+        }
+        dt = self.dt
+        if gone:
+            row.update(zip(RATE_COLUMNS, _ZERO_RATES))
+        elif dt > 0:
+            row.update(zip(RATE_COLUMNS, [d / dt for d in self.deltas]))
+            row["cpu_percent"] *= 100.0
+        else:
+            row.update(zip(RATE_COLUMNS, _NAN_RATES))
+        return row
+
+
+_NO_MEMORY_ROW = (NAN,) * 5
+_ZERO_RATES = (0.0,) * N
+_NAN_RATES = (NAN,) * N

@@ -1,0 +1,118 @@
+"""The run summary sink's aggregates, fed synthetic frames through the real derive(), and the
+GPU memory join (nvml rows are faked: this machine has no GPU)."""
+
+from __future__ import annotations
+
+import math
+import random
+import tracemalloc
+
+import pytest
+
+from memmap_tui.derive import derive
+from memmap_tui.model import Reading, Schema, counter, gauge
+from memmap_tui.sinks.summary import Histogram, LinearFit, RunSummary, render
+from memmap_tui.tables import tree_gpu_memory_bytes, with_gpu_memory
+
+SPECS = [
+    gauge("proc", "count", "count", "Processes."),
+    gauge("proc", "rss_bytes", "bytes", "RSS."),
+    counter("proc", "read_bytes", "bytes", "Read.", column="read_bytes_per_second"),
+    counter("host.psi", "io_some_stall_seconds", "seconds", "Stall.", column="io_some_percent",
+            scale=100.0),
+]
+
+
+def feed(summary: RunSummary, rows: list, tables: list = ()) -> None:  # type: ignore[assignment]
+    """rows: (monotonic, [raw values]) fed through derive() into the sink."""
+    schema = Schema(SPECS)
+    summary.open(schema)
+    prev = None
+    for k, (t, values) in enumerate(rows):
+        reading = Reading(t, 1000.0 + t, values, tables[k] if tables else {})
+        summary.write(derive(schema, prev, reading))
+        prev = reading
+
+
+def test_histogram_p95_is_within_one_percent() -> None:
+    rng = random.Random(1)
+    values = [rng.uniform(1e6, 3e9) for _ in range(20000)]
+    h = Histogram()
+    for v in values:
+        h.add(v, 1.0)
+    exact = sorted(values)[int(0.95 * len(values)) - 1]
+    assert h.quantile(0.95) == pytest.approx(exact, rel=0.01)
+
+
+def test_histogram_stays_small_however_many_values() -> None:
+    h = Histogram()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for i in range(200000):
+        h.add(1e9 + (i % 1000) * 1e6, 0.1)
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert len(h.bins) < 200 and grown < 64 * 1024
+
+
+def test_linear_fit_gives_the_slope() -> None:
+    fit = LinearFit()
+    for t in range(10):
+        fit.add(500.0 + t, 1e6 + 2e5 * t)
+    assert fit.slope() == pytest.approx(2e5)
+
+
+def test_mean_throughput_is_bytes_over_seconds_and_growth_ignores_the_exited_frame() -> None:
+    rows = [(t * 0.5, [1.0, 100e6 + 10e6 * t, 1e9 * t, 0.01 * t]) for t in range(11)]
+    rows.append((5.5, [0.0, 0.0, 1e9 * 10 + 5e8, 0.055]))  # the process has exited
+    summary = RunSummary()
+    feed(summary, rows)
+    result = summary.result()
+    calls = result["read"]["calls"]
+    assert calls["total_bytes"] == pytest.approx(10.5e9)
+    assert calls["mean_bytes_per_second"] == pytest.approx(10.5e9 / 5.5)
+    assert calls["p95_bytes_per_second"] == pytest.approx(2e9, rel=0.01)
+    assert result["memory"]["peak_rss_bytes"] == 200e6
+    assert result["memory"]["rss_growth_bytes_per_minute"] == pytest.approx(20e6 * 60)
+    assert result["waiting"]["psi_io_some_percent"] == pytest.approx(2.0)
+
+
+def test_the_verdict_speaks_of_waiting_when_io_pressure_is_high() -> None:
+    rows = [(float(t), [1.0, 1e8, 1e8 * t, 0.5 * t]) for t in range(5)]
+    summary = RunSummary()
+    feed(summary, rows)
+    result = summary.result()
+    assert result["verdict"]["kind"] == "io"
+    assert "50 % of the time waiting for data" in result["verdict"]["text"]
+    text = render(result, "memmap run: `x` exited with status 0")
+    assert "50.0 % of wall time waiting for data" in text and "peak RSS 95.37 MiB" in text
+
+
+def test_peak_gpu_memory_is_the_trees_share_from_nvml_rows() -> None:
+    process = [{"pid": 10, "exited": False}, {"pid": 11, "exited": False}]
+    nvml = [{"gpu": 0, "pid": 10, "used_gpu_memory_bytes": 3e9},
+            {"gpu": 1, "pid": 11, "used_gpu_memory_bytes": 1e9},
+            {"gpu": 0, "pid": 99, "used_gpu_memory_bytes": 8e9}]  # someone else's
+    tables = [{"process": process, "nvml": nvml}, {"process": process, "nvml": nvml[:1]}]
+    summary = RunSummary()
+    feed(summary, [(0.0, [2.0, 1e8, 0.0, 0.0]), (1.0, [2.0, 1e8, 0.0, 0.0])], tables)
+    assert summary.result()["memory"]["peak_gpu_bytes"] == 4e9
+    assert summary.result()["memory"]["gpu_scope"] == "tree"
+
+
+def test_gpu_memory_unknown_per_process_is_not_taken_for_zero() -> None:
+    tables = {"process": [{"pid": 10}], "nvml": [{"gpu": 0, "pid": 10,
+                                                   "used_gpu_memory_bytes": None}]}
+    assert math.isnan(tree_gpu_memory_bytes(tables))
+    assert math.isnan(tree_gpu_memory_bytes({"process": [{"pid": 10}]}))  # no GPU collector
+    assert tree_gpu_memory_bytes({"process": [{"pid": 10}], "nvml": []}) == 0.0
+
+
+def test_process_rows_get_their_gpu_memory_filled_in() -> None:
+    tables = {"process": [{"pid": 10, "gpu_memory_bytes": math.nan},
+                          {"pid": 12, "gpu_memory_bytes": math.nan}],
+              "nvml": [{"gpu": 0, "pid": 10, "used_gpu_memory_bytes": 5.0},
+                       {"gpu": 1, "pid": 10, "used_gpu_memory_bytes": 2.0}]}
+    rows = with_gpu_memory(tables)
+    assert [r["gpu_memory_bytes"] for r in rows] == [7.0, 0.0]
+    assert math.isnan(tables["process"][0]["gpu_memory_bytes"])  # the frame's rows untouched
