@@ -14,6 +14,7 @@ from typing import Awaitable, Callable
 from textual.command import CommandPalette
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
+from tui_apps import FIXED_USAGE, recorded_app
 
 from memmap_tui.tui.app import MemmapApp
 from memmap_tui.tui.screens.help import HelpScreen
@@ -22,7 +23,6 @@ from memmap_tui.tui.screens.overview import OverviewScreen
 from memmap_tui.tui.source import LiveSource
 from memmap_tui.tui.widgets.pane import Pane
 from memmap_tui.tui.widgets.strip import InlineStrip
-from tui_apps import FIXED_USAGE, recorded_app
 
 Scenario = Callable[..., Awaitable[None]]
 

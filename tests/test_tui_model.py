@@ -166,7 +166,7 @@ def test_process_lines_show_a_dash_for_what_a_collector_does_not_give():
                           [{"pid": 5, "used_gpu_memory_bytes": 2**30}], limit=5)
     header, job = lines
     assert header[0] == "PID" and job[0] == "5" and job[1] == "job"
-    assert job[2] == "12.5 %" and job[3] == "-" and job[7] == "1.00 GiB"
+    assert job[2] == "12.5 %" and job[3] == "-" and job[8] == "1.00 GiB"
 
 
 # -- layout and drawing -----------------------------------------------------------------------
@@ -191,10 +191,11 @@ def test_graph_text_draws_eighth_blocks_and_linux_half_blocks():
 
 
 def test_a_narrow_table_drops_empty_columns_first():
-    table = [("PID", "process", "CPU", "RSS", "PSS", "read/s", "write/s", "GPU mem"),
-             ("1", "x", "1 %", "1 GiB", "1 GiB", "1 B/s", "1 B/s", "-")]
-    assert 7 not in table_columns(table, 70)  # GPU mem: nobody has it
-    assert table_columns(table, 200) == list(range(8))
+    table = [("PID", "process", "CPU", "RSS", "PSS", "read/s", "write/s", "I/O wait", "GPU mem"),
+             ("1", "x", "1 %", "1 GiB", "1 GiB", "1 B/s", "1 B/s", "2 %", "-")]
+    assert table_columns(table, 90) == list(range(8))  # GPU mem went first: nobody has it
+    assert 4 not in table_columns(table, 80)  # then PSS
+    assert table_columns(table, 200) == list(range(9))
 
 
 # -- sources and the monitor -----------------------------------------------------------------

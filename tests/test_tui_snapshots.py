@@ -6,6 +6,9 @@ Update after an intended change of the screens with `pytest tests/test_tui_snaps
 
 from __future__ import annotations
 
+import runpy
+
+from conftest import ROOT
 from tui_apps import recorded_app
 
 
@@ -47,3 +50,15 @@ def test_memory_pane_hidden_at_80x24(snap_compare):
         await pilot.pause(0.2)
 
     assert snap_compare(recorded_app(), terminal_size=(80, 24), run_before=hide_memory)
+
+
+def test_the_screenshots_are_the_snapshot_apps_as_they_draw_now():
+    """screenshots/ is exported by scripts/make_screenshots.py from these same apps."""
+    from textual._doc import take_svg_screenshot
+
+    script = runpy.run_path(str(ROOT / "scripts" / "make_screenshots.py"), run_name="shots")
+    for name, (make_app, size) in script["SHOTS"].items():
+        svg = take_svg_screenshot(app=make_app(), terminal_size=size, run_before=settle,
+                                  title=f"memmap {size[0]}x{size[1]}")
+        assert (ROOT / "screenshots" / name).read_text() == svg, (
+            f"screenshots/{name} is stale: run scripts/make_screenshots.py")

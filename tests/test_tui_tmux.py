@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Callable, List
 
 import pytest
-
 from conftest import memmap_cmd, memmap_env
 
 pytestmark = [

@@ -70,6 +70,13 @@ class MemmapApp(App):
                                                                               self.hidden)
 
     # -- life cycle ---------------------------------------------------------------------------
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        # Textual asks shutil for the terminal size, which believes COLUMNS/LINES before the
+        # terminal: exported ones (some shells, test runners) would pin it and lose resizes.
+        for name in ("COLUMNS", "LINES"):
+            os.environ.pop(name, None)
+        return super().run(*args, **kwargs)
+
     def on_mount(self) -> None:
         self.push_screen(self.main)
         self._catch_signals()
@@ -150,10 +157,6 @@ def run_app(args: Any) -> int:
     from .source import LiveSource
 
     log_to_file()
-    # Textual asks shutil for the terminal size, which believes COLUMNS/LINES before the
-    # terminal: exported ones (some shells, test runners) would pin the size and lose resizes.
-    for name in ("COLUMNS", "LINES"):
-        os.environ.pop(name, None)
     source = LiveSource(args, batch_seconds=min(BATCH_SECONDS, args.refresh / 2))
     try:
         source.open()
