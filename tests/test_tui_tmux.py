@@ -131,8 +131,10 @@ def test_inline_is_a_strip_under_the_prompt_and_q_leaves_it_clean(tmux_session):
     assert after.rstrip().endswith("$"), after  # and the prompt is back
 
 
-def test_bad_arguments_never_take_the_screen(tmp_path):
-    result = subprocess.run([*memmap_cmd(), "--refresh", "0"], capture_output=True, text=True,
+@pytest.mark.parametrize("args,says", [(["--refresh", "0"], "--refresh"),
+                                       (["--pid", "999999999"], "no such process")])
+def test_bad_arguments_never_take_the_screen(args, says):
+    result = subprocess.run([*memmap_cmd(), *args], capture_output=True, text=True,
                             env=memmap_env(), timeout=30)
-    assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "--refresh" in result.stderr
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and says in result.stderr

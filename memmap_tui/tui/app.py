@@ -117,8 +117,8 @@ class MemmapApp(App):
 
     def redraw(self) -> None:
         """One refresh: pull new rows, then let the main screen repaint what changed."""
-        self.monitor.update()
-        self.main.show(self.monitor, self.status())
+        fresh = self.monitor.update()
+        self.main.show(self.monitor, self.status(), panes=fresh)
 
     # -- keys -----------------------------------------------------------------------------------
     def action_pause(self) -> None:
