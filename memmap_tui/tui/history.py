@@ -148,28 +148,20 @@ class History:
         if cached is not None and cached[0] == self.generation:
             return cached[1]
         shown = min(cells, BUCKETS)
-        done = self._bucket  # every bucket before this one is complete
-        last = (done * shown) // BUCKETS  # the newest complete cell ends at or before `done`
-        while _edge(last + 1, shown) > done:
-            last -= 1
-        memo = self._cells.setdefault(key, {})
+        last = _last_complete_cell(self._bucket, shown)
         first = last - shown + 1
-        oldest = done - len(col.sums)  # the bucket id of col.sums[0]
-        sums: List[float] = []
-        counts: List[int] = []
-        out = []
-        for g in range(first, last + 1):
-            mean = memo.get(g)
-            if mean is None:
-                if not sums:
-                    sums, counts = list(col.sums), list(col.counts)
-                a, b = max(_edge(g, shown) - oldest, 0), _edge(g + 1, shown) - oldest
-                c = sum(counts[a:b]) if b > 0 else 0
-                mean = memo[g] = sum(sums[a:b]) / c if c else NAN
-            out.append(mean)
+        memo = self._cells.setdefault(key, {})
         for g in [g for g in memo if g < first]:
             del memo[g]
-        result = [NAN] * (cells - shown) + out
+        missing = [g for g in range(first, last + 1) if g not in memo]
+        if missing:
+            sums, counts = list(col.sums), list(col.counts)
+            oldest = self._bucket - len(sums)  # the bucket id of sums[0]
+            for g in missing:
+                a, b = max(_edge(g, shown) - oldest, 0), _edge(g + 1, shown) - oldest
+                c = sum(counts[a:b]) if b > 0 else 0
+                memo[g] = sum(sums[a:b]) / c if c else NAN
+        result = [NAN] * (cells - shown) + [memo[g] for g in range(first, last + 1)]
         self._series_cache[key] = (self.generation, result)
         return result
 
@@ -181,6 +173,14 @@ class History:
             if i is not None:
                 out[c] = [r[i] for r in self.recent]
         return out
+
+
+def _last_complete_cell(done: int, cells: int) -> int:
+    """The newest cell whose buckets all come before bucket id `done` (the open one)."""
+    last = (done * cells) // BUCKETS
+    while _edge(last + 1, cells) > done:
+        last -= 1
+    return last
 
 
 def _edge(cell: int, cells: int) -> int:

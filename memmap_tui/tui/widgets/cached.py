@@ -1,10 +1,9 @@
 """Widgets drawn from their own cached strips, repainted a few lines at a time.
 
 A monitor redraws every second, and much of what Textual does per widget refresh (a per-line
-border, padding and style pass) costs more
-than drawing the few lines that changed. A `CachedLines` widget keeps every line of its box as
-a Strip, hands them to the compositor as they are (`render_lines`, no styles pass), and
-repaints just the changed lines.
+border, padding and style pass) costs more than drawing the few lines that changed. A
+`CachedLines` widget keeps every line of its box as a Strip, hands them to the compositor as
+they are (`render_lines`, no styles pass), and repaints just the changed lines.
 """
 
 from __future__ import annotations

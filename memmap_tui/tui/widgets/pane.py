@@ -9,7 +9,7 @@ terminals) draws a title rule instead.
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from rich.segment import Segment
 from rich.style import Style
@@ -119,9 +119,29 @@ class Pane(CachedLines):
 
     def _redraw(self, view: PaneView, everything: bool = False) -> None:
         """Rebuild the lines whose rows changed; repaint just those lines."""
-        lay = self._layout
-        if lay is None:
+        if self._layout is None:
             return
+        content, dirty = self._row_lines(view, everything)
+        top = len(content)
+        if everything or view.table != self._drawn.table or top != self._table_top:
+            content += [self._side(segs) for segs in table_lines(view.table, self._layout.width)]
+            dirty += range(top, max(len(content), len(self._content)))
+        else:
+            content += self._content[top:]
+        self._content, self._drawn, self._table_top = content, view, top
+        if everything:
+            self._frame(len(self.spec.rows) - self._layout.shown)
+        self._assemble()
+        if everything:
+            self.refresh()
+        elif dirty:
+            self.repaint_lines(y + 1 for y in dirty)
+
+    def _row_lines(self, view: PaneView, everything: bool) -> Tuple[List[Strip], List[int]]:
+        """The rows' content lines, reusing those whose rows (or whose text) did not change;
+        and the numbers of the lines that did."""
+        lay = self._layout
+        assert lay is not None
         rows, old = view.rows[: lay.shown], self._drawn.rows
         changed = [everything or i >= len(old) or old[i] != r for i, r in enumerate(rows)]
         content: List[Strip] = []
@@ -134,28 +154,14 @@ class Pane(CachedLines):
                 keys.append(self._keys[y])
                 continue
             segs = pane_line(rows, lay, y, self.glyphs, self.graph_style)
-            key = tuple([(seg.text, seg.style) for seg in segs])
-            if known and key == self._keys[y]:  # e.g. a tall graph's top line, still blank
+            keys.append(tuple([(seg.text, seg.style) for seg in segs]))
+            if known and keys[-1] == self._keys[y]:  # e.g. a tall graph's top line, still blank
                 content.append(self._content[y])
             else:
                 content.append(self._side(segs))
                 dirty.append(y)
-            keys.append(key)
         self._keys = keys
-        top = len(content)
-        if everything or view.table != self._drawn.table or top != self._table_top:
-            content += [self._side(segs) for segs in table_lines(view.table, lay.width)]
-            dirty += range(top, max(len(content), len(self._content)))
-        else:
-            content += self._content[top:]
-        self._content, self._drawn, self._table_top = content, view, top
-        if everything:
-            self._frame(len(self.spec.rows) - lay.shown)
-        self._assemble()
-        if everything:
-            self.refresh()
-        elif dirty:
-            self.repaint_lines(y + 1 for y in dirty)
+        return content, dirty
 
     def _side(self, segs: List[Segment]) -> Strip:
         width = self._width
