@@ -121,11 +121,13 @@ def tables() -> Dict[str, List[Dict[str, object]]]:
     workers = [{"pid": 4243 + k, "ppid": 4242, "name": "pt_data_worker",
                 "cpu_percent": 22.0 + 3 * k, "rss_bytes": (0.6 + 0.05 * k) * GiB,
                 "pss_bytes": (0.35 + 0.05 * k) * GiB,
-                "read_bytes_per_second": 4.1e8 + 2e7 * k, "write_bytes_per_second": 0.0}
+                "read_bytes_per_second": 4.1e8 + 2e7 * k, "write_bytes_per_second": 0.0,
+                "io_delay_percent": 41.0 - 2 * k}
                for k in range(4)]
     main = {"pid": 4242, "ppid": 1, "name": "python train.py", "cpu_percent": 52.0,
             "rss_bytes": 3.4 * GiB, "pss_bytes": 3.0 * GiB,
-            "read_bytes_per_second": 2.0e6, "write_bytes_per_second": 2.0e6}
+            "read_bytes_per_second": 2.0e6, "write_bytes_per_second": 2.0e6,
+            "io_delay_percent": 3.5}
     logger = {"pid": 4250, "ppid": 4242, "name": "tensorboard", "cpu_percent": 1.5,
               "rss_bytes": 0.3 * GiB, "pss_bytes": 0.25 * GiB}  # no I/O keys: shown as '-'
     return {"process": [main, *workers, logger],

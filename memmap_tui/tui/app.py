@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import signal
-from typing import Any, Callable, Optional, Set, Union
+import os
+from typing import Any, Callable, List, Optional, Set, Union
 
 from textual.app import App
 from textual.binding import Binding
 
+from ..pipeline import STOP_SIGNALS
 from .driver import quiet_driver_class
 from .monitor import Monitor, SelfUsage, next_interval
 from .panes import PANE_ORDER, PANE_TITLES
@@ -64,10 +65,18 @@ class MemmapApp(App):
         store = source.store if getattr(source, "store", None) is not None else source.open()
         self.monitor = Monitor(source, store, self_meter, current_seconds=refresh)
         self.hidden: Set[str] = set()
+        self._signals: List[int] = []
         self.main: MainScreen = (InlineScreen if inline else OverviewScreen)(self.monitor,
                                                                               self.hidden)
 
     # -- life cycle ---------------------------------------------------------------------------
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        # Textual asks shutil for the terminal size, which believes COLUMNS/LINES before the
+        # terminal: exported ones (some shells, test runners) would pin it and lose resizes.
+        for name in ("COLUMNS", "LINES"):
+            os.environ.pop(name, None)
+        return super().run(*args, **kwargs)
+
     def on_mount(self) -> None:
         self.push_screen(self.main)
         self._catch_signals()
@@ -79,14 +88,19 @@ class MemmapApp(App):
         gc.freeze()
 
     def _catch_signals(self) -> None:
+        """SIGINT, SIGTERM and SIGHUP quit cleanly (the terminal is given back, not left raw)."""
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for sig in STOP_SIGNALS:
             try:
                 loop.add_signal_handler(sig, self.exit)
+                self._signals.append(sig)
             except (NotImplementedError, RuntimeError, ValueError):
-                pass  # not the main thread (tests) or no such signal here
+                pass  # not the main thread, or no such signal here
 
     def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self._signals:
+            loop.remove_signal_handler(sig)
         self.source.stop()
 
     # -- drawing --------------------------------------------------------------------------------
@@ -103,8 +117,8 @@ class MemmapApp(App):
 
     def redraw(self) -> None:
         """One refresh: pull new rows, then let the main screen repaint what changed."""
-        self.monitor.update()
-        self.main.show(self.monitor, self.status())
+        fresh = self.monitor.update()
+        self.main.show(self.monitor, self.status(), panes=fresh)
 
     # -- keys -----------------------------------------------------------------------------------
     def action_pause(self) -> None:

@@ -137,7 +137,8 @@ class History:
 
         Cells are aligned to the clock like buckets (cell g holds buckets g*B/cells up to
         (g+1)*B/cells), so a complete cell never changes: each call computes only the cells
-        completed since the last one, and a graph scrolls instead of shimmering.
+        completed since the last one, and a graph scrolls instead of shimmering. The newest
+        cell shows once it is complete (the value beside the graph is always current).
         """
         col = self._tracked.get(column)
         if col is None or cells <= 0 or self._bucket is None:

@@ -189,8 +189,8 @@ def _length(segs: Sequence[Segment]) -> int:
 
 
 # The process table: column widths, and which columns go first when the pane is narrow.
-TABLE_WIDTHS = (7, 0, 8, 10, 10, 10, 10, 10)
-TABLE_DROP_ORDER = (4, 6, 7, 3)  # PSS, write/s, GPU mem, RSS
+TABLE_WIDTHS = (7, 0, 8, 10, 10, 10, 10, 8, 10)
+TABLE_DROP_ORDER = (4, 6, 8, 7, 3)  # PSS, write/s, GPU mem, I/O wait, RSS
 MIN_NAME = 16
 
 

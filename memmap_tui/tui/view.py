@@ -101,7 +101,8 @@ def pane_view(spec: PaneSpec, history: History, cells: int,
 
 
 # -- the process tree -----------------------------------------------------------------------
-PROCESS_HEADER = ("PID", "process", "CPU", "RSS", "PSS", "read/s", "write/s", "GPU mem")
+PROCESS_HEADER = ("PID", "process", "CPU", "RSS", "PSS", "read/s", "write/s", "I/O wait",
+                  "GPU mem")
 
 
 def _cell(row: Dict[str, Any], key: str, fmt) -> str:
@@ -140,7 +141,10 @@ def tree_order(rows: Sequence[Dict[str, Any]]) -> List[Tuple[int, Dict[str, Any]
 
 def process_lines(rows: Sequence[Dict[str, Any]], gpu_rows: Sequence[Dict[str, Any]],
                   limit: int) -> Tuple[Tuple[str, ...], ...]:
-    """The header and up to `limit - 1` processes as text cells (missing keys show `-`)."""
+    """The header and up to `limit - 1` processes as text cells (missing keys show `-`).
+
+    GPU memory comes from the row itself when it has it, else from NVML's per-process rows.
+    """
     gpu_memory: Dict[Any, float] = {}
     for g in gpu_rows:
         used = g.get("used_gpu_memory_bytes")
@@ -149,6 +153,11 @@ def process_lines(rows: Sequence[Dict[str, Any]], gpu_rows: Sequence[Dict[str, A
     lines = [PROCESS_HEADER]
     for depth, r in tree_order(rows)[: max(limit - 1, 0)]:
         name = str(r.get("name") or r.get("cmdline") or "?")
+        if r.get("exited"):
+            name += " (exited)"
+        own_gpu = r.get("gpu_memory_bytes")
+        gpu = own_gpu if own_gpu is not None and own_gpu == own_gpu else gpu_memory.get(
+            r.get("pid"))
         lines.append((
             str(r.get("pid", "?")),
             ("  " * depth + ("└ " if depth else "")) + name,
@@ -157,6 +166,7 @@ def process_lines(rows: Sequence[Dict[str, Any]], gpu_rows: Sequence[Dict[str, A
             _cell(r, "pss_bytes", fmt_bytes),
             _cell(r, "read_bytes_per_second", fmt_rate),
             _cell(r, "write_bytes_per_second", fmt_rate),
-            fmt_bytes(gpu_memory[r.get("pid")]) if r.get("pid") in gpu_memory else "-",
+            _cell(r, "io_delay_percent", fmt_percent),
+            fmt_bytes(gpu) if gpu is not None else "-",
         ))
     return tuple(lines)

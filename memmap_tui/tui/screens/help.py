@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -28,10 +31,14 @@ ABOUT = (
 )
 
 
-def help_text() -> str:
-    width = max(len(k) for k, _ in KEYS)
-    lines = [f"[b]{key:<{width}}[/b]  {what}" for key, what in KEYS]
-    return "\n".join(["[b]memmap keys[/b]", "", *lines, "", ABOUT])
+def help_text() -> Group:
+    """The keys as a two-column grid (long lines wrap under their own column), then ABOUT."""
+    keys = Table.grid(padding=(0, 2))
+    keys.add_column(style="bold", no_wrap=True)
+    keys.add_column()
+    for key, what in KEYS:
+        keys.add_row(key, what)
+    return Group(Text("memmap keys", style="bold"), Text(""), keys, Text(""), Text(ABOUT))
 
 
 class HelpScreen(ModalScreen[None]):

@@ -17,7 +17,7 @@ class InlineScreen(Screen):
     """The live strip; keys work as in the overview (1-5 choose the pane lines)."""
 
     DEFAULT_CSS = """
-    InlineScreen:inline { border-top: none; border-bottom: none; max-height: 6; }
+    InlineScreen { height: auto; max-height: 6; }
     """
 
     def __init__(self, monitor: Monitor, hidden: Set[str]) -> None:
@@ -32,12 +32,13 @@ class InlineScreen(Screen):
         self.hidden = hidden
         self.show(self.monitor)
 
-    def show(self, monitor: Monitor, status: Status | None = None) -> None:
+    def show(self, monitor: Monitor, status: Status | None = None, panes: bool = True) -> None:
+        """Redraw the strip (`panes` is for the overview's sake: one line shows the usage)."""
         usage = ""
         if status is not None:
-            usage = f"memmap {status.self_cpu} CPU {status.self_rss}"
+            usage = f"self {status.self_cpu} {status.self_rss}"
             usage += "  PAUSED" if status.paused else ""
-        panes = tuple((p.key, f"{p.number} {p.title}",
+        lines = tuple((p.key, f"{p.number} {p.title}",
                        pane_view(p, monitor.history, GRAPH_CELLS).rows)
                       for p in monitor.panes if p.key not in self.hidden and p.rows)
-        self.query_one(InlineStrip).view = StripView(monitor.verdict, usage, panes[:5])
+        self.query_one(InlineStrip).view = StripView(monitor.verdict, usage, lines[:5])

@@ -109,10 +109,15 @@ class OverviewScreen(Screen):
         for column in self.query(".column"):
             column.display = any(p.spec.key not in self.hidden for p in column.query(Pane))
 
-    def show(self, monitor: Monitor, status: Status | None = None) -> None:
-        """Draw the monitor's current state (only what changed gets repainted)."""
+    def show(self, monitor: Monitor, status: Status | None = None, panes: bool = True) -> None:
+        """Draw the monitor's current state (only what changed gets repainted).
+
+        `panes=False`: no new rows came (paused, ended), so only the header can have changed.
+        """
         if status is not None:
             self._status.status = status
+        if not panes:
+            return
         self._verdict.verdict = monitor.verdict
         for pane in self.panes():
             if pane.display:

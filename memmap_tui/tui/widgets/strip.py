@@ -23,7 +23,7 @@ from .status import VERDICT_STYLES
 
 MAX_LINES = 6
 GRAPH_CELLS = 8
-TITLE_WIDTH = 11
+TITLE_WIDTH = 13
 
 
 @dataclass(frozen=True)

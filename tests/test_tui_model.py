@@ -1,0 +1,266 @@
+"""The TUI's model without Textual: graph history, pane specs, row views, layout and sources."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from argparse import Namespace
+
+import pytest
+
+from memmap_tui.tui.history import BUCKETS, History
+from memmap_tui.tui.monitor import INTERVAL_STEPS, Monitor, SelfMeter, SelfUsage, next_interval
+from memmap_tui.tui.panes import (
+    BAR,
+    GPU,
+    MEMORY,
+    PROCESS,
+    RATE,
+    THROUGHPUT,
+    WAITING,
+    Row,
+    build_panes,
+    find_pane,
+)
+from memmap_tui.tui.render import (
+    LINUX_GLYPHS,
+    UNICODE_GLYPHS,
+    console_glyphs,
+    graph_text,
+    layout_rows,
+    table_columns,
+)
+from memmap_tui.tui.source import FrameStore, LiveSource, RecordingSource, ring_capacity
+from memmap_tui.tui.view import LEVELS, process_lines, row_view, tree_order
+
+NAN = math.nan
+HOST = ["host.cpu.util_percent", "host.cpu.iowait_percent", "host.mem.total_bytes",
+        "host.mem.used_bytes", "host.mem.available_bytes", "host.mem.cached_bytes",
+        "host.swap.used_bytes", "host.swap.total_bytes", "host.disk.read_bytes_per_second",
+        "host.disk.write_bytes_per_second", "host.net.rx_bytes_per_second",
+        "host.net.tx_bytes_per_second", "host.psi.io_some_percent"]
+GPU0 = ["nvml.gpu0.util_percent", "nvml.gpu0.mem_used_bytes", "nvml.gpu0.mem_total_bytes",
+        "nvml.gpu0.pcie_rx_bytes_per_second", "nvml.gpu0.pcie_link_max_bytes_per_second"]
+
+
+def history_of(values, column="x", window=60.0, start=1000.0, step=0.5):
+    h = History([column], [column], window)
+    h.feed([(start + i * step, v) for i, v in enumerate(values)])
+    return h
+
+
+# -- history -------------------------------------------------------------------------------
+def test_series_is_the_window_as_means_oldest_first():
+    h = history_of([float(i) for i in range(240)])  # 120 s at 0.5 s, window 60 s
+    series = h.series("x", 60)
+    assert len(series) == 60
+    assert series == sorted(series)  # a rising ramp stays rising
+    assert 110 < series[0] < 125 and 230 < series[-1] < 240  # only the last minute
+
+
+def test_complete_cells_keep_their_values_as_time_goes_on():
+    h = history_of([math.sin(i / 7) for i in range(200)])
+    before = h.series("x", 40)
+    h.feed([(1000.0 + (200 + i) * 0.5, 5.0) for i in range(30)])  # 15 s more: 10 cells of 1.5 s
+    after = h.series("x", 40)
+    assert after[:30] == before[10:]  # the graph scrolled; old cells did not change
+    assert after[-1] == 5.0
+
+
+def test_a_pause_leaves_a_gap_but_a_slow_interval_does_not():
+    slow = history_of([1.0] * 40, step=2.0)  # one sample per 2 s: buckets of 0.5 s are carried
+    assert not any(math.isnan(v) for v in slow.series("x", 30)[-20:])
+    paused = History(["x"], ["x"], 60.0)
+    paused.feed([(1000.0 + i * 0.5, 1.0) for i in range(40)])
+    paused.feed([(1040.0 + i * 0.5, 1.0) for i in range(4)])  # 20 s of silence before these
+    cells = paused.series("x", BUCKETS)
+    assert any(math.isnan(v) for v in cells[-40:-4])
+
+
+def test_current_is_the_mean_of_the_last_redraw_period():
+    h = history_of([10.0] * 100 + [30.0, 50.0])  # the last second: 30 and 50
+    h.current_seconds = 1.0
+    assert h.current("x") == pytest.approx(40.0)
+    assert math.isnan(h.current("no.such.column"))
+
+
+def test_recent_window_holds_ten_seconds_for_the_verdict():
+    h = history_of([float(i) for i in range(100)])  # 50 s
+    window = h.recent_window(["x"])["x"]
+    assert len(window) == 20 and window[-1] == 99.0
+
+
+# -- panes -----------------------------------------------------------------------------------
+def test_a_host_alone_has_memory_throughput_and_waiting_panes():
+    keys = [p.key for p in build_panes(HOST)]
+    assert keys == [MEMORY, THROUGHPUT, WAITING]
+
+
+def test_gpu_columns_bring_the_gpu_pane_and_gpu_rows_elsewhere():
+    panes = build_panes(HOST + GPU0)
+    assert GPU in [p.key for p in panes]
+    memory = [r.column for r in find_pane(panes, MEMORY).rows]
+    throughput = find_pane(panes, THROUGHPUT).rows
+    assert "nvml.gpu0.mem_used_bytes" in memory
+    pcie = next(r for r in throughput if r.column == "nvml.gpu0.pcie_rx_bytes_per_second")
+    assert pcie.total == "nvml.gpu0.pcie_link_max_bytes_per_second"
+
+
+def test_process_columns_or_a_process_table_bring_the_process_pane():
+    assert PROCESS in [p.key for p in build_panes(HOST + ["proc.cpu_percent"])]
+    assert PROCESS in [p.key for p in build_panes(HOST, tables=["process"])]
+    assert PROCESS not in [p.key for p in build_panes(HOST)]
+
+
+def test_rows_appear_only_for_columns_that_exist():
+    panes = build_panes(["host.mem.used_bytes", "host.mem.total_bytes"])
+    assert [p.key for p in panes] == [MEMORY]
+    assert [r.label for r in panes[0].rows] == ["RAM used"]
+
+
+def test_jetson_unified_memory_is_split_into_cpu_and_gpu_shared_parts():
+    cols = HOST + ["jetson.ram.total_bytes", "jetson.ram.gpu_shared_bytes",
+                   "jetson.ram.cpu_used_bytes", "tegra.gpu.util_percent",
+                   "tegra.emc.bytes_per_second"]
+    panes = build_panes(cols)
+    labels = [r.label for r in find_pane(panes, MEMORY).rows]
+    assert "CPU part" in labels and "GPU shared" in labels
+    assert any(r.column == "tegra.emc.bytes_per_second" for r in find_pane(panes, THROUGHPUT).rows)
+    assert [r.column for r in find_pane(panes, GPU).rows] == ["tegra.gpu.util_percent"]
+
+
+# -- views -----------------------------------------------------------------------------------
+def test_a_memory_row_shows_its_part_of_the_total_and_turns_red_when_nearly_full():
+    cols = ["host.mem.used_bytes", "host.mem.total_bytes"]
+    h = History(cols, cols, 60.0)
+    h.feed([(1000.0 + i, 29e9, 32e9) for i in range(5)])
+    row = Row("RAM used", "host.mem.used_bytes", BAR, "host.mem.total_bytes", warn=80, bad=90)
+    view = row_view(row, h, 10)
+    assert view.bar == 91 and view.level == "bad"
+    assert view.value == "27.01 GiB" and view.note == "of 29.80 GiB"
+
+
+def test_a_pcie_row_says_its_share_of_the_link():
+    cols = ["rx", "link"]
+    h = History(cols, cols, 60.0)
+    h.feed([(1000.0 + i, 8e9, 32e9) for i in range(5)])
+    view = row_view(Row("PCIe rx", "rx", RATE, "link"), h, 10)
+    assert view.value == "8.00 GB/s" and view.note == "25 % of link"
+
+
+def test_graph_levels_scale_to_the_rows_full_scale_and_nan_is_blank():
+    h = history_of([NAN] * 100 + [50.0] * 20, column="p")  # the minute: 50 s of NaN, then 50
+    view = row_view(Row("x", "p", "percent"), h, 12)  # cells of 5 s
+    assert view.levels[:2] == (-1, -1) and view.levels[-1] == LEVELS // 2
+
+
+def test_the_process_tree_puts_children_under_their_parent():
+    rows = [{"pid": 20, "ppid": 10, "name": "worker"}, {"pid": 10, "ppid": 1, "name": "main"},
+            {"pid": 30, "ppid": 20, "name": "grandchild"}, {"pid": 11, "ppid": 10, "name": "w2"}]
+    assert [(d, r["pid"]) for d, r in tree_order(rows)] == [(0, 10), (1, 11), (1, 20), (2, 30)]
+
+
+def test_process_lines_show_a_dash_for_what_a_collector_does_not_give():
+    lines = process_lines([{"pid": 5, "ppid": 1, "name": "job", "cpu_percent": 12.5}],
+                          [{"pid": 5, "used_gpu_memory_bytes": 2**30}], limit=5)
+    header, job = lines
+    assert header[0] == "PID" and job[0] == "5" and job[1] == "job"
+    assert job[2] == "12.5 %" and job[3] == "-" and job[8] == "1.00 GiB"
+
+
+# -- layout and drawing -----------------------------------------------------------------------
+def test_rows_that_do_not_fit_go_side_by_side():
+    rows = [(f"row {i}", 0, False) for i in range(6)]
+    assert layout_rows(160, 3, rows).columns == 2
+    tall = layout_rows(100, 20, rows)
+    assert tall.columns == 1 and tall.row_height == 3 and tall.shown == 6
+
+
+def test_rows_that_still_do_not_fit_are_cut_from_the_end():
+    lay = layout_rows(40, 2, [(f"row {i}", 0, False) for i in range(6)])
+    assert lay.columns == 1 and lay.shown == 2
+
+
+def test_graph_text_draws_eighth_blocks_and_linux_half_blocks():
+    assert graph_text([-1, 0, LEVELS // 2, LEVELS], 0, 1, UNICODE_GLYPHS) == "  ▄█"
+    assert graph_text([LEVELS // 2, LEVELS], 0, 2, UNICODE_GLYPHS) == " █"  # top line
+    assert graph_text([LEVELS // 2, LEVELS], 0, 1, LINUX_GLYPHS) == "▄█"
+    assert console_glyphs("linux") == LINUX_GLYPHS
+    assert console_glyphs("xterm-256color") == UNICODE_GLYPHS
+
+
+def test_a_narrow_table_drops_empty_columns_first():
+    table = [("PID", "process", "CPU", "RSS", "PSS", "read/s", "write/s", "I/O wait", "GPU mem"),
+             ("1", "x", "1 %", "1 GiB", "1 GiB", "1 B/s", "1 B/s", "2 %", "-")]
+    assert table_columns(table, 90) == list(range(8))  # GPU mem went first: nobody has it
+    assert 4 not in table_columns(table, 80)  # then PSS
+    assert table_columns(table, 200) == list(range(9))
+
+
+# -- sources and the monitor -----------------------------------------------------------------
+def test_interval_steps_go_up_and_down_the_ladder():
+    assert next_interval(0.5, faster=True) == 0.2
+    assert next_interval(0.5, faster=False) == 1.0
+    assert next_interval(0.3, faster=True) == 0.2
+    assert next_interval(INTERVAL_STEPS[0], faster=True) == INTERVAL_STEPS[0]
+
+
+def test_ring_capacity_covers_an_hour_within_a_memory_budget():
+    assert ring_capacity(0.1, 35) == 36001
+    assert ring_capacity(0.001, 35) * 36 * 8 <= 16 * 2**20
+
+
+def test_frame_store_hands_each_row_once():
+    store = FrameStore(["a", "b"], 4)
+    for i in range(3):
+        store.push(float(i), [i, i * 2])
+    seen, rows = store.since(0)
+    assert seen == 3 and [r[0] for r in rows] == [0.0, 1.0, 2.0]
+    store.push(3.0, [3, 6])
+    assert store.since(seen)[1] == [(3.0, 3.0, 6.0)]
+
+
+def test_self_meter_reads_this_process():
+    meter = SelfMeter()
+    sum(i * i for i in range(200000))
+    meter._shown_at -= SelfMeter.EVERY  # ask for a fresh figure now
+    usage = meter()
+    assert usage.cpu_percent >= 0 and usage.rss_bytes > 5 * 2**20
+    meter.close()
+
+
+def test_recording_source_loads_a_recording_file(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("timestamp,host.mem.used_bytes\n1.0,5\n1.5,6\n2.0,\n")
+    source = RecordingSource.from_file(str(path))
+    store = source.open()
+    assert len(store) == 3 and source.interval == 0.5 and source.label == "r.csv"
+    monitor = Monitor(source, store, lambda: SelfUsage(0, 0))
+    assert monitor.update()  # "now" is the last second: 1.5 and 2.0 (empty), not 1.0
+    assert monitor.history.current("host.mem.used_bytes") == 6.0
+
+
+def test_live_source_samples_on_its_own_thread_into_the_store():
+    args = Namespace(interval=0.05, pid=None, collectors="host", tegrastats_cmd=None)
+    source = LiveSource(args)
+    store = source.open()
+    source.start()
+    try:
+        deadline = time.monotonic() + 5
+        while store.pushed < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert store.pushed >= 5
+        row = store.latest(1)[0]
+        assert row[1 + store.columns.index("host.mem.total_bytes")] > 0
+    finally:
+        source.stop()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
+def test_monitor_update_says_whether_rows_came():
+    source = RecordingSource(["x"], [(1.0, 1.0), (2.0, 2.0)])
+    monitor = Monitor(source, source.open(), lambda: SelfUsage(0, 0))
+    assert monitor.update() is True
+    assert monitor.update() is False
+    assert monitor.next_window() == "10 min" and monitor.history.window == 600.0
