@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -78,6 +79,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--pid", type=int, help="also follow this process")
     parser.add_argument("--json", metavar="FILE", help="write the result as JSON too")
     args = parser.parse_args(argv)
+    # SIGTERM unwinds through soak()'s finally, so the recorder never outlives the soak
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     result = soak(args.minutes, args.interval, ["--pid", str(args.pid)] if args.pid else [])
     print(f"soak {args.minutes:g} min at {1 / args.interval:.0f} Hz: {result['rows']} rows; "
           f"RSS {result['rss_start_bytes'] / 2**20:.2f} MiB -> "
