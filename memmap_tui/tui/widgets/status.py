@@ -14,7 +14,6 @@ from rich.style import Style
 from textual.reactive import reactive
 from textual.strip import Strip
 
-from ...units import fmt_bytes
 from ...verdict import BAD, WARN, Verdict
 from .cached import CachedLines
 
@@ -40,7 +39,7 @@ class Status:
 def usage_texts(cpu_percent: float, rss_bytes: float) -> Tuple[str, str]:
     """memmap's own CPU and RSS as shown: RSS to the MiB, so the header does not flicker."""
     cpu = "-" if cpu_percent != cpu_percent else f"{cpu_percent:.1f} %"
-    rss = "-" if rss_bytes != rss_bytes else fmt_bytes(round(rss_bytes / 2**20) * 2**20)
+    rss = "-" if rss_bytes != rss_bytes else f"{round(rss_bytes / 2**20)} MiB"
     return cpu, rss
 
 
@@ -73,7 +72,7 @@ class OneLine(CachedLines):
 
 
 class StatusBar(OneLine):
-    """`memmap  live · sample 0.5 s · redraw 1 s · graphs 1 min ...  memmap 0.4 % CPU 41 MiB`."""
+    """`memmap  live · sample 0.5 s · redraw 1 s · graphs 1 min ...  self: CPU 0.4 % RSS 41 MiB`."""
 
     DEFAULT_CSS = """
     StatusBar { background: $panel; color: $text; }
@@ -87,7 +86,7 @@ class StatusBar(OneLine):
     def pieces(self, width: int) -> Pieces:
         s = self.status
         left = self._left(short=False)
-        right: Pieces = [(f"memmap {s.self_cpu} CPU {s.self_rss} ", None)]
+        right: Pieces = [(f"self: CPU {s.self_cpu} RSS {s.self_rss} ", None)]
         if _width(left) + _width(right) + 1 > width:
             left, right = self._left(short=True), [(f"self {s.self_cpu} {s.self_rss} ", None)]
         gap = width - _width(left) - _width(right)
