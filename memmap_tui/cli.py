@@ -85,7 +85,8 @@ def add_sampling_options(p: argparse.ArgumentParser, interval: float = 0.5) -> N
                    help="comma-separated collectors to use (default: every one present here; "
                         "see 'memmap collectors')")
     p.add_argument("--tegrastats-cmd", metavar="PATH",
-                   help="tegrastats executable (default: $MEMMAP_TEGRASTATS, else tegrastats "
+                   help="tegrastats executable (Jetson; its EMC bytes/s is an estimate, see "
+                        "'memmap record --help') (default: $MEMMAP_TEGRASTATS, else tegrastats "
                         "on PATH)")
 
 
@@ -123,7 +124,10 @@ def build_parser() -> Parser:
                "  memmap record -o job.csv --pid 4242 --interval 0.1\n"
                "  memmap record -o fast.csv --interval 0.001 --collectors host\n\n"
                "Columns are <source>.<thing>[.<device>].<quantity>_<unit> in base units; "
-               "an empty cell means not available.")
+               "an empty cell means not available.\n"
+               "On a Jetson, tegra.emc.bytes_per_second is an ESTIMATE of memory-controller "
+               "traffic: EMC util %% x EMC clock x bytes per clock of the module (from a table "
+               "keyed by /proc/device-tree/model); empty for a module not in the table.")
     rec.add_argument("-o", "--output", required=True, metavar="FILE.csv",
                      help="the CSV file to write (refuses to overwrite without --force)")
     rec.add_argument("--duration", type=positive_seconds, metavar="S",
