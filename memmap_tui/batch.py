@@ -41,7 +41,7 @@ class NativeBatch:
         self.columns = len(sampler.schema.columns) + 1  # the timestamp, then each column
         self.plan = plan_array(sampler.schema)
         self.previous = array("d", [NAN]) * self.width
-        self.previous_time = NAN
+        self.previous_time = self.previous_wall = NAN
         self._size(sampler.interval)
 
     def _size(self, interval: float) -> None:
@@ -66,17 +66,23 @@ class NativeBatch:
             last = (done - 1) * self.width
             self.previous[:] = self.rows[last:last + self.width]
             self.previous_time = self.stamps[2 * done - 2]
-            frame = self._hand_over(done)
+            self.previous_wall = self.stamps[2 * done - 1]
+            self._hand_over(done)
             stats.ticks += done
             stats.last = self.previous_time
             if on_tick is not None:
-                on_tick(frame)
+                on_tick(self._frame(done - 1))
         return int(tick)
 
-    def _hand_over(self, done: int) -> Frame:
-        """Give the block to every sink; returns the last frame (kept as the sampler's last)."""
-        reading = Reading(self.previous_time, self.stamps[2 * done - 1], self.previous.tolist())
-        self.sampler._prev = reading
+    def last_reading(self) -> Optional[Reading]:
+        """The last raw reading (None before the first), for the per-tick path to go on from."""
+        if self.previous_time != self.previous_time:
+            return None
+        return Reading(self.previous_time, self.previous_wall, self.previous.tolist())
+
+    def _hand_over(self, done: int) -> None:
+        """Give the block to every sink: pre-formatted CSV text where a sink takes it (made
+        once), else one Frame per row."""
         text: Optional[str] = None
         for sink in self.sampler.sinks:
             write_batch = getattr(sink, "write_text_batch", None)
@@ -86,12 +92,14 @@ class NativeBatch:
                 write_batch(text, done, self.previous_time)
             else:
                 for i in range(done):
-                    sink.write(self._frame(i, reading))
-        return self._frame(done - 1, reading)
+                    sink.write(self._frame(i))
 
-    def _frame(self, i: int, last: Reading) -> Frame:
+    def _frame(self, i: int) -> Frame:
+        """Row i of the block as a Frame, with its raw reading."""
         row = self.out[i * self.columns:(i + 1) * self.columns]
-        return Frame(row[0], row[1:].tolist(), last, self.interval)
+        raw = self.rows[i * self.width:(i + 1) * self.width].tolist()
+        reading = Reading(self.stamps[2 * i], self.stamps[2 * i + 1], raw)
+        return Frame(row[0], row[1:].tolist(), reading, self.interval)
 
 
 def ticks_left(end: Optional[float], start: float, tick: int, interval: float) -> int:

@@ -219,7 +219,7 @@ class Sampler:
     def _apply_commands(self) -> bool:
         """Apply queued commands; True when the schedule must restart from now."""
         restart = False
-        while True:
+        while not self._commands.empty():
             try:
                 name, value = self._commands.get_nowait()
             except queue.Empty:
@@ -233,6 +233,7 @@ class Sampler:
                 for runner in self._runners.values():
                     runner.interval = self.interval
                 restart = True
+        return restart
 
     # -- sampling ----------------------------------------------------------------------------
     def sample(self) -> Frame:
@@ -322,6 +323,7 @@ class Sampler:
                     continue
                 except OSError as exc:  # the per-tick path degrades and backs off properly
                     log.warning("batched sampling stopped: %s", exc)
+                    self._prev = native.last_reading()
                     native = self._native = None
             if now < due or self.paused:
                 self._idle(due - now)
