@@ -39,12 +39,15 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
 
 
-def interval_seconds(text: str) -> float:
+def _seconds_within(text: str, low: float, high: float) -> float:
     value = _seconds(text)
-    if not MIN_INTERVAL <= value <= MAX_INTERVAL:
-        raise argparse.ArgumentTypeError(
-            f"{text} s is outside {MIN_INTERVAL:g}..{MAX_INTERVAL:g} s")
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{text} s is outside {low:g}..{high:g} s")
     return value
+
+
+def interval_seconds(text: str) -> float:
+    return _seconds_within(text, MIN_INTERVAL, MAX_INTERVAL)
 
 
 def positive_seconds(text: str) -> float:
@@ -58,11 +61,7 @@ MIN_REFRESH, MAX_REFRESH = 0.1, 60.0
 
 
 def refresh_seconds(text: str) -> float:
-    value = positive_seconds(text)
-    if not MIN_REFRESH <= value <= MAX_REFRESH:
-        raise argparse.ArgumentTypeError(
-            f"{text} s is outside {MIN_REFRESH:g}..{MAX_REFRESH:g} s")
-    return value
+    return _seconds_within(text, MIN_REFRESH, MAX_REFRESH)
 
 
 def process_id(text: str) -> int:

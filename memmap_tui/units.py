@@ -19,14 +19,20 @@ def _missing(value: float) -> bool:
     return value is None or math.isnan(value)
 
 
+def _scaled(value: float, step: float, units: tuple) -> tuple:
+    """(|value| in the largest unit it reaches, that unit's index)."""
+    size, unit = abs(value), 0
+    while size >= step and unit < len(units) - 1:
+        size /= step
+        unit += 1
+    return size, unit
+
+
 def fmt_bytes(value: float) -> str:
     """4294967296 -> '4.00 GiB'."""
     if _missing(value):
         return MISSING
-    size, unit = abs(value), 0
-    while size >= 1024 and unit < len(_BINARY) - 1:
-        size /= 1024
-        unit += 1
+    size, unit = _scaled(value, 1024, _BINARY)
     sign = "-" if value < 0 else ""
     return f"{sign}{size:.0f} {_BINARY[unit]}" if unit == 0 else f"{sign}{size:.2f} {_BINARY[unit]}"
 
@@ -35,10 +41,7 @@ def fmt_rate(value: float) -> str:
     """1.5e9 -> '1.50 GB/s'."""
     if _missing(value):
         return MISSING
-    size, unit = abs(value), 0
-    while size >= 1000 and unit < len(_DECIMAL_RATE) - 1:
-        size /= 1000
-        unit += 1
+    size, unit = _scaled(value, 1000, _DECIMAL_RATE)
     digits = 0 if unit == 0 else (2 if size < 10 else 1 if size < 100 else 0)
     return f"{'-' if value < 0 else ''}{size:.{digits}f} {_DECIMAL_RATE[unit]}"
 
