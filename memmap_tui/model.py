@@ -106,28 +106,6 @@ def counter(
     )
 
 
-def column_unit(spec: MetricSpec) -> str:
-    """The unit of a spec's frame column, read off its name (`..._bytes_per_second` -> bytes/s)."""
-    col = spec.column or spec.name
-    for suffix, unit in _COLUMN_UNITS:
-        if col.endswith(suffix):
-            return unit
-    return spec.unit if spec.kind == GAUGE else f"{spec.unit}/s"
-
-
-_COLUMN_UNITS = (
-    ("_bytes_per_second", "bytes/s"),
-    ("_per_second", "1/s"),
-    ("_percent", "percent"),
-    ("_bytes", "bytes"),
-    ("_celsius", "celsius"),
-    ("_watts", "watts"),
-    ("_mhz", "MHz"),
-    ("_hertz", "hertz"),
-    ("_seconds", "seconds"),
-)
-
-
 @dataclass
 class Reading:
     """Raw values from every collector at one instant, aligned with `Schema.specs`.
