@@ -63,13 +63,14 @@ class Member:
         """Read this tick's values; False when the process is gone or its PID was recycled."""
         files = self.files
         try:
-            st = files.stat()
-            if st.start_ticks != self.start_ticks:
-                self.recycled = True
-                return False
-            io = files.io() or _NO_IO
+            st, io = files.sample()
         except ProcessGone:
             return False
+        if st.start_ticks != self.start_ticks:
+            self.recycled = True
+            return False
+        if io is None:
+            io = _NO_IO
         self.stat, self.ppid = st, st.ppid
         self.zombie = st.state in (b"Z", b"X")
         self.now = [st.cpu_seconds, io[0], io[1], io[2], io[3], st.major_faults,
@@ -87,7 +88,7 @@ class Member:
 
     def wants_memory(self) -> bool:
         """Whether smaps_rollup can be read: not a zombie, not denied."""
-        return not self.zombie and "smaps_rollup" in self.files.fds
+        return not self.zombie and self.files.has_memory()
 
     def refresh_memory(self, now: float) -> float:
         """Read smaps_rollup now; returns what it cost in seconds."""

@@ -8,6 +8,7 @@ Sources, per process (see collectors/procfs.py; descriptors kept open, re-read w
                           cancelled_write_bytes not taken off, so the counter never goes back)
 - /proc/PID/smaps_rollup  PSS, USS (private pages), anonymous vs file-backed, swap
 - /proc/PID/fd            open files (listed once a second)
+stat, io and smaps_rollup are parsed by the native field reader (C, or its Python twin).
 Columns (`proc.*`) are the tree's totals: memory gauges summed over live processes (RSS counts
 shared pages once per process; PSS splits them, so a parent with forked workers is not counted
 twice), counters kept here as cumulative totals so derive() makes the rates. cpu_percent is like
@@ -118,8 +119,9 @@ class ProcessCollector(Collector):
     needs_pid = True
 
     def __init__(self, pid: Optional[int], proc_root: str = "/proc",
-                 clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
+                 clock=time.monotonic, reader_class: Any = None) -> None:  # type: ignore[no-untyped-def]
         self.pid, self.proc_root, self.clock = pid, proc_root, clock
+        self.reader_class = reader_class  # the field reader: None = the C one when built
         self.stop_when_gone = True   # the TUI sets False: keep going, mark the process exited
         self.members: Dict[int, Member] = {}
         self.unavailable: Dict[str, str] = {}   # metric group -> why it is empty
@@ -160,7 +162,7 @@ class ProcessCollector(Collector):
             log.warning("%d is a thread of process %d: watching the process", self.pid, root)
             self.pid = root
         try:
-            files = ProcFiles(self.proc_root, root)
+            files = ProcFiles(self.proc_root, root, self.reader_class)
             start = files.stat()
         except ProcessGone:
             raise CollectorError(f"no such process: {root}") from None
@@ -220,7 +222,7 @@ class ProcessCollector(Collector):
     # -- finding processes -------------------------------------------------------------------
     def _adopt(self, pid: int, ppid: int, start: int, born_here: bool) -> None:
         try:
-            files = ProcFiles(self.proc_root, pid)
+            files = ProcFiles(self.proc_root, pid, self.reader_class)
         except ProcessGone:
             return
         parent = self.members.get(ppid)

@@ -1,12 +1,19 @@
-"""Reading one process's /proc files: descriptors kept open, re-read with pread, parsed fast.
+"""Reading one process's /proc files: descriptors kept open, re-read with pread, parsed in C.
 
-Used by the process collector. Per process, three files stay open while the PID lives:
+Used by the process collector. Per process, these files stay open while the PID lives, read by
+the native field reader (memmap_tui/fieldread.py: numbers parsed in C straight into a float64
+row; its Python twin when the extension is not built):
 - `stat`          state, ppid, faults, CPU ticks (own + reaped children), threads, start time
                   (field 22, clock ticks since boot: it tells a recycled PID from the old one),
                   RSS (field 24, pages) and delayacct_blkio_ticks (field 42, main thread only)
 - `io`            rchar/wchar (bytes through read/write calls, page cache hits included) and
                   read_bytes/write_bytes (bytes that went to or came from storage)
-- `smaps_rollup`  Rss, Pss, Pss_Anon/File/Shmem, Private_*, Anonymous, Swap, in kB
+                  (stat and io are one reader: one call per process per tick)
+- `smaps_rollup`  Rss, Pss, Pss_Anon/File/Shmem, Private_*, Anonymous, Swap, in kB (its own
+                  reader, read on the collector's budget)
+Only the command name and state letter of `stat` become Python objects (from the reader's
+head(): "PID (name) S"); the rest stays numbers. `status` is not read per tick: stat carries
+its threads and RSS, and its Tgid is read once, when a PID is found (thread_group below).
 A descriptor of /proc/PID keeps pointing at that very process: once it is reaped, reads fail
 with ESRCH even if the number is reused, so a kept descriptor never silently follows a new
 process. `io` and `smaps_rollup` need ptrace read access (same user, or CAP_SYS_PTRACE): for
@@ -18,7 +25,11 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from array import array
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+from memmap_tui import fieldread
+from memmap_tui.fieldread import AFTER_PAREN
 
 CLK_TCK = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
 PAGE_BYTES = float(os.sysconf("SC_PAGE_SIZE")) if hasattr(os, "sysconf") else 4096.0
@@ -46,31 +57,36 @@ class Stat(NamedTuple):
     io_delay_seconds: float   # delayacct_blkio_ticks (main thread); 0 when accounting is off
 
 
-def parse_stat(raw: bytes) -> Stat:
-    """Parse /proc/PID/stat. The name may hold spaces and parentheses: split at the last ')'."""
-    close = raw.rfind(b")")
-    f = raw[close + 2:].split()
-    if len(f) < 22:
+# The per-tick row: stat's fields (token numbers count from the state letter after the name,
+# field 3 of proc(5)), then io's. Sums are rules adding into one slot; units change in Python.
+(PPID, START, THREADS, RSS_PAGES, CPU_TICKS, MAJOR, MINOR, DELAY_TICKS,
+ RCHAR, WCHAR, READ_BYTES, WRITE_BYTES) = range(12)
+TICK_WIDTH = 12
+_STAT_TOKENS = ((1, PPID), (19, START), (17, THREADS), (21, RSS_PAGES),
+                (11, CPU_TICKS), (12, CPU_TICKS), (13, CPU_TICKS), (14, CPU_TICKS),
+                (9, MAJOR), (10, MAJOR), (7, MINOR), (8, MINOR), (39, DELAY_TICKS))
+STAT_RULES = [(0, "", token, slot, 1.0) for token, slot in _STAT_TOKENS]
+IO_RULES = [(1, key, 1, slot, 1.0) for key, slot in (
+    ("rchar", RCHAR), ("wchar", WCHAR), ("read_bytes", READ_BYTES), ("write_bytes", WRITE_BYTES))]
+
+# smaps_rollup: `Key: value kB` lines after a header line; values in bytes.
+SMAPS_KEYS = ("Rss", "Pss", "Pss_Anon", "Pss_File", "Pss_Shmem", "Private_Clean",
+              "Private_Dirty", "Private_Hugetlb", "Anonymous", "Swap")
+(S_RSS, S_PSS, S_PSS_ANON, S_PSS_FILE, S_PSS_SHMEM, S_PRIVATE_CLEAN, S_PRIVATE_DIRTY,
+ S_PRIVATE_HUGETLB, S_ANONYMOUS, S_SWAP) = range(len(SMAPS_KEYS))
+SMAPS_RULES = [(0, key, 1, slot, 1024.0) for slot, key in enumerate(SMAPS_KEYS)]
+
+
+def stat_from_row(head: bytes, row: Any) -> Stat:
+    """A Stat from the reader's head (b"PID (name) S") and row; ValueError when unreadable."""
+    close = head.rfind(b")")
+    rss_pages = row[RSS_PAGES]
+    if close < 0 or rss_pages != rss_pages:
         raise ValueError("short stat line")
-    return Stat(
-        raw[raw.find(b"(") + 1:close], f[0], int(f[1]), int(f[19]), int(f[17]),
-        int(f[21]) * PAGE_BYTES,
-        (int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])) / CLK_TCK,
-        int(f[9]) + int(f[10]), int(f[7]) + int(f[8]),
-        int(f[39]) / CLK_TCK if len(f) > 39 else NAN,
-    )
-
-
-IO_KEYS = (b"rchar:", b"wchar:", b"read_bytes:", b"write_bytes:")
-
-
-def parse_io(raw: bytes) -> Tuple[float, float, float, float]:
-    """(rchar, wchar, read_bytes, write_bytes) from /proc/PID/io, bytes."""
-    t = raw.split()
-    if len(t) >= 12 and t[0] == b"rchar:" and t[8] == b"read_bytes:":  # the usual layout
-        return float(t[1]), float(t[3]), float(t[9]), float(t[11])
-    fields = dict(zip(t[0::2], t[1::2]))
-    return tuple(float(fields[k]) for k in IO_KEYS)  # type: ignore[return-value]
+    return Stat(head[head.find(b"(") + 1:close], head[close + 1:].strip(), int(row[PPID]),
+                int(row[START]), int(row[THREADS]), rss_pages * PAGE_BYTES,
+                row[CPU_TICKS] / CLK_TCK, int(row[MAJOR]), int(row[MINOR]),
+                row[DELAY_TICKS] / CLK_TCK)
 
 
 class Memory(NamedTuple):
@@ -87,36 +103,16 @@ class Memory(NamedTuple):
 NO_MEMORY = Memory(0.0, 0.0, 0.0, 0.0, 0.0)
 
 
-def parse_smaps_rollup(raw: bytes) -> Memory:
-    """Parse smaps_rollup (a header line, then `Key: value kB` lines)."""
-    tokens = raw.split()
-    start = tokens.index(b"Rss:") if b"Rss:" in tokens else len(tokens)
-    kb = dict(zip(tokens[start::3], tokens[start + 1::3]))
-
-    def get(key: bytes) -> float:
-        value = kb.get(key)
-        return float(value) * 1024.0 if value is not None else 0.0
-
-    if b"Pss_Anon:" in kb:
-        anon, file = get(b"Pss_Anon:"), get(b"Pss_File:") + get(b"Pss_Shmem:")
+def memory_from_row(row: Any) -> Memory:
+    """A Memory from a smaps_rollup row (NaN where a key is missing: counted as 0)."""
+    v = [x if x == x else 0.0 for x in row]
+    if row[S_PSS_ANON] == row[S_PSS_ANON]:
+        anon, file = v[S_PSS_ANON], v[S_PSS_FILE] + v[S_PSS_SHMEM]
     else:
-        anon = get(b"Anonymous:")
-        file = get(b"Rss:") - anon
-    uss = get(b"Private_Clean:") + get(b"Private_Dirty:") + get(b"Private_Hugetlb:")
-    return Memory(get(b"Pss:"), uss, anon, file, get(b"Swap:"))
-
-
-def read_all(fd: int) -> bytes:
-    """The whole file behind `fd`, read again from the start."""
-    chunk = os.pread(fd, 8192, 0)
-    if len(chunk) < 8192:
-        return chunk
-    parts, offset = [chunk], len(chunk)
-    while chunk:
-        chunk = os.pread(fd, 65536, offset)
-        parts.append(chunk)
-        offset += len(chunk)
-    return b"".join(parts)
+        anon = v[S_ANONYMOUS]
+        file = v[S_RSS] - anon
+    uss = v[S_PRIVATE_CLEAN] + v[S_PRIVATE_DIRTY] + v[S_PRIVATE_HUGETLB]
+    return Memory(v[S_PSS], uss, anon, file, v[S_SWAP])
 
 
 def unavailable_reason(exc: OSError) -> str:
@@ -133,76 +129,101 @@ def _gone(exc: OSError) -> bool:
 
 
 class ProcFiles:
-    """The kept-open descriptors of one process and what could not be opened, with why."""
+    """The kept-open files of one process, and what could not be read, with why.
 
-    def __init__(self, proc_root: str, pid: int) -> None:
+    `reader_class` is the field reader to use (the C one when built, else its Python twin).
+    """
+
+    def __init__(self, proc_root: str, pid: int, reader_class: Any = None) -> None:
         self.base = os.path.join(proc_root, str(pid))
         self.pid = pid
         self.unavailable: Dict[str, str] = {}
-        self.fds: Dict[str, int] = {}
+        self._reader_class = reader_class or fieldread.FieldReader
+        self._stat_path = os.path.join(self.base, "stat")
+        self._io_path = os.path.join(self.base, "io")
+        self._row = array("d", [NAN]) * TICK_WIDTH
+        self._tick: Any = None
+        self._open_tick()
+        self._memory: Any = None
+        self._memory_row = array("d", [NAN]) * len(SMAPS_KEYS)
         try:
-            self.fds["stat"] = self._open("stat")
+            self._memory = self._reader_class(
+                [(os.path.join(self.base, "smaps_rollup"), 0)], SMAPS_RULES, len(SMAPS_KEYS))
         except OSError as exc:
-            raise ProcessGone(f"{pid}: {exc.strerror}") from None
-        for name in ("io", "smaps_rollup"):
+            self.unavailable["smaps_rollup"] = unavailable_reason(exc)
+
+    def _open_tick(self) -> None:
+        """The reader of stat and, unless it is unavailable, io; ProcessGone without stat."""
+        if self._tick is not None:
+            self._tick.close()
+            self._tick = None
+        if "io" not in self.unavailable:
             try:
-                self.fds[name] = self._open(name)
+                self._tick = self._reader_class(
+                    [(self._stat_path, AFTER_PAREN), (self._io_path, 0)], STAT_RULES + IO_RULES,
+                    TICK_WIDTH)
+                return
             except OSError as exc:
-                self.unavailable[name] = unavailable_reason(exc)
-        self._stat_fd = self.fds["stat"]
-        self._io_fd = self.fds.get("io", -1)
-
-    def _open(self, name: str) -> int:
-        return os.open(os.path.join(self.base, name), os.O_RDONLY | os.O_CLOEXEC)
-
-    def stat(self) -> Stat:
-        """Read stat (always well under 4 KiB); ProcessGone once the process is reaped."""
+                if exc.filename != self._io_path:
+                    raise ProcessGone(f"{self.pid}: {exc.strerror}") from None
+                self.unavailable["io"] = unavailable_reason(exc)
         try:
-            return parse_stat(os.pread(self._stat_fd, 4096, 0))
+            self._tick = self._reader_class([(self._stat_path, AFTER_PAREN)], STAT_RULES,
+                                            TICK_WIDTH)
         except OSError as exc:
             raise ProcessGone(f"{self.pid}: {exc.strerror}") from None
-        except (ValueError, IndexError):
-            raise ProcessGone(f"{self.pid}: unreadable stat") from None
+        self._row[RCHAR:] = array("d", [NAN]) * (TICK_WIDTH - RCHAR)
 
-    def io(self) -> Optional[Tuple[float, float, float, float]]:
-        """The io counters, or None when unavailable (the reason lands in `unavailable`)."""
-        if self._io_fd < 0:
-            return None
+    def sample(self) -> Tuple[Stat, Optional[Tuple[float, float, float, float]]]:
+        """stat, and the io counters (rchar, wchar, read_bytes, write_bytes) or None when they
+        are unavailable (the reason lands in `unavailable`); ProcessGone once it is reaped."""
+        row = self._row
+        if self._tick is None:
+            raise ProcessGone(f"{self.pid}: closed")
         try:
-            return parse_io(os.pread(self._io_fd, 4096, 0))
+            self._tick.read(row)
         except OSError as exc:
-            self._failed("io", exc)
-        except (ValueError, KeyError, IndexError):
-            self._drop("io", "unexpected format")
-        return None
+            if exc.filename != self._io_path or _gone(exc):
+                raise ProcessGone(f"{self.pid}: {exc.strerror}") from None
+            self._drop_io(unavailable_reason(exc))
+            return self.sample()
+        try:
+            st = stat_from_row(self._tick.head(), row)
+        except ValueError:
+            raise ProcessGone(f"{self.pid}: unreadable stat") from None
+        if "io" in self.unavailable:
+            return st, None
+        io = (row[RCHAR], row[WCHAR], row[READ_BYTES], row[WRITE_BYTES])
+        if not (io[0] == io[0] and io[1] == io[1] and io[2] == io[2] and io[3] == io[3]):
+            self._drop_io("unexpected format")
+            return st, None
+        return st, io
+
+    def stat(self) -> Stat:
+        return self.sample()[0]
+
+    def _drop_io(self, reason: str) -> None:
+        self.unavailable["io"] = reason
+        self._open_tick()
+
+    def has_memory(self) -> bool:
+        """Whether smaps_rollup is open (not denied, not dropped)."""
+        return self._memory is not None
 
     def memory(self) -> Optional[Memory]:
         """smaps_rollup, NO_MEMORY for a zombie (no memory map), None when unavailable."""
-        fd = self.fds.get("smaps_rollup")
-        if fd is None:
+        if self._memory is None:
             return None
         try:
-            return parse_smaps_rollup(read_all(fd))
+            self._memory.read(self._memory_row)
         except OSError as exc:
             if _gone(exc):
                 return NO_MEMORY
-            self._failed("smaps_rollup", exc)
-        except (ValueError, KeyError, IndexError):
-            self._drop("smaps_rollup", "unexpected format")
-        return None
-
-    def _failed(self, name: str, exc: OSError) -> None:
-        if _gone(exc):
-            raise ProcessGone(f"{self.pid}: {exc.strerror}") from None
-        self._drop(name, unavailable_reason(exc))
-
-    def _drop(self, name: str, reason: str) -> None:
-        self.unavailable[name] = reason
-        fd = self.fds.pop(name, None)
-        if fd is not None:
-            os.close(fd)
-        if name == "io":
-            self._io_fd = -1
+            self.unavailable["smaps_rollup"] = unavailable_reason(exc)
+            self._memory.close()
+            self._memory = None
+            return None
+        return memory_from_row(self._memory_row)
 
     def open_files(self) -> Optional[int]:
         """Count of open descriptors (a listing of fd/), None when it cannot be listed."""
@@ -226,13 +247,10 @@ class ProcFiles:
         return text or f"[{fallback}]"
 
     def close(self) -> None:
-        for fd in self.fds.values():
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self.fds = {}
-        self._stat_fd = self._io_fd = -1
+        for reader in (self._tick, self._memory):
+            if reader is not None:
+                reader.close()
+        self._tick = self._memory = None
 
 
 def read_text(path: str) -> Optional[str]:

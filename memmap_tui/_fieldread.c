@@ -9,7 +9,16 @@
  * Lines are split into tokens on spaces, tabs, ':' and '='. A line is picked by its key: the
  * token at the file's key_token index (0 for "MemTotal:", 2 for a diskstats device name), or,
  * with key_token -1, the tokens after the last ')' of the file (for /proc/PID/stat, whose
- * command name may hold spaces and parentheses). The meaning of every rule lives in Python.
+ * command name may hold spaces and parentheses); head() then gives the text before those tokens
+ * and the first of them ("PID (name) S"). The meaning of every rule lives in Python.
+ *
+ * Reading less: the kernel formats a seq_file such as /proc/vmstat line by line, as far as the
+ * read asks, and most of its cost is that formatting. Once every rule of a keyed file matched,
+ * the reader remembers where the last wanted line ended and next time asks for only that much
+ * (and MARGIN more). Only whole lines of a cut read are parsed; if a wanted line was not among
+ * them (it moved), the file is read whole again at once. The values are the same either way.
+ *
+ * An OSError from a read names the file (as given) in its filename.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -19,19 +28,23 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
-#include <sys/eventfd.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MAX_KEY 64
 #define MAX_TOKENS 64
+#define MAX_HEAD 256
+#define MARGIN 256
+#define FIRST_BUFFER 4096
 
 typedef struct {
     int fd;
     int key_token;
     Py_ssize_t first_rule;
     Py_ssize_t rule_count;
+    size_t need;    /* bytes to ask for next time; 0 = the whole file */
+    PyObject *name; /* the path as given, for errors */
 } File;
 
 typedef struct {
@@ -40,7 +53,8 @@ typedef struct {
     int token;
     Py_ssize_t slot;
     double coef;
-    size_t hint; /* where its line started last time: /proc layouts rarely move */
+    size_t hint;     /* where its line started last time: /proc layouts rarely move */
+    size_t line_end; /* and where it ended */
 } Rule;
 
 typedef struct {
@@ -54,7 +68,11 @@ typedef struct {
     char *buf;
     size_t buf_size;
     volatile sig_atomic_t cancelled; /* set by cancel(): read_schedule returns at once */
-    int wake_fd;                     /* eventfd that cancel() writes to wake a sleeping batch */
+    int wake[2];                     /* a pipe: cancel(), or Python's C signal handler (through
+                                        signal.set_wakeup_fd), writes to wake a sleeping batch */
+    char head[MAX_HEAD];             /* of the last AFTER_PAREN file read: "PID (name) S" */
+    Py_ssize_t head_len;
+    PyObject *failed;                /* the name of the file whose read failed last */
 } FieldReader;
 
 static void close_files(FieldReader *self) {
@@ -67,8 +85,12 @@ static void close_files(FieldReader *self) {
 }
 
 static void FieldReader_dealloc(FieldReader *self) {
-    if (self->files) close_files(self);
-    if (self->wake_fd > 0) close(self->wake_fd);
+    if (self->files) {
+        close_files(self);
+        for (Py_ssize_t i = 0; i < self->file_count; i++) Py_XDECREF(self->files[i].name);
+    }
+    for (int i = 0; i < 2; i++)
+        if (self->wake[i] >= 0) close(self->wake[i]);
     PyMem_Free(self->files);
     PyMem_Free(self->rules);
     PyMem_Free(self->matched);
@@ -115,7 +137,8 @@ static int tokenize(const char *line, const char *end, const char **starts, cons
 }
 
 static void apply_rules(FieldReader *self, const File *f, const char **ts, const char **te, int n,
-                        const char *key, Py_ssize_t key_len, double *row, size_t offset) {
+                        const char *key, Py_ssize_t key_len, double *row, size_t offset,
+                        size_t line_end) {
     for (Py_ssize_t r = f->first_rule; r < f->first_rule + f->rule_count; r++) {
         Rule *rule = &self->rules[r];
         if (self->matched[r] || rule->key_len != key_len || memcmp(rule->key, key, key_len) != 0)
@@ -126,6 +149,7 @@ static void apply_rules(FieldReader *self, const File *f, const char **ts, const
         row[rule->slot] += rule->coef * v;
         self->matched[r] = 1;
         rule->hint = offset;
+        rule->line_end = line_end;
     }
 }
 
@@ -152,7 +176,8 @@ static int try_hints(FieldReader *self, const File *f, const char *text, const c
         int n = tokenize(line, stop, ts, te, MAX_TOKENS);
         if (n > f->key_token)
             apply_rules(self, f, ts, te, n, ts[f->key_token],
-                        (Py_ssize_t)(te[f->key_token] - ts[f->key_token]), row, at);
+                        (Py_ssize_t)(te[f->key_token] - ts[f->key_token]), row, at,
+                        (size_t)(stop - text));
     }
     for (Py_ssize_t r = f->first_rule; r < f->first_rule + f->rule_count; r++)
         if (!self->matched[r]) return 0;
@@ -167,7 +192,10 @@ static void parse_file(FieldReader *self, const File *f, const char *text, size_
         const char *p = end;
         while (p > text && p[-1] != ')') p--;
         int n = tokenize(p, end, ts, te, MAX_TOKENS);
-        apply_rules(self, f, ts, te, n, "", 0, row, 0);
+        const char *head_end = n > 0 ? te[0] : p;
+        self->head_len = head_end - text < MAX_HEAD ? head_end - text : MAX_HEAD;
+        memcpy(self->head, text, (size_t)self->head_len);
+        apply_rules(self, f, ts, te, n, "", 0, row, 0, len);
         return;
     }
     if (try_hints(self, f, text, end, row)) return;
@@ -182,7 +210,8 @@ static void parse_file(FieldReader *self, const File *f, const char *text, size_
             Py_ssize_t key_len = (Py_ssize_t)(te[f->key_token] - key);
             if (wanted(self, f, key, key_len)) {
                 n = tokenize(line, stop, ts, te, MAX_TOKENS);
-                apply_rules(self, f, ts, te, n, key, key_len, row, (size_t)(line - text));
+                apply_rules(self, f, ts, te, n, key, key_len, row, (size_t)(line - text),
+                            (size_t)(stop - text));
             }
         }
         line = stop + 1;
@@ -210,16 +239,70 @@ static ssize_t read_whole(FieldReader *self, int fd) {
     }
 }
 
-/* Fill row from every file; needs no GIL. -1 with errno set when a read fails. */
+/* The first `want` bytes of the file behind fd. -1 with errno set. */
+static ssize_t read_start(FieldReader *self, int fd, size_t want) {
+    for (;;) {
+        ssize_t got = pread(fd, self->buf, want, 0);
+        if (got >= 0 || errno != EINTR) return got;
+    }
+}
+
+/* Whether every rule of file f matched in this read. */
+static int file_done(const FieldReader *self, const File *f) {
+    for (Py_ssize_t r = f->first_rule; r < f->first_rule + f->rule_count; r++)
+        if (!self->matched[r]) return 0;
+    return 1;
+}
+
+/* After a read that served every rule of a keyed file: how much to ask for next time
+ * (0 = the whole file, when asking for less would not save anything). */
+static size_t next_need(const FieldReader *self, const File *f, size_t len, int whole) {
+    if (f->key_token < 0 || f->rule_count == 0 || !file_done(self, f)) return 0;
+    size_t last = 0;
+    for (Py_ssize_t r = f->first_rule; r < f->first_rule + f->rule_count; r++)
+        if (self->rules[r].line_end > last) last = self->rules[r].line_end;
+    size_t need = last + 1 + MARGIN;
+    return whole && need >= len ? 0 : need;
+}
+
+/* Read file f into row, asking for only its first f->need bytes when that is known. */
+static int fill_file(FieldReader *self, File *f, double *row) {
+    ssize_t len;
+    if (f->need > 0 && f->need <= self->buf_size) {
+        len = read_start(self, f->fd, f->need);
+        if (len < 0) return -1;
+        if ((size_t)len == f->need) { /* cut: parse whole lines only, then see */
+            size_t whole_lines = (size_t)len;
+            while (whole_lines > 0 && self->buf[whole_lines - 1] != '\n') whole_lines--;
+            parse_file(self, f, self->buf, whole_lines, row);
+            if (file_done(self, f)) {
+                f->need = next_need(self, f, (size_t)len, 0);
+                return 0;
+            }
+            len = read_whole(self, f->fd); /* a wanted line moved on: the whole file, now */
+            if (len < 0) return -1;
+        }
+    } else {
+        len = read_whole(self, f->fd);
+        if (len < 0) return -1;
+    }
+    parse_file(self, f, self->buf, (size_t)len, row);
+    f->need = next_need(self, f, (size_t)len, 1);
+    return 0;
+}
+
+/* Fill row from every file; needs no GIL. -1 with errno set (and self->failed naming the file)
+ * when a read fails. */
 static int fill_row(FieldReader *self, double *row) {
     memset(self->matched, 0, (size_t)self->rule_count);
     for (Py_ssize_t r = 0; r < self->rule_count; r++) row[self->rules[r].slot] = 0.0;
     for (Py_ssize_t i = 0; i < self->file_count; i++) {
         File *f = &self->files[i];
         if (f->fd < 0) continue;
-        ssize_t len = read_whole(self, f->fd);
-        if (len < 0) return -1;
-        parse_file(self, f, self->buf, (size_t)len, row);
+        if (fill_file(self, f, row) < 0) {
+            self->failed = f->name;
+            return -1;
+        }
     }
     for (Py_ssize_t r = 0; r < self->rule_count; r++)
         if (!self->matched[r]) row[self->rules[r].slot] = NAN;
@@ -253,25 +336,19 @@ static PyObject *FieldReader_read(FieldReader *self, PyObject *arg) {
     PyBuffer_Release(&view);
     if (failed) {
         errno = saved;
-        return PyErr_SetFromErrno(PyExc_OSError);
+        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, self->failed);
     }
     Py_RETURN_NONE;
+}
+
+static PyObject *FieldReader_head(FieldReader *self, PyObject *Py_UNUSED(ignored)) {
+    return PyBytes_FromStringAndSize(self->head, self->head_len);
 }
 
 static double seconds(clockid_t clock) {
     struct timespec ts;
     clock_gettime(clock, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* Sleep until monotonic time `due`; returns EINTR when a signal came first. */
-static int sleep_until(double due) {
-    struct timespec ts;
-    ts.tv_sec = (time_t)due;
-    ts.tv_nsec = (long)((due - (double)ts.tv_sec) * 1e9);
-    if (ts.tv_nsec >= 1000000000L) ts.tv_nsec = 999999999L;
-    if (ts.tv_nsec < 0) ts.tv_nsec = 0;
-    return clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 }
 
 /* With the GIL: run pending signal handlers (main thread) and look at cancel().
@@ -285,8 +362,9 @@ static int should_stop(FieldReader *self) {
     return status;
 }
 
-/* Sleep until monotonic time `due`, woken early by cancel() (through the wake eventfd) or by a
- * signal (whose Python handler then runs). Returns like should_stop(). Called without the GIL. */
+/* Sleep until monotonic time `due`, woken early by cancel() or a signal (a signal that lands
+ * on another thread wakes us through the pipe, when it is Python's wakeup fd); a signal's Python
+ * handler then runs. Returns like should_stop(). Called without the GIL. */
 static int wait_for(FieldReader *self, double due) {
     for (;;) {
         if (self->cancelled) return 1;
@@ -295,16 +373,29 @@ static int wait_for(FieldReader *self, double due) {
         struct timespec ts;
         ts.tv_sec = (time_t)left;
         ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
-        struct pollfd wake = {self->wake_fd, POLLIN, 0};
-        int ready = ppoll(&wake, self->wake_fd >= 0 ? 1 : 0, &ts, NULL);
+        struct pollfd wake = {self->wake[0], POLLIN, 0};
+        int ready = ppoll(&wake, self->wake[0] >= 0 ? 1 : 0, &ts, NULL);
         if (ready > 0) {
-            uint64_t drained;
-            if (read(self->wake_fd, &drained, sizeof drained) < 0) { /* already drained */ }
-        } else if (ready < 0 && errno == EINTR) {
+            char drained[64];
+            while (read(self->wake[0], drained, sizeof drained) > 0) {
+            }
+        }
+        if (ready > 0 || (ready < 0 && errno == EINTR)) {
             int status = should_stop(self);
             if (status) return status;
         }
     }
+}
+
+/* The wake pipe, made when first needed; -1 with a Python error set when it cannot be. */
+static int make_wake(FieldReader *self) {
+    if (self->wake[0] >= 0) return 0;
+    if (pipe2(self->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+        self->wake[0] = self->wake[1] = -1;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
 }
 
 /*
@@ -331,6 +422,11 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
     if (get_rows(rows_obj, &rows, count * self->width, "read_schedule") < 0) return NULL;
     if (get_rows(stamps_obj, &stamps, count * 2, "read_schedule") < 0) {
         PyBuffer_Release(&rows);
+        return NULL;
+    }
+    if (make_wake(self) < 0) {
+        PyBuffer_Release(&rows);
+        PyBuffer_Release(&stamps);
         return NULL;
     }
     double *row = (double *)rows.buf, *stamp = (double *)stamps.buf;
@@ -361,7 +457,7 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
     PyBuffer_Release(&stamps);
     if (error) {
         errno = error;
-        return PyErr_SetFromErrno(PyExc_OSError);
+        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, self->failed);
     }
     if (stop < 0) return NULL; /* a signal handler raised */
     if (stop > 0) self->cancelled = 0;
@@ -370,9 +466,14 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
 
 static PyObject *FieldReader_cancel(FieldReader *self, PyObject *Py_UNUSED(ignored)) {
     self->cancelled = 1;
-    uint64_t one = 1;
-    if (self->wake_fd >= 0 && write(self->wake_fd, &one, sizeof one) < 0) { /* counter full */ }
+    if (self->wake[1] >= 0 && write(self->wake[1], "c", 1) < 0) { /* pipe full: awake anyway */
+    }
     Py_RETURN_NONE;
+}
+
+static PyObject *FieldReader_wake_fd(FieldReader *self, PyObject *Py_UNUSED(ignored)) {
+    if (make_wake(self) < 0) return NULL;
+    return PyLong_FromLong(self->wake[1]);
 }
 
 static PyObject *FieldReader_close(FieldReader *self, PyObject *Py_UNUSED(ignored)) {
@@ -393,6 +494,7 @@ static int parse_rule(PyObject *item, Rule *rule, Py_ssize_t *file_index, Py_ssi
         return -1;
     }
     rule->hint = (size_t)-1;
+    rule->line_end = 0;
     memcpy(rule->key, key, (size_t)key_len);
     rule->key[key_len] = 0;
     rule->key_len = key_len;
@@ -401,15 +503,17 @@ static int parse_rule(PyObject *item, Rule *rule, Py_ssize_t *file_index, Py_ssi
 
 static int open_files(FieldReader *self, PyObject *files) {
     for (Py_ssize_t i = 0; i < self->file_count; i++) {
-        PyObject *path_obj = NULL;
+        PyObject *path_obj = NULL, *name;
         int key_token;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(files, i), "O&i", PyUnicode_FSConverter,
-                              &path_obj, &key_token))
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(files, i), "Oi", &name, &key_token))
             return -1;
+        if (!PyUnicode_FSConverter(name, &path_obj)) return -1;
+        Py_INCREF(name);
+        self->files[i].name = name;
         const char *path = PyBytes_AS_STRING(path_obj);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
-            PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
+            PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, name);
             Py_DECREF(path_obj);
             return -1;
         }
@@ -466,20 +570,25 @@ static int FieldReader_init(FieldReader *self, PyObject *args, PyObject *kwds) {
     self->files = PyMem_Calloc((size_t)self->file_count + 1, sizeof(File));
     self->rules = PyMem_Calloc((size_t)self->rule_count + 1, sizeof(Rule));
     self->matched = PyMem_Calloc((size_t)self->rule_count + 1, 1);
-    self->buf_size = 16384;
+    self->buf_size = FIRST_BUFFER;
     self->buf = PyMem_RawMalloc(self->buf_size);
     if (!self->files || !self->rules || !self->matched || !self->buf) {
         PyErr_NoMemory();
         goto done;
     }
     for (Py_ssize_t i = 0; i < self->file_count; i++) self->files[i].fd = -1;
-    if (self->wake_fd <= 0) self->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (open_files(self, files) < 0 || load_rules(self, rules) < 0) goto done;
     status = 0;
 done:
     Py_DECREF(files);
     Py_DECREF(rules);
     return status;
+}
+
+static PyObject *FieldReader_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    FieldReader *self = (FieldReader *)PyType_GenericNew(type, args, kwds);
+    if (self) self->wake[0] = self->wake[1] = -1; /* made when a batch first needs it */
+    return (PyObject *)self;
 }
 
 static PyMethodDef FieldReader_methods[] = {
@@ -491,6 +600,12 @@ static PyMethodDef FieldReader_methods[] = {
      "cancel(): end the read_schedule in progress (or the next one) at its next look; any "
      "thread, or a signal handler."},
     {"close", (PyCFunction)FieldReader_close, METH_NOARGS, "close(): close every file."},
+    {"wake_fd", (PyCFunction)FieldReader_wake_fd, METH_NOARGS,
+     "wake_fd() -> int: a non-blocking descriptor whose writes wake read_schedule, to give "
+     "signal.set_wakeup_fd so that a signal landing on any thread ends the wait."},
+    {"head", (PyCFunction)FieldReader_head, METH_NOARGS,
+     "head() -> bytes: of the last AFTER_PAREN file read, the text through the first token "
+     "after the last ')' (\"PID (name) S\" of /proc/PID/stat)."},
     {NULL, NULL, 0, NULL}};
 
 static PyTypeObject FieldReaderType = {
@@ -501,7 +616,7 @@ static PyTypeObject FieldReaderType = {
     .tp_doc = "FieldReader(files, rules, width): numbers from /proc files into a float64 row.",
     .tp_methods = FieldReader_methods,
     .tp_init = (initproc)FieldReader_init,
-    .tp_new = PyType_GenericNew,
+    .tp_new = FieldReader_new,
 };
 
 /* ---- batch derive and CSV formatting: the C twins of derive.derive and csv.format_row ---- */

@@ -11,6 +11,8 @@ that only take frames, one Frame per row. The Python functions `derive()` and
 from __future__ import annotations
 
 import math
+import signal
+import threading
 from array import array
 from typing import Any, Callable, Optional
 
@@ -56,8 +58,7 @@ class NativeBatch:
         """One batch of at most `limit` ticks from `tick`; returns the next tick number."""
         if self.interval != self.sampler.interval:
             self._size(self.sampler.interval)
-        done, tick, missed = self.reader.read_schedule(
-            self.rows, self.stamps, start, self.interval, tick, min(self.count, limit))
+        done, tick, missed = self._read_schedule(start, tick, min(self.count, limit))
         stats = self.sampler.stats
         stats.missed += missed
         if done:
@@ -73,6 +74,19 @@ class NativeBatch:
             if on_tick is not None:
                 on_tick(self._frame(done - 1))
         return int(tick)
+
+    def _read_schedule(self, start: float, tick: int, count: int) -> Any:
+        """One read_schedule; in the main thread, with the reader's pipe as Python's signal
+        wakeup fd, so that a signal delivered to any thread ends the wait at once."""
+        if threading.current_thread() is not threading.main_thread():
+            return self.reader.read_schedule(self.rows, self.stamps, start, self.interval, tick,
+                                             count)
+        previous = signal.set_wakeup_fd(self.reader.wake_fd(), warn_on_full_buffer=False)
+        try:
+            return self.reader.read_schedule(self.rows, self.stamps, start, self.interval, tick,
+                                             count)
+        finally:
+            signal.set_wakeup_fd(previous)
 
     def last_reading(self) -> Optional[Reading]:
         """The last raw reading (None before the first), for the per-tick path to go on from."""

@@ -7,7 +7,15 @@ MemTotal - MemAvailable; sectors * 512). A slot whose rules did not all match is
 
 Lines are split on spaces, tabs, ':' and '='. A line is found by its key, the token at the file's
 `key_token` (0 for `MemTotal:`, 2 for a diskstats device), or with AFTER_PAREN by taking the
-tokens after the last ')' of the file (/proc/PID/stat, whose command name may hold spaces).
+tokens after the last ')' of the file (/proc/PID/stat, whose command name may hold spaces);
+`head()` then gives the text before those tokens and the first of them: b"PID (name) S".
+An OSError from `read` names the file (as it was given) in its `filename`.
+
+The C reader also reads less where it can: once every rule of a keyed file matched, it asks the
+kernel only for the bytes up to the last wanted line (and a margin), which for a seq_file such as
+/proc/vmstat skips formatting the rest. Cut lines are not parsed, and a wanted line that moved
+past the cut makes it read the whole file at once; the twin always reads whole files. The
+values are the same either way.
 
 `FieldReader` is the C type from `memmap_tui._fieldread` when it was built, else `PyFieldReader`,
 its pure-Python twin with the same behaviour; `IMPLEMENTATION` says which.
@@ -25,6 +33,7 @@ FileSpec = Tuple[str, int]
 RuleSpec = Tuple[int, str, int, int, float]
 
 _SEPARATORS = re.compile(r"[ \t:=]+")
+_FIRST_TOKEN = re.compile(rb"[ \t:=]*[^ \t:=]+")
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d*)?")
 
 
@@ -51,6 +60,8 @@ class PyFieldReader:
                 raise ValueError("FieldReader: rule key too long, or token or slot out of range")
         if [r[0] for r in self._rules] != sorted(r[0] for r in self._rules):
             raise ValueError("FieldReader: rules must be grouped by file")
+        self._names = [path for path, _ in files]
+        self._head = b""
         self._fds: List[int] = []
         try:
             for path, _ in files:
@@ -78,14 +89,26 @@ class PyFieldReader:
         for slot in missing:
             view[slot] = float("nan")
 
+    def head(self) -> bytes:
+        """Of the last AFTER_PAREN file read: the text through the first token after the last
+        ')', at most 256 bytes."""
+        return self._head
+
     def _tokens(self, index: int, fd: int) -> dict:
         """{line key: tokens} for one file; the first line with a key wins."""
         if fd < 0:
             return {}
-        text = _read_whole(fd)
+        try:
+            raw = _read_whole(fd)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, self._names[index]) from None
+        text = raw.decode("ascii", "replace")
         key_token = self._key_tokens[index]
         if key_token == AFTER_PAREN:
-            return {"": [t for t in _SEPARATORS.split(text[text.rfind(")") + 1:]) if t]}
+            close = raw.rfind(b")") + 1
+            first = _FIRST_TOKEN.match(raw, close)
+            self._head = raw[:first.end() if first else close][:256]
+            return {"": [t for t in _SEPARATORS.split(text[close:]) if t]}
         lines: Dict[str, List[str]] = {}
         if key_token == 0:  # only the lines whose first token is a wanted key
             for m in self._key_lines[index].finditer(text):
@@ -110,7 +133,7 @@ def _key_line_pattern(keys: set) -> re.Pattern[str]:
     return re.compile(rf"(?m)^[ \t:=]*({alternatives})(?:[ \t:=].*)?$")
 
 
-def _read_whole(fd: int) -> str:
+def _read_whole(fd: int) -> bytes:
     chunks, offset = [], 0
     while True:
         try:
@@ -120,7 +143,7 @@ def _read_whole(fd: int) -> str:
         chunks.append(chunk)
         offset += len(chunk)
         if len(chunk) < 65536:
-            return b"".join(chunks).decode("ascii", "replace")
+            return b"".join(chunks)
 
 
 try:

@@ -1,18 +1,27 @@
-"""The native /proc reader and its Python twin give the same values from the same files."""
+"""The native /proc reader and its Python twin give the same values from the same files: the
+host's files and the per-process ones (stat, io, status, smaps_rollup), from fake trees and from
+snapshots of the real /proc; and the native reader's short reads give the values of whole ones."""
 
 from __future__ import annotations
 
 import math
+import os
+import random
 import shutil
+import subprocess
+import sys
 from array import array
 from pathlib import Path
 from typing import Any, List
 
 import pytest
+from fakeproc import FakeProc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collectors.host import HostCollector
+from collectors.process import ProcessCollector
+from collectors.procfs import PAGE_BYTES, ProcFiles
 from memmap_tui import fieldread
 from memmap_tui.fieldread import AFTER_PAREN, PyFieldReader, RowPlan
 
@@ -192,3 +201,202 @@ def test_host_collector_uses_the_native_reader_when_built(data_dir: Path, tmp_pa
     host.open()
     assert type(host._reader) is fieldread.FieldReader
     host.close()
+
+
+# -- short reads: once it knows where its lines are, the C reader asks for only that much -------
+
+@pytest.mark.parametrize("reader", IMPLEMENTATIONS)
+def test_a_wanted_line_that_moves_past_the_cut_is_still_found(reader: Any,
+                                                                tmp_path: Path) -> None:
+    path = tmp_path / "vmstat"
+    filler = "".join(f"counter_{i} {i}\n" for i in range(400))
+    path.write_text("pgfault 5\n" + filler)
+    plan = plan_for(path, 0, [("pgfault", 1, 1.0)])
+    r, row = plan.reader(reader), plan.new_row()
+    r.read(row)
+    assert row[0] == 5.0
+    path.write_text(filler + "pgfault 6\n")  # now far beyond what the last read needed
+    r.read(row)
+    assert row[0] == 6.0
+    path.write_text("pgfault 7\n" + filler)
+    r.read(row)
+    assert row[0] == 7.0
+
+
+@pytest.mark.parametrize("reader", IMPLEMENTATIONS)
+def test_a_number_cut_by_a_short_read_is_never_taken(reader: Any, tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    tail = "".join(f"z{i} {i}\n" for i in range(200))
+    plan = plan_for(path, 0, [("key", 1, 1.0)])
+    # The line moves down to straddle every byte count the short read may ask for.
+    for pad in range(240, 270):
+        path.write_text("key 1\n" + tail)
+        r, row = plan.reader(reader), plan.new_row()
+        r.read(row)  # learns where the line ends
+        path.write_text("#" * pad + "\nkey 123456789\n" + tail)
+        r.read(row)
+        assert row[0] == 123456789.0, pad
+        r.close()
+
+
+@pytest.mark.skipif(fieldread.IMPLEMENTATION != "c", reason="C extension not built here")
+@settings(max_examples=120, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(0, 40), min_size=3, max_size=8), st.integers(0, 2**40),
+       st.integers(0, 2**40), st.randoms(use_true_random=False))
+def test_short_reads_give_what_whole_reads_give(tmp_path: Path, sizes: list, first: int,
+                                                 second: int, rnd: random.Random) -> None:
+    path = tmp_path / "seq"
+
+    def text(value: int) -> str:
+        lines = [f"f{i}_{'x' * n} {n}" for i, n in enumerate(sizes * 20)]
+        lines.insert(rnd.randrange(len(lines) + 1), f"wanted {value} kB")
+        lines.insert(rnd.randrange(len(lines) + 1), f"other: {value // 3}")
+        return "\n".join(lines) + "\n"
+
+    path.write_text(text(first))
+    plan = plan_for(path, 0, [("wanted", 1, 1.0), ("other", 1, 2.0)])
+    c_reader, twin = plan.reader(fieldread.FieldReader), plan.reader(PyFieldReader)
+    for value in (first, second, first):
+        path.write_text(text(value))
+        c_row, twin_row = plan.new_row(), plan.new_row()
+        c_reader.read(c_row)
+        twin.read(twin_row)
+        assert list(c_row) == list(twin_row) == [float(value), 2.0 * (value // 3)]
+
+
+# -- per-process files --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("reader", IMPLEMENTATIONS)
+def test_head_is_the_pid_name_and_state(reader: Any, tmp_path: Path) -> None:
+    path = tmp_path / "stat"
+    path.write_text("4242 (evil) name (x) S 1 4242 4242 0 -1\n")
+    r = reader([(str(path), AFTER_PAREN)], [(0, "", 1, 0, 1.0)], 1)
+    assert r.head() == b""
+    r.read(array("d", [0.0]))
+    assert r.head() == b"4242 (evil) name (x) S"
+
+
+@pytest.mark.parametrize("reader", IMPLEMENTATIONS)
+def test_a_failed_read_names_its_file(reader: Any, tmp_path: Path) -> None:
+    good, bad = tmp_path / "stat", tmp_path / "io"
+    good.write_text("1 (a) S 0\n")
+    bad.mkdir()  # opens, but reading it fails (EISDIR)
+    r = reader([(str(good), AFTER_PAREN), (str(bad), 0)], [(0, "", 1, 0, 1.0)], 1)
+    with pytest.raises(OSError) as failed:
+        r.read(array("d", [0.0]))
+    assert failed.value.filename == str(bad)
+    with pytest.raises(OSError) as missing:
+        reader([(str(good), 0), (str(tmp_path / "gone"), 0)], [], 1)
+    assert missing.value.filename == str(tmp_path / "gone")
+
+
+def process_values(root: Path, pid: int, reader: Any) -> list:
+    """Values and table of a ProcessCollector over `root`, two ticks (the second has rates)."""
+    c = ProcessCollector(pid, proc_root=str(root), clock=iter([1.0, 2.0, 3.0, 4.0]).__next__,
+                         reader_class=reader)
+    c.open()
+    try:
+        first = list(c.collect())
+        return [first, list(c.collect()), c.table()]
+    finally:
+        c.close()
+
+
+def same_tables(a: list, b: list) -> bool:
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        if x.keys() != y.keys():
+            return False
+        for k in x:
+            vx, vy = x[k], y[k]
+            if isinstance(vx, float) and isinstance(vy, float):
+                if not same([vx], [vy]):
+                    return False
+            elif vx != vy:
+                return False
+    return True
+
+
+@pytest.mark.parametrize("reader", IMPLEMENTATIONS)
+def test_fake_process_tree_matches_the_python_twin(reader: Any, tmp_path: Path) -> None:
+    fake = FakeProc(tmp_path / "proc", delayacct=1)
+    fake.process(100, 1, name="train (main)", utime=250, rchar=10_000, rss_pages=900,
+                 delay_ticks=7, threads=5)
+    fake.process(101, 100, name="loader 1", utime=40, rchar=333, rss_pages=100)
+    fake.process(102, 100, name="zombie", state="Z")
+    fake.process(103, 101, name="no io", io=False)
+    ours = process_values(fake.root, 100, reader)
+    twin = process_values(fake.root, 100, PyFieldReader)
+    assert same(ours[0], twin[0]) and same(ours[1], twin[1])
+    assert same_tables(ours[2], twin[2])
+    rows = {row["pid"]: row for row in ours[2]}
+    assert rows[100]["name"] == "train (main)" and rows[100]["threads"] == 5
+    assert rows[100]["rss_bytes"] == 900 * PAGE_BYTES
+    assert rows[102]["state"] == "Z" and rows[103]["unavailable"]["io"]
+
+
+def snapshot_process(pid: int, dest: Path) -> Path:
+    """Copies of /proc/PID/{stat,io,status,smaps_rollup} under dest/PID."""
+    (dest / str(pid)).mkdir(parents=True)
+    for name in ("stat", "io", "status", "smaps_rollup"):
+        try:
+            (dest / str(pid) / name).write_bytes((Path("/proc") / str(pid) / name).read_bytes())
+        except OSError:
+            pass
+    return dest
+
+
+@pytest.fixture
+def oddly_named_child():  # type: ignore[no-untyped-def]
+    """A live child whose command name holds spaces and parentheses, as stat shows it."""
+    code = ("import sys; open('/proc/self/comm', 'w').write('a) (b c'); "
+            "print('ready', flush=True); sys.stdin.read()")
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline() == "ready\n"
+    yield child.pid
+    assert child.stdin is not None
+    child.stdin.close()
+    child.wait()
+
+
+@pytest.mark.parametrize("reader", IMPLEMENTATIONS)
+def test_snapshot_of_real_process_files_matches_the_twin_and_the_text(
+        reader: Any, tmp_path: Path, oddly_named_child: int) -> None:
+    for pid in (os.getpid(), oddly_named_child):
+        root = snapshot_process(pid, tmp_path / f"snap{pid}")
+        ours, twin = ProcFiles(str(root), pid, reader), ProcFiles(str(root), pid, PyFieldReader)
+        assert ours.sample() == twin.sample()
+        assert ours.memory() == twin.memory()
+        stat, io = ours.sample()
+        raw = (root / str(pid) / "stat").read_bytes()
+        fields = raw[raw.rfind(b")") + 2:].split()
+        assert stat.name == raw[raw.find(b"(") + 1:raw.rfind(b")")]
+        assert (stat.state, stat.ppid, stat.start_ticks) == (fields[0], int(fields[1]),
+                                                             int(fields[19]))
+        assert stat.rss_bytes == int(fields[21]) * PAGE_BYTES
+        io_text = dict(line.split(": ") for line in
+                       (root / str(pid) / "io").read_text().splitlines())
+        assert io == (float(io_text["rchar"]), float(io_text["wchar"]),
+                      float(io_text["read_bytes"]), float(io_text["write_bytes"]))
+        ours.close()
+        twin.close()
+    assert ProcFiles(str(tmp_path / f"snap{oddly_named_child}"), oddly_named_child,
+                     reader).stat().name == b"a) (b c"
+
+
+@pytest.mark.parametrize("reader", IMPLEMENTATIONS)
+def test_status_of_a_real_process_is_read_like_its_text(reader: Any, tmp_path: Path) -> None:
+    root = snapshot_process(os.getpid(), tmp_path)
+    status = root / str(os.getpid()) / "status"
+    fields = {k: v.split() for k, v in (line.split(":", 1) for line in
+                                        status.read_text().splitlines())}
+    keys = [k for k in ("Tgid", "PPid", "Threads", "VmRSS", "RssAnon", "VmSwap") if k in fields]
+    plan = plan_for(status, 0, [(k, 1, 1024.0 if k.startswith(("Vm", "Rss")) else 1.0)
+                                for k in keys])
+    row = plan.new_row()
+    plan.reader(reader).read(row)
+    expected = [float(fields[k][0]) * (1024.0 if k.startswith(("Vm", "Rss")) else 1.0)
+                for k in keys]
+    assert list(row) == expected and row[0] == os.getpid()
