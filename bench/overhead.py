@@ -3,13 +3,17 @@
 
 Prints, in one run (machines are noisy, so every figure comes with its baseline):
 1. CPU µs per host sample: ours (the C field reader, and its Python twin), the same data through
-   psutil, and the floor: a small C program that only preads the same /proc files.
-2. Ring buffer push ns for a 32-column row, C and Python.
-3. CPU % of one core for `memmap record` at 10 Hz, 100 Hz and 1 kHz (host metrics), side by
+   psutil, and the floor: a small C program that only preads the same /proc files, whole (ours
+   may read less: see memmap_tui/fieldread.py).
+2. CPU µs per host + process sample (HostCollector.collect + ProcessCollector.collect) watching
+   one process and a tree of 16, against the floor program reading the host files and each
+   process's stat and io.
+3. Ring buffer push ns for a 32-column row, C and Python.
+4. CPU % of one core for `memmap record` at 10 Hz, 100 Hz and 1 kHz (host metrics), side by
    side with the C floor program reading the same files at the same rate in the same window.
 
-Targets (issue 2 / issue 7): host sample <= 2x floor (1.5x with the native path), push <= 300 ns
-(150 ns), record at 10 Hz <= 0.5 % (0.2 %), 100 Hz <= 1.5 %, 1 kHz <= 12 %.
+Targets (issue 2 / issue 7): host sample <= 2x floor, host + process sample <= 1.5x floor, push
+<= 300 ns (150 ns), record at 10 Hz <= 0.5 % (0.2 %), 100 Hz <= 1.5 %, 1 kHz <= 12 %.
 
     python bench/overhead.py              # the whole run, about 70 s
     python bench/overhead.py --quick      # shorter windows, for a smoke test
@@ -25,13 +29,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from process_tick import TREE  # noqa: E402
 from ring_bench import push_ns  # noqa: E402
 
 from collectors.host import HostCollector  # noqa: E402
+from collectors.process import ProcessCollector  # noqa: E402
 from memmap_tui.fieldread import IMPLEMENTATION, PyFieldReader  # noqa: E402
 from memmap_tui.ring import IMPLEMENTATION as RING  # noqa: E402
 from memmap_tui.ring import PyRingBuffer, RingBuffer  # noqa: E402
@@ -91,10 +97,10 @@ def files_present() -> List[str]:
     return [f for f in HOST_FILES if os.access(f, os.R_OK)]
 
 
-def floor_sample_seconds(floor: str, n: int = 20000) -> float:
+def floor_sample_seconds(floor: str, n: int = 20000, extra: Sequence[str] = ()) -> float:
     """CPU seconds per sample of the C floor (reads only, back to back)."""
     start = os.times()
-    subprocess.run([floor, "0", str(n), *files_present()], check=True)
+    subprocess.run([floor, "0", str(n), *files_present(), *extra], check=True)
     end = os.times()
     return (end.children_user + end.children_system - start.children_user
             - start.children_system) / n
@@ -121,8 +127,45 @@ def host_sample_section(floor: Optional[str], n: int) -> None:
         print(f"   {label:<24} {seconds * 1e6:8.1f} µs  {ratio}")
 
 
+def both(first: Callable[[], object], second: Callable[[], object]) -> Callable[[], None]:
+    def call() -> None:
+        first()
+        second()
+
+    return call
+
+
+def host_process_section(floor: Optional[str], n: int) -> None:
+    print("2. CPU per host + process sample (back to back, warm), the process's tree watched")
+    for workers in (0, 15):
+        tree = subprocess.Popen([sys.executable, "-c", TREE, str(workers)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert tree.stdout is not None and tree.stdout.readline().strip() == "ready"
+            host, proc = HostCollector(), ProcessCollector(tree.pid)
+            host.open()
+            proc.open()
+            pids = sorted(proc.members)
+            assert len(pids) == workers + 1, pids
+
+            ours = cpu_seconds_per_call(both(host.collect, proc.collect), n)
+            host.close()
+            proc.close()
+            extra = [f"/proc/{pid}/{name}" for pid in pids for name in ("stat", "io")]
+            base = floor_sample_seconds(floor, max(n * 2, 2000), extra) if floor else None
+        finally:
+            assert tree.stdin is not None
+            tree.stdin.close()
+            tree.wait()
+        label = f"{len(pids)} process{'es' if len(pids) > 1 else ''}"
+        line = f"   {label:<14} memmap {ours * 1e6:7.1f} µs"
+        if base:
+            line += f"   C floor {base * 1e6:7.1f} µs   {ours / base:5.2f}x floor"
+        print(line)
+
+
 def ring_section(n: int) -> None:
-    print("2. Ring buffer push, 32 columns")
+    print("3. Ring buffer push, 32 columns")
     c = push_ns(RingBuffer, n) if RING == "c" else float("nan")
     py = push_ns(PyRingBuffer, max(n // 5, 1000))
     print(f"   C {c:.0f} ns, Python {py:.0f} ns, speed-up {py / c:.1f}x")
@@ -135,7 +178,7 @@ def process_cpu(pid: int) -> float:
 
 
 def record_section(floor: Optional[str], window: float, rates: List[float]) -> None:
-    print(f"3. CPU % of one core over {window:.0f} s after a 2 s warm-up, floor in the same window")
+    print(f"4. CPU % of one core over {window:.0f} s after a 2 s warm-up, floor in the same window")
     memmap = [sys.executable, "-m", "memmap_tui"]
     for interval in rates:
         with tempfile.TemporaryDirectory() as tmp:
@@ -171,6 +214,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if floor is None:
             print("   (no gcc: the C floor is left out)")
         host_sample_section(floor, 500 if args.quick else 5000)
+        host_process_section(floor, 500 if args.quick else 5000)
         ring_section(100_000 if args.quick else 1_000_000)
         record_section(floor, window, [0.1, 0.01, 0.001])
     return 0

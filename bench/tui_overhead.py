@@ -118,10 +118,10 @@ def measure(args: argparse.Namespace) -> int:
         for session in sessions:
             stop(session)
         shutil.rmtree(config, ignore_errors=True)
-    if None in (m0, m1, rss):
+    if m0 is None or m1 is None or rss is None:
         print("memmap TUI did not keep running")
         return 1
-    if None in (b0, b1):
+    if b0 is None or b1 is None:
         print("btop did not keep running")
         return 1
     tui = 100 * (m1 - m0) / HZ / args.seconds

@@ -73,6 +73,7 @@ EXITED_ROW_SECONDS = 10.0
 SMAPS_CPU_SHARE = 0.003  # smaps_rollup reads may use this share of one CPU, at any interval,
 SMAPS_MAX_CREDIT = SMAPS_CPU_SHARE * 1.0  # saving up at most one second's worth for a burst
 DELAYACCT_HINT = "sysctl -w kernel.task_delayacct=1"
+SYSCTL_SECONDS = 1.0  # how often kernel.task_delayacct is looked at
 
 
 def _specs() -> List[MetricSpec]:
@@ -132,6 +133,7 @@ class ProcessCollector(Collector):
         self._delay_totals = [NAN, NAN]  # main threads' I/O wait, live process seconds
         self._smaps_credit = 0.0
         self._delay_was_on = False
+        self._delay_due = -math.inf
         self._finder: Optional[NewProcesses] = None
         self._delayacct_fd: Optional[int] = None
         self._told: set = set()
@@ -172,6 +174,7 @@ class ProcessCollector(Collector):
         self._delay_totals = [NAN, NAN]
         self._smaps_credit = 0.0
         self._delay_was_on = False
+        self._delay_due = -math.inf
         self.ended = None
         self._root_recycled = False
         self._open_delayacct()
@@ -198,9 +201,13 @@ class ProcessCollector(Collector):
         except OSError:
             self._delayacct_fd = None  # before Linux 5.14: on unless booted with nodelayacct
 
-    def _delay_accounting(self) -> bool:
+    def _delay_accounting(self, now: float) -> bool:
+        """Whether delay accounting is on (the sysctl is looked at once a second)."""
         if self._delayacct_fd is None:
             return True
+        if now < self._delay_due:
+            return self._delay_was_on
+        self._delay_due = now + SYSCTL_SECONDS
         try:
             on = os.pread(self._delayacct_fd, 16, 0).strip() != b"0"
         except OSError:
@@ -250,7 +257,7 @@ class ProcessCollector(Collector):
             if parent is not None:
                 parent.expect_fold(m)
         self._add([m.account(now) for m in alive], self._totals)
-        self._add_delay(alive)
+        self._add_delay(alive, now)
         self._refresh_memory(alive, now)
         for m in gone:
             self._forget(m, now)
@@ -263,6 +270,11 @@ class ProcessCollector(Collector):
     @staticmethod
     def _add(deltas: List[List[float]], totals: List[float]) -> None:
         """Add the members' growth to the tree's totals; a total stays NaN until measured."""
+        if len(deltas) == 1:  # one process: no sums to make
+            for k, grown in enumerate(deltas[0]):
+                if grown == grown:
+                    totals[k] = grown if totals[k] != totals[k] else totals[k] + grown
+            return
         for k, column in enumerate(zip(*deltas)):
             grown = sum(column)
             if grown != grown:
@@ -272,8 +284,8 @@ class ProcessCollector(Collector):
                 grown = sum(measured)
             totals[k] = grown if totals[k] != totals[k] else totals[k] + grown
 
-    def _add_delay(self, alive: List[Member]) -> None:
-        on = self._delay_accounting()
+    def _add_delay(self, alive: List[Member], now: float) -> None:
+        on = self._delay_accounting(now)
         if on:
             pairs = [m.account_delay() for m in alive]
             self._add(pairs, self._delay_totals)  # type: ignore[arg-type]
