@@ -52,8 +52,8 @@ class Stat(NamedTuple):
     threads: int
     rss_bytes: float
     cpu_seconds: float        # utime + stime + cutime + cstime: own and reaped children's
-    major_faults: int         # majflt + cmajflt
-    minor_faults: int         # minflt + cminflt
+    major_faults: float       # majflt + cmajflt
+    minor_faults: float       # minflt + cminflt
     io_delay_seconds: float   # delayacct_blkio_ticks (main thread); 0 when accounting is off
 
 
@@ -77,16 +77,26 @@ SMAPS_KEYS = ("Rss", "Pss", "Pss_Anon", "Pss_File", "Pss_Shmem", "Private_Clean"
 SMAPS_RULES = [(0, key, 1, slot, 1024.0) for slot, key in enumerate(SMAPS_KEYS)]
 
 
-def stat_from_row(head: bytes, row: Any) -> Stat:
-    """A Stat from the reader's head (b"PID (name) S") and row; ValueError when unreadable."""
+def name_and_state(head: bytes) -> Tuple[bytes, bytes]:
+    """The command name and state letter from the reader's head (b"PID (name) S")."""
     close = head.rfind(b")")
-    rss_pages = row[RSS_PAGES]
-    if close < 0 or rss_pages != rss_pages:
+    if close < 0:
         raise ValueError("short stat line")
-    return Stat(head[head.find(b"(") + 1:close], head[close + 1:].strip(), int(row[PPID]),
-                int(row[START]), int(row[THREADS]), rss_pages * PAGE_BYTES,
-                row[CPU_TICKS] / CLK_TCK, int(row[MAJOR]), int(row[MINOR]),
-                row[DELAY_TICKS] / CLK_TCK)
+    return head[head.find(b"(") + 1:close], head[close + 1:].strip()
+
+
+def stat_from_row(head: bytes, row: Any) -> Stat:
+    """A Stat from the reader's head and row; ValueError when unreadable."""
+    name, state = name_and_state(head)
+    return _stat(name, state, row.tolist())
+
+
+def _stat(name: bytes, state: bytes, values: List[float]) -> Stat:
+    ppid, start, threads, rss_pages, cpu_ticks, major, minor, delay_ticks = values[:RCHAR]
+    if rss_pages != rss_pages:
+        raise ValueError("short stat line")
+    return Stat(name, state, int(ppid), int(start), int(threads), rss_pages * PAGE_BYTES,
+                cpu_ticks / CLK_TCK, major, minor, delay_ticks / CLK_TCK)
 
 
 class Memory(NamedTuple):
@@ -143,6 +153,9 @@ class ProcFiles:
         self._io_path = os.path.join(self.base, "io")
         self._row = array("d", [NAN]) * TICK_WIDTH
         self._tick: Any = None
+        self._head = b""
+        self._name_state = (b"", b"")
+        self._io_dropped = False
         self._open_tick()
         self._memory: Any = None
         self._memory_row = array("d", [NAN]) * len(SMAPS_KEYS)
@@ -167,6 +180,7 @@ class ProcFiles:
                 if exc.filename != self._io_path:
                     raise ProcessGone(f"{self.pid}: {exc.strerror}") from None
                 self.unavailable["io"] = unavailable_reason(exc)
+        self._io_dropped = True
         try:
             self._tick = self._reader_class([(self._stat_path, AFTER_PAREN)], STAT_RULES,
                                             TICK_WIDTH)
@@ -178,26 +192,32 @@ class ProcFiles:
         """stat, and the io counters (rchar, wchar, read_bytes, write_bytes) or None when they
         are unavailable (the reason lands in `unavailable`); ProcessGone once it is reaped."""
         row = self._row
-        if self._tick is None:
+        tick = self._tick
+        if tick is None:
             raise ProcessGone(f"{self.pid}: closed")
         try:
-            self._tick.read(row)
+            tick.read(row)
         except OSError as exc:
             if exc.filename != self._io_path or _gone(exc):
                 raise ProcessGone(f"{self.pid}: {exc.strerror}") from None
             self._drop_io(unavailable_reason(exc))
             return self.sample()
+        values = row.tolist()
         try:
-            st = stat_from_row(self._tick.head(), row)
+            head = tick.head()
+            if head != self._head:  # the state letter changed, or the name (exec)
+                self._name_state = name_and_state(head)
+                self._head = head
+            st = _stat(*self._name_state, values)
         except ValueError:
             raise ProcessGone(f"{self.pid}: unreadable stat") from None
-        if "io" in self.unavailable:
+        if self._io_dropped:
             return st, None
-        io = (row[RCHAR], row[WCHAR], row[READ_BYTES], row[WRITE_BYTES])
+        io = values[RCHAR:]
         if not (io[0] == io[0] and io[1] == io[1] and io[2] == io[2] and io[3] == io[3]):
             self._drop_io("unexpected format")
             return st, None
-        return st, io
+        return st, tuple(io)  # type: ignore[return-value]
 
     def stat(self) -> Stat:
         return self.sample()[0]
