@@ -185,13 +185,15 @@ def test_c_and_python_agree_on_any_text(tmp_path: Path, lines: list, key_token: 
     path.write_text("\n".join(lines))
     keys = ["a", "b", "x", "0", ""] if key_token != AFTER_PAREN else [""]
     rules = [(k, t, 1.0) for k in keys for t in range(4)]
-    rows = []
+    rows, heads = [], []
     for reader in (fieldread.FieldReader, PyFieldReader):
         plan = plan_for(path, key_token, rules)
-        row = plan.new_row()
-        plan.reader(reader).read(row)
+        row, r = plan.new_row(), plan.reader(reader)
+        r.read(row)
         rows.append(list(row))
+        heads.append(r.head())
     assert same(rows[0], rows[1])
+    assert heads[0] == heads[1]
 
 
 def test_host_collector_uses_the_native_reader_when_built(data_dir: Path, tmp_path: Path) -> None:
