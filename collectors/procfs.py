@@ -85,13 +85,9 @@ def name_and_state(head: bytes) -> Tuple[bytes, bytes]:
     return head[head.find(b"(") + 1:close], head[close + 1:].strip()
 
 
-def stat_from_row(head: bytes, row: Any) -> Stat:
-    """A Stat from the reader's head and row; ValueError when unreadable."""
-    name, state = name_and_state(head)
-    return _stat(name, state, row.tolist())
-
-
-def _stat(name: bytes, state: bytes, values: List[float]) -> Stat:
+def stat_from_values(name: bytes, state: bytes, values: List[float]) -> Stat:
+    """A Stat from the name, the state and the reader's row as a list; ValueError when the
+    stat line was short."""
     ppid, start, threads, rss_pages, cpu_ticks, major, minor, delay_ticks = values[:RCHAR]
     if rss_pages != rss_pages:
         raise ValueError("short stat line")
@@ -186,7 +182,6 @@ class ProcFiles:
                                             TICK_WIDTH)
         except OSError as exc:
             raise ProcessGone(f"{self.pid}: {exc.strerror}") from None
-        self._row[RCHAR:] = array("d", [NAN]) * (TICK_WIDTH - RCHAR)
 
     def sample(self) -> Tuple[Stat, Optional[Tuple[float, float, float, float]]]:
         """stat, and the io counters (rchar, wchar, read_bytes, write_bytes) or None when they
@@ -208,7 +203,7 @@ class ProcFiles:
             if head != self._head:  # the state letter changed, or the name (exec)
                 self._name_state = name_and_state(head)
                 self._head = head
-            st = _stat(*self._name_state, values)
+            st = stat_from_values(*self._name_state, values)
         except ValueError:
             raise ProcessGone(f"{self.pid}: unreadable stat") from None
         if self._io_dropped:
