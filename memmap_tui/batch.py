@@ -78,15 +78,15 @@ class NativeBatch:
     def _read_schedule(self, start: float, tick: int, count: int) -> Any:
         """One read_schedule; in the main thread, with the reader's pipe as Python's signal
         wakeup fd, so that a signal delivered to any thread ends the wait at once."""
-        if threading.current_thread() is not threading.main_thread():
-            return self.reader.read_schedule(self.rows, self.stamps, start, self.interval, tick,
-                                             count)
-        previous = signal.set_wakeup_fd(self.reader.wake_fd(), warn_on_full_buffer=False)
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main:
+            previous = signal.set_wakeup_fd(self.reader.wake_fd(), warn_on_full_buffer=False)
         try:
             return self.reader.read_schedule(self.rows, self.stamps, start, self.interval, tick,
                                              count)
         finally:
-            signal.set_wakeup_fd(previous)
+            if in_main:
+                signal.set_wakeup_fd(previous)
 
     def last_reading(self) -> Optional[Reading]:
         """The last raw reading (None before the first), for the per-tick path to go on from."""
