@@ -14,25 +14,20 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_derive import SCHEMA as DERIVE_SCHEMA
 
 from collectors.host import HostCollector
 from memmap_tui import fieldread
 from memmap_tui.derive import derive, plan_array
-from memmap_tui.model import Reading, Schema, counter, gauge
+from memmap_tui.model import Reading, Schema, gauge
 from memmap_tui.sampler import Sampler
 from memmap_tui.sinks.csv import CsvSink, format_row
 
 pytestmark = pytest.mark.skipif(fieldread.IMPLEMENTATION != "c",
                                 reason="C extension not built in this checkout")
 
-SCHEMA = Schema([
-    gauge("t.mem", "used_bytes", "bytes", "used"),
-    counter("t.disk", "read_bytes", "bytes", "read", column="read_bytes_per_second"),
-    counter("t.cpu", "busy_seconds", "seconds", "busy", column="util_percent",
-            per="total_seconds", scale=100.0),
-    counter("t.cpu", "total_seconds", "seconds", "all", column=None),
-    gauge("t.x", "scaled_percent", "percent", "scaled"),
-])
+# derive()'s test schema, plus a gauge
+SCHEMA = Schema([*DERIVE_SCHEMA.specs, gauge("t.x", "scaled_percent", "percent", "scaled")])
 
 number = st.one_of(st.floats(min_value=-1e13, max_value=1e13), st.just(math.nan),
                    st.integers(min_value=0, max_value=10**12).map(float))
