@@ -33,11 +33,11 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from memmap_tui.collectors.host import HostCollector  # noqa: E402
+from memmap_tui.collectors.process import ProcessCollector  # noqa: E402
 from process_tick import TREE  # noqa: E402
 from ring_bench import push_ns  # noqa: E402
 
-from collectors.host import HostCollector  # noqa: E402
-from collectors.process import ProcessCollector  # noqa: E402
 from memmap_tui.fieldread import IMPLEMENTATION, PyFieldReader  # noqa: E402
 from memmap_tui.ring import IMPLEMENTATION as RING  # noqa: E402
 from memmap_tui.ring import PyRingBuffer, RingBuffer  # noqa: E402

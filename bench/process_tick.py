@@ -27,7 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from collectors.process import ProcessCollector  # noqa: E402
+from memmap_tui.collectors.process import ProcessCollector  # noqa: E402
 
 TARGET_SECONDS = 0.001
 WORKERS = 15

@@ -263,7 +263,7 @@ def discover(proc_root: str, sys_root: str, debugfs_root: str) -> Layout:
 def _emc_estimator() -> Optional[Callable[[str, float, float], Optional[float]]]:
     """collectors.jetson_models.emc_bytes_per_second when that module is there."""
     try:
-        from collectors.jetson_models import emc_bytes_per_second
+        from memmap_tui.collectors.jetson_models import emc_bytes_per_second
     except Exception as exc:  # not written yet, or broken: the estimate stays NaN
         log.info("no EMC bandwidth table (%s): jetson.emc.bytes_per_second stays empty", exc)
         return None

@@ -23,12 +23,12 @@ ENTRY_POINT_GROUP = "memmap_tui.collectors"
 
 # Used when the package runs from a source tree that was never installed (no entry points).
 BUILTIN_COLLECTORS: Dict[str, str] = {
-    "host": "collectors.host:HostCollector",
-    "process": "collectors.process:ProcessCollector",
-    "nvml": "collectors.nvml:NvmlCollector",
-    "jetson": "collectors.jetson:JetsonCollector",
-    "tegrastats": "collectors.tegrastats:TegrastatsCollector",
-    "jtop": "collectors.jtop:JtopCollector",
+    "host": "memmap_tui.collectors.host:HostCollector",
+    "process": "memmap_tui.collectors.process:ProcessCollector",
+    "nvml": "memmap_tui.collectors.nvml:NvmlCollector",
+    "jetson": "memmap_tui.collectors.jetson:JetsonCollector",
+    "tegrastats": "memmap_tui.collectors.tegrastats:TegrastatsCollector",
+    "jtop": "memmap_tui.collectors.jtop:JtopCollector",
 }
 
 

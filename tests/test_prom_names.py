@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 from conftest import DATA
+from memmap_tui.collectors.host import HostCollector
 
-from collectors.host import HostCollector
 from memmap_tui.model import COUNTER, GAUGE, MetricSpec, Schema, counter, gauge
 from memmap_tui.sinks.prom_names import (
     RAW,

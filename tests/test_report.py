@@ -12,8 +12,7 @@ from conftest import memmap_cmd, memmap_env
 
 from memmap_tui.charts import downsample, line_chart
 from memmap_tui.collector import UsageError
-from memmap_tui.recording import load_recording
-from memmap_tui.report import (
+from memmap_tui.commands.report import (
     describe,
     headline_lines,
     percentile,
@@ -21,6 +20,7 @@ from memmap_tui.report import (
     short_label,
     summarise,
 )
+from memmap_tui.csvread import load_recording
 from memmap_tui.verdict import verdict
 
 

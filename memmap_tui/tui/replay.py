@@ -183,8 +183,8 @@ class ReplayApp(MemmapApp):
 
 def run_replay(args: Any) -> int:
     """`memmap replay FILE.csv`: read the recording before taking the screen."""
+    from ..csvread import load_recording
     from ..pipeline import log_to_file
-    from ..recording import load_recording
 
     recording = load_recording(args.file)
     log_to_file()

@@ -197,7 +197,7 @@ class RecordingSource(Source):
     @classmethod
     def from_file(cls, path: str, **kwargs: Any) -> RecordingSource:
         """A recording written by `memmap record` (NotARecording, one line, when it is not)."""
-        from ..recording import load_recording
+        from ..csvread import load_recording
 
         recording = load_recording(path)
         rows = [tuple(row) for row in recording.rows()]

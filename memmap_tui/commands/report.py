@@ -6,7 +6,7 @@
   time spent waiting for data and memory at start, end and peak;
 - a table, one row per metric: mean, p50, p95 and max in human units (memmap_tui.units);
 - plots over time of memory, throughput and waiting (memmap_tui.charts).
-The recording is read by memmap_tui.recording, which refuses a file that is not one (exit 2).
+The recording is read by memmap_tui.csvread, which refuses a file that is not one (exit 2).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from typing import Any, List, Optional, Sequence, Tuple
 from rich.console import Console
 from rich.table import Table
 
-from .charts import line_chart
-from .collector import UsageError
-from .recording import Recording, load_recording
-from .units import fmt_bytes, fmt_percent, fmt_seconds, format_value
-from .verdict import BAD, WAIT_COLUMNS, WARN, gpu_utilisation, verdict, waiting_share
+from ..charts import line_chart
+from ..collector import UsageError
+from ..csvread import Recording, load_recording
+from ..units import fmt_bytes, fmt_percent, fmt_seconds, format_value
+from ..verdict import BAD, WAIT_COLUMNS, WARN, gpu_utilisation, verdict, waiting_share
 
 CHARTS = (  # (title, which columns, how their values are scaled)
     ("Memory", re.compile(r"^(host\.mem\.used_bytes|host\.swap\.used_bytes|proc\.rss_bytes|"

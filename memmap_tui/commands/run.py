@@ -23,12 +23,12 @@ import sys
 import threading
 from typing import Any, Dict, List, Optional
 
-from .collector import UsageError, parse_collector_list
-from .pipeline import build_sampler, log_to_stderr
+from ..collector import UsageError, parse_collector_list
+from ..pipeline import build_sampler, log_to_stderr
+from ..sinks.csv import CsvSink
+from ..sinks.summary import RunSummary, render
+from ..units import fmt_exit
 from .record import BATCH_BELOW_INTERVAL, open_output
-from .sinks.csv import CsvSink
-from .sinks.summary import RunSummary, render
-from .units import fmt_exit
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SI_KERNEL = 0x80  # siginfo code of a signal the kernel sent (a terminal's Ctrl-C or hang-up)
