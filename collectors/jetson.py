@@ -350,14 +350,14 @@ class JetsonCollector(Collector):
         names: List[str] = []
         rails = self.layout.rails
         specs = [gauge("jetson.power", "watts", "watts", f"Power on rail {rail.name} (INA3221)",
-                       device=_unique(names, slug(rail.name)), label="rail") for rail in rails]
+                       device=_unique(names, slug(rail.name)), label_key="rail") for rail in rails]
         return specs, lambda: [rail.watts() for rail in rails]
 
     def _zone_group(self) -> Group:
         names: List[str] = []
         zones = self.layout.zones
         specs = [gauge("jetson.temp", "celsius", "celsius", f"Thermal zone {name}",
-                       device=_unique(names, slug(name)), label="zone") for name, _ in zones]
+                       device=_unique(names, slug(name)), label_key="zone") for name, _ in zones]
 
         def read_zones() -> List[float]:
             milli = [read_number(path) for _, path in zones]

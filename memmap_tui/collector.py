@@ -89,6 +89,19 @@ class Collector:
     def from_options(cls, options: CollectorOptions) -> Collector:
         return cls()
 
+    @classmethod
+    def catalog(cls) -> List[MetricSpec]:
+        """Every metric this collector can declare, whatever the machine, as templates whose
+        device part is `model.DEVICE` ("{device}"): how a recording's columns are understood
+        (label, pane, roles) where no collector runs (`memmap report`, `memmap replay`)."""
+        return []
+
+    @classmethod
+    def renamed(cls) -> Dict[str, str]:
+        """Columns this collector used to write under another name: {old: new}, either may hold
+        `model.DEVICE`. Recordings with the old names still load (memmap_tui.catalog)."""
+        return {}
+
     def probe(self) -> Availability:
         """Cheap, never raises: does the source exist here?"""
         raise NotImplementedError
