@@ -27,6 +27,7 @@ DEVICE = "device"  # one device (a GPU, a disk, a link); its labels say which
 
 # -- waiting and stalls (percent of wall time) ----------------------------------------------------
 WAITING = "waiting"                # time spent waiting for data (block or network I/O)
+WAITING_FULL = "waiting-full"      # time all non-idle tasks waited for I/O at once (PSI io full)
 MEMORY_STALL = "memory-stall"      # time some tasks stalled reclaiming memory (PSI memory some)
 MEMORY_STALL_FULL = "memory-stall-full"  # time all non-idle tasks stalled so (PSI memory full)
 CPU_STALL = "cpu-stall"            # time runnable tasks waited for a CPU (PSI cpu some)
@@ -40,6 +41,7 @@ PROCESSES = "processes"            # how many processes are alive (a count, neve
 
 # -- memory ---------------------------------------------------------------------------------------
 RAM_USED = "ram-used"              # RAM in use, bytes (host RAM; a Jetson's unified RAM)
+RAM_TOTAL = "ram-total"            # RAM in all, bytes (as a `total`: the full scale of a bar)
 SWAP_USED = "swap-used"            # swap in use, bytes
 GPU_MEMORY = "gpu-memory"          # a GPU's memory in use, bytes (all processes on it)
 MEMORY_PEAK = "memory-peak"        # a memory figure whose peak the run summary reports
@@ -63,6 +65,7 @@ ROLES: Dict[str, str] = {
     JOB: "the watched process's cgroup (job) figure",
     DEVICE: "one device's figure",
     WAITING: "share of time waiting for data, %",
+    WAITING_FULL: "share of time all tasks waited for I/O at once, %",
     MEMORY_STALL: "share of time some tasks stalled reclaiming memory, %",
     MEMORY_STALL_FULL: "share of time all tasks stalled reclaiming memory, %",
     CPU_STALL: "share of time runnable tasks waited for a CPU, %",
@@ -72,6 +75,7 @@ ROLES: Dict[str, str] = {
     THREAD_MAX: "the busiest thread, % of one core",
     PROCESSES: "live processes (a count)",
     RAM_USED: "RAM in use, bytes",
+    RAM_TOTAL: "RAM in all, bytes",
     SWAP_USED: "swap in use, bytes",
     GPU_MEMORY: "a GPU's memory in use, bytes",
     MEMORY_PEAK: "the run summary reports its peak",
