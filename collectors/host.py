@@ -309,7 +309,7 @@ def _disk_specs(disk: Optional[str]) -> List[MetricSpec]:
                 roles=(R.STORAGE_WRITTEN, R.DEVICE)),
         counter("host.disk", "busy_seconds", "seconds", f"Time {what} had I/O in flight.",
                 column="busy_percent", device=disk, scale=100.0, label=f"{disk} busy",
-                roles=(R.DEVICE,)),
+                roles=(R.DEVICE_BUSY, R.DEVICE)),
     ]
 
 
