@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""What the live TUI costs: `memmap` beside btop, in two tmux windows of the same size, same window.
+"""What the live TUI costs: `memmap` beside btop, in tmux windows of the same size, same window.
 
-`memmap --interval 0.1 --refresh 1` (10 Hz sampling, one redraw a second) and btop with
-`update_ms = 1000` (its config in a temporary XDG_CONFIG_HOME, LANG=C.UTF-8 as btop needs) run
-side by side in tmux at 160x50; after a warm-up both are measured over the same 30 s:
-CPU % of one core from /proc/PID/stat (utime + stime, all threads) and the TUI's RSS.
-memmap's per-thread split (main = drawing, the sampler, the input thread) comes from schedstat.
+Three run side by side in tmux at 160x50 and are measured over the same 30 s after a warm-up:
+`memmap --interval 0.1 --refresh 1` (10 Hz sampling, one redraw a second) with its quiet input
+driver; the same with Textual's stock LinuxDriver (`TEXTUAL_DRIVER`, whose input thread wakes
+every 0.1 s); and btop with `update_ms = 1000` (its config in a temporary XDG_CONFIG_HOME,
+LANG=C.UTF-8 as btop needs). CPU % of one core from /proc/PID/stat (utime + stime, all threads)
+and the TUIs' RSS; memmap's per-thread split (main = drawing, the sampler, the input thread)
+comes from schedstat.
 
 Targets (issue 3): CPU no more than btop's (ratio <= 1.0), RSS <= 60 MB.
 
@@ -31,11 +33,17 @@ HZ = os.sysconf("SC_CLK_TCK")
 RSS_GOAL_MB = 60.0
 
 
-def memmap_command(args: argparse.Namespace) -> str:
-    """The shell command tmux runs for memmap: the installed script, else this source tree."""
+STOCK_DRIVER = "textual.drivers.linux_driver:LinuxDriver"
+
+
+def memmap_command(args: argparse.Namespace, stock: bool = False) -> str:
+    """The shell command tmux runs for memmap: the installed script, else this source tree;
+    `stock`: with Textual's own driver instead of the quiet one."""
     script = Path(sys.executable).parent / "memmap"
     base = str(script) if script.exists() else f"{sys.executable} -m memmap_tui"
     env = "" if script.exists() else f"PYTHONPATH={ROOT} "
+    if stock:
+        env += f"TEXTUAL_DRIVER={STOCK_DRIVER} "
     return (f"cd {ROOT} && TERM=xterm-256color {env}exec {base} "
             f"--interval {args.interval:g} --refresh {args.refresh:g}")
 
@@ -104,34 +112,42 @@ def btop_config() -> str:
 def measure(args: argparse.Namespace) -> int:
     tag = f"{os.getpid()}"
     config = btop_config()
-    sessions = [f"memmap-bench-{tag}", f"btop-bench-{tag}"]
+    names = ("memmap", "stock", "btop")
+    sessions = {name: f"{name}-bench-{tag}" for name in names}
+    commands = {"memmap": memmap_command(args), "stock": memmap_command(args, stock=True),
+                "btop": f"XDG_CONFIG_HOME={config} LANG=C.UTF-8 exec btop"}
     try:
-        memmap_pid = start(sessions[0], args.size, memmap_command(args))
-        btop_pid = start(sessions[1], args.size,
-                         f"XDG_CONFIG_HOME={config} LANG=C.UTF-8 exec btop")
+        pids = {name: start(sessions[name], args.size, commands[name]) for name in names}
         time.sleep(args.warmup)
-        m0, b0, threads = cpu_ticks(memmap_pid), cpu_ticks(btop_pid), thread_ns(memmap_pid)
+        before = {name: cpu_ticks(pid) for name, pid in pids.items()}
+        threads = {name: thread_ns(pids[name]) for name in ("memmap", "stock")}
         time.sleep(args.seconds)
-        m1, b1, rss = cpu_ticks(memmap_pid), cpu_ticks(btop_pid), rss_kb(memmap_pid)
-        split = thread_split(memmap_pid, threads, args.seconds)
+        after = {name: cpu_ticks(pid) for name, pid in pids.items()}
+        rss = {name: rss_kb(pids[name]) for name in ("memmap", "stock")}
+        splits = {name: thread_split(pids[name], threads[name], args.seconds)
+                  for name in ("memmap", "stock")}
     finally:
-        for session in sessions:
+        for session in sessions.values():
             stop(session)
         shutil.rmtree(config, ignore_errors=True)
-    if m0 is None or m1 is None or rss is None:
-        print("memmap TUI did not keep running")
-        return 1
-    if b0 is None or b1 is None:
-        print("btop did not keep running")
-        return 1
-    tui = 100 * (m1 - m0) / HZ / args.seconds
-    btop = 100 * (b1 - b0) / HZ / args.seconds
-    ratio = tui / max(btop, 1e-9)
-    rss_mb = rss / 1024
+    for name in names:
+        if before[name] is None or after[name] is None or rss.get(name, 0) is None:
+            print(f"{name} did not keep running")
+            return 1
+    cpu = {name: 100 * (after[name] - before[name]) / HZ / args.seconds  # type: ignore[operator]
+           for name in names}
+    ratio = cpu["memmap"] / max(cpu["btop"], 1e-9)
+    rss_mb = rss["memmap"] / 1024  # type: ignore[operator]
     print(f"TUI {args.size} at --interval {args.interval:g} --refresh {args.refresh:g}, "
-          f"{args.seconds:g} s: cpu={tui:.2f}% rss={rss_mb:.1f} MB ({split})")
-    print(f"btop update_ms=1000: cpu={btop:.2f}%")
-    print(f"ratio {ratio:.2f} (goal <= 1.0); rss {rss_mb:.1f} MB (goal <= {RSS_GOAL_MB:g} MB)")
+          f"{args.seconds:g} s, side by side:")
+    print(f"  memmap, quiet driver: cpu={cpu['memmap']:.2f}% rss={rss_mb:.1f} MB "
+          f"({splits['memmap']})")
+    print(f"  memmap, stock driver: cpu={cpu['stock']:.2f}% "
+          f"rss={rss['stock'] / 1024:.1f} MB ({splits['stock']})")  # type: ignore[operator]
+    print(f"  btop update_ms=1000:  cpu={cpu['btop']:.2f}%")
+    print(f"ratio {ratio:.2f} (goal <= 1.0; stock driver "
+          f"{cpu['stock'] / max(cpu['btop'], 1e-9):.2f}); "
+          f"rss {rss_mb:.1f} MB (goal <= {RSS_GOAL_MB:g} MB)")
     return 0 if ratio <= 1.0 and rss_mb <= RSS_GOAL_MB else 1
 
 

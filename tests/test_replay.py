@@ -131,3 +131,35 @@ def test_record_then_replay_in_a_real_terminal(tmp_path: Path) -> None:
         assert (tmp_path / "exit").read_text().strip() == "EXITED:0"
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+
+
+def test_keys_read_by_the_quiet_drivers_parser_drive_the_replay() -> None:
+    """The parser's events, posted as the driver posts them, reach the bindings (Pilot)."""
+    from memmap_tui.tui.keyboard import InputParser
+
+    source = replay_source()
+    parser = InputParser(0.1)
+    seen = {}
+
+    async def scenario() -> None:
+        app = ReplayApp(source, refresh=0.2)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.3)
+            for data, name in ((b" ", "paused"), (b"\x1b[F", "end"), (b"\x1b[H", "home"),
+                               (b"\x1b[C\x1bOC", "right")):
+                for message in parser.feed(data):
+                    app.post_message(message)
+                await pilot.pause(0.2)
+                seen[name] = source.paused if name == "paused" else source.position
+            for message in parser.feed(b"q"):
+                app.post_message(message)
+            await pilot.pause(0.2)
+        assert app.return_code == 0
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        source.stop()
+    assert seen["paused"] is True
+    assert seen["end"] == pytest.approx(source.duration)
+    assert seen["home"] < 1.0 and 19.0 <= seen["right"] <= 21.5

@@ -138,3 +138,40 @@ def test_bad_arguments_never_take_the_screen(args, says):
                             env=memmap_env(), timeout=30)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and says in result.stderr
+
+
+# -- keys through a real terminal: the quiet driver's parser, not Pilot's -------------------
+REPLAY = str(Path(__file__).resolve().parent / "data" / "tui_recording.csv")
+
+
+def test_arrow_home_end_keys_reach_the_replay_through_the_terminal(tmux_session):
+    tui = tmux_session(["replay", REPLAY], size=(120, 30))
+    assert "replay tui_recording.csv" in tui.wait_for(lambda s: "replay tui_recording" in s)
+    tui.keys("p")  # pause, so that the position moves only by keys
+    tui.wait_for(lambda s: "PAUSED" in s, 5)
+    tui.keys("End")
+    assert "119.5 s/119.5 s" in tui.wait_for(lambda s: "119.5 s/119.5 s" in s, 5)
+    tui.keys("Home")
+    assert "0.0 s/119.5 s" in tui.wait_for(lambda s: "0.0 s/119.5 s" in s, 5)
+    tui.keys("Right", "Right")
+    assert "20.0 s/119.5 s" in tui.wait_for(lambda s: "20.0 s/119.5 s" in s, 5)
+    tui.keys("Left")
+    assert "10.0 s/119.5 s" in tui.wait_for(lambda s: "10.0 s/119.5 s" in s, 5)
+    tui.keys("q")
+    assert tui.exit_status() == "EXITED:0"
+
+
+def test_ctrl_keys_utf8_text_and_a_lone_escape_through_the_terminal(tmux_session):
+    tui = tmux_session(["--interval", "0.2"], size=(80, 24))
+    assert drawn(tui.wait_for(drawn))
+    tui.keys("C-p")  # the command palette, with a text input
+    assert "Search for commands" in tui.wait_for(lambda s: "Search for commands" in s, 5)
+    tui.keys("-l", "héllo")
+    assert "héllo" in tui.wait_for(lambda s: "héllo" in s, 5)
+    tui.keys("BSpace", "BSpace")
+    assert "hél" in tui.wait_for(lambda s: "hél" in s and "héllo" not in s, 5)
+    tui.keys("Escape")  # alone: delivered after the escape delay, closes the palette
+    assert "hél" not in tui.wait_for(lambda s: "hél" not in s, 5)
+    tui.keys("q")
+    assert tui.exit_status() == "EXITED:0"
+    assert "Traceback" not in tui.screen(history=True)

@@ -1,14 +1,16 @@
 """A Linux terminal driver whose input thread sleeps until a key arrives.
 
-Textual's stock LinuxDriver polls stdin every 0.1 s even when nothing happens (to time out a
-lone Escape and to notice exit), which costs a monitor that should be nearly free about 0.1 %
-of a core. This driver blocks in select() on stdin and a wake-up pipe instead; it polls only
-for a short while after input (so a lone Escape is still delivered after ESCDELAY), and stop
-writes to the pipe. Everything else is the stock driver's.
+Textual's stock LinuxDriver wakes its input thread every 0.1 s even when nothing happens (to
+time out a lone Escape and to notice exit), which costs a monitor that should be nearly free
+about 0.1 % of a core. This driver subclasses the public LinuxDriver and replaces only its
+input thread (`run_input_thread`): it blocks in select() on stdin and a wake-up pipe, with a
+timeout only while the parser holds half a sequence (a lone Escape is still delivered after the
+escape delay), and the driver's `exit_event` writes to the pipe when set. Keys are parsed by
+memmap_tui.tui.keyboard, with public Textual APIs only. Output, modes and signals stay the
+stock driver's.
 
-It leans on driver internals (`exit_event`, `fileno`, `process_message`) and on Textual's
-xterm parser; `quiet_driver_class()` returns None when those are not what it expects, and the
-app then keeps the stock driver.
+`TEXTUAL_DRIVER` (Textual's own variable, `module:Class`) overrides the choice: the benchmark
+runs the stock driver that way (`bench/tui_overhead.py`).
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ import os
 import selectors
 import threading
 import time
-from codecs import getincrementaldecoder
-from typing import Any, Optional, Type
+from typing import Any, Callable, Optional, Type
+
+from textual.message import Message
+
+from .keyboard import InputParser
 
 _WAKE, _INPUT = "wake", "input"
+READ_BYTES = 4096
 
 
 class WakingEvent(threading.Event):
@@ -28,50 +34,58 @@ class WakingEvent(threading.Event):
 
     def __init__(self, wake_fd: int) -> None:
         super().__init__()
-        self._wake_fd = wake_fd
+        self._wake_fd: Optional[int] = wake_fd
+        self._lock = threading.Lock()
 
     def set(self) -> None:
         super().set()
-        try:
-            os.write(self._wake_fd, b"x")
-        except OSError:
-            pass  # the pipe is full (already woken) or closed
+        with self._lock:
+            if self._wake_fd is None:
+                return
+            try:
+                os.write(self._wake_fd, b"x")
+            except OSError:
+                pass  # the pipe is full: a wake-up is already waiting
+
+    def detach(self) -> None:
+        """Stop writing to the pipe (it is about to be closed)."""
+        with self._lock:
+            self._wake_fd = None
 
 
-def _input_loop(driver: Any, parser: Any, wake_fd: int, escape_delay: float) -> None:
-    """Read keys until the driver's exit_event is set; block while idle."""
-    decode = getincrementaldecoder("utf-8")().decode
-    polling_until = 0.0
-    with selectors.DefaultSelector() as selector:
-        selector.register(driver.fileno, selectors.EVENT_READ, _INPUT)
+def read_input(fd: int, wake_fd: int, stop: threading.Event, parser: InputParser,
+               post: Callable[[Message], None]) -> None:
+    """Read `fd` until `stop` is set, posting what `parser` makes of it; block while idle.
+
+    The only timeout is the parser's deadline (half a sequence waiting for the escape delay).
+    End of file or a read error (the terminal hung up) stops the reading, not the waiting.
+    """
+    with selectors.SelectSelector() as selector:  # select(): works on ttys, pipes, /dev/null
+        selector.register(fd, selectors.EVENT_READ, _INPUT)
         selector.register(wake_fd, selectors.EVENT_READ, _WAKE)
-        while not driver.exit_event.is_set():
-            now = time.monotonic()
-            timeout = min(escape_delay, polling_until - now) if now < polling_until else None
+        while not stop.is_set():
+            deadline = parser.deadline()
+            timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             for key, _mask in selector.select(timeout):
                 if key.data == _WAKE:
                     os.read(wake_fd, 64)
                     continue
-                data = decode(os.read(driver.fileno, 4096))
-                if not data:  # stdin closed: nothing more will come
-                    selector.unregister(driver.fileno)
+                try:
+                    data = os.read(fd, READ_BYTES)
+                except OSError:
+                    data = b""
+                if not data:  # nothing more will come from here
+                    selector.unregister(fd)
                     continue
-                polling_until = time.monotonic() + 3 * escape_delay + 0.1
                 for message in parser.feed(data):
-                    driver.process_message(message)
+                    post(message)
             for message in parser.tick():
-                driver.process_message(message)
+                post(message)
 
 
-def quiet(base: Type[Any]) -> Optional[Type[Any]]:
-    """A subclass of the driver class `base` with the sleeping input thread, or None."""
-    try:
-        from textual import constants
-        from textual._xterm_parser import XTermParser
-    except ImportError:
-        return None
-    if not hasattr(base, "run_input_thread") or not hasattr(XTermParser, "tick"):
-        return None
+def quiet(base: Type[Any]) -> Type[Any]:
+    """A subclass of the driver class `base` (LinuxDriver) with the sleeping input thread."""
+    from textual import constants
 
     class QuietDriver(base):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -81,24 +95,29 @@ def quiet(base: Type[Any]) -> Optional[Type[Any]]:
             self.exit_event = WakingEvent(self._wake_write)
 
         def run_input_thread(self) -> None:
-            _input_loop(self, XTermParser(), self._wake_read, constants.ESCAPE_DELAY)
+            read_input(self.fileno, self._wake_read, self.exit_event,
+                       InputParser(constants.ESCAPE_DELAY), self.process_message)
 
         def close(self) -> None:
             super().close()
+            self.exit_event.detach()
             for fd in (self._wake_read, self._wake_write):
                 try:
                     os.close(fd)
                 except OSError:
                     pass
 
-    QuietDriver.__name__ = f"Quiet{base.__name__}"
+    QuietDriver.__name__ = QuietDriver.__qualname__ = f"Quiet{base.__name__}"
     return QuietDriver
 
 
 def quiet_driver_class() -> Optional[Type[Any]]:
-    """The quiet full-screen Linux driver, or None where it does not apply."""
+    """The quiet full-screen Linux driver; None (Textual chooses) where it does not apply:
+    not a POSIX system, or TEXTUAL_DRIVER names another driver."""
+    if os.environ.get("TEXTUAL_DRIVER"):
+        return None
     try:
         from textual.drivers.linux_driver import LinuxDriver
-    except ImportError:  # not a POSIX system
+    except ImportError:  # no termios: not a POSIX system
         return None
     return quiet(LinuxDriver)
