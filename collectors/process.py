@@ -37,7 +37,8 @@ flowing one way.
 
 Lifecycle: a recycled PID is told apart by its start time and never followed. When the watched
 process exits (or is a zombie), collect() raises SourceEnded with the last values, so `record`
-writes its last row and stops; with `stop_when_gone = False` (the TUI) it goes on and the table
+writes its last row and stops; with `stop_when_gone=False` (CollectorOptions; the TUI) it goes on,
+`ended` says how the process ended, and the table
 marks the process exited, with its exit status when memmap is its parent.
 Known gaps: I/O delay needs delay accounting (kernel.task_delayacct=1 on Linux >= 5.14); io and
 smaps_rollup of another user's process need ptrace access and are then reported unavailable.
@@ -138,10 +139,11 @@ class ProcessCollector(Collector):
     needs_pid = True
 
     def __init__(self, pid: Optional[int], proc_root: str = "/proc",
-                 clock=time.monotonic, reader_class: Any = None) -> None:  # type: ignore[no-untyped-def]
+                 clock=time.monotonic, reader_class: Any = None,  # type: ignore[no-untyped-def]
+                 stop_when_gone: bool = True) -> None:
         self.pid, self.proc_root, self.clock = pid, proc_root, clock
         self.reader_class = reader_class  # the field reader: None = the C one when built
-        self.stop_when_gone = True   # the TUI sets False: keep going, mark the process exited
+        self.stop_when_gone = stop_when_gone  # False (the TUI): go on, mark the process exited
         self.members: Dict[int, Member] = {}
         self.unavailable: Dict[str, str] = {}   # metric group -> why it is empty
         self.ended: Optional[str] = None
@@ -160,7 +162,7 @@ class ProcessCollector(Collector):
 
     @classmethod
     def from_options(cls, options: CollectorOptions) -> ProcessCollector:
-        return cls(options.pid, options.proc_root)
+        return cls(options.pid, options.proc_root, stop_when_gone=options.stop_when_gone)
 
     def probe(self) -> Availability:
         if self.pid is None:

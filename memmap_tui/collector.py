@@ -69,6 +69,10 @@ class CollectorOptions:
     proc_root: str = "/proc"
     sys_root: str = "/sys"
     tegrastats_cmd: Optional[str] = None
+    # When the watched thing goes for good (the --pid process exits): True ends the run
+    # (SourceEnded: `record`, `run`, `serve`); False goes on sampling the rest and the collector
+    # says what went in `ended` (the live TUI).
+    stop_when_gone: bool = True
 
 
 class Collector:
@@ -84,6 +88,7 @@ class Collector:
     slow: bool = False
     default: bool = True
     needs_pid: bool = False
+    ended: Optional[str] = None  # what went for good, when it did ("process 42 exited ...")
 
     @classmethod
     def from_options(cls, options: CollectorOptions) -> Collector:

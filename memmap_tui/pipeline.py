@@ -38,26 +38,30 @@ def check_pid(pid: Optional[int]) -> None:
         pass  # another user's process: it exists; the collector says what it cannot read
 
 
-def collector_options(args: Any) -> CollectorOptions:
+def collector_options(args: Any, stop_when_gone: bool = True) -> CollectorOptions:
     return CollectorOptions(
         pid=getattr(args, "pid", None),
         interval=args.interval,
         tegrastats_cmd=getattr(args, "tegrastats_cmd", None) or env_tegrastats_cmd(),
+        stop_when_gone=stop_when_gone,
     )
 
 
-def chosen_collectors(args: Any) -> List[Collector]:
+def chosen_collectors(args: Any, stop_when_gone: bool = True) -> List[Collector]:
     """The collectors named by --collectors (plus `process` with --pid), or the default set."""
     names = parse_collector_list(args.collectors) if getattr(args, "collectors", None) else None
     if names is not None and getattr(args, "pid", None) is not None and "process" not in names:
         names.append("process")
-    return build_collectors(names, collector_options(args))
+    return build_collectors(names, collector_options(args, stop_when_gone))
 
 
-def build_sampler(args: Any, sinks: Sequence[Sink] = ()) -> Sampler:
-    """Check the arguments, pick the collectors and wire them to `sinks`."""
+def build_sampler(args: Any, sinks: Sequence[Sink] = (), stop_when_gone: bool = True) -> Sampler:
+    """Check the arguments, pick the collectors and wire them to `sinks`.
+
+    `stop_when_gone`: the run ends when the watched process exits (record, run, serve); False
+    (the live TUI) goes on sampling the rest, and the collector's `ended` says it exited."""
     check_pid(getattr(args, "pid", None))
-    return Sampler(chosen_collectors(args), args.interval, sinks)
+    return Sampler(chosen_collectors(args, stop_when_gone), args.interval, sinks)
 
 
 def stop_on_signals(stop: Callable[[], None]) -> Dict[int, Any]:

@@ -15,7 +15,7 @@ import pytest
 from conftest import memmap_cmd, memmap_env
 from memmap_tui.collectors.process import ProcessCollector
 
-from memmap_tui.collector import SourceEnded
+from memmap_tui.collector import CollectorOptions, SourceEnded
 
 HELD = 300 * 2**20
 DATA_BYTES = 16 * 2**20
@@ -229,8 +229,7 @@ def test_exit_status_is_known_when_memmap_is_the_parent() -> None:
 
 def test_without_stop_when_gone_the_table_marks_the_process_exited() -> None:
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.3)"])
-    c = ProcessCollector(proc.pid)
-    c.stop_when_gone = False
+    c = ProcessCollector.from_options(CollectorOptions(pid=proc.pid, stop_when_gone=False))
     c.open()
     try:
         wait_for(lambda: c.collect()[0] == 0)

@@ -120,9 +120,11 @@ def test_record_then_replay_in_a_real_terminal(tmp_path: Path) -> None:
             f"{command}; echo EXITED:$? > exit; sleep 3"]
     subprocess.run(tmux, check=True)
     try:
-        time.sleep(3)
-        screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
-                                capture_output=True, text=True).stdout
+        deadline, screen = time.monotonic() + 15, ""
+        while time.monotonic() < deadline and not ("B/s" in screen and "replay r.csv" in screen):
+            time.sleep(0.3)  # a loaded machine can take seconds to start Python
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
+                                    capture_output=True, text=True).stdout
         assert "B/s" in screen and "Memory" in screen and "replay r.csv" in screen
         subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
         deadline = time.monotonic() + 5
@@ -163,3 +165,25 @@ def test_keys_read_by_the_quiet_drivers_parser_drive_the_replay() -> None:
     assert seen["paused"] is True
     assert seen["end"] == pytest.approx(source.duration)
     assert seen["home"] < 1.0 and 19.0 <= seen["right"] <= 21.5
+
+
+def test_the_phase_under_the_cursor_follows_seeks() -> None:
+    source = replay_source()
+    assert source.phase_text() == ""  # not found yet
+    phases = source.find_phases()
+    assert len(phases) > 2 and phases[1].cause == "storage"
+    source.seek_to(5.0)
+    assert source.phase_text() == f"phase 1/{len(phases)} GPU-bound"
+    source.seek_to(25.0)
+    assert source.phase_text() == f"phase 2/{len(phases)} storage"
+    source.seek_to(source.duration)
+    assert source.phase_text() == f"phase {len(phases)}/{len(phases)} storage"
+
+
+def test_the_replay_header_shows_the_phase() -> None:
+    source = replay_source()
+    shown = []
+    drive(source, ["p", "end"],
+          lambda app: shown.append(app.main.query_one("#status").status.phase))
+    count = len(source.phases or [])
+    assert count > 2 and shown == [f"phase {count}/{count} storage"]

@@ -7,6 +7,8 @@ deterministic recording in tests/data (tests/tui_apps.py).
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from argparse import Namespace
 from typing import Awaitable, Callable
@@ -120,11 +122,12 @@ def test_every_number_key_toggles_its_pane():
     app = recorded_app()
 
     async def scenario(pilot):
-        for number, key in enumerate(["memory", "throughput", "waiting", "gpu", "process"], 1):
+        for number, key in enumerate(["memory", "throughput", "waiting", "cpu", "gpu",
+                                      "process"], 1):
             await pilot.press(str(number))
             await pilot.pause()
             assert not pane(app, key).display, key
-        await pilot.press("1", "2", "3", "4", "5")
+        await pilot.press("1", "2", "3", "4", "5", "6")
         await pilot.pause()
         assert all(p.display for p in app.main.query(Pane))
 
@@ -135,7 +138,7 @@ def test_the_key_of_an_absent_pane_says_so_and_changes_nothing():
     app = recorded_app(drop=("nvml.", "proc."), tables=False)
 
     async def scenario(pilot):
-        await pilot.press("4")
+        await pilot.press("5")
         await pilot.pause()
         assert not app.main.query("#pane-gpu")
         assert any("no GPU pane" in n.message for n in app._notifications)
@@ -145,11 +148,11 @@ def test_the_key_of_an_absent_pane_says_so_and_changes_nothing():
 
 
 def test_hiding_a_whole_column_gives_the_other_column_the_width():
-    app = recorded_app(drop=("nvml.", "proc."), tables=False)  # right column: throughput only
+    app = recorded_app(drop=("nvml.", "proc."), tables=False)  # right: throughput and CPU
 
     async def scenario(pilot):
         assert pane(app, "memory").size.width < 100
-        await pilot.press("2")
+        await pilot.press("2", "4")
         await pilot.pause()
         assert pane(app, "memory").size.width > 150
 
@@ -179,7 +182,8 @@ def test_question_mark_opens_the_help_and_escape_closes_it():
         assert isinstance(app.screen, HelpScreen)
         help_text = app.screen.query_one("#help-text")
         text = "\n".join(s.text for s in help_text.render_lines(help_text.size.region))
-        assert "graph window" in text and "1-5" in text and "command palette" in text
+        assert "graph window" in text and "1-6" in text and "command palette" in text
+        assert "4 CPU" in text
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, OverviewScreen)
@@ -204,7 +208,7 @@ def test_the_footer_shows_the_keys():
     async def scenario(pilot):
         footer = app.main.query_one(Footer)
         keys = {(k.key_display, k.description) for k in footer.query(FooterKey)}
-        assert {("q", "Quit"), ("p", "Pause"), ("+/-", "Interval"), ("1-5", "Panes"),
+        assert {("q", "Quit"), ("p", "Pause"), ("+/-", "Interval"), ("1-6", "Panes"),
                 ("g", "Window"), ("?", "Help")} <= keys
 
     run(app, scenario)
@@ -275,5 +279,62 @@ def test_the_live_app_draws_this_machine():
         assert await until(pilot, lambda: memory.view.rows and memory.view.rows[0].value != "-")
         assert memory.view.rows[0].label == "RAM used"
         assert memory.view.rows[0].value.endswith("iB")
+
+    run(app, scenario)
+
+
+def test_at_80x24_every_pane_keeps_its_title_and_a_line_of_rows():
+    app = recorded_app()
+
+    async def scenario(pilot):
+        for spec in app.monitor.panes:
+            shown = pane(app, spec.key)
+            assert shown.size.height >= 2 and shown.view.rows, spec.key
+        assert pane(app, "cpu").view.rows[0].label == "all CPUs"
+
+    run(app, scenario)
+
+
+def test_with_pid_the_host_panes_go_on_after_the_process_exits():
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"])
+    args = Namespace(interval=0.1, pid=proc.pid, collectors="host", tegrastats_cmd=None)
+    app = MemmapApp(LiveSource(args), refresh=0.2, self_meter=lambda: FIXED_USAGE)
+    store = app.monitor.store
+
+    async def scenario(pilot):
+        status = app.main.query_one("#status")
+        said = f"process {proc.pid} exited with status 0"
+        assert await until(pilot, lambda: said in status.status.problems, 10)
+        assert app.source.ended is None  # sampling did not stop
+        pushed = store.pushed
+        assert await until(pilot, lambda: store.pushed > pushed + 3)
+        assert await until(pilot, lambda: pane(app, "process").view.state == "exited")
+        assert pane(app, "process").title.startswith("6 Process")
+        cpu_row = pane(app, "process").view.rows[0]
+        assert cpu_row.note == "0 processes"
+
+    try:
+        run(app, scenario)
+    finally:
+        proc.wait()
+
+
+def test_a_narrow_header_keeps_the_pause_the_phase_and_a_gone_process_before_the_cadence():
+    from memmap_tui.tui.widgets.status import Status
+
+    app = recorded_app()
+
+    async def scenario(pilot):
+        bar = app.main.query_one("#status")
+        bar.status = Status("replay run.csv 1x 20.0 s/119.5 s", 0.5, 1.0, "1 min", True,
+                            phase="phase 2/4 storage")
+        await pilot.pause()
+        line = bar.render_lines(bar.size.region)[0].text
+        assert line.startswith(" memmap  replay run.csv 1x 20.0 s/119.5 s  PAUSED  · phase 2/4")
+        assert "0.5 s" not in line  # the cadence went first
+        bar.status = Status("live", 0.5, 1.0, "1 min", problems=("process 4242 exited",))
+        await pilot.pause()
+        line = bar.render_lines(bar.size.region)[0].text
+        assert "process 4242 exited" in line and "0.5 s / 1 s" in line
 
     run(app, scenario)

@@ -9,13 +9,17 @@ from argparse import Namespace
 
 import pytest
 
+from memmap_tui import roles as R
 from memmap_tui.catalog import schema_for_columns
+from memmap_tui.model import GAUGE, MetricSpec, Schema, counter, gauge
 from memmap_tui.tui.history import BUCKETS, History
 from memmap_tui.tui.monitor import INTERVAL_STEPS, Monitor, SelfMeter, SelfUsage, next_interval
 from memmap_tui.tui.panes import (
     BAR,
+    CPU,
     GPU,
     MEMORY,
+    PANE_ORDER,
     PROCESS,
     RATE,
     THROUGHPUT,
@@ -23,6 +27,7 @@ from memmap_tui.tui.panes import (
     Row,
     build_panes,
     find_pane,
+    is_count,
 )
 from memmap_tui.tui.render import (
     LINUX_GLYPHS,
@@ -33,7 +38,7 @@ from memmap_tui.tui.render import (
     table_columns,
 )
 from memmap_tui.tui.source import FrameStore, LiveSource, RecordingSource, ring_capacity
-from memmap_tui.tui.view import LEVELS, process_lines, row_view, tree_order
+from memmap_tui.tui.view import EXITED, LEVELS, pane_view, process_lines, row_view, tree_order
 
 NAN = math.nan
 HOST = ["host.cpu.util_percent", "host.cpu.iowait_percent", "host.mem.total_bytes",
@@ -98,9 +103,10 @@ def test_recent_window_holds_ten_seconds_for_the_verdict():
 
 
 # -- panes -----------------------------------------------------------------------------------
-def test_a_host_alone_has_memory_throughput_and_waiting_panes():
+def test_a_host_alone_has_memory_throughput_waiting_and_cpu_panes():
     keys = [p.key for p in panes_of(HOST)]
-    assert keys == [MEMORY, THROUGHPUT, WAITING]
+    assert keys == [MEMORY, THROUGHPUT, WAITING, CPU]
+    assert [p.number for p in panes_of(HOST)] == [1, 2, 3, 4]
 
 
 def test_gpu_columns_bring_the_gpu_pane_and_gpu_rows_elsewhere():
@@ -274,3 +280,88 @@ def test_monitor_update_says_whether_rows_came():
     assert monitor.update() is True
     assert monitor.update() is False
     assert monitor.next_window() == "10 min" and monitor.history.window == 600.0
+
+
+# -- the CPU pane ------------------------------------------------------------------------------
+def cpu_spec(name, rank, *roles, pane=R.CPU, label=""):
+    return gauge("x.cpu", name, "percent", "", label=label or name, pane=pane, roles=roles,
+                 rank=rank)
+
+
+def test_the_cpu_pane_holds_whatever_declares_it_in_rank_order():
+    schema = Schema([cpu_spec("thread_percent", 3, R.THREAD_MAX, R.TREE, label="busiest thread"),
+                     cpu_spec("all_percent", 1, R.CPU_BUSY, R.HOST, label="all CPUs"),
+                     cpu_spec("core_percent", 2, R.CPU_CORE_MAX, label="busiest core"),
+                     cpu_spec("elsewhere_percent", 1, pane="")])
+    pane = find_pane(build_panes(schema), CPU)
+    assert pane is not None and pane.number == 4 and pane.title == "CPU"
+    assert [r.label for r in pane.rows] == ["all CPUs", "busiest core", "busiest thread"]
+
+
+def test_cpu_rows_turn_red_where_the_diagnosis_speaks_of_cpu():
+    schema = Schema([cpu_spec("all_percent", 1, R.CPU_BUSY),
+                     cpu_spec("thread_percent", 3, R.THREAD_MAX),
+                     cpu_spec("core_percent", 2, R.CPU_CORE_MAX)])
+    rows = {r.column: r for r in find_pane(build_panes(schema), CPU).rows}
+    assert rows["x.cpu.all_percent"].bad == 90.0 and rows["x.cpu.thread_percent"].bad == 90.0
+    assert rows["x.cpu.core_percent"].bad == 0.0  # one busy core alone is not a cause
+
+
+def test_a_recordings_cpu_column_brings_the_cpu_pane():
+    pane = find_pane(panes_of(["host.cpu.util_percent", "host.mem.used_bytes"]), CPU)
+    assert pane is not None and [r.label for r in pane.rows] == ["all CPUs"]
+    assert CPU not in [p.key for p in panes_of(["host.mem.used_bytes"])]
+
+
+def test_the_pane_order_is_the_roles_vocabularys():
+    assert PANE_ORDER == R.PANES
+
+
+# -- counts ------------------------------------------------------------------------------------
+def test_a_count_is_a_gauge_of_unit_count_not_a_rate_of_counts():
+    assert is_count(gauge("proc", "count", "count", ""))
+    faults = counter("proc", "major_faults", "count", "", column="major_faults_per_second")
+    assert not is_count(faults)
+    recorded = MetricSpec("proc.major_faults_per_second", "count", GAUGE, "")  # from a CSV
+    assert not is_count(recorded)
+    assert not is_count(gauge("proc", "rss_bytes", "bytes", "")) and not is_count(None)
+
+
+def test_a_count_shows_the_latest_whole_number_never_a_mean():
+    cols = ["proc.cpu_percent", "proc.count"]
+    schema = schema_for_columns(cols)
+    h = History(cols, cols, 60.0)
+    h.feed([(1000.0, 50.0, 1.0), (1000.4, 50.0, 1.0), (1000.8, 50.0, 0.0)])  # exited in the last
+    row = next(r for p in build_panes(schema) for r in p.rows if r.column == "proc.cpu_percent")
+    assert "proc.count" in row.counts
+    view = row_view(row, h, 10)
+    assert view.note == "0 processes"  # the mean would be 0.667
+
+
+def test_a_count_row_shows_its_latest_value():
+    schema = Schema([gauge("x", "threads", "count", "", label="threads", pane=R.PROCESS)])
+    (pane,) = build_panes(schema)
+    h = History(["x.threads"], ["x.threads"], 60.0)
+    h.feed([(1000.0, 4.0), (1000.5, 5.0), (1000.9, 7.0)])
+    assert row_view(pane.rows[0], h, 10).value == "7"
+
+
+def test_the_process_pane_says_exited_when_no_process_is_left():
+    cols = ["proc.cpu_percent", "proc.count"]
+    (pane,) = build_panes(schema_for_columns(cols))
+    assert pane.key == PROCESS and pane.alive == "proc.count"
+    h = History(cols, cols, 60.0)
+    h.feed([(1000.0, 50.0, 2.0)])
+    assert pane_view(pane, h, 10).state == ""
+    h.feed([(1001.0, 0.0, 0.0)])
+    assert pane_view(pane, h, 10).state == EXITED
+
+
+def test_the_inline_strip_gives_the_cpu_line_away_first():
+    from memmap_tui.tui.screens.inline import strip_panes
+
+    panes = panes_of(HOST + GPU0 + ["proc.cpu_percent"])
+    assert [p.key for p in panes] == list(PANE_ORDER)
+    assert [p.key for p in strip_panes(panes, 5)] == [MEMORY, THROUGHPUT, WAITING, GPU, PROCESS]
+    assert [p.key for p in strip_panes(panes, 4)] == [MEMORY, THROUGHPUT, WAITING, GPU]
+    assert strip_panes(panes[:4], 5) == panes[:4]

@@ -34,7 +34,7 @@ def _pane_bindings() -> list:
     keys = []
     for number, key in enumerate(PANE_ORDER, start=1):
         keys.append(Binding(str(number), f"toggle_pane('{key}')", "Panes",
-                            key_display="1-5", show=number == 1))
+                            key_display=f"1-{len(PANE_ORDER)}", show=number == 1))
     return keys
 
 
@@ -109,7 +109,7 @@ class MemmapApp(App):
         cpu, rss = usage_texts(usage.cpu_percent, usage.rss_bytes)
         return Status(self.source.label, self.source.interval, self.refresh_seconds,
                       self.monitor.window_label, self.source.paused, cpu, rss,
-                      tuple(self.source.problems()) + self._ended())
+                      (*self.source.gone(), *self.source.problems(), *self._ended()))
 
     def _ended(self) -> tuple:
         ended = self.source.ended

@@ -124,6 +124,14 @@ class History:
             value = self._current[column] = sum(good) / len(good) if good else NAN
         return value
 
+    def latest(self, column: str) -> float:
+        """The newest value of `column` within the newest `current_seconds` (NaN if none): what
+        a count shows, since a mean of counts is a fraction."""
+        i = self.position.get(column)
+        if i is None:
+            return NAN
+        return next((r[i] for r in reversed(self._current_rows()) if r[i] == r[i]), NAN)
+
     def _current_rows(self) -> List[Sequence[float]]:
         if self._newest is None:
             recent = self.recent

@@ -4,7 +4,9 @@ Each metric's spec names its pane, label, rank, full scale and notes (memmap_tui
 module only groups and orders them, so a new collector's metrics appear in their pane without a
 change here. A pane with no metric does not exist: the GPU and process panes appear only where
 their collectors run and give their room away otherwise. How red a row turns comes from its
-roles, through one table (LEVELS) tied to the diagnosis's thresholds.
+roles, through one table (LEVELS) tied to the diagnosis's thresholds. A count (a gauge whose
+unit is `count`, such as the live processes) is shown whole, from the latest sample: a mean
+of one would read "0.667 processes".
 Pure data, no Textual import: the widgets turn these specs into lines.
 """
 
@@ -14,7 +16,8 @@ from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from .. import roles as R
-from ..model import MetricSpec, Schema
+from ..model import GAUGE, MetricSpec, Schema
+from ..thresholds import CPUS_BUSY, THREAD_PINNED
 from ..verdict import MEMORY_FULL_THRESHOLD, MEMORY_SOME_THRESHOLD, WAIT_THRESHOLD
 
 # How a row's graph is scaled: BAR: part of `total` (memory); RATE: bytes/s, of `total` (a link's
@@ -32,6 +35,7 @@ class Row:
     notes: Tuple[Tuple[str, str], ...] = ()  # (column, "PSS {}"): more values after the value
     warn: float = 0.0  # from this percent (of the full scale, for BAR) the row is a warning
     bad: float = 0.0  # ... and from this one it is bad (0: never)
+    counts: Tuple[str, ...] = ()  # the value's and notes' columns that are counts: shown whole
 
     @property
     def note_width(self) -> int:
@@ -50,13 +54,17 @@ class PaneSpec:
     title: str
     rows: Tuple[Row, ...]
     table: str = ""  # the Reading.tables entry this pane lists (the process tree)
+    alive: str = ""  # the count of live processes in the tree it watches (0: all exited)
 
 
-MEMORY, THROUGHPUT, WAITING, GPU, PROCESS = R.MEMORY, R.THROUGHPUT, R.WAITING_PANE, R.GPU, R.PROCESS
-PANE_TITLES = {MEMORY: "Memory", THROUGHPUT: "Throughput", WAITING: "Waiting",
+MEMORY, THROUGHPUT, WAITING, CPU, GPU, PROCESS = (
+    R.MEMORY, R.THROUGHPUT, R.WAITING_PANE, R.CPU, R.GPU, R.PROCESS)
+PANE_TITLES = {MEMORY: "Memory", THROUGHPUT: "Throughput", WAITING: "Waiting", CPU: "CPU",
                GPU: "GPU", PROCESS: "Process"}
-PANE_ORDER = (MEMORY, THROUGHPUT, WAITING, GPU, PROCESS)
+PANE_ORDER = (MEMORY, THROUGHPUT, WAITING, CPU, GPU, PROCESS)  # keys 1-6, as roles.PANES
+COUNT = "count"
 WAIT_WARN = 5.0
+CPU_WARN = 75.0
 # (warn, bad) of a row by its roles: percent of its full scale for a bar, else of its value.
 # The waiting and stall rows turn red where the diagnosis would speak of them.
 LEVELS: Tuple[Tuple[str, float, float], ...] = (
@@ -64,6 +72,9 @@ LEVELS: Tuple[Tuple[str, float, float], ...] = (
     (R.WAITING_FULL, WAIT_WARN, WAIT_THRESHOLD),
     (R.MEMORY_STALL, 5.0, MEMORY_SOME_THRESHOLD),
     (R.MEMORY_STALL_FULL, 1.0, MEMORY_FULL_THRESHOLD),
+    (R.CPU_BUSY, CPU_WARN, CPUS_BUSY),
+    (R.THREAD_MAX, CPU_WARN, THREAD_PINNED),
+    (R.CPU_CORE_MAX, THREAD_PINNED, 0.0),  # one busy core alone is worth a look, not a cause
     (R.RAM_USED, 80.0, 90.0),
     (R.SWAP_USED, 50.0, 80.0),
     (R.GPU_MEMORY, 90.0, 97.0),
@@ -73,6 +84,14 @@ LEVELS: Tuple[Tuple[str, float, float], ...] = (
 def levels(spec: MetricSpec) -> Tuple[float, float]:
     """(warn, bad) for a metric's row: from the first of its roles in LEVELS; (0, 0): never."""
     return next(((warn, bad) for role, warn, bad in LEVELS if role in spec.roles), (0.0, 0.0))
+
+
+def is_count(spec: Optional[MetricSpec]) -> bool:
+    """A gauge of how many of something there are (processes, threads): never a fraction. A
+    counter of counts is a rate (faults per second), and so is its column in a recording."""
+    if spec is None or spec.unit != COUNT or spec.kind != GAUGE:
+        return False
+    return not (spec.column or spec.name).endswith("per_second")
 
 
 def graph_kind(spec: MetricSpec, column: str, total: str) -> str:
@@ -112,7 +131,9 @@ def _row(spec: MetricSpec, schema: Schema, cols: Set[str]) -> Row:
     total = _full_scale(spec, schema, cols)
     notes = tuple(n for n in spec.notes if n[0] in cols)
     warn, bad = levels(spec)
-    return Row(spec.shown_label, column, graph_kind(spec, column, total), total, notes, warn, bad)
+    counts = tuple(c for c in (column, *(c for c, _ in notes)) if is_count(schema.spec(c)))
+    return Row(spec.shown_label, column, graph_kind(spec, column, total), total, notes, warn, bad,
+               counts)
 
 
 def build_panes(schema: Schema, tables: Iterable[str] = ()) -> List[PaneSpec]:
@@ -126,13 +147,15 @@ def build_panes(schema: Schema, tables: Iterable[str] = ()) -> List[PaneSpec]:
     for spec in schema.column_specs:
         if _shown(spec, schema):
             by_pane.setdefault(spec.pane, []).append(spec)
+    alive = schema.first(R.PROCESSES, R.TREE)
     panes = []
     for number, key in enumerate(PANE_ORDER, start=1):
         specs = sorted(by_pane.get(key, []), key=lambda s: s.rank)  # stable: schema order
         rows = tuple(_row(s, schema, cols) for s in specs)
         table = "process" if key == PROCESS and ("process" in tables or rows) else ""
         if rows or table:
-            panes.append(PaneSpec(key, number, PANE_TITLES[key], rows, table))
+            watched = alive.column or "" if key == PROCESS and alive is not None else ""
+            panes.append(PaneSpec(key, number, PANE_TITLES[key], rows, table, watched))
     return panes
 
 

@@ -3,6 +3,8 @@
 The panes are the live monitor's, fed by a `ReplaySource` instead of the sampler: it plays the
 recorded rows at their recorded pace times the speed (1x, 10x, 60x), and a seek refills the
 store with the history before the new position, so graphs show what was on screen then.
+The header says which phase of the run the cursor is in (memmap_tui.phases cuts the recording
+where its cause changes, on a thread of its own when the replay starts).
 Keys: space or p pause, left/right seek 10 s, Home/End jump to the start/end, s or +/- speed.
 """
 
@@ -12,13 +14,17 @@ import bisect
 import os
 import threading
 import time
+from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence
 
 from textual.binding import Binding
 
+from ..phases import Phase, phases_of_rows
 from ..units import fmt_seconds
+from ..verdict import WORDS
 from .app import MemmapApp
 from .source import FrameStore, RecordingSource
+from .widgets.status import Status
 
 SPEEDS = (1.0, 10.0, 60.0)
 SEEK_SECONDS = 10.0
@@ -37,6 +43,7 @@ class ReplaySource(RecordingSource):
         self._wake = threading.Event()
         self._anchor_wall = 0.0
         self._anchor_at = self._times[0] if self._times else 0.0
+        self.phases: Optional[List[Phase]] = None  # None until they are found
 
     # -- where we are ---------------------------------------------------------------------------
     @property
@@ -59,7 +66,31 @@ class ReplaySource(RecordingSource):
     def label(self, value: str) -> None:
         pass  # set by RecordingSource.__init__; the replay's label is computed
 
+    # -- the run's phases -----------------------------------------------------------------------
+    def find_phases(self) -> List[Phase]:
+        """Cut the recording where its cause changes (memmap_tui.phases); kept in `phases`."""
+        self.phases = phases_of_rows(self.schema, self.rows)
+        return self.phases
+
+    def phase_text(self) -> str:
+        """`phase 2/4 storage`: the phase the cursor is in; "" while unknown or with one phase.
+
+        Phases count from the first row that covers time (the second: the first row's rates
+        are empty), so the cursor is measured from there too."""
+        phases = self.phases
+        if not phases or len(phases) < 2 or len(self._times) < 2:
+            return ""
+        at = self._times[max(self._next - 1, 0)] - self._times[1]
+        index = bisect.bisect_right([p.start for p in phases], at) - 1
+        phase = phases[max(index, 0)]
+        word = WORDS.get(phase.cause) or "no bottleneck"
+        return f"phase {max(index, 0) + 1}/{len(phases)} {word}"
+
     # -- playback -------------------------------------------------------------------------------
+    def start(self) -> None:
+        threading.Thread(target=self.find_phases, name="memmap-phases", daemon=True).start()
+        super().start()
+
     def open(self) -> FrameStore:
         self.store = FrameStore(self.schema, self._capacity())
         return self.store
@@ -179,6 +210,9 @@ class ReplayApp(MemmapApp):
     def _ended(self) -> tuple:
         ended = self.source.ended
         return (f"{ended}: Home replays it",) if ended else ()
+
+    def status(self) -> Status:
+        return replace(super().status(), phase=self.source.phase_text())
 
 
 def run_replay(args: Any) -> int:

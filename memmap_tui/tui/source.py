@@ -136,6 +136,11 @@ class Source:
         """One short line per degraded part ("nvml: GPU lost"), for the header."""
         return []
 
+    def gone(self) -> List[str]:
+        """What the source watched that went for good while sampling goes on
+        ("process 42 exited with status 0"), for the header."""
+        return []
+
 
 class LiveSource(Source):
     """The Sampler on its own thread, pushing frames into the store.
@@ -151,7 +156,8 @@ class LiveSource(Source):
         self.label = "live"
         self.interval = float(args.interval)
         self._sink = StoreSink(self.interval)
-        self.sampler = build_sampler(args, [self._sink])
+        # A watched process that exits is marked, not the end: the host panes go on.
+        self.sampler = build_sampler(args, [self._sink], stop_when_gone=False)
         self.sampler.batch_seconds = batch_seconds
         self._thread: Optional[threading.Thread] = None
 
@@ -188,6 +194,9 @@ class LiveSource(Source):
 
     def problems(self) -> List[str]:
         return [f"{s.name}: {s.message}" for s in self.sampler.states.values() if not s.ok]
+
+    def gone(self) -> List[str]:
+        return [c.ended for c in self.sampler.collectors if c.ended]
 
 
 class RecordingSource(Source):

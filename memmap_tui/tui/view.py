@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..units import fmt_bytes, fmt_percent, fmt_rate, format_value
+from ..units import fmt_bytes, fmt_number, fmt_percent, fmt_rate, format_value
 from .history import History
 from .panes import BAR, PERCENT, RATE, PaneSpec, Row
 
@@ -33,6 +33,10 @@ class RowView:
 class PaneView:
     rows: Tuple[RowView, ...] = ()
     table: Tuple[Tuple[str, ...], ...] = ()  # the process tree's lines, header first
+    state: str = ""  # said beside the pane's title ("exited": the watched tree is gone)
+
+
+EXITED = "exited"
 
 
 def _levels(series: Sequence[float], scale: float) -> Tuple[int, ...]:
@@ -61,13 +65,26 @@ def _level(row: Row, value: float, fraction: float) -> str:
     return WARN if row.warn and measure >= row.warn else OK
 
 
+def _shown_value(row: Row, history: History, column: str) -> float:
+    """A count's latest sample, anything else's mean over the redraw period."""
+    if column in row.counts:
+        return history.latest(column)
+    return history.current(column)
+
+
+def _text(row: Row, column: str, value: float) -> str:
+    if column in row.counts:
+        return fmt_number(round(value)) if value == value else fmt_number(value)
+    return format_value(column, value)
+
+
 def row_view(row: Row, history: History, cells: int) -> RowView:
     """The view of one row with a graph of `cells` cells."""
-    value = history.current(row.column)
+    value = _shown_value(row, history, row.column)
     total = history.current(row.total) if row.total else math.nan
     series = history.series(row.column, cells) if cells > 0 else []
     fraction = value / total if total > 0 and value == value else math.nan
-    note = " ".join(template.format(format_value(c, history.current(c)))
+    note = " ".join(template.format(_text(row, c, _shown_value(row, history, c)))
                     for c, template in row.notes)
     bar = -1
     if row.kind == BAR:
@@ -83,7 +100,7 @@ def row_view(row: Row, history: History, cells: int) -> RowView:
         if row.total and fraction == fraction:
             note = f"{fraction * 100:.0f} % of link"
     else:
-        scale, text = _peak(series, value), format_value(row.column, value)
+        scale, text = _peak(series, value), _text(row, row.column, value)
     return RowView(row.label, text, note, bar, _levels(series, scale),
                    _level(row, value, fraction))
 
@@ -91,13 +108,15 @@ def row_view(row: Row, history: History, cells: int) -> RowView:
 def pane_view(spec: PaneSpec, history: History, cells: int,
               tables: Optional[Dict[str, List[Dict[str, Any]]]] = None,
               table_rows: int = 0) -> PaneView:
-    """Every row of a pane, and up to `table_rows` lines of its table."""
+    """Every row of a pane, and up to `table_rows` lines of its table; a process pane whose
+    tree has no live process left says it exited."""
     rows = tuple(row_view(r, history, cells) for r in spec.rows)
     table: Tuple[Tuple[str, ...], ...] = ()
     if spec.table and tables is not None and table_rows > 0:
         table = process_lines(tables.get(spec.table) or [], tables.get("nvml") or [],
                               table_rows)
-    return PaneView(rows, table)
+    state = EXITED if spec.alive and history.latest(spec.alive) == 0 else ""
+    return PaneView(rows, table, state)
 
 
 # -- the process tree -----------------------------------------------------------------------

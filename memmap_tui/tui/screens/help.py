@@ -12,12 +12,19 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ...thresholds import GPU_STARVING, INPUT_BOUND
+from ..panes import PANE_ORDER, PANE_TITLES
 
+
+def _in_text(title: str) -> str:
+    return title if title.isupper() else title.lower()  # "GPU" stays, "Memory" -> "memory"
+
+
+PANE_KEYS = ", ".join(f"{n} {_in_text(PANE_TITLES[k])}" for n, k in enumerate(PANE_ORDER, 1))
 KEYS = (
     ("q", "quit"),
     ("p", "pause / resume sampling"),
     ("+ / -", "sample less / more often"),
-    ("1-5", "show or hide a pane: 1 memory, 2 throughput, 3 waiting, 4 GPU, 5 process"),
+    (f"1-{len(PANE_ORDER)}", f"show or hide a pane: {PANE_KEYS}"),
     ("g", "graph window: 1 min, 10 min, 1 h"),
     ("?", "this help; Esc closes it"),
     ("ctrl+p", "command palette"),

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Set
+from typing import List, Set
 
 from textual.app import ComposeResult
 from textual.screen import Screen
 
 from ..monitor import Monitor
+from ..panes import CPU, PaneSpec
 from ..view import pane_view
 from ..widgets.status import Status
-from ..widgets.strip import GRAPH_CELLS, InlineStrip, StripView
+from ..widgets.strip import GRAPH_CELLS, MAX_LINES, InlineStrip, StripView
+
+SPARED_FIRST = (CPU,)  # with more panes than lines, these give their line away first (the
+# headline names a CPU-bound run anyway); then panes go from the end
+
+
+def strip_panes(panes: List[PaneSpec], lines: int) -> List[PaneSpec]:
+    """The panes that get a line of the strip, in pane order."""
+    shown = list(panes)
+    while len(shown) > lines:
+        shown.remove(next((p for p in shown if p.key in SPARED_FIRST), shown[-1]))
+    return shown
 
 
 class InlineScreen(Screen):
-    """The live strip; keys work as in the overview (1-5 choose the pane lines)."""
+    """The live strip; keys work as in the overview (the number keys choose the pane lines)."""
 
     DEFAULT_CSS = """
     InlineScreen { height: auto; max-height: 6; }
@@ -38,7 +50,8 @@ class InlineScreen(Screen):
         if status is not None:
             usage = f"self {status.self_cpu} {status.self_rss}"
             usage += "  PAUSED" if status.paused else ""
+        shown = strip_panes([p for p in monitor.panes if p.key not in self.hidden and p.rows],
+                            MAX_LINES - 1)
         lines = tuple((p.key, f"{p.number} {p.title}",
-                       pane_view(p, monitor.history, GRAPH_CELLS).rows)
-                      for p in monitor.panes if p.key not in self.hidden and p.rows)
-        self.query_one(InlineStrip).view = StripView(monitor.verdict, usage, lines[:5])
+                       pane_view(p, monitor.history, GRAPH_CELLS).rows) for p in shown)
+        self.query_one(InlineStrip).view = StripView(monitor.verdict, usage, lines)

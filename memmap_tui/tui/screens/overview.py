@@ -1,10 +1,10 @@
 """The overview: header, verdict, the panes, and the footer with the keys.
 
 At WIDE columns and more the panes stand in two columns (memory, waiting and GPU on the left;
-throughput and the process tree on the right); below that, in one column in pane order. Each
-pane's share of the height follows how many lines it would like; a hidden pane (keys 1-5), or a
-pane whose collector is absent, gives its room to the rest. Below MIN_SIZE a message replaces
-everything.
+throughput, CPU and the process tree on the right); below that, in one column in pane order.
+Each pane's share of the height follows how many lines it would like, and each keeps at least
+its title and one line of rows; a hidden pane (number keys), or a pane whose collector is
+absent, gives its room to the rest. Below MIN_SIZE a message replaces everything.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from ..monitor import Monitor
-from ..panes import GPU, MEMORY, PROCESS, THROUGHPUT, WAITING, PaneSpec
+from ..panes import CPU, GPU, MEMORY, PROCESS, THROUGHPUT, WAITING, PaneSpec
 from ..view import pane_view
 from ..widgets.pane import Pane
 from ..widgets.status import Status, StatusBar, VerdictLine
@@ -26,7 +26,7 @@ from ..widgets.status import Status, StatusBar, VerdictLine
 WIDE = 120
 COMPACT_HEIGHT = 32
 MIN_SIZE = (60, 15)
-_LEFT, _RIGHT = (MEMORY, WAITING, GPU), (THROUGHPUT, PROCESS)
+_LEFT, _RIGHT = (MEMORY, WAITING, GPU), (THROUGHPUT, CPU, PROCESS)
 
 
 def arrange(panes: Sequence[PaneSpec], wide: bool) -> List[List[PaneSpec]]:
@@ -36,6 +36,13 @@ def arrange(panes: Sequence[PaneSpec], wide: bool) -> List[List[PaneSpec]]:
     columns = [[p for p in panes if p.key in _LEFT], [p for p in panes if p.key in _RIGHT]]
     columns = [c for c in columns if c]
     return columns or [[]]
+
+
+def _set_compact(pane: Pane, compact: bool) -> None:
+    """Compact or boxed, and the share of the column's height that goes with it."""
+    pane.compact = compact
+    pane.styles.height = f"{pane.natural_height()}fr"
+    pane.styles.min_height = pane.least_height()
 
 
 class OverviewScreen(Screen):
@@ -64,9 +71,8 @@ class OverviewScreen(Screen):
             panes = []
             for spec in column:
                 pane = Pane(spec, getattr(self.app, "glyphs", ""))
-                pane.styles.height = f"{pane.natural_height()}fr"
                 pane.display = spec.key not in self.hidden
-                pane.compact = self.app.size.height < COMPACT_HEIGHT
+                _set_compact(pane, self.app.size.height < COMPACT_HEIGHT)
                 panes.append(pane)
             columns.append(Vertical(*panes, classes="column"))
         return Horizontal(*columns, id="panes")
@@ -86,7 +92,7 @@ class OverviewScreen(Screen):
         small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         self.set_class(small, "-too-small")
         for pane in self.panes():
-            pane.compact = height < COMPACT_HEIGHT
+            _set_compact(pane, height < COMPACT_HEIGHT)
         if small:
             self.query_one("#too-small", Static).update(
                 f"memmap needs at least {MIN_SIZE[0]}x{MIN_SIZE[1]} (this is {width}x{height})")

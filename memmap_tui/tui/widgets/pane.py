@@ -35,8 +35,8 @@ from ..view import PaneView
 from .cached import CachedLines
 
 GRAPH_STYLES = {"memory": Style(color="magenta"), "throughput": Style(color="cyan"),
-                "waiting": Style(color="yellow"), "gpu": Style(color="green"),
-                "process": Style(color="blue")}
+                "waiting": Style(color="yellow"), "cpu": Style(color="red"),
+                "gpu": Style(color="green"), "process": Style(color="blue")}
 
 
 class Pane(CachedLines):
@@ -86,8 +86,17 @@ class Pane(CachedLines):
         return self._layout.table_lines if self._layout else 0
 
     def natural_height(self) -> int:
-        """Lines this pane would like: its rows, a few table lines, and the box."""
-        return len(self.spec.rows) + (8 if self.spec.table else 0) + 2
+        """Lines this pane would like: its rows, a few table lines, and the box; compact, its
+        rows two to a line, a title rule and a table header with two processes."""
+        rows = len(self.spec.rows)
+        if self.compact:
+            return -(-rows // 2) + (3 if self.spec.table else 0) + 1
+        return rows + (8 if self.spec.table else 0) + 2
+
+    def least_height(self) -> int:
+        """Lines it keeps however short the screen: its title, a line of rows, and the box's
+        bottom rule unless compact (a pane that shows no row at all would only take room)."""
+        return 2 if self.compact else 3
 
     # -- layout -----------------------------------------------------------------------------
     def on_resize(self) -> None:
@@ -121,6 +130,7 @@ class Pane(CachedLines):
         """Rebuild the lines whose rows changed; repaint just those lines."""
         if self._layout is None:
             return
+        retitle = view.state != self._drawn.state
         content, dirty = self._row_lines(view, everything)
         top = len(content)
         if everything or view.table != self._drawn.table or top != self._table_top:
@@ -129,13 +139,13 @@ class Pane(CachedLines):
         else:
             content += self._content[top:]
         self._content, self._drawn, self._table_top = content, view, top
-        if everything:
+        if everything or retitle:
             self._frame(len(self.spec.rows) - self._layout.shown)
         self._assemble()
         if everything:
             self.refresh()
-        elif dirty:
-            self.repaint_lines(y + 1 for y in dirty)
+        elif dirty or retitle:
+            self.repaint_lines([*(y + 1 for y in dirty), *([0] if retitle else [])])
 
     def _row_lines(self, view: PaneView, everything: bool) -> Tuple[List[Strip], List[int]]:
         """The rows' content lines, reusing those whose rows (or whose text) did not change;
@@ -176,7 +186,9 @@ class Pane(CachedLines):
         title = self.get_component_rich_style("pane--title")
         subtitle = self.get_component_rich_style("pane--subtitle")
         more = f"+{hidden} more" if hidden > 0 else ""
-        top = box_top(width, self.title, self._rule, title, self.compact,
+        state = self._drawn.state
+        top = box_top(width, f"{self.title} · {state}" if state else self.title, self._rule,
+                      title, self.compact,
                       more if self.compact else "", subtitle)
         self._top = Strip(top).adjust_cell_length(width)
         self._bottom = None

@@ -34,6 +34,7 @@ class Status:
     self_cpu: str = "-"  # already formatted: the header redraws only when the text changes
     self_rss: str = "-"
     problems: Tuple[str, ...] = ()
+    phase: str = ""  # a replay's phase under the cursor ("phase 2/4 storage"), "" for none
 
 
 def usage_texts(cpu_percent: float, rss_bytes: float) -> Tuple[str, str]:
@@ -84,24 +85,31 @@ class StatusBar(OneLine):
         self._rebuild()
 
     def pieces(self, width: int) -> Pieces:
+        """The long form if it fits, else the short one, else the short one without the
+        cadence and graph window (a pause, a replay's position and phase matter more)."""
         s = self.status
-        left = self._left(short=False)
-        right: Pieces = [(f"self: CPU {s.self_cpu} RSS {s.self_rss} ", None)]
-        if _width(left) + _width(right) + 1 > width:
-            left, right = self._left(short=True), [(f"self {s.self_cpu} {s.self_rss} ", None)]
+        long_right: Pieces = [(f"self: CPU {s.self_cpu} RSS {s.self_rss} ", None)]
+        short_right: Pieces = [(f"self {s.self_cpu} {s.self_rss} ", None)]
+        for left, right in ((self._left(short=False), long_right),
+                            (self._left(short=True), short_right),
+                            (self._left(short=True, settings=False), short_right)):
+            if _width(left) + _width(right) + 1 <= width:
+                break
         gap = width - _width(left) - _width(right)
         return [*left, (" " * gap, None), *right] if gap >= 1 else left
 
-    def _left(self, short: bool) -> Pieces:
+    def _left(self, short: bool, settings: bool = True) -> Pieces:
         s = self.status
         out: Pieces = [(" memmap ", BOLD), (f" {s.source}", None)]
-        if s.interval == s.interval:
-            out.append((f" · {s.interval:g} s / {s.refresh:g} s" if short else
-                        f" · sample {s.interval:g} s · redraw {s.refresh:g} s", None))
-        if s.window:
-            out.append((f" · {s.window}" if short else f" · graphs {s.window}", None))
         if s.paused:
             out.append(("  PAUSED ", PAUSED))
+        if s.phase:
+            out.append((f" · {s.phase}", BOLD))
+        if s.interval == s.interval and settings:
+            out.append((f" · {s.interval:g} s / {s.refresh:g} s" if short else
+                        f" · sample {s.interval:g} s · redraw {s.refresh:g} s", None))
+        if s.window and settings:
+            out.append((f" · {s.window}" if short else f" · graphs {s.window}", None))
         for problem in s.problems[:1 if short else 2]:
             out.append((f"  {problem}", PROBLEM))
         return out
