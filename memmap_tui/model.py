@@ -209,6 +209,8 @@ class Schema:
         for s in self.specs:
             if s.per is not None and s.per not in self.raw_index:
                 raise ValueError(f"metric {s.name}: denominator {s.per} is not a metric")
+        # having() is asked the same questions every refresh (the diagnosis reads ~40 roles)
+        self._having: Dict[Tuple[str, ...], Tuple[MetricSpec, ...]] = {}
 
     def __len__(self) -> int:
         return len(self.columns)
@@ -223,10 +225,17 @@ class Schema:
         i = self.column_index.get(column)
         return None if i is None else self.column_specs[i]
 
+    def _with(self, roles: Tuple[str, ...]) -> Tuple[MetricSpec, ...]:
+        found = self._having.get(roles)
+        if found is None:
+            found = self._having[roles] = tuple(s for s in self.column_specs if s.has(*roles))
+        return found
+
     def having(self, *roles: str) -> List[MetricSpec]:
         """The column specs with every one of `roles`, in schema order."""
-        return [s for s in self.column_specs if s.has(*roles)]
+        return list(self._with(roles))
 
     def first(self, *roles: str) -> Optional[MetricSpec]:
         """The first column spec with every one of `roles`, or None."""
-        return next((s for s in self.column_specs if s.has(*roles)), None)
+        found = self._with(roles)
+        return found[0] if found else None

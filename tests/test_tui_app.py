@@ -338,3 +338,24 @@ def test_a_narrow_header_keeps_the_pause_the_phase_and_a_gone_process_before_the
         assert "process 4242 exited" in line and "0.5 s / 1 s" in line
 
     run(app, scenario)
+
+
+def test_a_new_value_repaints_a_tall_graphs_text_line_but_not_its_graph_lines():
+    from dataclasses import replace
+
+    app = recorded_app()
+
+    async def scenario(pilot):
+        memory = pane(app, "memory")
+        assert memory._layout.row_height >= 2
+        before = list(memory._content)
+        first = memory.view.rows[0]
+        memory.view = replace(memory.view, rows=(replace(first, value="1.00 GiB"),
+                                                 *memory.view.rows[1:]))
+        assert memory._content[0] is not before[0]
+        assert memory._content[1:] == before[1:] and memory._content[1] is before[1]
+        memory.view = replace(memory.view, rows=(replace(first, levels=(0,) * len(first.levels)),
+                                                 *memory.view.rows[1:]))
+        assert memory._content[1] is not before[1]  # the graph changed: its lines too
+
+    run(app, scenario, size=(160, 50))

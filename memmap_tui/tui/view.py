@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..units import fmt_bytes, fmt_number, fmt_percent, fmt_rate, format_value
 from .history import History
@@ -39,8 +39,36 @@ class PaneView:
 EXITED = "exited"
 
 
+class _SeriesMemo:
+    """What was worked out from a graph's series, kept while History hands out the same list
+    (it does until a bucket completes): a redraw then only formats the values."""
+
+    LIMIT = 256
+
+    def __init__(self) -> None:
+        self._memo: Dict[Tuple[int, float], Tuple[Sequence[float], Any]] = {}
+
+    def get(self, series: Sequence[float], key: float, make: Callable[[], Any]) -> Any:
+        found = self._memo.get((id(series), key))
+        if found is not None and found[0] is series:
+            return found[1]
+        if len(self._memo) >= self.LIMIT:
+            self._memo.clear()
+        value = make()
+        self._memo[(id(series), key)] = (series, value)  # holding it keeps its id unique
+        return value
+
+
+_MEMO = _SeriesMemo()
+_PEAK = -1.0  # the memo key of a series' peak (scales are positive)
+
+
 def _levels(series: Sequence[float], scale: float) -> Tuple[int, ...]:
     """Each value as 0..LEVELS of `scale` (clamped), -1 for NaN."""
+    return _MEMO.get(series, scale, lambda: _levels_of(series, scale))  # type: ignore[no-any-return]
+
+
+def _levels_of(series: Sequence[float], scale: float) -> Tuple[int, ...]:
     if not scale > 0:
         return tuple([-1 if v != v else 0 for v in series])
     k = LEVELS / scale
@@ -50,10 +78,10 @@ def _levels(series: Sequence[float], scale: float) -> Tuple[int, ...]:
 
 
 def _peak(series: Sequence[float], current: float) -> float:
-    good = [v for v in series if v == v]
-    if current == current:
-        good.append(current)
-    return max(good) if good else math.nan
+    peak = _MEMO.get(series, _PEAK, lambda: max([v for v in series if v == v], default=math.nan))
+    if current == current and not current <= peak:  # also when the series has no value
+        return current
+    return float(peak)
 
 
 def _level(row: Row, value: float, fraction: float) -> str:

@@ -20,6 +20,7 @@ from textual.widgets import Footer, Static
 from ..monitor import Monitor
 from ..panes import CPU, GPU, MEMORY, PROCESS, THROUGHPUT, WAITING, PaneSpec
 from ..view import pane_view
+from ..widgets.cached import Backdrop
 from ..widgets.pane import Pane
 from ..widgets.status import Status, StatusBar, VerdictLine
 
@@ -27,6 +28,14 @@ WIDE = 120
 COMPACT_HEIGHT = 32
 MIN_SIZE = (60, 15)
 _LEFT, _RIGHT = (MEMORY, WAITING, GPU), (THROUGHPUT, CPU, PROCESS)
+
+
+class Columns(Horizontal, Backdrop):
+    """The pane area: columns side by side, covered whole by them."""
+
+
+class Column(Vertical, Backdrop):
+    """One column of panes, covered whole by them (their heights are shares of it)."""
 
 
 def arrange(panes: Sequence[PaneSpec], wide: bool) -> List[List[PaneSpec]]:
@@ -45,7 +54,7 @@ def _set_compact(pane: Pane, compact: bool) -> None:
     pane.styles.min_height = pane.least_height()
 
 
-class OverviewScreen(Screen):
+class OverviewScreen(Screen, Backdrop):
     """Every pane at once. The app calls `show()` once per refresh."""
 
     def __init__(self, monitor: Monitor, hidden: Set[str]) -> None:
@@ -63,7 +72,7 @@ class OverviewScreen(Screen):
         yield Static(id="too-small")
         yield Footer(compact=True)
 
-    def _pane_area(self, wide: bool) -> Horizontal:
+    def _pane_area(self, wide: bool) -> Columns:
         """The panes in one column, or two when `wide`."""
         self._wide = wide
         columns = []
@@ -74,8 +83,8 @@ class OverviewScreen(Screen):
                 pane.display = spec.key not in self.hidden
                 _set_compact(pane, self.app.size.height < COMPACT_HEIGHT)
                 panes.append(pane)
-            columns.append(Vertical(*panes, classes="column"))
-        return Horizontal(*columns, id="panes")
+            columns.append(Column(*panes, classes="column"))
+        return Columns(*columns, id="panes")
 
     def on_mount(self) -> None:
         self._fit(self.app.size.width, self.app.size.height)

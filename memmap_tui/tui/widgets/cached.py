@@ -8,7 +8,7 @@ they are (`render_lines`, no styles pass), and repaints just the changed lines.
 
 from __future__ import annotations
 
-from typing import Iterable, List
+from typing import Iterable, List, Optional
 
 from textual.geometry import Region
 from textual.strip import Strip
@@ -49,3 +49,22 @@ def _runs(lines: Iterable[int], width: int) -> List[Region]:
         elif last is None or y >= last.y + last.height:
             regions.append(Region(0, y, width, 1))
     return regions
+
+
+class Backdrop(Widget):
+    """A container its children cover whole (the overview's columns, the screen): drawn as
+    blank lines of its background, kept until its size or colours change. Textual's own
+    drawing of a container runs a style pass over each of its lines whenever the screen
+    updates anywhere across it, though none of it shows."""
+
+    _backdrop: Optional[Strip] = None
+
+    def render_lines(self, crop: Region) -> List[Strip]:
+        blank = self._backdrop
+        if blank is None or blank.cell_length != crop.width:
+            blank = self._backdrop = Strip.blank(crop.width, self.rich_style)
+        return [blank] * crop.height
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._backdrop = None  # new colours

@@ -69,7 +69,7 @@ class Pane(CachedLines):
         self._layout: Optional[PaneLayout] = None
         self._drawn = PaneView()  # what the content strips show
         self._content: List[Strip] = []  # content lines, top to bottom
-        self._keys: List[tuple] = []  # what each content line of the rows says
+        self._keys: List[List[Segment]] = []  # what each content line of the rows says
         self._table_top = 0
         self._rule = Style()
         self._width = self._height = 0
@@ -149,23 +149,27 @@ class Pane(CachedLines):
 
     def _row_lines(self, view: PaneView, everything: bool) -> Tuple[List[Strip], List[int]]:
         """The rows' content lines, reusing those whose rows (or whose text) did not change;
-        and the numbers of the lines that did."""
+        and the numbers of the lines that did. A tall graph's lower lines hold only graph, so
+        they change only when its levels do (once a graph cell completes), not with the value."""
         lay = self._layout
         assert lay is not None
         rows, old = view.rows[: lay.shown], self._drawn.rows
         changed = [everything or i >= len(old) or old[i] != r for i, r in enumerate(rows)]
+        graphs = [everything or i >= len(old) or old[i].levels != r.levels
+                  for i, r in enumerate(rows)]
         content: List[Strip] = []
-        keys: List[tuple] = []
+        keys: List[List[Segment]] = []
         dirty: List[int] = []
         for y in range(rows_height(lay, len(rows))):
             known = y < len(self._content)
-            if known and not any(changed[i] for i, _ in rows_on_line(lay, y, len(rows))):
+            if known and not any(graphs[i] if line else changed[i]
+                                 for i, line in rows_on_line(lay, y, len(rows))):
                 content.append(self._content[y])
                 keys.append(self._keys[y])
                 continue
             segs = pane_line(rows, lay, y, self.glyphs, self.graph_style)
-            keys.append(tuple([(seg.text, seg.style) for seg in segs]))
-            if known and keys[-1] == self._keys[y]:  # e.g. a tall graph's top line, still blank
+            keys.append(segs)
+            if known and segs == self._keys[y]:  # e.g. a tall graph's top line, still blank
                 content.append(self._content[y])
             else:
                 content.append(self._side(segs))

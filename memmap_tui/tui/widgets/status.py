@@ -55,11 +55,15 @@ class OneLine(CachedLines):
     OneLine { height: 1; }
     """
 
+    _base: Optional[Style] = None  # its colours, kept until the size or the theme changes
+
     def pieces(self, width: int) -> Pieces:
         raise NotImplementedError
 
     def _rebuild(self, resized: bool = False) -> None:
-        width, base = self.size.width, self.rich_style
+        if resized or self._base is None:
+            self._base = self.rich_style
+        width, base = self.size.width, self._base
         segments = [Segment(text, base + style if style else base)
                     for text, style in self.pieces(width)]
         self._lines = [Strip(segments).crop_extend(0, width, base)]
@@ -70,6 +74,11 @@ class OneLine(CachedLines):
 
     def on_resize(self) -> None:
         self._rebuild(resized=True)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        if self._base is not None and self.is_mounted:  # a theme change: new colours
+            self._rebuild(resized=True)
 
 
 class StatusBar(OneLine):
