@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _installed  # noqa: E402 - first: the installed package, with its C extensions, or exit 2
 
+_installed.require_built()
 from process_tick import TREE  # noqa: E402
 from ring_bench import push_ns  # noqa: E402
 
