@@ -243,8 +243,8 @@ static inline const char *find_newline(const char *p, const char *end) {
 }
 
 /* Split [line, end) into tokens; returns how many (at most `most` <= MAX_TOKENS). */
-static inline int tokenize(const char *line, const char *end, const char **starts, const char **ends,
-                    int most) {
+static inline int tokenize(const char *line, const char *end, const char **starts,
+                           const char **ends, int most) {
     int n = 0;
     const char *p = line;
     while (p < end && n < most) {
@@ -1073,7 +1073,8 @@ static PyObject *format_rows(PyObject *Py_UNUSED(module), PyObject *args) {
     for (Py_ssize_t i = 0; i < count; i++) {
         for (Py_ssize_t c = 0; c < width; c++) {
             if (size - used < 40) { /* room for the longest cell: "%.12g" and a sane "%.6f" */
-                char *bigger = size <= (size_t)PY_SSIZE_T_MAX / 2 ? PyMem_Realloc(text, size * 2) : NULL;
+                char *bigger =
+                    size <= (size_t)PY_SSIZE_T_MAX / 2 ? PyMem_Realloc(text, size * 2) : NULL;
                 if (!bigger) {
                     PyMem_Free(text);
                     PyBuffer_Release(&out);

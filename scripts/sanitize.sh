@@ -7,7 +7,8 @@
 #                                                      # pytest and hypothesis ('.[test]')
 # Needs gcc and the Python headers. Nothing is written into this tree or into an install: the
 # sanitized modules live in a temporary copy of the package that is first on sys.path.
-# MEMMAP_FUZZ_EXAMPLES sets the examples per fuzz test (default 200 here).
+# MEMMAP_FUZZ_EXAMPLES sets the examples per fuzz test (default 200 here); MEMMAP_PYTEST_ARGS adds
+# pytest arguments (e.g. --durations=10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
@@ -37,7 +38,8 @@ while IFS= read -r source; do
   module=${source%.c}
   modules+=("${module//\//.}")
 done < <(cd "$tree" && find . -name '*.c' -not -path './tests/*' | sed 's|^\./||' | sort)
-(( ${#modules[@]} >= 2 )) || { echo "sanitize: expected two C extensions, found ${modules[*]:-none}" >&2; exit 1; }
+(( ${#modules[@]} >= 2 )) \
+  || { echo "sanitize: expected two C extensions, found ${modules[*]:-none}" >&2; exit 1; }
 
 asan=$(gcc -print-file-name=libasan.so)
 [[ -f $asan ]] || { echo "sanitize: gcc has no libasan.so" >&2; exit 1; }
@@ -68,8 +70,9 @@ from memmap_tui import fieldread, ring
 if (fieldread.IMPLEMENTATION, ring.IMPLEMENTATION) != ("c", "c"):
     sys.exit("sanitize: the package does not use the C extensions")
 PY
-  timeout 780 "${sanitized[@]}" "$py" -m pytest -q -p no:cacheprovider tests/test_fieldread.py tests/test_ring.py \
-    tests/test_batch.py tests/test_derive.py tests/test_c_safety.py ${MEMMAP_PYTEST_ARGS:-}
+  timeout 780 "${sanitized[@]}" "$py" -m pytest -q -p no:cacheprovider tests/test_fieldread.py \
+    tests/test_ring.py tests/test_batch.py tests/test_derive.py tests/test_c_safety.py \
+    ${MEMMAP_PYTEST_ARGS:-}
 } 2>&1 | tee "$log" || status=$?
 if grep -qE 'ERROR: AddressSanitizer|runtime error:|ERROR: LeakSanitizer' "$log"; then
   echo "sanitize: a sanitizer reported an error (above)"
