@@ -35,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _installed  # noqa: E402 - first: the installed package, with its C extensions, or exit 2
 
 _installed.require_built()
+from memmap_tui.collectors.host import HostCollector  # noqa: E402
+from memmap_tui.collectors.process import ProcessCollector  # noqa: E402
 from process_tick import TREE  # noqa: E402
 from ring_bench import push_ns  # noqa: E402
 
-from collectors.host import HostCollector  # noqa: E402
-from collectors.process import ProcessCollector  # noqa: E402
 from memmap_tui.fieldread import IMPLEMENTATION, PyFieldReader  # noqa: E402
 from memmap_tui.ring import IMPLEMENTATION as RING  # noqa: E402
 from memmap_tui.ring import PyRingBuffer, RingBuffer  # noqa: E402

@@ -27,7 +27,7 @@ import time
 import _installed  # noqa: E402 - first: the installed package, with its C extensions, or exit 2
 
 _installed.require_built()
-from collectors.process import ProcessCollector  # noqa: E402
+from memmap_tui.collectors.process import ProcessCollector  # noqa: E402
 
 TARGET_SECONDS = 0.001
 WORKERS = 15

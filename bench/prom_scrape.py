@@ -26,13 +26,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import _installed  # noqa: E402 - first: the installed package, with its C extensions, or exit 2
 
 _installed.require_built()
+from memmap_tui.collectors.host import HostCollector  # noqa: E402
 from prometheus_client.exposition import generate_latest  # noqa: E402
 from prometheus_client.registry import CollectorRegistry  # noqa: E402
 
-from collectors.host import HostCollector  # noqa: E402
 from memmap_tui.collector import Availability, Collector  # noqa: E402
+from memmap_tui.commands.serve import ListenAddress, MetricsServer  # noqa: E402
 from memmap_tui.sampler import Sampler  # noqa: E402
-from memmap_tui.serve import ListenAddress, MetricsServer  # noqa: E402
 from memmap_tui.sinks.prometheus import PrometheusSink, spec_metrics, table_metrics  # noqa: E402
 
 

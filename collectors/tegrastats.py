@@ -211,7 +211,7 @@ def _core_plan(cores: int) -> Plan:
         ("freq_mhz", "MHz", "cpu_freq_mhz", "CPU core clock"),
     ):
         for i in range(cores):
-            spec = gauge("tegra", quantity, unit, help, device=f"cpu{i}", label="cpu")
+            spec = gauge("tegra", quantity, unit, help, device=f"cpu{i}", label_key="cpu")
             # The family differs from the all-cores mean `tegra.cpu.util_percent`.
             spec = replace(spec, family=f"tegra.cpu.core_{quantity}", labels=(("cpu", str(i)),))
             plan.append((spec, _core_value(key, i)))
@@ -244,7 +244,8 @@ def _named_plan(found: Dict[str, Any], prefix: str, label: str, metrics_for: Met
 
 
 def _temp_metrics(prefix: str, label: str, device: str, name: str, first: Any) -> Plan:
-    spec = gauge(prefix, "celsius", "celsius", f"Temperature {name}", device=device, label=label)
+    spec = gauge(prefix, "celsius", "celsius", f"Temperature {name}", device=device,
+                 label_key=label)
     return [(spec, lambda parsed: _number(parsed["temps_celsius"].get(name)))]
 
 
@@ -253,7 +254,7 @@ def _rail_metrics(prefix: str, label: str, device: str, name: str, first: Any) -
         pair = parsed["power_milliwatts"].get(name)
         return NAN if pair is None else pair[0] / 1000.0
 
-    spec = gauge(prefix, "watts", "watts", f"Power on rail {name}", device=device, label=label)
+    spec = gauge(prefix, "watts", "watts", f"Power on rail {name}", device=device, label_key=label)
     return [(spec, watts)]
 
 
@@ -262,7 +263,7 @@ def _engine_metrics(prefix: str, label: str, device: str, name: str, first: Any)
     for quantity, unit, what in (("util_percent", "percent", "busy"), ("freq_mhz", "MHz", "clock")):
         if first[quantity] is not None or first["off"]:
             help = f"Engine {name} {what}"
-            spec = gauge(prefix, quantity, unit, help, device=device, label=label)
+            spec = gauge(prefix, quantity, unit, help, device=device, label_key=label)
             plan.append((spec, _engine_value(name, quantity)))
     return plan
 

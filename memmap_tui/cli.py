@@ -111,7 +111,7 @@ def build_parser() -> Parser:
     parser.add_argument("--inline", action="store_true",
                         help="a live strip of at most 6 lines under the prompt instead of the "
                              "full screen (for a tmux pane beside a job)")
-    parser.set_defaults(handler=_lazy(".collectors_cmd", "run_tui"))
+    parser.set_defaults(handler=_lazy(".tui.app", "run_app"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     rec = sub.add_parser(
@@ -133,14 +133,14 @@ def build_parser() -> Parser:
                      help="stop after this many seconds (default: until interrupted)")
     rec.add_argument("--force", action="store_true", help="overwrite FILE.csv if it exists")
     add_sampling_options(rec)
-    rec.set_defaults(handler=_lazy(".record", "run_record"))
+    rec.set_defaults(handler=_lazy(".commands.record", "run_record"))
 
     add_run(sub)
     add_serve_report_replay(sub)
 
     col = sub.add_parser("collectors", help="which collectors are available here, and why not")
     add_sampling_options(col)
-    col.set_defaults(handler=_lazy(".collectors_cmd", "run_collectors"))
+    col.set_defaults(handler=_lazy(".commands.collectors", "run_collectors"))
     return parser
 
 
@@ -166,7 +166,7 @@ def add_run(sub: Any) -> None:
     run.add_argument("--tegrastats-cmd", metavar="PATH", help="tegrastats executable")
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]",
                      help="the command to run and its arguments")
-    run.set_defaults(handler=_lazy(".run", "run_command"))
+    run.set_defaults(handler=_lazy(".commands.run", "run_command"))
 
 
 # -- serve, report, replay (the exporter and the readers of recordings) ---------------------------
@@ -182,17 +182,25 @@ def add_serve_report_replay(sub: Any) -> None:
                        help="address to serve on (default 127.0.0.1:9464, loopback only; "
                             "anything else is reachable from other machines)")
     add_sampling_options(serve, interval=1.0)
-    serve.set_defaults(handler=_lazy(".serve", "run_serve"))
+    serve.set_defaults(handler=_lazy(".commands.serve", "run_serve"))
 
     report = sub.add_parser(
-        "report", help="summary table and terminal plots of a recording",
-        description="Summarise a CSV written by 'memmap record': per metric mean, p50, p95 and "
-                    "max, plots of memory, throughput and waiting over time, and the verdict.")
+        "report", help="summary table and terminal plots of a recording, or two side by side",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Summarise a CSV written by 'memmap record': the verdict (what limits the "
+                    "pipeline, with its numbers) and its phases, per metric mean, p50, p95 and "
+                    "max, plots of memory, throughput and waiting over time. With two files, "
+                    "compare them side by side: throughput, waiting share, CPU, memory peak and "
+                    "growth, cause, each change in %.",
+        epilog="examples:\n  memmap report run.csv\n"
+               "  memmap report before.csv after.csv   what did my change to the loader do?")
     report.add_argument("file", metavar="FILE.csv", help="a recording from 'memmap record'")
+    report.add_argument("other", metavar="OTHER.csv", nargs="?",
+                        help="a second recording to compare with the first")
     report.add_argument("--columns", metavar="A,B",
                         help="only these columns in the table and plots; names or shell "
                              "patterns, e.g. 'host.disk.*,host.mem.used_bytes'")
-    report.set_defaults(handler=_lazy(".report", "run_report"))
+    report.set_defaults(handler=_lazy(".commands.report", "run_report"))
 
     replay = sub.add_parser(
         "replay", help="the live monitor's panes, driven by a recording",

@@ -23,12 +23,12 @@ ENTRY_POINT_GROUP = "memmap_tui.collectors"
 
 # Used when the package runs from a source tree that was never installed (no entry points).
 BUILTIN_COLLECTORS: Dict[str, str] = {
-    "host": "collectors.host:HostCollector",
-    "process": "collectors.process:ProcessCollector",
-    "nvml": "collectors.nvml:NvmlCollector",
-    "jetson": "collectors.jetson:JetsonCollector",
-    "tegrastats": "collectors.tegrastats:TegrastatsCollector",
-    "jtop": "collectors.jtop:JtopCollector",
+    "host": "memmap_tui.collectors.host:HostCollector",
+    "process": "memmap_tui.collectors.process:ProcessCollector",
+    "nvml": "memmap_tui.collectors.nvml:NvmlCollector",
+    "jetson": "memmap_tui.collectors.jetson:JetsonCollector",
+    "tegrastats": "memmap_tui.collectors.tegrastats:TegrastatsCollector",
+    "jtop": "memmap_tui.collectors.jtop:JtopCollector",
 }
 
 
@@ -88,6 +88,19 @@ class Collector:
     @classmethod
     def from_options(cls, options: CollectorOptions) -> Collector:
         return cls()
+
+    @classmethod
+    def catalog(cls) -> List[MetricSpec]:
+        """Every metric this collector can declare, whatever the machine, as templates whose
+        device part is `model.DEVICE` ("{device}"): how a recording's columns are understood
+        (label, pane, roles) where no collector runs (`memmap report`, `memmap replay`)."""
+        return []
+
+    @classmethod
+    def renamed(cls) -> Dict[str, str]:
+        """Columns this collector used to write under another name: {old: new}, either may hold
+        `model.DEVICE`. Recordings with the old names still load (memmap_tui.catalog)."""
+        return {}
 
     def probe(self) -> Availability:
         """Cheap, never raises: does the source exist here?"""

@@ -1,13 +1,15 @@
 """Metric specs, readings and frames: the data that flows from collectors to sinks.
 
 NaN is the one "not available" value everywhere. A collector declares its metrics once, as
-`MetricSpec` data; the CSV header, the Prometheus names and the TUI labels are generated from them.
+`MetricSpec` data: name, unit, kind and help, and what the metric is for (its label, pane and
+roles, memmap_tui.roles). The CSV header, the Prometheus names, the TUI's panes, the diagnosis
+and the run summary are all generated from those specs; nothing downstream spells a column name.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 NAN = math.nan
@@ -15,6 +17,8 @@ GAUGE = "gauge"
 COUNTER = "counter"
 
 Labels = Tuple[Tuple[str, str], ...]
+Notes = Tuple[Tuple[str, str], ...]
+DEVICE = "{device}"  # stands for the device part in a catalogue's template (Collector.catalog)
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,19 @@ class MetricSpec:
     scale:  multiplies the derived value (e.g. 100 to turn seconds-per-second into percent).
     family: the name with the device part taken out, for Prometheus (`host.disk.read_bytes`).
     labels: the device part as labels, for Prometheus ((("device", "sda"),)).
+
+    What it is for (memmap_tui.roles), declared beside it:
+    label:  its short name on screen, in the summary and the report ("disk read"); the column
+            when empty.
+    pane:   the TUI pane that draws it (roles.MEMORY, ...); "" for none.
+    roles:  what consumers ask it for (roles.WAITING, roles.TREE, ...).
+    key:    its name in the run summary's JSON ("io_delay_percent"); see `summary_key`.
+    total:  the column that is its full scale (a memory total, a link's capacity), or a role
+            (roles.RAM_TOTAL): the first metric with it, whichever collector declares it; "".
+    notes:  other columns drawn after its value, each with a format: ((column, "PSS {}"),).
+    rank:   its place among its pane's rows, lower first; ties keep the schema's order.
+    instead_of: a role; the metric is drawn only where no other metric has that role (a
+            Jetson's unified RAM stands in for host RAM where the host collector is off).
     """
 
     name: str
@@ -45,6 +62,14 @@ class MetricSpec:
     scale: float = 1.0
     family: str = ""
     labels: Labels = ()
+    label: str = ""
+    pane: str = ""
+    roles: Tuple[str, ...] = ()
+    key: str = ""
+    total: str = ""
+    notes: Notes = ()
+    rank: int = 50
+    instead_of: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in (GAUGE, COUNTER):
@@ -53,6 +78,36 @@ class MetricSpec:
             object.__setattr__(self, "column", self.name)
         if not self.family:
             object.__setattr__(self, "family", self.name)
+
+    def has(self, *roles: str) -> bool:
+        """True when the metric has every one of `roles`."""
+        return all(r in self.roles for r in roles)
+
+    @property
+    def shown_label(self) -> str:
+        """The label, or the column (the name) when the collector gave none."""
+        return self.label or self.column or self.name
+
+    def for_device(self, device: str) -> MetricSpec:
+        """This catalogue template with its `{device}` part filled in (see Collector.catalog)."""
+        def fill(text: str) -> str:
+            return text.replace(DEVICE, device)
+
+        return replace(
+            self, name=fill(self.name), help=fill(self.help),
+            column=fill(self.column) if self.column else self.column,
+            per=fill(self.per) if self.per else self.per,
+            labels=tuple((k, fill(v)) for k, v in self.labels), label=fill(self.label),
+            total=fill(self.total), notes=tuple((fill(c), t) for c, t in self.notes))
+
+
+def summary_key(spec: MetricSpec) -> str:
+    """The metric's name in the run summary: its `key`, else its column without the source
+    (`host.psi.io_some_percent` -> `psi_io_some_percent`)."""
+    if spec.key:
+        return spec.key
+    column = spec.column or spec.name
+    return column.partition(".")[2].replace(".", "_") or column
 
 
 def device_name(prefix: str, device: Optional[str], quantity: str) -> str:
@@ -66,17 +121,21 @@ def gauge(
     unit: str,
     help: str,
     device: Optional[str] = None,
-    label: str = "device",
+    label_key: str = "device",
     family_prefix: Optional[str] = None,
+    **meaning: Any,
 ) -> MetricSpec:
-    """A gauge named `<prefix>[.<device>].<quantity>`, the device also given as a label."""
+    """A gauge named `<prefix>[.<device>].<quantity>`, the device also given as a label.
+
+    `meaning`: label, pane, roles, key, total, notes, rank, instead_of (see MetricSpec)."""
     return MetricSpec(
         name=device_name(prefix, device, quantity),
         unit=unit,
         kind=GAUGE,
         help=help,
         family=f"{family_prefix or prefix}.{quantity}",
-        labels=((label, device),) if device else (),
+        labels=((label_key, device),) if device else (),
+        **meaning,
     )
 
 
@@ -89,10 +148,12 @@ def counter(
     device: Optional[str] = None,
     per: Optional[str] = None,
     scale: float = 1.0,
-    label: str = "device",
+    label_key: str = "device",
     family_prefix: Optional[str] = None,
+    **meaning: Any,
 ) -> MetricSpec:
-    """A counter `<prefix>[.<device>].<quantity>`, shown as `<prefix>[.<device>].<column>`."""
+    """A counter `<prefix>[.<device>].<quantity>`, shown as `<prefix>[.<device>].<column>`;
+    `meaning` as for gauge()."""
     return MetricSpec(
         name=device_name(prefix, device, quantity),
         unit=unit,
@@ -102,7 +163,8 @@ def counter(
         per=device_name(prefix, device, per) if per else None,
         scale=scale,
         family=f"{family_prefix or prefix}.{quantity}",
-        labels=((label, device),) if device else (),
+        labels=((label_key, device),) if device else (),
+        **meaning,
     )
 
 
@@ -155,3 +217,16 @@ class Schema:
         """The value of `column` in `frame`, NaN when the column does not exist."""
         i = self.column_index.get(column)
         return NAN if i is None else frame.values[i]
+
+    def spec(self, column: str) -> Optional[MetricSpec]:
+        """The spec of a frame column, None when there is no such column."""
+        i = self.column_index.get(column)
+        return None if i is None else self.column_specs[i]
+
+    def having(self, *roles: str) -> List[MetricSpec]:
+        """The column specs with every one of `roles`, in schema order."""
+        return [s for s in self.column_specs if s.has(*roles)]
+
+    def first(self, *roles: str) -> Optional[MetricSpec]:
+        """The first column spec with every one of `roles`, or None."""
+        return next((s for s in self.column_specs if s.has(*roles)), None)

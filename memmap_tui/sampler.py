@@ -16,19 +16,19 @@ import math
 import queue
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from .batch import NativeBatch, native_reader_of, ticks_left
 from .collector import Collector, SourceEnded
 from .derive import derive
 from .model import NAN, Frame, MetricSpec, Reading, Schema
+from .slow import FIRST_BACKOFF, Backoff, Mailbox
 
 log = logging.getLogger("memmap_tui")
 
 MIN_INTERVAL = 0.001
 MAX_INTERVAL = 3600.0
-MAX_BACKOFF = 60.0
 SHORT_WAIT = 0.02  # waits shorter than this sleep instead of waiting on the wake event
 
 
@@ -50,8 +50,11 @@ class SourceState:
     width: int
     ok: bool = True
     message: str = ""
-    failures: int = 0
-    retry_at: float = 0.0
+    backoff: Backoff = field(default_factory=Backoff)
+
+    @property
+    def failures(self) -> int:
+        return self.backoff.failures
 
 
 @dataclass
@@ -66,27 +69,6 @@ class Stats:
         return (self.ticks - 1) / span if self.ticks > 1 and span > 0 else NAN
 
 
-class Mailbox:
-    """One slot: the writer replaces, the reader takes the latest. Never blocks for long."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._item: Optional[Tuple[float, Sequence[float], Any]] = None
-
-    def put(self, item: Tuple[float, Sequence[float], Any]) -> None:
-        with self._lock:
-            self._item = item
-
-    def peek(self) -> Optional[Tuple[float, Sequence[float], Any]]:
-        with self._lock:
-            return self._item
-
-
-def backoff_seconds(failures: int, interval: float) -> float:
-    """Wait before retrying a failing source: doubles from max(interval, 0.5 s) up to 60 s."""
-    return min(max(interval, 0.5) * 2.0 ** max(failures - 1, 0), MAX_BACKOFF)
-
-
 class SlowRunner(threading.Thread):
     """Calls a slow collector's collect() on its own cadence and posts results to a mailbox."""
 
@@ -94,7 +76,7 @@ class SlowRunner(threading.Thread):
                  clock: Callable[[], float]) -> None:
         super().__init__(name=f"memmap-{collector.name}", daemon=True)
         self.collector, self.state, self.interval, self.clock = collector, state, interval, clock
-        self.mailbox = Mailbox()
+        self.mailbox: Mailbox[Tuple[float, Sequence[float], Any]] = Mailbox()
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -105,23 +87,25 @@ class SlowRunner(threading.Thread):
                 self.mailbox.put((self.clock(), values, self.collector.table()))
                 _mark_ok(self.state)
             except Exception as exc:  # noqa: BLE001 - any source failure degrades it
-                _mark_failed(self.state, exc, self.interval, self.clock())
-                wait = backoff_seconds(self.state.failures, self.interval)
+                wait = _mark_failed(self.state, exc, self.interval, self.clock())
             self.stopping.wait(wait)
 
 
 def _mark_ok(state: SourceState) -> None:
     if not state.ok:
         log.info("collector %s recovered", state.name)
-    state.ok, state.message, state.failures = True, "", 0
+    state.ok, state.message = True, ""
+    state.backoff.succeeded()
 
 
-def _mark_failed(state: SourceState, exc: BaseException, interval: float, now: float) -> None:
-    state.failures += 1
+def _mark_failed(state: SourceState, exc: BaseException, interval: float, now: float) -> float:
+    """Degrade the collector; returns the seconds until it is tried again (the backoff starts
+    at the interval, but at least FIRST_BACKOFF)."""
     if state.ok:
         log.warning("collector %s degraded: %s", state.name, exc)
     state.ok, state.message = False, str(exc) or type(exc).__name__
-    state.retry_at = now + backoff_seconds(state.failures, interval)
+    state.backoff.first = max(interval, FIRST_BACKOFF)
+    return state.backoff.failed(now)
 
 
 class Sampler:
@@ -263,7 +247,7 @@ class Sampler:
             if item is None or now - item[0] > self._stale_after:
                 return [NAN] * state.width, None
             return item[1], item[2]
-        if not state.ok and now < state.retry_at:
+        if not state.ok and not state.backoff.due(now):
             return [NAN] * state.width, None
         try:
             part = c.collect()

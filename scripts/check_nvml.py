@@ -21,7 +21,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from collectors.nvml import NvmlCollector  # noqa: E402
+from memmap_tui.collectors.nvml import NvmlCollector  # noqa: E402
+
 from memmap_tui.derive import derive  # noqa: E402
 from memmap_tui.model import COUNTER, Reading, Schema  # noqa: E402
 

@@ -21,10 +21,30 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/memmap-sanitize.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 tree=$work/tree
 mkdir "$tree"
-for part in pyproject.toml memmap_tui collectors tests; do
-  [[ -e $part ]] && cp -r "$part" "$tree/"
-done
-find "$tree" \( -name '*.so' -o -name __pycache__ -o -name .hypothesis \) -prune -exec rm -rf {} +
+# The package laid out as it installs: each package of pyproject.toml's [tool.setuptools] from its
+# package-dir (collectors/ is memmap_tui.collectors); then the tests.
+"$py" - "$tree" <<'PY' || exit 1
+import os, shutil, sys
+try:
+    import tomllib
+except ImportError:  # Python < 3.11
+    import tomli as tomllib
+with open("pyproject.toml", "rb") as f:
+    setup = tomllib.load(f)["tool"]["setuptools"]
+mapping = setup.get("package-dir", {})
+for package in setup["packages"]:
+    parts = package.split(".")
+    prefix = next(n for n in range(len(parts), -1, -1) if ".".join(parts[:n]) in mapping or n == 0)
+    base = mapping.get(".".join(parts[:prefix]), "")
+    source = os.path.join(base, *parts[prefix:]) if prefix or base else os.path.join(*parts)
+    target = os.path.join(sys.argv[1], *parts)
+    os.makedirs(target, exist_ok=True)
+    for name in os.listdir(source):
+        if os.path.isfile(os.path.join(source, name)) and not name.endswith((".so", ".pyc")):
+            shutil.copy2(os.path.join(source, name), target)
+PY
+cp -r pyproject.toml tests "$tree/"
+find "$tree" \( -name __pycache__ -o -name .hypothesis \) -prune -exec rm -rf {} +
 
 include=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 suffix=$("$py" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from memmap_tui.collectors.host import HostCollector
 from test_derive import SCHEMA as DERIVE_SCHEMA
 
-from collectors.host import HostCollector
 from memmap_tui import fieldread
 from memmap_tui.derive import derive, plan_array
 from memmap_tui.model import Reading, Schema, gauge

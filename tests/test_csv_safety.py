@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from memmap_tui.csvread import load_recording
 from memmap_tui.model import Frame, Reading, Schema, gauge
-from memmap_tui.recording import load_recording
 from memmap_tui.sinks.csv import (
     FORMULA_LEADERS,
     CsvSink,

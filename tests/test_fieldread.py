@@ -18,10 +18,10 @@ import pytest
 from fakeproc import FakeProc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from memmap_tui.collectors.host import HostCollector
+from memmap_tui.collectors.process import ProcessCollector
+from memmap_tui.collectors.procfs import PAGE_BYTES, ProcFiles
 
-from collectors.host import HostCollector
-from collectors.process import ProcessCollector
-from collectors.procfs import PAGE_BYTES, ProcFiles
 from memmap_tui import fieldread
 from memmap_tui.fieldread import AFTER_PAREN, PyFieldReader, RowPlan
 

@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from memmap_tui.collectors.host import HostCollector, whole_disks
 
-from collectors.host import HostCollector, whole_disks
 from memmap_tui.derive import derive
 from memmap_tui.model import Reading, Schema
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from collectors.jetson_models import (
+from memmap_tui.collectors.jetson_models import (
     MODULES,
     emc_bytes_per_second,
     find_module,

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Dict
 
 import pytest
+from memmap_tui.collectors.jetson import JetsonCollector, parse_meminfo, slug
 
-from collectors.jetson import JetsonCollector, parse_meminfo, slug
 from memmap_tui.collector import CollectorOptions
 from memmap_tui.model import Schema
 
@@ -262,9 +262,9 @@ def test_emc_on_nano_from_clk_rate_and_sysfs_actmon(tmp_path):
 
 
 def test_emc_bandwidth_estimate_comes_from_jetson_models_when_present(tmp_path, monkeypatch):
-    models = types.ModuleType("collectors.jetson_models")
+    models = types.ModuleType("memmap_tui.collectors.jetson_models")
     models.emc_bytes_per_second = lambda model, util, mhz: util * mhz * 1e6  # type: ignore
-    monkeypatch.setitem(sys.modules, "collectors.jetson_models", models)
+    monkeypatch.setitem(sys.modules, "memmap_tui.collectors.jetson_models", models)
     orin(tmp_path)
     write(tmp_path, "debugfs/bpmp/debug/clk/emc/rate", "2000000000\n")
     write(tmp_path, "debugfs/cactmon/mc_all", "1000000\n")
@@ -273,13 +273,13 @@ def test_emc_bandwidth_estimate_comes_from_jetson_models_when_present(tmp_path, 
 
 
 def test_emc_bandwidth_estimate_is_nan_when_the_table_fails(tmp_path, monkeypatch):
-    models = types.ModuleType("collectors.jetson_models")
+    models = types.ModuleType("memmap_tui.collectors.jetson_models")
 
     def broken(model, util, mhz):
         raise KeyError(model)
 
     models.emc_bytes_per_second = broken  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "collectors.jetson_models", models)
+    monkeypatch.setitem(sys.modules, "memmap_tui.collectors.jetson_models", models)
     nano(tmp_path)
     write(tmp_path, "debugfs/clk/emc/clk_rate", "1600000000\n")
     assert math.isnan(reading(collector(tmp_path, debugfs=True))["jetson.emc.bytes_per_second"])

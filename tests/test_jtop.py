@@ -17,8 +17,8 @@ import types
 from typing import Any, Dict, List, Optional
 
 import pytest
+from memmap_tui.collectors.jtop import EXTRA_HINT, SERVICE_HINT, JtopAdapter, JtopCollector
 
-from collectors.jtop import EXTRA_HINT, SERVICE_HINT, JtopAdapter, JtopCollector
 from memmap_tui.collector import CollectorError
 
 # pid, user, gpu, type, priority, state, cpu %, rss kB, gpu mem kB, name

@@ -20,9 +20,9 @@ from types import SimpleNamespace
 from typing import Any, Dict, List, Optional
 
 import pytest
+from memmap_tui.collectors.gpu_common import pcie_link_max_bytes_per_second, sum_gpu_memory
+from memmap_tui.collectors.nvml import NvmlCollector
 
-from collectors.gpu_common import pcie_link_max_bytes_per_second, sum_gpu_memory
-from collectors.nvml import NvmlCollector
 from memmap_tui.collector import CollectorError
 from memmap_tui.derive import derive
 from memmap_tui.model import COUNTER, GAUGE, Reading, Schema

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from fakeproc import FakeProc
+from memmap_tui.collectors.process import ProcessCollector
 
-from collectors.process import ProcessCollector
 from memmap_tui.collector import SourceEnded
 from memmap_tui.derive import derive
 from memmap_tui.model import Reading, Schema

@@ -13,8 +13,8 @@ from typing import Dict, List
 
 import pytest
 from conftest import memmap_cmd, memmap_env
+from memmap_tui.collectors.process import ProcessCollector
 
-from collectors.process import ProcessCollector
 from memmap_tui.collector import SourceEnded
 
 HELD = 300 * 2**20

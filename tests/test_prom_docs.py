@@ -18,12 +18,12 @@ from typing import List, Set
 
 import pytest
 from conftest import DATA, ROOT
+from memmap_tui.collectors.host import HostCollector
+from memmap_tui.collectors.nvml import NvmlCollector
+from memmap_tui.collectors.tegrastats import TegrastatsCollector
 from prometheus_client.exposition import generate_latest
 from test_nvml import FakeGpu, FakeNvml, _proc
 
-from collectors.host import HostCollector
-from collectors.nvml import NvmlCollector
-from collectors.tegrastats import TegrastatsCollector
 from memmap_tui.collector import Collector
 from memmap_tui.model import Frame, Reading, Schema
 from memmap_tui.sinks.prom_names import plan_families

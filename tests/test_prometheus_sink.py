@@ -14,10 +14,10 @@ from typing import Any, Dict, List, Optional, Sequence
 import psutil
 import pytest
 from conftest import DATA
+from memmap_tui.collectors.host import HostCollector
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from collectors.host import HostCollector
 from memmap_tui.collector import Availability, Collector
 from memmap_tui.model import MetricSpec, gauge
 from memmap_tui.sampler import Sampler

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from conftest import DATA
+from memmap_tui.collectors.host import HostCollector
 
-from collectors.host import HostCollector
 from memmap_tui.collector import UsageError
-from memmap_tui.recording import NotARecording, load_recording
+from memmap_tui.csvread import NotARecording, load_recording
 from memmap_tui.sampler import Sampler
 from memmap_tui.sinks.csv import CsvSink
 

@@ -81,7 +81,7 @@ def test_explicitly_named_unavailable_collector_says_why() -> None:
 
 def test_no_driver_means_nvml_unavailable_without_importing_pynvml(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from collectors import nvml
+    from memmap_tui.collectors import nvml
 
     monkeypatch.delitem(sys.modules, "pynvml", raising=False)
     monkeypatch.setattr(nvml, "DRIVER_NODES", ("/nonexistent/nvidia",))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import DATA, memmap_cmd, memmap_env
 
-from memmap_tui.recording import load_recording
+from memmap_tui.csvread import load_recording
 from memmap_tui.tui.replay import ReplayApp, ReplaySource
 
 RECORDING = DATA / "tui_recording.csv"

@@ -11,7 +11,8 @@ import pytest
 
 from memmap_tui.collector import Availability, Collector, SourceEnded
 from memmap_tui.model import Frame, MetricSpec, Schema, counter, gauge
-from memmap_tui.sampler import Sampler, backoff_seconds
+from memmap_tui.sampler import Sampler
+from memmap_tui.slow import Backoff, backoff_seconds
 
 
 class Steady(Collector):
@@ -145,17 +146,20 @@ def test_failing_collector_backs_off_and_others_go_on() -> None:
     assert steady.calls >= 25
     assert math.isnan(sink.frames[-1].values[0]) and sink.frames[-1].values[1] > 0
     flaky.broken = False
-    sampler.states["flaky"].retry_at = 0.0  # the backoff has run out
+    sampler.states["flaky"].backoff.retry_at = 0.0  # the backoff has run out
     sampler.sample()
     assert sampler.states["flaky"].ok and sink.frames[-1].values[0] == 7.0
     sampler.close()
 
 
 def test_backoff_doubles_up_to_a_minute() -> None:
-    assert backoff_seconds(1, 0.1) == 0.5
-    assert backoff_seconds(2, 0.1) == 1.0
+    backoff = Backoff(first=0.5)
+    assert [backoff.failed(10.0) for _ in range(3)] == [0.5, 1.0, 2.0]
+    assert not backoff.due(11.9) and backoff.due(12.0)
     assert backoff_seconds(3, 2.0) == 8.0
     assert backoff_seconds(30, 0.1) == 60.0
+    backoff.succeeded()
+    assert backoff.due(0.0) and backoff.failed(0.0) == 0.5
 
 
 def test_pause_and_resume_commands() -> None:

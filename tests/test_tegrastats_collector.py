@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import pytest
+from memmap_tui.collectors.tegrastats import NOT_FOUND, TegrastatsCollector, column_name
 
-from collectors.tegrastats import NOT_FOUND, TegrastatsCollector, column_name
 from memmap_tui.collector import CollectorOptions
 from memmap_tui.model import Schema
 

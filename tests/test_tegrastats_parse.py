@@ -15,8 +15,7 @@ from typing import Any, Dict, List
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from collectors.tegrastats import parse_line
+from memmap_tui.collectors.tegrastats import parse_line
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 LINES_FILE = PROJECT_ROOT.parent / "shared" / "fixtures" / "tegrastats" / "lines.jsonl"

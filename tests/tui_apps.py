@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Iterable, Optional
 
-from memmap_tui.recording import load_recording
+from memmap_tui.csvread import load_recording
 from memmap_tui.tui.app import MemmapApp
 from memmap_tui.tui.monitor import SelfUsage
 from memmap_tui.tui.render import UNICODE_GLYPHS

@@ -61,7 +61,7 @@ class ReplaySource(RecordingSource):
 
     # -- playback -------------------------------------------------------------------------------
     def open(self) -> FrameStore:
-        self.store = FrameStore(self.columns, self._capacity())
+        self.store = FrameStore(self.schema, self._capacity())
         return self.store
 
     def _capacity(self) -> int:
@@ -183,8 +183,8 @@ class ReplayApp(MemmapApp):
 
 def run_replay(args: Any) -> int:
     """`memmap replay FILE.csv`: read the recording before taking the screen."""
+    from ..csvread import load_recording
     from ..pipeline import log_to_file
-    from ..recording import load_recording
 
     recording = load_recording(args.file)
     log_to_file()

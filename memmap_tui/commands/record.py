@@ -7,11 +7,11 @@ import sys
 import time
 from typing import Any, Optional, TextIO
 
-from .collector import UsageError
-from .model import Frame
-from .pipeline import build_sampler, log_to_stderr, restore_signals, stop_on_signals
-from .sampler import Stats
-from .sinks.csv import CsvSink, open_exclusive
+from ..collector import UsageError
+from ..model import Frame
+from ..pipeline import build_sampler, log_to_stderr, restore_signals, stop_on_signals
+from ..sampler import Stats
+from ..sinks.csv import CsvSink, open_exclusive
 
 BATCH_BELOW_INTERVAL = 0.05  # faster than 20 rows/s, rows are batched and written once a second
 # Where the sources allow, ticks run in C in batches this long (memmap_tui.batch); a row then

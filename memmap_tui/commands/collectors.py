@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, List, Tuple
 
-from .collector import available_names, collector_class
-from .pipeline import collector_options
+from ..collector import available_names, collector_class
+from ..pipeline import collector_options
 
 
 def availability_rows(args: Any) -> List[Tuple[str, bool, str]]:
@@ -33,8 +33,3 @@ def run_collectors(args: Any) -> int:
         print(f"{name:<{width}}  {'yes' if ok else 'no ':<4}  {reason}")
     return 0
 
-
-def run_tui(args: Any) -> int:
-    from .tui.app import run_app
-
-    return run_app(args)

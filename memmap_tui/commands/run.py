@@ -23,12 +23,12 @@ import sys
 import threading
 from typing import Any, Dict, List, Optional
 
-from .collector import UsageError, parse_collector_list
-from .pipeline import build_sampler, log_to_stderr
+from ..collector import UsageError, parse_collector_list
+from ..pipeline import build_sampler, log_to_stderr
+from ..sinks.csv import CsvSink
+from ..sinks.summary import RunSummary, render
+from ..units import fmt_exit
 from .record import BATCH_BELOW_INTERVAL, open_output
-from .sinks.csv import CsvSink
-from .sinks.summary import RunSummary, render
-from .units import fmt_exit
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SI_KERNEL = 0x80  # siginfo code of a signal the kernel sent (a terminal's Ctrl-C or hang-up)
@@ -191,9 +191,10 @@ def _report(args: Any, command: List[str], returncode: int, summary: RunSummary,
             notes: List[str]) -> int:
     """Print the summary (stderr, like `time`), write its JSON; the command's exit code."""
     code = exit_code(returncode)
-    result = summary.result(os.cpu_count() or 1)
+    result = summary.result()
     result.update(command=command, exit_status=code, missed_ticks=missed)
-    print(render(result, _headline(command, returncode, result), notes), end="", file=sys.stderr)
+    print(render(result, summary.schema, _headline(command, returncode, result), notes), end="",
+          file=sys.stderr)
     if args.json:
         write_json(args.json, result)
     return code

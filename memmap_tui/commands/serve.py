@@ -22,9 +22,9 @@ from typing import Any, Tuple
 from prometheus_client.exposition import MetricsHandler
 from prometheus_client.registry import CollectorRegistry
 
-from .collector import UsageError
-from .pipeline import build_sampler, log_to_stderr, restore_signals, stop_on_signals
-from .sinks.prometheus import PrometheusSink
+from ..collector import UsageError
+from ..pipeline import build_sampler, log_to_stderr, restore_signals, stop_on_signals
+from ..sinks.prometheus import PrometheusSink
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 REQUEST_TIMEOUT = 10.0  # seconds a client may take to send its request before it is dropped
