@@ -55,7 +55,7 @@
 #define MAX_HEAD 256
 #define MARGIN 256
 #define FIRST_BUFFER 4096
-#define BUSY "%s: busy: a read_schedule of this reader is running (cancel() it first)"
+#define BUSY "%s: busy: the reader is in read_schedule (cancel() ends it) or being made"
 #define CLOSED "%s: the reader is closed"
 
 typedef struct {
@@ -89,7 +89,8 @@ typedef struct {
     char *buf;
     size_t buf_size;
     int open;                        /* made by __init__, not closed since */
-    int busy;                        /* a read_schedule runs (without the GIL) */
+    int busy;                        /* a read_schedule runs (without the GIL), or another call
+                                        that Python code may interrupt (a buffer's, a path's) */
     volatile sig_atomic_t cancelled; /* set by cancel(): read_schedule returns at once */
     int wake[2];                     /* a pipe: cancel(), or Python's C signal handler (through
                                         signal.set_wakeup_fd), writes to wake a sleeping batch */
@@ -463,12 +464,16 @@ static int usable(const FieldReader *self, const char *method, int needs_open) {
 
 static PyObject *FieldReader_read(FieldReader *self, PyObject *arg) {
     Py_buffer view;
-    if (usable(self, "FieldReader.read", 1) < 0 ||
-        get_doubles(arg, &view, self->width, 1, 1, "FieldReader.read") < 0)
+    if (usable(self, "FieldReader.read", 1) < 0) return NULL;
+    self->busy = 1; /* Python code of the buffer's cannot close or remake the reader meanwhile */
+    if (get_doubles(arg, &view, self->width, 1, 1, "FieldReader.read") < 0) {
+        self->busy = 0;
         return NULL;
+    }
     int failed = fill_row(self, (double *)view.buf);
     int saved = errno;
     PyBuffer_Release(&view);
+    self->busy = 0;
     if (failed) {
         errno = saved;
         return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, self->failed);
@@ -581,29 +586,33 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
                             "count)", where);
     }
     Schedule s;
-    if (usable(self, where, 1) < 0 || schedule_args(args, &s) < 0)
-        return NULL;
+    if (schedule_args(args, &s) < 0 || usable(self, where, 1) < 0) return NULL;
     Py_ssize_t row_values = values_of(s.count, self->width), stamp_values = values_of(s.count, 2);
     if (row_values < 0 || stamp_values < 0) {
         return PyErr_Format(PyExc_ValueError, "%s: count %zd is too large for rows of %zd",
                             where, s.count, self->width);
     }
     Py_buffer rows, stamps;
-    if (get_doubles(PyTuple_GET_ITEM(args, 0), &rows, row_values, 1, 0, where) < 0) return NULL;
+    self->busy = 1; /* from here: a buffer's Python code cannot use the reader either */
+    if (get_doubles(PyTuple_GET_ITEM(args, 0), &rows, row_values, 1, 0, where) < 0) {
+        self->busy = 0;
+        return NULL;
+    }
     if (get_doubles(PyTuple_GET_ITEM(args, 1), &stamps, stamp_values, 1, 0, where) < 0) {
         PyBuffer_Release(&rows);
+        self->busy = 0;
         return NULL;
     }
     if (make_wake(self) < 0) {
         PyBuffer_Release(&rows);
         PyBuffer_Release(&stamps);
+        self->busy = 0;
         return NULL;
     }
     double *row = (double *)rows.buf, *stamp = (double *)stamps.buf;
     long long tick = s.tick, missed = 0;
     Py_ssize_t done = 0;
     int error = 0, stop = 0;
-    self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
     while (done < s.count) {
         stop = wait_for(self, s.start + (double)tick * s.interval);
@@ -625,9 +634,9 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
         }
     }
     Py_END_ALLOW_THREADS
-    self->busy = 0;
     PyBuffer_Release(&rows);
     PyBuffer_Release(&stamps);
+    self->busy = 0;
     if (error) {
         errno = error;
         return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, self->failed);
@@ -825,12 +834,11 @@ static int allocate(FieldReader *self, Py_ssize_t file_count, Py_ssize_t rule_co
     return 0;
 }
 
-static int FieldReader_init(FieldReader *self, PyObject *args, PyObject *kwds) {
+static int init_state(FieldReader *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"files", "rules", "width", NULL};
     const char *where = "FieldReader()";
     PyObject *files_in, *rules_in, *width_in;
     Py_ssize_t width;
-    if (usable(self, "FieldReader.__init__", 0) < 0) return -1;
     release_state(self); /* a second __init__ starts afresh; a failed one leaves it closed */
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO:FieldReader", kwlist, &files_in,
                                      &rules_in, &width_in) ||
@@ -865,6 +873,14 @@ done:
     Py_DECREF(files);
     Py_DECREF(rules);
     if (status < 0) close_files(self);
+    return status;
+}
+
+static int FieldReader_init(FieldReader *self, PyObject *args, PyObject *kwds) {
+    if (usable(self, "FieldReader.__init__", 0) < 0) return -1;
+    self->busy = 1; /* Python code run meanwhile (__index__, __fspath__) cannot use the reader */
+    int status = init_state(self, args, kwds);
+    self->busy = 0;
     return status;
 }
 

@@ -452,6 +452,44 @@ def test_a_signal_handler_that_uses_the_busy_reader_ends_the_batch_with_its_erro
     reader.close()
 
 
+@needs_c
+def test_python_code_run_while_the_reader_is_made_cannot_use_it(pool: dict) -> None:
+    rules = [(0, "t1", 1, 0, 1.0)]
+    reader = c_fieldread.FieldReader([(pool["numbers"], 0)], rules, 1)
+
+    class ClosingPath:
+        def __fspath__(self) -> str:
+            reader.close()
+            return pool["numbers"]
+
+    class RemakingWidth:
+        def __index__(self) -> int:
+            reader.__init__([(pool["numbers"], 0)], [], 1000)
+            return 1
+
+    for files, width in (([(ClosingPath(), 0)], 1), ([(pool["numbers"], 0)], RemakingWidth())):
+        with pytest.raises(RuntimeError, match="busy"):
+            reader.__init__(files, rules, width)
+    reader.__init__([(pool["numbers"], 0)], rules, 1)
+    reader.read(row := array("d", [0.0]))
+    assert row[0] == 1.0
+
+
+@needs_c
+def test_a_reader_remade_by_an_argument_of_read_schedule_is_checked_as_remade(
+        pool: dict) -> None:
+    reader = c_fieldread.FieldReader([(pool["numbers"], 0)], [(0, "t1", 1, 0, 1.0)], 1)
+
+    class RemakingTick:
+        def __index__(self) -> int:
+            reader.__init__([(pool["numbers"], 0)], [(0, "t1", 1, 999, 1.0)], 1000)
+            return 0
+
+    with pytest.raises(ValueError, match="buffer of 1000 values"):
+        reader.read_schedule(array("d", [0.0]), array("d", [0.0, 0.0]), time.monotonic(), 0.01,
+                             RemakingTick(), 1)
+
+
 # --- read_schedule: every argument ----------------------------------------------------------
 
 NOW = "now"  # a start drawn as NOW is time.monotonic() at the call
