@@ -19,9 +19,9 @@ from typing import List, Set
 import pytest
 from conftest import DATA, ROOT
 from memmap_tui.collectors.host import HostCollector
-from memmap_tui.collectors.nvml import NvmlCollector
 from memmap_tui.collectors.jetson import TegrastatsCollector
 from memmap_tui.collectors.jetson.tegrastats import TegrastatsSource
+from memmap_tui.collectors.nvml import NvmlCollector
 from prometheus_client.exposition import generate_latest
 from test_nvml import FakeGpu, FakeNvml, _proc
 

@@ -196,12 +196,16 @@ def gap_lines(gaps: Sequence[Gap], provided: set, taken_quantities: Optional[set
               ) -> List[str]:
     """One line per reason, for the gaps no source fills: "not read: EMC clock, EMC util and
     bytes/s: the EMC clock ... readable only by root". A gap is filled when a source provides
-    one of its columns (after open) or its quantity (before open, `taken_quantities`)."""
-    why: Dict[str, List[str]] = {}
+    one of its columns (after open) or its quantity (before open, `taken_quantities`); a gap
+    several sources have is said with the first source's reason (sysfs knows the root cause)."""
+    chosen: Dict[str, str] = {}
     for gap in gaps:
         filled = any(c in provided for c in gap.columns) or (
             taken_quantities is not None
             and any(col.quantity(c) in taken_quantities for c in gap.columns))
-        if not filled and gap.what not in why.setdefault(gap.why, []):
-            why[gap.why].append(gap.what)
+        if not filled:
+            chosen.setdefault(gap.what, gap.why)
+    why: Dict[str, List[str]] = {}
+    for what, reason in chosen.items():
+        why.setdefault(reason, []).append(what)
     return [f"not read: {', '.join(whats)}: {reason}" for reason, whats in why.items()]
