@@ -46,10 +46,11 @@ _FLOW = (roles.THROUGHPUT_FLOW, roles.DEVICE)
 # (bus, help, meaning) of the byte flows; "{d}" is rx or tx.
 FLOWS = (
     ("pcie", "PCIe bytes {} the GPU", dict(pane=roles.THROUGHPUT, label="GPU{i} PCIe {d}",
-                                           roles=_FLOW, rank=20,
+                                           roles=_FLOW, rank=20, key="gpu{i}_pcie_{d}",
                                            total="nvml.gpu{i}.pcie_link_max_bytes_per_second")),
     ("nvlink", "NVLink data bytes {} the GPU, all links",
-     dict(pane=roles.THROUGHPUT, label="GPU{i} NVLink {d}", roles=_FLOW, rank=21)),
+     dict(pane=roles.THROUGHPUT, label="GPU{i} NVLink {d}", roles=_FLOW, rank=21,
+          key="gpu{i}_nvlink_{d}")),
 )
 GPM_SPECS = {
     "sm_active_percent": ("Percent of SMs busy (GPM SM activity)",

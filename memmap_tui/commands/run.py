@@ -191,9 +191,10 @@ def _report(args: Any, command: List[str], returncode: int, summary: RunSummary,
             notes: List[str]) -> int:
     """Print the summary (stderr, like `time`), write its JSON; the command's exit code."""
     code = exit_code(returncode)
-    result = summary.result(os.cpu_count() or 1)
+    result = summary.result()
     result.update(command=command, exit_status=code, missed_ticks=missed)
-    print(render(result, _headline(command, returncode, result), notes), end="", file=sys.stderr)
+    print(render(result, summary.schema, _headline(command, returncode, result), notes), end="",
+          file=sys.stderr)
     if args.json:
         write_json(args.json, result)
     return code
