@@ -21,7 +21,25 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+def _use_the_tree() -> None:
+    """Import memmap from this source tree when it is not installed (the installed package
+    maps the tree's collectors/ to memmap_tui.collectors; here that is done by hand)."""
+    try:
+        import memmap_tui.collectors  # noqa: F401 - installed: nothing to do
+        return
+    except ImportError:
+        pass
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    sys.path.insert(0, root)
+    for name in [m for m in sys.modules if m == "memmap_tui" or m.startswith("memmap_tui.")]:
+        del sys.modules[name]
+    import collectors
+
+    sys.modules["memmap_tui.collectors"] = collectors
+
+
+_use_the_tree()
 
 from memmap_tui.collectors.nvml import NvmlCollector  # noqa: E402
 
