@@ -120,6 +120,7 @@ class FakeGpu:
     pcie_tx_total: int = 2_000_000
     field_time_us: int = 1_700_000_000_000_000  # nvmlFieldValue_t.timestamp
     field_value_type: int = 3  # NVML_VALUE_TYPE_UNSIGNED_LONG_LONG
+    live_rx_bytes_per_second: float = 0.0  # > 0: field 198 grows with the real clock
     nvlink: bool = False
     nvlink_links_kib: List[int] = field(default_factory=lambda: [100, 200])
     throughput_kb: Dict[int, List[int]] = field(default_factory=lambda: {1: [1000, 2000, 3000],
@@ -358,6 +359,9 @@ class FakeLib:
         }
         value = values.get(fv.fieldId)
         fv.timestamp, fv.latencyUsec = gpu.field_time_us, 3
+        if gpu.live_rx_bytes_per_second and fv.fieldId == 198:
+            now_us = int(time.time() * 1e6)
+            fv.timestamp, value = now_us, int(gpu.live_rx_bytes_per_second * now_us / 1e6)
         fv.valueType = gpu.field_value_type
         fv.nvmlReturn = 0 if value is not None else self._m.NVML_ERROR_NOT_SUPPORTED
         if value is not None:
