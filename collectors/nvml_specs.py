@@ -43,10 +43,11 @@ GPU_GAUGES: Tuple[Tuple[str, str, str, Dict[str, Any]], ...] = (
     ("mem_clock_mhz", "MHz", "Current memory clock", {}),
 )
 _FLOW = (roles.THROUGHPUT_FLOW, roles.DEVICE)
+_PCIE_FLOW = (roles.THROUGHPUT_FLOW, roles.HOST_TO_DEVICE, roles.DEVICE)
 # (bus, help, meaning) of the byte flows; "{d}" is rx or tx.
 FLOWS = (
     ("pcie", "PCIe bytes {} the GPU", dict(pane=roles.THROUGHPUT, label="GPU{i} PCIe {d}",
-                                           roles=_FLOW, rank=20, key="gpu{i}_pcie_{d}",
+                                           roles=_PCIE_FLOW, rank=20, key="gpu{i}_pcie_{d}",
                                            total="nvml.gpu{i}.pcie_link_max_bytes_per_second")),
     ("nvlink", "NVLink data bytes {} the GPU, all links",
      dict(pane=roles.THROUGHPUT, label="GPU{i} NVLink {d}", roles=_FLOW, rank=21,

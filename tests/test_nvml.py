@@ -95,11 +95,12 @@ def test_specs_say_what_each_metric_is_for(nvml):
     collector, _, _ = nvml(FakeGpu(), FakeGpu(nvlink=True))
     g = "nvml.gpu1"
     flow = (roles.THROUGHPUT_FLOW, roles.DEVICE)
+    pcie = (roles.THROUGHPUT_FLOW, roles.HOST_TO_DEVICE, roles.DEVICE)
     assert _meaning(collector, f"{g}.mem_used_bytes") == (
         "GPU1 mem", roles.MEMORY, (roles.GPU_MEMORY, roles.DEVICE), f"{g}.mem_total_bytes", (), 40)
     for d in ("rx", "tx"):
         assert _meaning(collector, f"{g}.pcie_{d}_bytes_per_second") == (
-            f"GPU1 PCIe {d}", roles.THROUGHPUT, flow, f"{g}.pcie_link_max_bytes_per_second", (),
+            f"GPU1 PCIe {d}", roles.THROUGHPUT, pcie, f"{g}.pcie_link_max_bytes_per_second", (),
             20)
         assert _meaning(collector, f"{g}.nvlink_{d}_bytes_per_second") == (
             f"GPU1 NVLink {d}", roles.THROUGHPUT, flow, "", (), 21)
