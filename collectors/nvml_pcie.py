@@ -13,8 +13,9 @@ The collector returns each counter with that timestamp as its own time base (a c
 whenever the collector's thread ran. A counter narrower than 64 bits is used only where it cannot
 wrap twice between two reads: its wrap period at the link's top rate (PCIe: the maximum link
 generation and width; NVLink: NVLINK_MAX_BYTES_PER_SECOND) must be WRAP_MARGIN times the sampling
-interval. A 32-bit PCIe counter wraps every 68 ms at Gen5 x16, so there the throughput fallback
-is used instead, and the reason is recorded.
+interval given at open (an interval made longer later is not judged again). A 32-bit PCIe counter
+wraps every 68 ms at Gen5 x16, so there the throughput fallback is used instead, and the reason is
+recorded.
 
 Fallback (nvmlDeviceGetPcieThroughput): KB/s over a ~20 ms window, and the call blocks that long
 per direction. `ThroughputSampler` reads the windows continuously on its own thread, a round over

@@ -41,8 +41,12 @@ PY
 fi
 
 # -- can it run here? (one line and exit 2 where not) ----------------------------------------------
-if [[ ! -e /proc/driver/nvidia/version && ! -e /dev/nvidiactl ]] || ! nvidia-smi -L >/dev/null 2>&1; then
-  say "gpu_check: no NVIDIA driver or GPU here (no /proc/driver/nvidia or nvidia-smi -L fails): nothing to check"
+if [[ ! -e /proc/driver/nvidia/version && ! -e /dev/nvidiactl ]]; then
+  say "gpu_check: no NVIDIA driver or GPU here (no /proc/driver/nvidia, no /dev/nvidiactl): nothing to check"
+  exit 2
+fi
+if command -v nvidia-smi >/dev/null && ! nvidia-smi -L >/dev/null 2>&1; then
+  say "gpu_check: nvidia-smi -L finds no GPU: $(nvidia-smi -L 2>&1 | head -1)"
   exit 2
 fi
 PY=""
@@ -68,7 +72,8 @@ MEMMAP=("$VENV/bin/memmap")  # not -m memmap_tui: from here that finds the tree,
 part() { "$VPY" scripts/gpu_check.py "$@"; }
 
 say "== 1. versions and every NVML field memmap asks for (scripts/check_nvml.py)"
-say "nvidia-smi: $(nvidia-smi --query-gpu=index,name,driver_version,pcie.link.gen.max,pcie.link.width.max --format=csv,noheader 2>&1 | tr '\n' ';')"
+command -v nvidia-smi >/dev/null && say "nvidia-smi: $(nvidia-smi --format=csv,noheader \
+  --query-gpu=index,name,driver_version,pcie.link.gen.max,pcie.link.width.max 2>&1 | tr '\n' ';')"
 say "python: $PY, torch $("$PY" -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)' 2>&1)"
 timeout 60 "$VPY" scripts/check_nvml.py --interval 1 2>&1 | tee "$OUTDIR/check_nvml.txt"
 
