@@ -23,7 +23,7 @@ TARGET_US = 50.0
 import _installed  # noqa: E402 - first: the installed package, with its C extensions, or exit 2
 
 _installed.require_built()
-from memmap_tui.collectors.tegrastats import parse_line  # noqa: E402
+from memmap_tui.collectors.jetson import parse_line  # noqa: E402
 
 
 def per_line_us(parse: Callable[[str], object], line: str, repeat: int) -> float:
