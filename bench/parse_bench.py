@@ -20,8 +20,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LINES = PROJECT_ROOT.parent / "shared" / "fixtures" / "tegrastats" / "lines.jsonl"
 TARGET_US = 50.0
 
-sys.path.insert(0, str(PROJECT_ROOT))
-from memmap_tui.collectors.tegrastats import parse_line  # noqa: E402
+import _installed  # noqa: E402 - first: the installed package, with its C extensions, or exit 2
+
+_installed.require_built()
+from memmap_tui.collectors.jetson import parse_line  # noqa: E402
 
 
 def per_line_us(parse: Callable[[str], object], line: str, repeat: int) -> float:
