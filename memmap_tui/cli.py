@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from typing import Any, Callable, List, NoReturn, Optional
 
 from . import __version__
 from .collector import UsageError
+from .safetext import printable
 from .sampler import MAX_INTERVAL, MIN_INTERVAL
 
 EPILOG_TUI = """examples:
@@ -32,11 +34,16 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+MAX_DURATION = 10 * 366 * 86400.0  # ten years: beyond it a duration is a typo, not a plan
+PID_MAX_LIMIT = 4 * 1024 * 1024    # Linux's highest possible pid_max (PID_MAX_LIMIT)
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", re.I | re.A)
+
+
 def _seconds(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    """A number written in ASCII (float() would also take '٣' or '1_0')."""
+    if not _NUMBER.fullmatch(text.strip()):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds")
+    return float(text)
 
 
 def _seconds_within(text: str, low: float, high: float) -> float:
@@ -54,6 +61,9 @@ def positive_seconds(text: str) -> float:
     value = _seconds(text)
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
+    if value > MAX_DURATION:
+        raise argparse.ArgumentTypeError(f"{text} s is more than ten years "
+                                         f"(at most {MAX_DURATION:.0f} s)")
     return value
 
 
@@ -65,10 +75,13 @@ def refresh_seconds(text: str) -> float:
 
 
 def process_id(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a process id") from None
+    """A process id: ASCII digits, 1 to Linux's PID_MAX_LIMIT."""
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a process id (digits 0-9 only)")
+    if len(text) > 8 or int(text) > PID_MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"no such process: {text} (process ids go up to "
+                                         f"{PID_MAX_LIMIT})")
+    value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text} is not a process id (must be > 0)")
     return value
@@ -215,18 +228,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         args = parser.parse_args(argv)
         return int(args.handler(args))
     except UsageError as exc:
-        print(f"memmap: error: {exc}", file=sys.stderr)
+        print(f"memmap: error: {printable(str(exc), 400)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
     except OSError as exc:
-        print(f"memmap: error: {exc}", file=sys.stderr)
+        print(f"memmap: error: {printable(str(exc), 400)}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - a bug still gets one line; MEMMAP_DEBUG=1 shows all
         if os.environ.get("MEMMAP_DEBUG"):
             raise
-        print(f"memmap: internal error: {type(exc).__name__}: {exc} "
+        print(f"memmap: internal error: {type(exc).__name__}: {printable(str(exc), 400)} "
               "(set MEMMAP_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
