@@ -16,14 +16,13 @@ from ..pipeline import (
     stop_on_signals,
 )
 from ..sampler import Sampler, Stats
-from ..sinks.csv import CsvSink
+from ..sinks.csv import FLUSH_SECONDS, CsvSink
 
-BATCH_BELOW_INTERVAL = 0.05  # faster than 20 rows/s, rows are batched and written once a second
-# Where the sources allow, ticks run in C in batches this long (memmap_tui.batch); a row then
-# reaches the file within a second, and SIGKILL can lose at most that. Each batch costs a few
-# hundred µs of Python, so longer batches are cheaper: at 10 Hz, 0.9 s batches cost ~1.15x the
-# bare reads of the /proc files, 0.5 s ones ~1.3x (bench/overhead.py).
-BATCH_SECONDS = 0.9
+# Where the sources allow, ticks run in C in batches of at most this long (memmap_tui.batch),
+# and each batch is written as it ends: a row reaches the file within half a second of being
+# sampled, at every interval, and SIGKILL loses at most that (the README's guarantee). Each batch
+# costs ~0.2 ms of Python and a write(), so this is also the cheapest length that keeps it.
+BATCH_SECONDS = FLUSH_SECONDS
 
 
 def start_recording(args: Any, pending: PendingFile, sinks: List[Any]) -> Sampler:
@@ -71,8 +70,7 @@ class Progress:
 def run_record(args: Any) -> int:
     log_to_stderr()
     pending = PendingFile(check_output(args.output, args.force))
-    sink = CsvSink(args.output, flush_seconds=0.0 if args.interval >= BATCH_BELOW_INTERVAL
-                   else 1.0, fd=pending.fd)
+    sink = CsvSink(args.output, fd=pending.fd)
     sampler = start_recording(args, pending, [sink])
     progress: Optional[Progress] = None
     if args.duration is not None and sys.stderr.isatty():

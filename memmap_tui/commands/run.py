@@ -29,7 +29,7 @@ from ..pipeline import build_sampler, log_to_stderr, open_sampler
 from ..sinks.csv import CsvSink
 from ..sinks.summary import RunSummary, render
 from ..units import fmt_exit
-from .record import BATCH_BELOW_INTERVAL, start_recording
+from .record import start_recording
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SI_KERNEL = 0x80  # siginfo code of a signal the kernel sent (a terminal's Ctrl-C or hang-up)
@@ -157,8 +157,7 @@ def _watch(args: Any, command: List[str], child: subprocess.Popen,
     summary = RunSummary()
     sinks: List[Any] = [summary]
     if pending is not None:
-        flush = 0.0 if args.interval >= BATCH_BELOW_INTERVAL else 1.0
-        sinks.append(CsvSink(args.csv, flush_seconds=flush, fd=pending.fd))
+        sinks.append(CsvSink(args.csv, fd=pending.fd))
     args.pid = child.pid
     try:
         sampler = (start_recording(args, pending, sinks) if pending is not None
