@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .collector import (
     Collector,
@@ -101,16 +101,23 @@ def log_to_stderr(level: int = logging.WARNING) -> None:
     root.propagate = False
 
 
-def log_to_file(path: Optional[str] = None) -> str:
-    """Screen-owning modes: logs go to a file (default ~/.cache/memmap/memmap.log)."""
+def log_to_file(path: Optional[str] = None) -> Tuple[Optional[str], str]:
+    """Screen-owning modes: logs go to a file (default ~/.cache/memmap/memmap.log).
+
+    Returns (the path, "") or, when it cannot be written (a read-only HOME, an XDG_CACHE_HOME
+    that is a file), (None, why): the screen still runs, without a log file."""
     if path is None:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         path = os.path.join(base, "memmap", "memmap.log")
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger("memmap_tui")
+    root.propagate = False
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(path)
+    except OSError as exc:
+        root.handlers[:] = [logging.NullHandler()]
+        return None, f"no log file: cannot write {path} ({exc.strerror or exc})"
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    root.propagate = False
-    return path
+    return path, ""
