@@ -23,28 +23,37 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from memmap_tui import roles as R
 from memmap_tui.collector import Availability, Collector, CollectorError, CollectorOptions
 from memmap_tui.fieldread import RowPlan
-from memmap_tui.model import MetricSpec, counter, gauge
+from memmap_tui.model import DEVICE, MetricSpec, counter, gauge
 
 CLK_TCK = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
 SECTOR_BYTES = 512.0
 _EXCLUDED_DISK = re.compile(r"^(loop|ram|zram|fd|sr)\d*")
 _PARTITION = re.compile(r"^(.*\d)p\d+$|^([a-z]+)\d+$")
 
-MEMINFO_GAUGES = (
-    # (meminfo key or derived name, quantity, help)
-    ("MemTotal", "total_bytes", "Physical memory."),
-    ("used", "used_bytes", "Memory in use: MemTotal - MemAvailable."),
-    ("MemAvailable", "available_bytes", "Memory available for new work without swapping."),
-    ("MemFree", "free_bytes", "Memory not used at all."),
-    ("Cached", "cached_bytes", "Page cache (file data in memory)."),
-    ("Buffers", "buffers_bytes", "Block-device buffers."),
-    ("Dirty", "dirty_bytes", "Page cache waiting to be written to storage."),
-    ("Writeback", "writeback_bytes", "Page cache being written to storage now."),
-    ("Shmem", "shared_bytes", "Shared memory and tmpfs."),
+_RAM = "host.mem.total_bytes"
+_IN_PANE: Dict[str, Any] = {"pane": R.MEMORY, "total": _RAM}
+MEMINFO_GAUGES: Tuple[Tuple[str, str, str, Dict[str, Any]], ...] = (
+    # (meminfo key or derived name, quantity, help, what it is for)
+    ("MemTotal", "total_bytes", "Physical memory.",
+     {"label": "RAM", "roles": (R.RAM_TOTAL, R.HOST)}),
+    ("used", "used_bytes", "Memory in use: MemTotal - MemAvailable.",
+     {"label": "RAM used", "roles": (R.RAM_USED, R.MEMORY_PEAK, R.HOST), "key": "host_used",
+      "rank": 1, **_IN_PANE}),
+    ("MemAvailable", "available_bytes", "Memory available for new work without swapping.",
+     {"label": "available", "rank": 3, **_IN_PANE}),
+    ("MemFree", "free_bytes", "Memory not used at all.", {"label": "free"}),
+    ("Cached", "cached_bytes", "Page cache (file data in memory).",
+     {"label": "cached", "rank": 2, **_IN_PANE}),
+    ("Buffers", "buffers_bytes", "Block-device buffers.", {"label": "buffers"}),
+    ("Dirty", "dirty_bytes", "Page cache waiting to be written to storage.", {"label": "dirty"}),
+    ("Writeback", "writeback_bytes", "Page cache being written to storage now.",
+     {"label": "writeback"}),
+    ("Shmem", "shared_bytes", "Shared memory and tmpfs.", {"label": "shared"}),
 )
 
 
@@ -131,6 +140,13 @@ class HostCollector(Collector):
     def metrics(self) -> List[MetricSpec]:
         return list(self._specs)
 
+    @classmethod
+    def catalog(cls) -> List[MetricSpec]:
+        return [*_cpu_specs(), *_memory_specs(), *_fault_specs(), *_disk_specs(DEVICE),
+                *_disk_specs(None), *_nic_specs(DEVICE), *_nic_specs(None),
+                *(_psi_spec(resource, kind) for resource in ("io", "memory", "cpu")
+                  for kind in ("some", "full"))]
+
     def collect(self) -> Sequence[float]:
         try:
             self._reader.read(self._row)
@@ -154,15 +170,7 @@ class HostCollector(Collector):
     # -- CPU ---------------------------------------------------------------------------------
     def _add_cpu(self) -> None:
         stat = self._plan.file(self._path("stat"))
-        busy = self._metric(counter(
-            "host.cpu", "busy_seconds", "seconds", "CPU time neither idle nor waiting, all CPUs.",
-            column="util_percent", per="total_seconds", scale=100.0))
-        wait = self._metric(counter(
-            "host.cpu", "iowait_seconds", "seconds", "CPU time idle waiting for I/O, all CPUs.",
-            column="iowait_percent", per="total_seconds", scale=100.0))
-        total = self._metric(counter(
-            "host.cpu", "total_seconds", "seconds", "CPU time of every kind, all CPUs.",
-            column=None))
+        busy, wait, total = (self._metric(spec) for spec in _cpu_specs())
         # cpu  user nice system idle iowait irq softirq steal (guest time is inside user/nice)
         for token in range(1, 9):
             self._plan.add(stat, "cpu", token, total, 1.0 / CLK_TCK)
@@ -173,28 +181,22 @@ class HostCollector(Collector):
     # -- memory ------------------------------------------------------------------------------
     def _add_memory(self) -> None:
         meminfo = self._plan.file(self._path("meminfo"))
-        for key, quantity, help_text in MEMINFO_GAUGES:
-            slot = self._metric(gauge("host.mem", quantity, "bytes", help_text))
+        specs = _memory_specs()
+        for (key, _, _, _), spec in zip(MEMINFO_GAUGES, specs):
+            slot = self._metric(spec)
             if key == "used":
                 self._plan.add(meminfo, "MemTotal", 1, slot, 1024.0)
                 self._plan.add(meminfo, "MemAvailable", 1, slot, -1024.0)
             else:
                 self._plan.add(meminfo, key, 1, slot, 1024.0)
-        used = self._metric(gauge("host.swap", "used_bytes", "bytes",
-                                  "Swap in use: SwapTotal - SwapFree."))
+        used, total = (self._metric(spec) for spec in specs[len(MEMINFO_GAUGES):])
         self._plan.add(meminfo, "SwapTotal", 1, used, 1024.0)
         self._plan.add(meminfo, "SwapFree", 1, used, -1024.0)
-        total = self._metric(gauge("host.swap", "total_bytes", "bytes", "Swap space."))
         self._plan.add(meminfo, "SwapTotal", 1, total, 1024.0)
 
     def _add_faults(self) -> None:
         vmstat = self._plan.file(self._path("vmstat"))
-        major = self._metric(counter("host.vm", "major_faults", "count",
-                                     "Page faults that had to read from storage.",
-                                     column="major_faults_per_second"))
-        minor = self._metric(counter("host.vm", "minor_faults", "count",
-                                     "Page faults served from memory.",
-                                     column="minor_faults_per_second"))
+        major, minor = (self._metric(spec) for spec in _fault_specs())
         self._plan.add(vmstat, "pgmajfault", 1, major)
         self._plan.add(vmstat, "pgfault", 1, minor)
         self._plan.add(vmstat, "pgmajfault", 1, minor, -1.0)
@@ -249,36 +251,104 @@ class HostCollector(Collector):
             self.psi.append(resource)
 
 
-def _disk_specs(disk: Optional[str]) -> List[MetricSpec]:
-    what = f"disk {disk}" if disk else "all physical disks"
-    specs = [
-        counter("host.disk", "read_bytes", "bytes", f"Bytes read from {what}.",
-                column="read_bytes_per_second", device=disk),
-        counter("host.disk", "write_bytes", "bytes", f"Bytes written to {what}.",
-                column="write_bytes_per_second", device=disk),
+def _cpu_specs() -> List[MetricSpec]:
+    """busy, iowait and total CPU time, all CPUs."""
+    return [
+        counter("host.cpu", "busy_seconds", "seconds",
+                "CPU time neither idle nor waiting, all CPUs.", column="util_percent",
+                per="total_seconds", scale=100.0, label="all CPUs", pane=R.CPU,
+                roles=(R.CPU_BUSY, R.HOST), rank=1),
+        counter("host.cpu", "iowait_seconds", "seconds", "CPU time idle waiting for I/O, all CPUs.",
+                column="iowait_percent", per="total_seconds", scale=100.0, label="CPU iowait",
+                pane=R.WAITING_PANE, roles=(R.WAITING, R.HOST), key="iowait_percent", rank=10),
+        counter("host.cpu", "total_seconds", "seconds", "CPU time of every kind, all CPUs.",
+                column=None),
     ]
-    if disk:
-        specs.append(counter("host.disk", "busy_seconds", "seconds",
-                             f"Time {what} had I/O in flight.", column="busy_percent",
-                             device=disk, scale=100.0))
-    return specs
+
+
+def _memory_specs() -> List[MetricSpec]:
+    """The MEMINFO_GAUGES, then swap used and swap total."""
+    return [*(gauge("host.mem", quantity, "bytes", help_text, **meaning)
+              for _, quantity, help_text, meaning in MEMINFO_GAUGES),
+            gauge("host.swap", "used_bytes", "bytes", "Swap in use: SwapTotal - SwapFree.",
+                  label="swap used", pane=R.MEMORY, total="host.swap.total_bytes",
+                  roles=(R.SWAP_USED, R.HOST), rank=4),
+            gauge("host.swap", "total_bytes", "bytes", "Swap space.", label="swap")]
+
+
+def _fault_specs() -> List[MetricSpec]:
+    """Major, then minor page faults of the whole machine."""
+    return [
+        counter("host.vm", "major_faults", "count", "Page faults that had to read from storage.",
+                column="major_faults_per_second", label="major faults",
+                roles=(R.MAJOR_FAULTS, R.HOST)),
+        counter("host.vm", "minor_faults", "count", "Page faults served from memory.",
+                column="minor_faults_per_second", label="minor faults", roles=(R.HOST,)),
+    ]
+
+
+def _disk_specs(disk: Optional[str]) -> List[MetricSpec]:
+    """Read and write bytes (and busy time) of one disk, or of all physical disks (None)."""
+    what = f"disk {disk}" if disk else "all physical disks"
+    if disk is None:
+        return [
+            counter("host.disk", "read_bytes", "bytes", f"Bytes read from {what}.",
+                    column="read_bytes_per_second", label="disk read", pane=R.THROUGHPUT,
+                    roles=(R.THROUGHPUT_FLOW, R.STORAGE_READ, R.HOST), key="disk_read", rank=1),
+            counter("host.disk", "write_bytes", "bytes", f"Bytes written to {what}.",
+                    column="write_bytes_per_second", label="disk write", pane=R.THROUGHPUT,
+                    roles=(R.THROUGHPUT_FLOW, R.STORAGE_WRITTEN, R.HOST), key="disk_write",
+                    rank=2),
+        ]
+    return [
+        counter("host.disk", "read_bytes", "bytes", f"Bytes read from {what}.",
+                column="read_bytes_per_second", device=disk, label=f"{disk} read",
+                roles=(R.STORAGE_READ, R.DEVICE)),
+        counter("host.disk", "write_bytes", "bytes", f"Bytes written to {what}.",
+                column="write_bytes_per_second", device=disk, label=f"{disk} write",
+                roles=(R.STORAGE_WRITTEN, R.DEVICE)),
+        counter("host.disk", "busy_seconds", "seconds", f"Time {what} had I/O in flight.",
+                column="busy_percent", device=disk, scale=100.0, label=f"{disk} busy",
+                roles=(R.DEVICE_BUSY, R.DEVICE)),
+    ]
 
 
 def _nic_specs(nic: Optional[str]) -> List[MetricSpec]:
+    """Received and sent bytes of one interface, or of all of them but lo (None)."""
     what = f"interface {nic}" if nic else "all interfaces but lo"
+    flow = (R.THROUGHPUT_FLOW, R.HOST) if nic is None else (R.DEVICE,)
     return [
         counter("host.net", "rx_bytes", "bytes", f"Bytes received on {what}.",
-                column="rx_bytes_per_second", device=nic),
+                column="rx_bytes_per_second", device=nic, label=f"{nic or 'net'} rx",
+                pane=R.THROUGHPUT if nic is None else "", roles=flow,
+                key="net_rx" if nic is None else "", rank=3),
         counter("host.net", "tx_bytes", "bytes", f"Bytes sent on {what}.",
-                column="tx_bytes_per_second", device=nic),
+                column="tx_bytes_per_second", device=nic, label=f"{nic or 'net'} tx",
+                pane=R.THROUGHPUT if nic is None else "", roles=flow,
+                key="net_tx" if nic is None else "", rank=4),
     ]
+
+
+_PSI_MEANING: Dict[Tuple[str, str], Dict[str, Any]] = {
+    ("io", "some"): {"label": "PSI io some", "pane": R.WAITING_PANE,
+                     "roles": (R.WAITING, R.HOST), "key": "psi_io_some_percent", "rank": 11},
+    ("io", "full"): {"label": "PSI io full", "pane": R.WAITING_PANE,
+                     "roles": (R.WAITING_FULL, R.HOST), "rank": 12},
+    ("memory", "some"): {"label": "PSI mem some", "pane": R.WAITING_PANE,
+                         "roles": (R.MEMORY_STALL, R.HOST), "rank": 13},
+    ("memory", "full"): {"label": "PSI mem full", "pane": R.WAITING_PANE,
+                         "roles": (R.MEMORY_STALL_FULL, R.HOST), "rank": 14},
+    ("cpu", "some"): {"label": "PSI cpu some", "roles": (R.CPU_STALL, R.HOST)},
+    ("cpu", "full"): {"label": "PSI cpu full", "roles": (R.HOST,)},
+}
 
 
 def _psi_spec(resource: str, kind: str) -> MetricSpec:
     who = "some tasks" if kind == "some" else "all non-idle tasks"
     return counter("host.psi", f"{resource}_{kind}_stall_seconds", "seconds",
                    f"Time {who} stalled on {resource} (PSI).",
-                   column=f"{resource}_{kind}_percent", scale=100.0)
+                   column=f"{resource}_{kind}_percent", scale=100.0,
+                   **_PSI_MEANING[(resource, kind)])
 
 
 def _net_rows(text: str) -> Dict[str, tuple]:

@@ -46,8 +46,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+from memmap_tui import roles as R
 from memmap_tui.collector import Availability, Collector, CollectorOptions
-from memmap_tui.model import NAN, MetricSpec, gauge
+from memmap_tui.model import DEVICE, NAN, MetricSpec, gauge
 
 log = logging.getLogger("memmap_tui.jetson")
 
@@ -321,20 +322,18 @@ class JetsonCollector(Collector):
 
     # -- metric groups: specs and the reader that fills them ---------------------------------
 
+    @classmethod
+    def catalog(cls) -> List[MetricSpec]:
+        return [*_gpu_specs(), *_ram_specs(), *_emc_specs(), _rail_spec(DEVICE, DEVICE),
+                _zone_spec(DEVICE, DEVICE)]
+
     def _gpu_group(self) -> Group:
-        specs = [gauge("jetson.gpu", "util_percent", "percent", "Integrated GPU load"),
-                 gauge("jetson.gpu", "freq_mhz", "MHz", "Integrated GPU clock")]
+        specs = _gpu_specs()
         load, freq = self.layout.gpu_load, self.layout.gpu_freq
         return specs, lambda: [read_number(load) / 10.0, read_number(freq) / 1e6]
 
     def _ram_group(self) -> Group:
-        specs = [
-            gauge("jetson.ram", "total_bytes", "bytes", "Unified memory in total"),
-            gauge("jetson.ram", "used_bytes", "bytes", "Unified memory in use (total - available)"),
-            gauge("jetson.ram", "available_bytes", "bytes", "Unified memory available"),
-            gauge("jetson.ram", "gpu_shared_bytes", "bytes", "Memory mapped for the GPU (nvmap)"),
-            gauge("jetson.ram", "cpu_used_bytes", "bytes", "Memory in use less the GPU's share"),
-        ]
+        specs = _ram_specs()
         path = os.path.join(self.proc_root, "meminfo")
 
         def read_ram() -> List[float]:
@@ -349,15 +348,13 @@ class JetsonCollector(Collector):
     def _rail_group(self) -> Group:
         names: List[str] = []
         rails = self.layout.rails
-        specs = [gauge("jetson.power", "watts", "watts", f"Power on rail {rail.name} (INA3221)",
-                       device=_unique(names, slug(rail.name)), label_key="rail") for rail in rails]
+        specs = [_rail_spec(rail.name, _unique(names, slug(rail.name))) for rail in rails]
         return specs, lambda: [rail.watts() for rail in rails]
 
     def _zone_group(self) -> Group:
         names: List[str] = []
         zones = self.layout.zones
-        specs = [gauge("jetson.temp", "celsius", "celsius", f"Thermal zone {name}",
-                       device=_unique(names, slug(name)), label_key="zone") for name, _ in zones]
+        specs = [_zone_spec(name, _unique(names, slug(name))) for name, _ in zones]
 
         def read_zones() -> List[float]:
             milli = [read_number(path) for _, path in zones]
@@ -366,11 +363,7 @@ class JetsonCollector(Collector):
         return specs, read_zones
 
     def _emc_group(self) -> Group:
-        specs = [
-            gauge("jetson.emc", "freq_mhz", "MHz", "External memory controller clock (root)"),
-            gauge("jetson.emc", "util_percent", "percent", "EMC activity over its clock (root)"),
-            gauge("jetson.emc", "bytes_per_second", "bytes/s", "EMC bandwidth estimate (root)"),
-        ]
+        specs = _emc_specs()
         rate, activity = self.layout.emc_rate, self.layout.emc_activity
         estimate = _emc_estimator() if rate and activity else None
         model = self.layout.model
@@ -393,3 +386,52 @@ def _estimate(fn: Optional[Callable[..., Optional[float]]], model: str, util: fl
         log.debug("emc_bytes_per_second(%r): %s", model, exc)
         return NAN
     return NAN if value is None else float(value)
+
+
+# -- what each metric is for (memmap_tui.roles) --------------------------------------------------
+_RAM_TOTAL = "jetson.ram.total_bytes"
+
+
+def _gpu_specs() -> List[MetricSpec]:
+    return [gauge("jetson.gpu", "util_percent", "percent", "Integrated GPU load",
+                  label="GPU util", pane=R.GPU, roles=(R.GPU_UTIL, R.DEVICE), rank=10,
+                  notes=(("jetson.gpu.freq_mhz", "{}"), ("jetson.temp.gpu.celsius", "{}"))),
+            gauge("jetson.gpu", "freq_mhz", "MHz", "Integrated GPU clock", label="GPU clock")]
+
+
+def _ram_specs() -> List[MetricSpec]:
+    return [
+        gauge("jetson.ram", "total_bytes", "bytes", "Unified memory in total",
+              label="unified RAM", roles=(R.RAM_TOTAL,), instead_of=R.RAM_TOTAL),
+        gauge("jetson.ram", "used_bytes", "bytes", "Unified memory in use (total - available)",
+              label="unified", pane=R.MEMORY, total=_RAM_TOTAL, key="unified_used",
+              roles=(R.RAM_USED, R.MEMORY_PEAK, R.HOST), instead_of=R.RAM_USED, rank=5),
+        gauge("jetson.ram", "available_bytes", "bytes", "Unified memory available",
+              label="unified available"),
+        gauge("jetson.ram", "gpu_shared_bytes", "bytes", "Memory mapped for the GPU (nvmap)",
+              label="GPU shared", pane=R.MEMORY, total=_RAM_TOTAL, rank=7),
+        gauge("jetson.ram", "cpu_used_bytes", "bytes", "Memory in use less the GPU's share",
+              label="CPU part", pane=R.MEMORY, total=_RAM_TOTAL, rank=6),
+    ]
+
+
+def _emc_specs() -> List[MetricSpec]:
+    return [
+        gauge("jetson.emc", "freq_mhz", "MHz", "External memory controller clock (root)",
+              label="EMC clock"),
+        gauge("jetson.emc", "util_percent", "percent", "EMC activity over its clock (root)",
+              label="EMC util", pane=R.GPU, notes=(("jetson.emc.freq_mhz", "{}"),), rank=15),
+        gauge("jetson.emc", "bytes_per_second", "bytes/s", "EMC bandwidth estimate (root)",
+              label="EMC", pane=R.THROUGHPUT, roles=(R.THROUGHPUT_FLOW,), key="emc",
+              notes=(("jetson.emc.util_percent", "{} busy"),), rank=30),
+    ]
+
+
+def _rail_spec(name: str, device: str) -> MetricSpec:
+    return gauge("jetson.power", "watts", "watts", f"Power on rail {name} (INA3221)",
+                 device=device, label_key="rail", label=device, pane=R.GPU, rank=20)
+
+
+def _zone_spec(name: str, device: str) -> MetricSpec:
+    return gauge("jetson.temp", "celsius", "celsius", f"Thermal zone {name}", device=device,
+                 label_key="zone", label=f"{device} temp")

@@ -51,8 +51,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
+from memmap_tui import roles as R
 from memmap_tui.collector import Availability, Collector, CollectorError, CollectorOptions
-from memmap_tui.model import COUNTER, GAUGE, NAN, MetricSpec
+from memmap_tui.model import COUNTER, DEVICE, GAUGE, NAN, MetricSpec
 
 from .gpu_common import merge_process_row, pcie_link_max_bytes_per_second, sum_gpu_memory
 from .nvml_calls import (
@@ -109,6 +110,49 @@ class _Gpu:
     degraded: bool = False
     retry_at: float = 0.0
     backoff: float = 1.0
+
+
+# What each quantity is for (memmap_tui.roles); "{g}" is the GPU's column prefix, "{i}" its index.
+_RATE = "_per_second"
+_MEANING: Dict[str, Dict[str, Any]] = {
+    "util_percent": {"label": "GPU{i} util", "pane": R.GPU, "roles": (R.GPU_UTIL, R.DEVICE),
+                     "rank": 10},
+    "mem_util_percent": {"label": "GPU{i} mem util", "pane": R.GPU, "roles": (R.DEVICE,),
+                         "rank": 11},
+    "power_watts": {"label": "GPU{i} power", "pane": R.GPU, "roles": (R.DEVICE,), "rank": 12,
+                    "notes": (("{g}.temperature_celsius", "{}"),)},
+    "sm_clock_mhz": {"label": "GPU{i} clocks", "pane": R.GPU, "roles": (R.DEVICE,), "rank": 13,
+                     "notes": (("{g}.mem_clock_mhz", "mem {}"),)},
+    "mem_used_bytes": {"label": "GPU{i} mem", "pane": R.MEMORY, "total": "{g}.mem_total_bytes",
+                       "roles": (R.GPU_MEMORY, R.DEVICE), "rank": 40},
+    "pcie_rx_bytes": {"label": "GPU{i} PCIe rx", "pane": R.THROUGHPUT, "rank": 20,
+                      "total": "{g}.pcie_link_max_bytes_per_second", "key": "gpu{i}_pcie_rx",
+                      "roles": (R.THROUGHPUT_FLOW, R.DEVICE)},
+    "pcie_tx_bytes": {"label": "GPU{i} PCIe tx", "pane": R.THROUGHPUT, "rank": 20,
+                      "total": "{g}.pcie_link_max_bytes_per_second", "key": "gpu{i}_pcie_tx",
+                      "roles": (R.THROUGHPUT_FLOW, R.DEVICE)},
+    "nvlink_rx_bytes": {"label": "GPU{i} NVLink rx", "pane": R.THROUGHPUT, "rank": 21,
+                        "key": "gpu{i}_nvlink_rx", "roles": (R.THROUGHPUT_FLOW, R.DEVICE)},
+    "nvlink_tx_bytes": {"label": "GPU{i} NVLink tx", "pane": R.THROUGHPUT, "rank": 21,
+                        "key": "gpu{i}_nvlink_tx", "roles": (R.THROUGHPUT_FLOW, R.DEVICE)},
+}
+
+
+def _meaning(quantity: str, index: Any) -> Dict[str, Any]:
+    """The meaning of one GPU's quantity, its label and columns filled in for that GPU."""
+    found = _MEANING.get(quantity[:-len(_RATE)] if quantity.endswith(_RATE) else quantity, {})
+    prefix = f"nvml.gpu{index}"
+
+    def fill(text: str) -> str:
+        return text.replace("{g}", prefix).replace("{i}", str(index))
+
+    meaning = dict(found)
+    for key in ("label", "total", "key"):
+        if key in meaning:
+            meaning[key] = fill(meaning[key])
+    if "notes" in meaning:
+        meaning["notes"] = tuple((fill(c), f) for c, f in meaning["notes"])
+    return meaning
 
 
 # Where a loaded NVIDIA driver shows itself: Linux, and WSL2's GPU paravirtualisation device.
@@ -172,6 +216,13 @@ class NvmlCollector(Collector):
         count = int(self._nvml.call(None, "device_count", "nvmlDeviceGetCount") or 0)
         self._gpus = [self._open_gpu(i) for i in range(count)]
         self._specs = [s for gpu in self._gpus for s in self._gpu_specs(gpu)]
+
+    @classmethod
+    def catalog(cls) -> List[MetricSpec]:
+        """Every GPU's metrics as templates (NVLink and PCIe as the counters they can be)."""
+        gpu = _Gpu(index=DEVICE)  # type: ignore[arg-type]
+        gpu.fields = [CounterField(q, 0, 1.0) for q, _, _ in _PCIE_FIELDS + _NVLINK_FIELDS]
+        return cls._gpu_specs(gpu)
 
     def metrics(self) -> List[MetricSpec]:
         return list(self._specs)
@@ -272,17 +323,18 @@ class NvmlCollector(Collector):
                 else f"unsupported: field answered NVML error {code}")
         return fields if codes == [0] * len(fields) else []
 
-    def _gpu_specs(self, gpu: _Gpu) -> List[MetricSpec]:
+    @classmethod
+    def _gpu_specs(cls, gpu: _Gpu) -> List[MetricSpec]:
         """Gauges, then PCIe bytes/s (counters or gauges), then NVLink counters where present."""
         counters = {f.quantity for f in gpu.fields}
-        specs = [self._spec(gpu, q, unit, help_text) for q, unit, help_text in GPU_GAUGES]
+        specs = [cls._spec(gpu, q, unit, help_text) for q, unit, help_text in GPU_GAUGES]
         for bus, template in (("pcie", PCIE_HELP), ("nvlink", NVLINK_HELP)):
             for direction, word in (("rx", "into"), ("tx", "out of")):
                 raw, help_text = f"{bus}_{direction}_bytes", template.format(word)
                 if raw in counters:
-                    specs.append(self._spec(gpu, raw, "bytes", help_text, COUNTER))
+                    specs.append(cls._spec(gpu, raw, "bytes", help_text, COUNTER))
                 elif bus == "pcie":
-                    specs.append(self._spec(gpu, raw + "_per_second", "bytes/s", help_text))
+                    specs.append(cls._spec(gpu, raw + "_per_second", "bytes/s", help_text))
         return specs
 
     @staticmethod
@@ -298,6 +350,7 @@ class NvmlCollector(Collector):
             help=help_text,
             column=f"{prefix}.{quantity}_per_second" if kind == COUNTER else None,
             family=f"nvml.gpu.{quantity}",
+            **_meaning(quantity, gpu.index),
             labels=(("gpu", str(gpu.index)), ("name", gpu.name)),
         )
 

@@ -52,6 +52,7 @@ import time
 from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
+from memmap_tui import roles as R
 from memmap_tui.collector import (
     Availability,
     Collector,
@@ -77,35 +78,52 @@ SYSCTL_SECONDS = 1.0  # how often kernel.task_delayacct is looked at
 
 
 def _specs() -> List[MetricSpec]:
-    p = "proc"
+    p, tree = "proc", R.TREE
     return [
-        gauge(p, "count", "count", "Live processes in the watched tree."),
+        gauge(p, "count", "count", "Live processes in the watched tree.",
+              label="processes", roles=(R.PROCESSES, tree)),
         counter(p, "cpu_seconds", "seconds", "CPU time of the tree (100 % = one CPU).",
-                column="cpu_percent", scale=100.0),
-        gauge(p, "rss_bytes", "bytes", "Resident memory summed over the tree's processes."),
-        gauge(p, "pss_bytes", "bytes", "Proportional set size: shared pages split, not repeated."),
+                column="cpu_percent", scale=100.0, label="tree CPU", pane=R.PROCESS,
+                roles=(R.CPU_CORES, tree), notes=(("proc.count", "{} processes"),), rank=1),
+        gauge(p, "rss_bytes", "bytes", "Resident memory summed over the tree's processes.",
+              label="tree RSS", pane=R.PROCESS, roles=(R.MEMORY_PEAK, R.MEMORY_GROWTH, tree),
+              key="rss", total=R.RAM_TOTAL, notes=(("proc.pss_bytes", "PSS {}"),), rank=2),
+        gauge(p, "pss_bytes", "bytes", "Proportional set size: shared pages split, not repeated.",
+              label="tree PSS", roles=(R.MEMORY_PEAK, tree), key="pss"),
         counter(p, "read_bytes", "bytes", "Bytes read through read() calls (rchar).",
-                column="read_bytes_per_second"),
+                column="read_bytes_per_second", label="proc read", pane=R.THROUGHPUT,
+                roles=(R.BYTES_READ, tree), rank=40),
         counter(p, "write_bytes", "bytes", "Bytes written through write() calls (wchar).",
-                column="write_bytes_per_second"),
+                column="write_bytes_per_second", label="proc write", pane=R.THROUGHPUT,
+                roles=(R.BYTES_WRITTEN, tree), rank=41),
         counter(p, "disk_read_bytes", "bytes", "Bytes the tree caused to be read from storage.",
-                column="disk_read_bytes_per_second"),
+                column="disk_read_bytes_per_second", label="proc disk rd", pane=R.THROUGHPUT,
+                roles=(R.STORAGE_READ, tree), rank=42),
         counter(p, "disk_write_bytes", "bytes", "Bytes the tree dirtied for storage.",
-                column="disk_write_bytes_per_second"),
+                column="disk_write_bytes_per_second", label="proc disk wr", pane=R.THROUGHPUT,
+                roles=(R.STORAGE_WRITTEN, tree), rank=43),
         counter(p, "major_faults", "count", "Page faults that had to read from storage.",
-                column="major_faults_per_second"),
+                column="major_faults_per_second", label="major faults", pane=R.PROCESS,
+                roles=(R.MAJOR_FAULTS, tree), rank=3),
         counter(p, "io_delay_seconds", "seconds", "Main threads' time waiting for block I/O.",
-                column="io_delay_percent", per="process_seconds", scale=100.0),
+                column="io_delay_percent", per="process_seconds", scale=100.0,
+                label="proc I/O delay", pane=R.WAITING_PANE, roles=(R.WAITING, tree),
+                key="io_delay_percent", rank=15),
         counter(p, "process_seconds", "seconds", "Live process time (io delay denominator).",
                 column=None),
-        gauge(p, "uss_bytes", "bytes", "Unique set size: pages private to each process."),
-        gauge(p, "anon_bytes", "bytes", "Anonymous memory (PSS share where the kernel says)."),
-        gauge(p, "file_bytes", "bytes", "File-backed and shared memory, e.g. mmapped data sets."),
-        gauge(p, "swap_bytes", "bytes", "The tree's memory swapped out."),
+        gauge(p, "uss_bytes", "bytes", "Unique set size: pages private to each process.",
+              label="tree USS", roles=(tree,)),
+        gauge(p, "anon_bytes", "bytes", "Anonymous memory (PSS share where the kernel says).",
+              label="tree anon", roles=(tree,)),
+        gauge(p, "file_bytes", "bytes", "File-backed and shared memory, e.g. mmapped data sets.",
+              label="tree file-backed", roles=(tree,)),
+        gauge(p, "swap_bytes", "bytes", "The tree's memory swapped out.",
+              label="tree swapped", roles=(tree,)),
         counter(p, "minor_faults", "count", "Page faults served from memory.",
-                column="minor_faults_per_second"),
-        gauge(p, "threads", "count", "Threads in the tree."),
-        gauge(p, "open_files", "count", "Open file descriptors in the tree."),
+                column="minor_faults_per_second", label="minor faults", roles=(tree,)),
+        gauge(p, "threads", "count", "Threads in the tree.", label="threads", roles=(tree,)),
+        gauge(p, "open_files", "count", "Open file descriptors in the tree.",
+              label="open files", roles=(tree,)),
     ]
 
 
@@ -150,6 +168,10 @@ class ProcessCollector(Collector):
         if read_text(os.path.join(self.proc_root, str(self.pid), "stat")) is None:
             return Availability(False, f"no such process: {self.pid}")
         return Availability(True, f"watches process {self.pid} and its descendants")
+
+    @classmethod
+    def catalog(cls) -> List[MetricSpec]:
+        return _specs()
 
     def metrics(self) -> List[MetricSpec]:
         return _specs()

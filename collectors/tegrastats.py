@@ -244,7 +244,8 @@ def _named_plan(found: Dict[str, Any], prefix: str, label: str, metrics_for: Met
 
 
 def _temp_metrics(prefix: str, label: str, device: str, name: str, first: Any) -> Plan:
-    spec = gauge(prefix, "celsius", "celsius", f"Temperature {name}", device=device, label_key=label)
+    spec = gauge(prefix, "celsius", "celsius", f"Temperature {name}", device=device,
+                 label_key=label)
     return [(spec, lambda parsed: _number(parsed["temps_celsius"].get(name)))]
 
 

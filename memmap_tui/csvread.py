@@ -32,6 +32,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import BinaryIO, Dict, Iterator, List, Optional, Sequence
 
+from .catalog import current_name
 from .collector import UsageError
 from .safetext import has_control, printable
 from .sinks.csv import plain_text
@@ -292,7 +293,10 @@ def _cells(text: str) -> List[str]:
 
 
 def _header(path: str, text: str) -> List[str]:
+    """The header's columns, each under the name it has today (memmap_tui.catalog: a Jetson
+    recording's old `tegra.*` columns are read as the unified ones)."""
     columns = [plain_text(c.strip()) for c in _cells(text.lstrip("\ufeff"))]
+    columns = [columns[0], *(current_name(c) for c in columns[1:])]
     if columns[0] != TIMESTAMP:
         raise NotARecording(f"{path} is not a memmap recording: its first column is "
                             f"'{printable(columns[0], 40)}', not '{TIMESTAMP}'")

@@ -45,9 +45,9 @@ class MetricSpec:
     pane:   the TUI pane that draws it (roles.MEMORY, ...); "" for none.
     roles:  what consumers ask it for (roles.WAITING, roles.TREE, ...).
     key:    its name in the run summary's JSON ("io_delay_percent"); see `summary_key`.
-    total:  the column that is its full scale (a memory total, a link's capacity), or "".
-    notes:  other columns drawn after its value, each with a format: (("proc.pss_bytes",
-            "PSS {}"),).
+    total:  the column that is its full scale (a memory total, a link's capacity), or a role
+            (roles.RAM_TOTAL): the first metric with it, whichever collector declares it; "".
+    notes:  other columns drawn after its value, each with a format: ((column, "PSS {}"),).
     rank:   its place among its pane's rows, lower first; ties keep the schema's order.
     instead_of: a role; the metric is drawn only where no other metric has that role (a
             Jetson's unified RAM stands in for host RAM where the host collector is off).

@@ -27,6 +27,7 @@ DEVICE = "device"  # one device (a GPU, a disk, a link); its labels say which
 
 # -- waiting and stalls (percent of wall time) ----------------------------------------------------
 WAITING = "waiting"                # time spent waiting for data (block or network I/O)
+WAITING_FULL = "waiting-full"      # time all non-idle tasks waited for I/O at once (PSI io full)
 MEMORY_STALL = "memory-stall"      # time some tasks stalled reclaiming memory (PSI memory some)
 MEMORY_STALL_FULL = "memory-stall-full"  # time all non-idle tasks stalled so (PSI memory full)
 CPU_STALL = "cpu-stall"            # time runnable tasks waited for a CPU (PSI cpu some)
@@ -40,6 +41,7 @@ PROCESSES = "processes"            # how many processes are alive (a count, neve
 
 # -- memory ---------------------------------------------------------------------------------------
 RAM_USED = "ram-used"              # RAM in use, bytes (host RAM; a Jetson's unified RAM)
+RAM_TOTAL = "ram-total"            # RAM in all, bytes (as a `total`: the full scale of a bar)
 SWAP_USED = "swap-used"            # swap in use, bytes
 GPU_MEMORY = "gpu-memory"          # a GPU's memory in use, bytes (all processes on it)
 MEMORY_PEAK = "memory-peak"        # a memory figure whose peak the run summary reports
@@ -56,6 +58,24 @@ BYTES_WRITTEN = "bytes-written"    # written through write() calls
 STORAGE_READ = "storage-read"      # read from storage (block devices)
 STORAGE_WRITTEN = "storage-written"  # written to storage
 MAJOR_FAULTS = "major-faults"      # page faults that read from storage per second (mmapped data)
+LINK_SHARE = "link-share"          # percent of a link's capacity in use (a NIC, an IB port, PCIe)
+
+# -- how the data is asked for (the small-file signature; the storage's own view) ---------------
+READ_CALLS = "read-calls"          # read() calls per second
+WRITE_CALLS = "write-calls"        # write() calls per second
+READ_CALL_SIZE = "read-call-size"  # bytes per read() call
+WRITE_CALL_SIZE = "write-call-size"  # bytes per write() call
+UNINTERRUPTIBLE = "uninterruptible"  # processes in D state (waiting in the kernel, mostly I/O)
+DEVICE_READS = "device-reads"      # read requests a device completed per second (iostat r/s)
+DEVICE_WRITES = "device-writes"    # write requests per second (iostat w/s)
+READ_REQUEST_SIZE = "read-request-size"    # bytes per read request (iostat rareq-sz)
+WRITE_REQUEST_SIZE = "write-request-size"  # bytes per write request (iostat wareq-sz)
+READ_AWAIT = "read-await"          # seconds a read request took, queue included (iostat r_await)
+WRITE_AWAIT = "write-await"        # seconds a write request took (iostat w_await)
+QUEUE_DEPTH = "queue-depth"        # requests in flight on average (iostat aqu-sz)
+DEVICE_BUSY = "device-busy"        # percent of time a device had I/O in flight (iostat %util)
+METADATA_OPS = "metadata-ops"      # metadata operations per second (open, getattr, lookup ...)
+ROUND_TRIP = "round-trip"          # seconds a network file system operation took on average
 
 ROLES: Dict[str, str] = {
     HOST: "the whole machine's figure",
@@ -63,6 +83,7 @@ ROLES: Dict[str, str] = {
     JOB: "the watched process's cgroup (job) figure",
     DEVICE: "one device's figure",
     WAITING: "share of time waiting for data, %",
+    WAITING_FULL: "share of time all tasks waited for I/O at once, %",
     MEMORY_STALL: "share of time some tasks stalled reclaiming memory, %",
     MEMORY_STALL_FULL: "share of time all tasks stalled reclaiming memory, %",
     CPU_STALL: "share of time runnable tasks waited for a CPU, %",
@@ -72,6 +93,7 @@ ROLES: Dict[str, str] = {
     THREAD_MAX: "the busiest thread, % of one core",
     PROCESSES: "live processes (a count)",
     RAM_USED: "RAM in use, bytes",
+    RAM_TOTAL: "RAM in all, bytes",
     SWAP_USED: "swap in use, bytes",
     GPU_MEMORY: "a GPU's memory in use, bytes",
     MEMORY_PEAK: "the run summary reports its peak",
@@ -84,4 +106,20 @@ ROLES: Dict[str, str] = {
     STORAGE_READ: "bytes/s read from storage",
     STORAGE_WRITTEN: "bytes/s written to storage",
     MAJOR_FAULTS: "page faults that read from storage, per second",
+    LINK_SHARE: "share of a link's capacity in use, %",
+    READ_CALLS: "read() calls per second",
+    WRITE_CALLS: "write() calls per second",
+    READ_CALL_SIZE: "bytes per read() call",
+    WRITE_CALL_SIZE: "bytes per write() call",
+    UNINTERRUPTIBLE: "processes in uninterruptible sleep (D state)",
+    DEVICE_READS: "read requests a device completed per second",
+    DEVICE_WRITES: "write requests a device completed per second",
+    READ_REQUEST_SIZE: "bytes per read request",
+    WRITE_REQUEST_SIZE: "bytes per write request",
+    READ_AWAIT: "seconds per read request, queue included",
+    WRITE_AWAIT: "seconds per write request, queue included",
+    QUEUE_DEPTH: "requests in flight on a device, on average",
+    DEVICE_BUSY: "share of time a device had I/O in flight, %",
+    METADATA_OPS: "metadata operations per second",
+    ROUND_TRIP: "seconds per network file system operation",
 }

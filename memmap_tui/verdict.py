@@ -1,27 +1,29 @@
 """The bottleneck verdict: one headline, in words, from a window of frames.
 
 Used alike by the TUI (over the last 10 s), `memmap run`'s summary and `memmap report` (over
-the whole recording), so the three never disagree. Thresholds, all means over the window:
+the whole recording), so the three never disagree. It reads metrics by their roles
+(memmap_tui.roles), never by name, so a collector that declares a waiting signal or a GPU-busy
+signal is heard here without a change. Thresholds, all means over the window:
 
-| signal | column(s) | threshold |
-|---|---|---|
-| reclaim stalls | host.psi.memory_full_percent / memory_some_percent | >= 5 % / >= 20 % |
-| waiting for data | the most of proc.io_delay_percent, host.psi.io_some_percent, |  |
-|  | host.cpu.iowait_percent | >= 20 % |
-| GPU starving | a GPU's util_percent <= 50 % while waiting for data >= 20 % | |
-| GPU-bound | a GPU's util_percent >= 90 % | |
-| CPU-bound | host.cpu.util_percent (or proc.cpu_percent / CPUs) >= 90 % | |
+| signal (role) | threshold |
+|---|---|
+| reclaim stalls (MEMORY_STALL_FULL / MEMORY_STALL) | >= 5 % / >= 20 % |
+| waiting for data (the most of every WAITING metric) | >= 20 % |
+| GPU starving: a GPU's busy share (GPU_ACTIVITY, else GPU_UTIL) while waiting >= 20 % | <= 50 % |
+| GPU-bound: a GPU's busy share | >= 90 % |
+| CPU-bound: all CPUs busy (CPU_BUSY, HOST) | >= 90 % |
 
-GPU utilisation comes from `nvml.gpu<i>.util_percent`, `tegra.gpu.util_percent` or
-`jetson.gpu.util_percent`, whichever exist. With no GPU it speaks of I/O and memory only.
+With no GPU it speaks of I/O, memory and CPU only.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from . import roles as R
+from .model import MetricSpec, Schema
 
 WAIT_THRESHOLD = 20.0
 GPU_IDLE_UTIL = 50.0
@@ -29,12 +31,9 @@ GPU_BUSY_UTIL = 90.0
 CPU_BUSY = 90.0
 MEMORY_FULL_THRESHOLD = 5.0
 MEMORY_SOME_THRESHOLD = 20.0
-WINDOW_SECONDS = 10.0
-
-_GPU_COLUMN = re.compile(r"^(?:nvml\.gpu(\d+)|tegra\.gpu|jetson\.gpu)\.util_percent$")
-WAIT_COLUMNS = ("proc.io_delay_percent", "host.psi.io_some_percent", "host.cpu.iowait_percent")
 
 OK, WARN, BAD = "ok", "warn", "bad"
+Window = Mapping[str, Sequence[float]]
 
 
 @dataclass(frozen=True)
@@ -52,55 +51,77 @@ def mean(values: Sequence[float]) -> float:
     return sum(good) / len(good) if good else math.nan
 
 
-def gpu_utilisation(window: Mapping[str, Sequence[float]]) -> List[Tuple[str, float]]:
-    """[(GPU label, mean util %)] for every GPU column with data in the window."""
+def _mean_of(window: Window, spec: Optional[MetricSpec]) -> float:
+    return mean(window.get(spec.column or "", ())) if spec is not None else math.nan
+
+
+def gpu_name(spec: MetricSpec) -> str:
+    """"GPU 0" for a metric of GPU 0 (its `gpu` label), "GPU" for a board's only GPU."""
+    index = dict(spec.labels).get("gpu")
+    return f"GPU {index}" if index is not None else "GPU"
+
+
+def gpu_busy_specs(schema: Schema) -> List[MetricSpec]:
+    """Per GPU, the metric that says how busy it is: SM activity where the GPU gives it
+    (GPM), else its utilisation."""
+    chosen: Dict[str, MetricSpec] = {}
+    for spec in schema.having(R.GPU_UTIL):
+        chosen.setdefault(gpu_name(spec), spec)
+    for spec in schema.having(R.GPU_ACTIVITY):
+        chosen[gpu_name(spec)] = spec
+    return list(chosen.values())
+
+
+def gpu_utilisation(window: Window, schema: Schema) -> List[Tuple[str, float]]:
+    """[(GPU name, mean busy %)] for every GPU with data in the window."""
     found = []
-    for column, values in window.items():
-        m = _GPU_COLUMN.match(column)
-        util = mean(values) if m else math.nan
-        if m and not math.isnan(util):
-            found.append((f"GPU {m.group(1)}" if m.group(1) is not None else "GPU", util))
+    for spec in gpu_busy_specs(schema):
+        busy = _mean_of(window, spec)
+        if not math.isnan(busy):
+            found.append((gpu_name(spec), busy))
     return sorted(found)
 
 
-def waiting_share(window: Mapping[str, Sequence[float]]) -> Tuple[float, str]:
-    """(share of time waiting for data %, which signal said so); NaN when nothing measures it."""
-    best, source = math.nan, ""
-    for column in WAIT_COLUMNS:
-        value = mean(window.get(column, ()))
+def waiting_share(window: Window, schema: Schema) -> Tuple[float, Optional[MetricSpec]]:
+    """(share of time waiting for data %, the metric that said so); NaN when none measures it."""
+    best, source = math.nan, None
+    for spec in schema.having(R.WAITING):
+        value = _mean_of(window, spec)
         if not math.isnan(value) and (math.isnan(best) or value > best):
-            best, source = value, column
+            best, source = value, spec
     return best, source
 
 
-def _memory_verdict(window: Mapping[str, Sequence[float]]) -> Optional[Verdict]:
-    full = mean(window.get("host.psi.memory_full_percent", ()))
-    some = mean(window.get("host.psi.memory_some_percent", ()))
+def needed_columns(schema: Schema) -> List[str]:
+    """Every column the verdict reads, for callers that build windows of only those."""
+    specs = [*schema.having(R.WAITING), *gpu_busy_specs(schema), schema.first(R.CPU_BUSY, R.HOST),
+             schema.first(R.MEMORY_STALL), schema.first(R.MEMORY_STALL_FULL)]
+    return list(dict.fromkeys(s.column for s in specs if s is not None and s.column))
+
+
+def _memory_verdict(window: Window, schema: Schema) -> Optional[Verdict]:
+    full = _mean_of(window, schema.first(R.MEMORY_STALL_FULL))
+    some = _mean_of(window, schema.first(R.MEMORY_STALL))
     if full >= MEMORY_FULL_THRESHOLD or some >= MEMORY_SOME_THRESHOLD:
         stall = some if not math.isnan(some) else full
         return Verdict(BAD, "memory", f"memory pressure: reclaim stalls {stall:.0f} %")
     return None
 
 
-def _wait_words(source: str) -> str:
-    return {"proc.io_delay_percent": "the process waits on I/O",
-            "host.psi.io_some_percent": "I/O pressure is",
-            "host.cpu.iowait_percent": "CPU I/O wait is"}.get(source, "waiting is")
-
-
-def verdict(window: Mapping[str, Sequence[float]], cpus: int = 1) -> Verdict:
+def verdict(window: Window, schema: Schema) -> Verdict:
     """The headline for a window: column name -> values over the window (NaN allowed)."""
-    memory = _memory_verdict(window)
+    memory = _memory_verdict(window, schema)
     if memory is not None:
         return memory
-    gpus = gpu_utilisation(window)
-    wait, source = waiting_share(window)
+    gpus = gpu_utilisation(window, schema)
+    wait, source = waiting_share(window, schema)
     waiting = not math.isnan(wait) and wait >= WAIT_THRESHOLD
+    said = source.shown_label if source is not None else "waiting"
     if gpus:
         name, util = min(gpus, key=lambda g: g[1])
         if waiting and util <= GPU_IDLE_UTIL:
             return Verdict(BAD, "starving", f"{name} idle {100 - util:.0f} % while "
-                                            f"{_wait_words(source)} {wait:.0f} %: waiting on data")
+                                            f"{said} is {wait:.0f} %: waiting on data")
         if waiting:
             return Verdict(WARN, "io", f"I/O-bound: {wait:.0f} % of the time waiting for data")
         busiest, top = max(gpus, key=lambda g: g[1])
@@ -108,7 +129,7 @@ def verdict(window: Mapping[str, Sequence[float]], cpus: int = 1) -> Verdict:
             return Verdict(OK, "gpu", f"{busiest} busy {top:.0f} %: GPU-bound, data keeps up")
     elif waiting:
         return Verdict(WARN, "io", f"I/O-bound: {wait:.0f} % of the time waiting for data")
-    cpu = mean(window.get("host.cpu.util_percent", ()))
+    cpu = _mean_of(window, schema.first(R.CPU_BUSY, R.HOST))
     if cpu >= CPU_BUSY:
         return Verdict(WARN, "cpu", f"CPU-bound: CPUs busy {cpu:.0f} %")
     if gpus and min(g[1] for g in gpus) <= GPU_IDLE_UTIL:

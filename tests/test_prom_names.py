@@ -108,7 +108,7 @@ def test_gpu_device_moves_into_the_gpu_label_as_the_contract_says() -> None:
 
 def test_labels_missing_from_some_specs_are_empty_not_shifted() -> None:
     a = gauge("tegra.power", "watts", "watts", "Power on rail VDD_GPU.", device="VDD_GPU",
-              label="rail")
+              label_key="rail")
     b = replace(a, name="tegra.power.x.watts", labels=(("rail", "x"), ("board", "carrier")))
     (fam,) = plan_families(Schema([a, b]))
     assert fam.label_names == ("rail", "board")

@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 from conftest import memmap_cmd, memmap_env
 
+from memmap_tui.catalog import schema_for_columns
 from memmap_tui.charts import downsample, line_chart
 from memmap_tui.collector import UsageError
 from memmap_tui.commands.report import (
+    charts,
     describe,
     headline_lines,
     percentile,
     select_columns,
-    short_label,
     summarise,
 )
 from memmap_tui.csvread import load_recording
@@ -62,10 +63,13 @@ def test_columns_by_name_or_pattern_keep_recording_order() -> None:
         select_columns(cols, " , ")
 
 
-def test_chart_labels_are_short() -> None:
-    assert short_label("host.disk.read_bytes_per_second") == "disk.read"
-    assert short_label("nvml.gpu0.mem_used_bytes") == "nvml.gpu0.mem_used"
-    assert short_label("tegra.emc.bytes_per_second") == "tegra.emc"
+def test_charts_draw_metrics_by_role_with_their_labels(recording: Path) -> None:
+    rec = load_recording(str(recording))
+    schema = schema_for_columns(rec.metrics)
+    text = "\n".join(charts(rec, schema, rec.metrics, 100, False))
+    legends = [line.split() for line in text.splitlines() if line.startswith("    •")]
+    assert ["•", "disk", "read", "x", "disk", "write"] == legends[1][:6]  # Throughput, host first
+    assert "PSI io some" in text and "RAM used" in text
 
 
 def test_downsample_averages_buckets_and_drops_gaps() -> None:
@@ -87,8 +91,9 @@ def test_chart_marks_each_series_and_has_a_legend() -> None:
 
 def test_verdict_line_is_the_verdict_over_the_whole_recording(recording: Path) -> None:
     rec = load_recording(str(recording))
-    lines = [text for _, text in headline_lines(rec)]
-    assert lines[0] == f"Verdict: {verdict(rec.window()).text}"
+    schema = schema_for_columns(rec.metrics)
+    lines = [text for _, text in headline_lines(rec, schema)]
+    assert lines[0] == f"Verdict: {verdict(rec.window(), schema).text}"
     assert lines[1].startswith("Waiting for data:")
 
 
@@ -157,7 +162,7 @@ def test_report_of_a_starving_gpu_says_so(tmp_path: Path) -> None:
     (tmp_path / "gpu.csv").write_text("\n".join(lines) + "\n")
     out = memmap("report", "gpu.csv", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "Verdict: GPU 0 idle 80 % while I/O pressure is 60 %: waiting on data" in out.stdout
+    assert "Verdict: GPU 0 idle 80 % while PSI io some is 60 %: waiting on data" in out.stdout
     assert "GPU 0: busy 20.0 % on average" in out.stdout
     assert "1.50 GB/s" in out.stdout and "Throughput (GB/s)" in out.stdout
     assert "Memory (GiB)" in out.stdout and "nvml.gpu0.mem_used" in out.stdout

@@ -79,7 +79,7 @@ def test_the_summary_answers_throughput_waiting_and_peak_memory(summarised: dict
     text = out.stderr
     assert "through read() calls" in text and "GB/s" in text or "MB/s" in text
     assert "of wall time waiting for data" in text
-    assert "peak RSS" in text and "peak PSS" in text
+    assert "memory    peak" in text and "tree RSS" in text and "tree PSS" in text
     assert "verdict" in text
     assert "sysctl -w kernel.task_delayacct=1" in text  # delay accounting is off here
 

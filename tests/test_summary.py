@@ -9,17 +9,21 @@ import tracemalloc
 
 import pytest
 
+from memmap_tui import roles as R
 from memmap_tui.derive import derive
 from memmap_tui.model import Reading, Schema, counter, gauge
 from memmap_tui.sinks.summary import Histogram, LinearFit, RunSummary, render
 from memmap_tui.tables import tree_gpu_memory_bytes, with_gpu_memory
 
+# What the summary reports it finds by role, so these specs need no particular names.
 SPECS = [
-    gauge("proc", "count", "count", "Processes."),
-    gauge("proc", "rss_bytes", "bytes", "RSS."),
-    counter("proc", "read_bytes", "bytes", "Read.", column="read_bytes_per_second"),
+    gauge("proc", "count", "count", "Processes.", roles=(R.PROCESSES, R.TREE)),
+    gauge("proc", "rss_bytes", "bytes", "RSS.", label="RSS", key="rss",
+          roles=(R.MEMORY_PEAK, R.MEMORY_GROWTH, R.TREE)),
+    counter("proc", "read_bytes", "bytes", "Read.", column="read_bytes_per_second",
+            roles=(R.BYTES_READ, R.TREE)),
     counter("host.psi", "io_some_stall_seconds", "seconds", "Stall.", column="io_some_percent",
-            scale=100.0),
+            scale=100.0, label="PSI io some", roles=(R.WAITING, R.HOST)),
 ]
 
 
@@ -84,8 +88,9 @@ def test_the_verdict_speaks_of_waiting_when_io_pressure_is_high() -> None:
     result = summary.result()
     assert result["verdict"]["kind"] == "io"
     assert "50 % of the time waiting for data" in result["verdict"]["text"]
-    text = render(result, "memmap run: `x` exited with status 0")
-    assert "50.0 % of wall time waiting for data" in text and "peak RSS 95.37 MiB" in text
+    text = render(result, summary.schema, "memmap run: `x` exited with status 0")
+    assert "50.0 % of wall time waiting for data (PSI io some 50.0 %)" in text
+    assert "peak RSS 95.37 MiB" in text
 
 
 def test_peak_gpu_memory_is_the_trees_share_from_nvml_rows() -> None:

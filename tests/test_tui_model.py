@@ -9,6 +9,7 @@ from argparse import Namespace
 
 import pytest
 
+from memmap_tui.catalog import schema_for_columns
 from memmap_tui.tui.history import BUCKETS, History
 from memmap_tui.tui.monitor import INTERVAL_STEPS, Monitor, SelfMeter, SelfUsage, next_interval
 from memmap_tui.tui.panes import (
@@ -42,6 +43,11 @@ HOST = ["host.cpu.util_percent", "host.cpu.iowait_percent", "host.mem.total_byte
         "host.net.tx_bytes_per_second", "host.psi.io_some_percent"]
 GPU0 = ["nvml.gpu0.util_percent", "nvml.gpu0.mem_used_bytes", "nvml.gpu0.mem_total_bytes",
         "nvml.gpu0.pcie_rx_bytes_per_second", "nvml.gpu0.pcie_link_max_bytes_per_second"]
+
+
+def panes_of(columns, tables=()):
+    """The panes for recorded columns, understood through the collectors' catalogues."""
+    return build_panes(schema_for_columns(columns), tables)
 
 
 def history_of(values, column="x", window=60.0, start=1000.0, step=0.5):
@@ -93,12 +99,12 @@ def test_recent_window_holds_ten_seconds_for_the_verdict():
 
 # -- panes -----------------------------------------------------------------------------------
 def test_a_host_alone_has_memory_throughput_and_waiting_panes():
-    keys = [p.key for p in build_panes(HOST)]
+    keys = [p.key for p in panes_of(HOST)]
     assert keys == [MEMORY, THROUGHPUT, WAITING]
 
 
 def test_gpu_columns_bring_the_gpu_pane_and_gpu_rows_elsewhere():
-    panes = build_panes(HOST + GPU0)
+    panes = panes_of(HOST + GPU0)
     assert GPU in [p.key for p in panes]
     memory = [r.column for r in find_pane(panes, MEMORY).rows]
     throughput = find_pane(panes, THROUGHPUT).rows
@@ -108,26 +114,30 @@ def test_gpu_columns_bring_the_gpu_pane_and_gpu_rows_elsewhere():
 
 
 def test_process_columns_or_a_process_table_bring_the_process_pane():
-    assert PROCESS in [p.key for p in build_panes(HOST + ["proc.cpu_percent"])]
-    assert PROCESS in [p.key for p in build_panes(HOST, tables=["process"])]
-    assert PROCESS not in [p.key for p in build_panes(HOST)]
+    assert PROCESS in [p.key for p in panes_of(HOST + ["proc.cpu_percent"])]
+    assert PROCESS in [p.key for p in panes_of(HOST, tables=["process"])]
+    assert PROCESS not in [p.key for p in panes_of(HOST)]
 
 
 def test_rows_appear_only_for_columns_that_exist():
-    panes = build_panes(["host.mem.used_bytes", "host.mem.total_bytes"])
+    panes = panes_of(["host.mem.used_bytes", "host.mem.total_bytes"])
     assert [p.key for p in panes] == [MEMORY]
     assert [r.label for r in panes[0].rows] == ["RAM used"]
 
 
 def test_jetson_unified_memory_is_split_into_cpu_and_gpu_shared_parts():
-    cols = HOST + ["jetson.ram.total_bytes", "jetson.ram.gpu_shared_bytes",
-                   "jetson.ram.cpu_used_bytes", "tegra.gpu.util_percent",
-                   "tegra.emc.bytes_per_second"]
-    panes = build_panes(cols)
+    cols = HOST + ["jetson.ram.total_bytes", "jetson.ram.used_bytes",
+                   "jetson.ram.gpu_shared_bytes", "jetson.ram.cpu_used_bytes",
+                   "jetson.gpu.util_percent", "jetson.emc.bytes_per_second"]
+    panes = panes_of(cols)
     labels = [r.label for r in find_pane(panes, MEMORY).rows]
     assert "CPU part" in labels and "GPU shared" in labels
-    assert any(r.column == "tegra.emc.bytes_per_second" for r in find_pane(panes, THROUGHPUT).rows)
-    assert [r.column for r in find_pane(panes, GPU).rows] == ["tegra.gpu.util_percent"]
+    assert "unified" not in labels  # the host's RAM row says the same where the host runs
+    assert any(r.column == "jetson.emc.bytes_per_second"
+               for r in find_pane(panes, THROUGHPUT).rows)
+    assert [r.column for r in find_pane(panes, GPU).rows] == ["jetson.gpu.util_percent"]
+    alone = panes_of(cols[len(HOST):])
+    assert "unified" in [r.label for r in find_pane(alone, MEMORY).rows]
 
 
 # -- views -----------------------------------------------------------------------------------
@@ -212,7 +222,7 @@ def test_ring_capacity_covers_an_hour_within_a_memory_budget():
 
 
 def test_frame_store_hands_each_row_once():
-    store = FrameStore(["a", "b"], 4)
+    store = FrameStore(schema_for_columns(["a", "b"]), 4)
     for i in range(3):
         store.push(float(i), [i, i * 2])
     seen, rows = store.since(0)

@@ -4,6 +4,8 @@
   was cut by a killed recorder;
 - the verdict over the whole recording (memmap_tui.verdict: the TUI's headline), the share of
   time spent waiting for data and memory at start, end and peak;
+  what each column is for comes from the collectors' catalogues (memmap_tui.catalog), so the
+  report asks for roles as the live modes do and never spells a column name;
 - a table, one row per metric: mean, p50, p95 and max in human units (memmap_tui.units);
 - plots over time of memory, throughput and waiting (memmap_tui.charts).
 The recording is read by memmap_tui.csvread, which refuses a file that is not one (exit 2).
@@ -18,7 +20,6 @@ from __future__ import annotations
 import fnmatch
 import math
 import os
-import re
 import shutil
 import sys
 import time
@@ -28,29 +29,25 @@ from typing import Any, List, Optional, Sequence, Tuple
 from rich.console import Console
 from rich.table import Table
 
+from .. import roles as R
+from ..catalog import schema_for_columns
 from ..charts import line_chart
 from ..collector import UsageError
 from ..csvread import Recording, load_recording
+from ..model import Schema
 from ..safetext import printable
 from ..units import fmt_bytes, fmt_percent, fmt_seconds, format_value
-from ..verdict import BAD, WAIT_COLUMNS, WARN, gpu_utilisation, verdict, waiting_share
+from ..verdict import BAD, WARN, gpu_utilisation, verdict, waiting_share
 
-CHARTS = (  # (title, which columns, how their values are scaled)
-    ("Memory", re.compile(r"^(host\.mem\.used_bytes|host\.swap\.used_bytes|proc\.rss_bytes|"
-                          r"tegra\.ram\.used_bytes|nvml\.gpu\d+\.mem_used_bytes)$"), "bytes"),
-    ("Throughput", re.compile(r"^(host\.(disk|net)\.[a-z]+_bytes_per_second|"
-                              r"proc\.(disk_)?(read|write)_bytes_per_second|"
-                              r"nvml\.gpu\d+\.pcie_[rt]x_bytes_per_second|"
-                              r"tegra\.emc\.bytes_per_second)$"), "rate"),
-    ("Waiting for data", re.compile("^(" + "|".join(map(re.escape, WAIT_COLUMNS)) + ")$"),
-     "percent"),
+# (title, the metrics it draws: those with every role of one of these sets, value scaling)
+CHARTS: Tuple[Tuple[str, Tuple[Tuple[str, ...], ...], str], ...] = (
+    ("Memory", ((R.MEMORY_PEAK,), (R.RAM_USED,), (R.SWAP_USED,), (R.GPU_MEMORY,)), "bytes"),
+    ("Throughput", ((R.THROUGHPUT_FLOW,), (R.BYTES_READ, R.TREE), (R.BYTES_WRITTEN, R.TREE),
+                    (R.STORAGE_READ, R.TREE), (R.STORAGE_WRITTEN, R.TREE)), "rate"),
+    ("Waiting for data", ((R.WAITING,),), "percent"),
 )
-MEMORY_LINES = ("host.mem.used_bytes", "proc.rss_bytes")
 _BYTES = ((2.0 ** 30, "GiB"), (2.0 ** 20, "MiB"), (2.0 ** 10, "KiB"), (1.0, "B"))
 _RATES = ((1e9, "GB/s"), (1e6, "MB/s"), (1e3, "kB/s"), (1.0, "B/s"))
-_WORDS = {"host.cpu.iowait_percent": "CPU I/O wait",
-          "host.psi.io_some_percent": "I/O pressure, some tasks stalled",
-          "proc.io_delay_percent": "the process's I/O delay"}
 
 
 @dataclass(frozen=True)
@@ -125,26 +122,25 @@ def reading_notes(rec: Recording) -> List[str]:
     return notes
 
 
-def headline_lines(rec: Recording) -> List[Tuple[str, str]]:
+def headline_lines(rec: Recording, schema: Schema) -> List[Tuple[str, str]]:
     """(style, text) lines: the verdict, waiting, GPUs and memory over the whole recording."""
     window = rec.window()
-    found = verdict(window)
+    found = verdict(window, schema)
     style = {BAD: "bold red", WARN: "bold yellow"}.get(found.level, "bold green")
     lines = [(style, f"Verdict: {found.text}")]
-    share, source = waiting_share(window)
-    if math.isnan(share):
+    share, source = waiting_share(window, schema)
+    if source is None or math.isnan(share):
         lines.append(("", "Waiting for data: not measured in this recording"))
     else:
         lines.append(("", f"Waiting for data: {fmt_percent(share)} of the time "
-                          f"({_WORDS.get(source, source)}, {source})"))
-    for name, util in gpu_utilisation(window):
+                          f"({source.shown_label}, {source.column})"))
+    for name, util in gpu_utilisation(window, schema):
         lines.append(("", f"{name}: busy {fmt_percent(util)} on average"))
-    for column in MEMORY_LINES:
-        if column in window:
-            good = [v for v in window[column] if not math.isnan(v)]
-            if good:
-                lines.append(("", f"Memory {column}: {fmt_bytes(good[0])} at start, "
-                                  f"{fmt_bytes(good[-1])} at end, peak {fmt_bytes(max(good))}"))
+    for spec in schema.having(R.MEMORY_PEAK):
+        good = [v for v in window.get(spec.column or "", ()) if not math.isnan(v)]
+        if good:
+            lines.append(("", f"Memory {spec.shown_label}: {fmt_bytes(good[0])} at start, "
+                              f"{fmt_bytes(good[-1])} at end, peak {fmt_bytes(max(good))}"))
     return lines
 
 
@@ -173,25 +169,21 @@ def _scale(kind: str, peak: float) -> Tuple[float, str]:
     return 1.0, "B" if kind == "bytes" else "B/s"
 
 
-def short_label(column: str) -> str:
-    """A chart legend's name: `host.disk.read_bytes_per_second` -> `disk.read`."""
-    label = column[5:] if column.startswith("host.") else column
-    for suffix in ("_bytes_per_second", ".bytes_per_second", "_bytes", "_percent"):
-        if label.endswith(suffix):
-            return label[: -len(suffix)]
-    return label
-
-
-def charts(rec: Recording, columns: Sequence[str], width: int, color: bool) -> List[str]:
+def charts(rec: Recording, schema: Schema, columns: Sequence[str], width: int, color: bool
+           ) -> List[str]:
     """Memory, throughput and waiting over time, each in the unit its peak suits."""
     minutes = rec.duration > 600
     xs = [t / (60.0 if minutes else 1.0) for t in rec.elapsed()]
+    wanted = set(columns)
     out = []
-    for title, pattern, kind in CHARTS:
-        chosen = [c for c in columns if pattern.match(c)]
-        peak = max((v for c in chosen for v in rec.column(c) if not math.isnan(v)), default=0.0)
+    for title, role_sets, kind in CHARTS:
+        chosen = [s for s in schema.column_specs
+                  if s.column in wanted and any(s.has(*roles) for roles in role_sets)]
+        peak = max((v for s in chosen for v in rec.column(s.column or "") if not math.isnan(v)),
+                   default=0.0)
         divisor, unit = _scale(kind, peak)
-        series = [(short_label(c), xs, [v / divisor for v in rec.column(c)]) for c in chosen]
+        series = [(s.shown_label, xs, [v / divisor for v in rec.column(s.column or "")])
+                  for s in chosen]
         text = line_chart(f"{title} ({unit})", series, width=width, height=14,
                           xlabel="minutes" if minutes else "seconds", color=color)
         if text:
@@ -211,13 +203,14 @@ def run_report(args: Any) -> int:
     console.print(describe(rec), soft_wrap=True)
     for note in reading_notes(rec):
         console.print(note, style="yellow", soft_wrap=True)
-    for style, text in headline_lines(rec):
+    schema = schema_for_columns(rec.metrics)
+    for style, text in headline_lines(rec, schema):
         console.print(text, style=style or None, soft_wrap=True)
     table, empty = metrics_table(rec, columns)
     console.print(table)
     if empty:
         console.print(f"({empty} column{'s' if empty > 1 else ''} without any value left out)")
-    for chart in charts(rec, columns, max(40, min(width, 120)), color):
+    for chart in charts(rec, schema, columns, max(40, min(width, 120)), color):
         sys.stdout.write("\n" + chart + "\n")
     sys.stdout.flush()
     return 0

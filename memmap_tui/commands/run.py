@@ -184,9 +184,10 @@ def _report(json_target: Optional[Target], command: List[str], returncode: int,
             summary: RunSummary, missed: int, notes: List[str]) -> int:
     """Print the summary (stderr, like `time`), write its JSON; the command's exit code."""
     code = exit_code(returncode)
-    result = summary.result(os.cpu_count() or 1)
+    result = summary.result()
     result.update(command=command, exit_status=code, missed_ticks=missed)
-    print(render(result, _headline(command, returncode, result), notes), end="", file=sys.stderr)
+    print(render(result, summary.schema, _headline(command, returncode, result), notes), end="",
+          file=sys.stderr)
     if json_target is not None:
         write_json(json_target, result)
     return code

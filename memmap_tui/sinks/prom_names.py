@@ -159,10 +159,5 @@ def is_table_measure(key: str, value: object) -> bool:
             and key not in TABLE_LABEL_KEYS and key not in TABLE_SKIPPED_KEYS)
 
 
-def names_for(schema: Schema) -> List[str]:
-    """Every exposed name (counters with `_total`) the spec-driven families give for `schema`."""
-    return [f.exposed_name for f in plan_families(schema)]
-
-
-__all__ = ["COUNTER", "GAUGE", "Family", "Series", "plan_families", "prom_name", "names_for",
+__all__ = ["COUNTER", "GAUGE", "Family", "Series", "plan_families", "prom_name",
            "table_family_name", "table_help", "is_table_measure", "PREFIX"]

@@ -6,6 +6,10 @@ throughput: bytes moved over seconds elapsed, as integrating the CSV would give)
 a log-scale histogram of each throughput column (bins 1 % wide, so p95 is within 1 %; at most
 a few thousand bins however long the run). Means and p95 are weighted by each frame's interval,
 so a missed tick does not skew them. The verdict is memmap_tui/verdict.py over the whole run.
+
+What it reports it finds by role (memmap_tui.roles), never by column name: the tree's bytes
+through calls and from storage, every WAITING signal, every MEMORY_PEAK figure, the
+MEMORY_GROWTH source, every GPU_MEMORY figure, and every THROUGHPUT flow of the host.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ import math
 from array import array
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from ..model import Frame, Schema
+from .. import roles as R
+from ..model import COUNTER, Frame, MetricSpec, Schema, summary_key
 from ..tables import tree_gpu_memory_bytes
 from ..units import fmt_bytes, fmt_percent, fmt_rate
 from ..verdict import gpu_utilisation, verdict, waiting_share
@@ -23,16 +28,9 @@ NAN = math.nan
 BIN_RATIO = 1.01
 _LOG_BIN = math.log(BIN_RATIO)
 
-# (key, raw counter, column) of the throughputs the summary reports
-THROUGHPUT = (
-    ("read", "proc.read_bytes", "proc.read_bytes_per_second"),
-    ("write", "proc.write_bytes", "proc.write_bytes_per_second"),
-    ("disk_read", "proc.disk_read_bytes", "proc.disk_read_bytes_per_second"),
-    ("disk_write", "proc.disk_write_bytes", "proc.disk_write_bytes_per_second"),
-)
-PEAKS = (("rss", "proc.rss_bytes"), ("pss", "proc.pss_bytes"), ("host_used", "host.mem.used_bytes"),
-         ("unified_used", "tegra.ram.used_bytes"))
-GROWTH_COLUMN = "proc.rss_bytes"  # fresh every tick (PSS is refreshed on a CPU budget)
+# (section, kind, role) of the tree's flows the summary reports: its read/write calls/storage
+TREE_FLOWS = (("read", "calls", R.BYTES_READ), ("read", "storage", R.STORAGE_READ),
+              ("write", "calls", R.BYTES_WRITTEN), ("write", "storage", R.STORAGE_WRITTEN))
 
 
 class Histogram:
@@ -89,23 +87,36 @@ class RunSummary:
         self.frames = 0
         self._sums = array("d")
         self._weights = array("d")
+        self._flows: List[Tuple[str, MetricSpec]] = []  # (key, spec) of every reported flow
         self._hist: Dict[str, Histogram] = {}
+        self._raw: List[Optional[int]] = []
         self._peaks: Dict[str, float] = {}
+        self._peak_specs: List[MetricSpec] = []
         self._growth = LinearFit()
+        self._growth_spec: Optional[MetricSpec] = None
+        self._processes: Optional[MetricSpec] = None
         self._first: Optional[Tuple[float, List[float]]] = None
         self._last: Optional[Tuple[float, List[float]]] = None
         self._gpu_peak = NAN
         self._gpu_scope = ""
+        self._gpu_columns: List[int] = []
 
     def open(self, schema: Schema) -> None:
         self.schema = schema
         n = len(schema.columns)
         self._sums, self._weights = array("d", [0.0] * n), array("d", [0.0] * n)
-        self._hist = {key: Histogram() for key, _, column in THROUGHPUT
-                      if column in schema.column_index}
-        self._raw = [schema.raw_index.get(name) for _, name, _ in THROUGHPUT]
-        self._gpu_columns = [i for c, i in schema.column_index.items()
-                             if c.startswith("nvml.") and c.endswith(".mem_used_bytes")]
+        tree = [(f"{section}.{kind}", schema.first(role, R.TREE))
+                for section, kind, role in TREE_FLOWS]
+        host = [(summary_key(s), s) for s in schema.having(R.THROUGHPUT_FLOW)]
+        self._flows = [(key, spec) for key, spec in tree + host if spec is not None]
+        self._hist = {key: Histogram() for key, _ in self._flows}
+        self._raw = [schema.raw_index.get(spec.name) if spec.kind == COUNTER else None
+                     for _, spec in self._flows]
+        self._peak_specs = schema.having(R.MEMORY_PEAK)
+        self._growth_spec = schema.first(R.MEMORY_GROWTH)
+        self._processes = schema.first(R.PROCESSES, R.TREE)
+        self._gpu_columns = [schema.column_index[s.column] for s in schema.having(R.GPU_MEMORY)
+                             if s.column]
 
     def write(self, frame: Frame) -> None:
         self.frames += 1
@@ -116,10 +127,11 @@ class RunSummary:
         self._last = (reading.monotonic, raw)
         weight = frame.interval if frame.interval == frame.interval else 0.0
         self._add_means(frame.values, weight)
-        for key, _, column in THROUGHPUT:
-            value = self.schema.get(frame, column)
-            if key in self._hist and value == value and weight > 0:
-                self._hist[key].add(value, weight)
+        if weight > 0:
+            for key, spec in self._flows:
+                value = self.schema.get(frame, spec.column or "")
+                if value == value:
+                    self._hist[key].add(value, weight)
         self._add_memory(frame)
 
     def close(self) -> None:
@@ -134,14 +146,18 @@ class RunSummary:
                 sums[i] += v * weight
                 weights[i] += weight
 
+    def _value(self, frame: Frame, spec: Optional[MetricSpec]) -> float:
+        return self.schema.get(frame, spec.column or "") if spec is not None else NAN
+
     def _add_memory(self, frame: Frame) -> None:
-        for key, column in PEAKS:
-            value = self.schema.get(frame, column)
+        for spec in self._peak_specs:
+            key, value = summary_key(spec), self._value(frame, spec)
             if value == value and not value <= self._peaks.get(key, -1.0):
                 self._peaks[key] = value
-        rss = self.schema.get(frame, GROWTH_COLUMN)
-        if rss == rss and self.schema.get(frame, "proc.count") > 0:  # not once all have exited
-            self._growth.add(frame.reading.monotonic, rss)
+        grown = self._value(frame, self._growth_spec)
+        alive = self._value(frame, self._processes)
+        if grown == grown and not alive <= 0:  # not once all have exited
+            self._growth.add(frame.reading.monotonic, grown)
         gpu, scope = tree_gpu_memory_bytes(frame.reading.tables), "tree"
         if gpu != gpu and self._gpu_columns:
             used = [v for v in (frame.values[i] for i in self._gpu_columns) if v == v]
@@ -156,40 +172,47 @@ class RunSummary:
                 for i, c in enumerate(self.schema.columns)}
 
     def _throughput(self, key: str, k: int) -> Dict[str, float]:
-        if self._first is None or self._last is None:
-            return {"mean_bytes_per_second": NAN, "p95_bytes_per_second": NAN,
+        hist = self._hist.get(key)
+        p95 = hist.quantile(0.95) if hist else NAN
+        if self._first is None or self._last is None or self._raw[k] is None:
+            return {"mean_bytes_per_second": NAN, "p95_bytes_per_second": p95,
                     "total_bytes": NAN}
         (t0, first), (t1, last) = self._first, self._last
         total = last[k] - first[k]
-        hist = self._hist.get(key)
         return {"mean_bytes_per_second": total / (t1 - t0) if t1 > t0 else NAN,
-                "p95_bytes_per_second": hist.quantile(0.95) if hist else NAN,
-                "total_bytes": total}
+                "p95_bytes_per_second": p95, "total_bytes": total}
 
-    def result(self, cpus: int = 1) -> Dict[str, Any]:
+    def result(self) -> Dict[str, Any]:
         """The summary: throughput, waiting share, memory, GPU and the verdict."""
         window = self.means()
-        tp = {key: self._throughput(key, k) for k, (key, _, _) in enumerate(THROUGHPUT)}
-        share, source = waiting_share(window)
-        head = verdict(window, cpus)
+        flows = {key: self._throughput(key, k) for k, (key, _) in enumerate(self._flows)}
+        share, source = waiting_share(window, self.schema)
+        head = verdict(window, self.schema)
         elapsed = self._last[0] - self._first[0] if self._first and self._last else 0.0
+        section = {f"{s}.{k}": flows.get(f"{s}.{k}") or _no_flow() for s, k, _ in TREE_FLOWS}
+        waiting: Dict[str, Any] = {"share_percent": share,
+                                   "source": source.column if source is not None else None}
+        for spec in self.schema.having(R.WAITING):
+            waiting[summary_key(spec)] = window.get(spec.column or "", [NAN])[0]
+        memory: Dict[str, Any] = {f"peak_{summary_key(s)}_bytes":
+                                  self._peaks.get(summary_key(s), NAN) for s in self._peak_specs}
+        memory.update(peak_gpu_bytes=self._gpu_peak, gpu_scope=self._gpu_scope or None,
+                      rss_growth_bytes_per_minute=self._growth.slope() * 60.0)
         return {
             "duration_seconds": elapsed, "samples": self.frames,
-            "read": {"calls": tp["read"], "storage": tp["disk_read"]},
-            "write": {"calls": tp["write"], "storage": tp["disk_write"]},
-            "waiting": {"share_percent": share, "source": source or None,
-                        "io_delay_percent": window.get("proc.io_delay_percent", [NAN])[0],
-                        "psi_io_some_percent": window.get("host.psi.io_some_percent", [NAN])[0],
-                        "iowait_percent": window.get("host.cpu.iowait_percent", [NAN])[0]},
-            "memory": {"peak_rss_bytes": self._peaks.get("rss", NAN),
-                       "peak_pss_bytes": self._peaks.get("pss", NAN),
-                       "peak_host_used_bytes": self._peaks.get("host_used", NAN),
-                       "peak_unified_used_bytes": self._peaks.get("unified_used", NAN),
-                       "peak_gpu_bytes": self._gpu_peak, "gpu_scope": self._gpu_scope or None,
-                       "rss_growth_bytes_per_minute": self._growth.slope() * 60.0},
-            "gpu": {"mean_util_percent": dict(gpu_utilisation(window))},
+            "read": {"calls": section["read.calls"], "storage": section["read.storage"]},
+            "write": {"calls": section["write.calls"], "storage": section["write.storage"]},
+            "flows": {key: dict(flows[key], label=spec.shown_label)
+                      for key, spec in self._flows if spec.has(R.THROUGHPUT_FLOW)},
+            "waiting": waiting,
+            "memory": memory,
+            "gpu": {"mean_util_percent": dict(gpu_utilisation(window, self.schema))},
             "verdict": {"level": head.level, "kind": head.kind, "text": head.text},
         }
+
+
+def _no_flow() -> Dict[str, float]:
+    return {"mean_bytes_per_second": NAN, "p95_bytes_per_second": NAN, "total_bytes": NAN}
 
 
 def _flow(label: str, how: str, flow: Dict[str, float]) -> str:
@@ -198,41 +221,45 @@ def _flow(label: str, how: str, flow: Dict[str, float]) -> str:
             f"({fmt_bytes(flow['total_bytes'])} in all)")
 
 
-def _waiting(waiting: Dict[str, Any]) -> str:
-    parts = [f"process I/O delay {fmt_percent(waiting['io_delay_percent'])}",
-             f"PSI io some {fmt_percent(waiting['psi_io_some_percent'])}",
-             f"CPU iowait {fmt_percent(waiting['iowait_percent'])}"]
+def _waiting(waiting: Dict[str, Any], schema: Schema) -> str:
+    parts = [f"{spec.shown_label} {fmt_percent(waiting.get(summary_key(spec), NAN))}"
+             for spec in schema.having(R.WAITING)]
     return (f"  {'waiting':<9} {fmt_percent(waiting['share_percent'])} of wall time waiting "
-            f"for data ({', '.join(parts)})")
+            f"for data ({', '.join(parts) or 'not measured'})")
 
 
-def _memory(memory: Dict[str, Any]) -> List[str]:
+def _memory(memory: Dict[str, Any], schema: Schema) -> List[str]:
+    peaks = [f"{spec.shown_label} {fmt_bytes(memory[f'peak_{summary_key(spec)}_bytes'])}"
+             for spec in schema.having(R.MEMORY_PEAK)]
     growth = memory["rss_growth_bytes_per_minute"]
-    lines = [f"  {'memory':<9} peak RSS {fmt_bytes(memory['peak_rss_bytes'])}, peak PSS "
-             f"{fmt_bytes(memory['peak_pss_bytes'])}, RSS growth "
-             f"{'+' if growth > 0 else ''}{fmt_bytes(growth)}/min"]
+    grows = schema.first(R.MEMORY_GROWTH)
+    if grows is not None:
+        peaks.append(f"{grows.shown_label} growth {'+' if growth > 0 else ''}"
+                     f"{fmt_bytes(growth)}/min")
+    lines = [f"  {'memory':<9} peak {', '.join(peaks)}"] if peaks else []
     scope = {"tree": "held by the process tree", "device": "used on the GPUs (all processes)"}
     gpu = memory["peak_gpu_bytes"]
     lines.append(f"  {'GPU mem':<9} peak {fmt_bytes(gpu)} "
                  f"{scope.get(memory['gpu_scope'] or '', '(no GPU collector)')}")
-    if memory["peak_unified_used_bytes"] == memory["peak_unified_used_bytes"]:
-        lines.append(f"  {'unified':<9} peak {fmt_bytes(memory['peak_unified_used_bytes'])} "
-                     "used (Jetson RAM shared by CPU and GPU)")
     return lines
 
 
-def render(result: Dict[str, Any], headline: str, notes: Sequence[str] = ()) -> str:
-    """The summary as lines of text for a terminal (units from memmap_tui/units.py)."""
+def render(result: Dict[str, Any], schema: Schema, headline: str,
+           notes: Sequence[str] = ()) -> str:
+    """The summary as lines of text for a terminal (units from memmap_tui/units.py); `schema`
+    gives each figure its label."""
     gpus = result["gpu"]["mean_util_percent"]
     util = ", ".join(f"{name} {fmt_percent(v)}" for name, v in gpus.items()) or "- (no GPU)"
     lines = [headline,
              _flow("read", "through read() calls", result["read"]["calls"]),
              _flow("", "from storage", result["read"]["storage"]),
              _flow("written", "through write() calls", result["write"]["calls"]),
-             _flow("", "to storage", result["write"]["storage"]),
-             _waiting(result["waiting"]),
-             *_memory(result["memory"]),
-             f"  {'GPU util':<9} mean {util}",
-             f"  {'verdict':<9} {result['verdict']['text']}"]
+             _flow("", "to storage", result["write"]["storage"])]
+    lines += [_flow("host" if i == 0 else "", flow["label"], flow)
+              for i, flow in enumerate(result["flows"].values())]
+    lines += [_waiting(result["waiting"], schema),
+              *_memory(result["memory"], schema),
+              f"  {'GPU util':<9} mean {util}",
+              f"  {'verdict':<9} {result['verdict']['text']}"]
     lines += [f"  {'note':<9} {note}" for note in notes]
     return "\n".join(lines) + "\n"

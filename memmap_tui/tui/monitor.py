@@ -8,17 +8,14 @@ import os
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from ..verdict import WAIT_COLUMNS, Verdict, verdict
+from ..verdict import Verdict, needed_columns, verdict
 from .history import WINDOWS, History
 from .panes import PaneSpec, build_panes, graphed_columns
 from .source import FrameStore, Source
 
 INTERVAL_STEPS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
-_VERDICT_EXTRA = ("host.cpu.util_percent", "host.psi.memory_full_percent",
-                  "host.psi.memory_some_percent", "tegra.gpu.util_percent",
-                  "jetson.gpu.util_percent")
 
 
 @dataclass(frozen=True)
@@ -87,12 +84,12 @@ class Monitor:
                  current_seconds: float = 1.0) -> None:
         self.source, self.store = source, store
         self.current_seconds = current_seconds  # values shown are means over this much
-        self.panes: List[PaneSpec] = build_panes(store.columns, store.tables.keys())
+        self.panes: List[PaneSpec] = build_panes(store.schema, store.tables.keys())
+        self._verdict_columns = needed_columns(store.schema)
         self.window_index = 0
         self.self_meter = self_meter or SelfMeter()
         self.usage = SelfUsage(float("nan"), float("nan"))
         self.verdict: Optional[Verdict] = None
-        self.cpus = os.cpu_count() or 1
         self._seen = 0
         self.history = self._new_history()
         self.updates = 0  # bumps whenever new rows arrived
@@ -123,16 +120,16 @@ class Monitor:
         self._seen = max(self.store.pushed - len(self.store), 0)
         self._pull(full=True)
         if self._seen:
-            self.verdict = verdict(self.history.recent_window(self._verdict_columns()),
-                                   self.cpus)
+            self.verdict = verdict(self.history.recent_window(self._verdict_columns),
+                                   self.store.schema)
 
     def update(self) -> bool:
         """Read the new rows, recompute the verdict and memmap's own usage; True if rows came."""
         self.usage = self.self_meter()
         fresh = self._pull()
         if fresh:
-            self.verdict = verdict(self.history.recent_window(self._verdict_columns()),
-                                   self.cpus)
+            self.verdict = verdict(self.history.recent_window(self._verdict_columns),
+                                   self.store.schema)
             self.updates += 1
         return fresh
 
@@ -144,8 +141,3 @@ class Monitor:
             rows = [r for r in rows if r[0] >= start]
         self.history.feed(rows)
         return bool(rows)
-
-    def _verdict_columns(self) -> Sequence[str]:
-        gpu = [c for c in self.store.columns if c.endswith(".util_percent")
-               and c.startswith("nvml.gpu")]
-        return [*WAIT_COLUMNS, *_VERDICT_EXTRA, *gpu]

@@ -1,16 +1,20 @@
-"""Which panes the TUI shows and which rows they hold, decided by the Schema's column names.
+"""Which panes the TUI shows and which rows they hold, from what the metrics say they are for.
 
-A row names the column it draws; a pane whose columns are all absent does not exist, so the GPU
-and process panes appear only where their collectors run and give their room away otherwise.
+Each metric's spec names its pane, label, rank, full scale and notes (memmap_tui.roles); this
+module only groups and orders them, so a new collector's metrics appear in their pane without a
+change here. A pane with no metric does not exist: the GPU and process panes appear only where
+their collectors run and give their room away otherwise. How red a row turns comes from its
+roles, through one table (LEVELS) tied to the diagnosis's thresholds.
 Pure data, no Textual import: the widgets turn these specs into lines.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
+from .. import roles as R
+from ..model import MetricSpec, Schema
 from ..verdict import MEMORY_FULL_THRESHOLD, MEMORY_SOME_THRESHOLD, WAIT_THRESHOLD
 
 # How a row's graph is scaled: BAR: part of `total` (memory); RATE: bytes/s, of `total` (a link's
@@ -48,134 +52,84 @@ class PaneSpec:
     table: str = ""  # the Reading.tables entry this pane lists (the process tree)
 
 
-MEMORY, THROUGHPUT, WAITING, GPU, PROCESS = "memory", "throughput", "waiting", "gpu", "process"
+MEMORY, THROUGHPUT, WAITING, GPU, PROCESS = R.MEMORY, R.THROUGHPUT, R.WAITING_PANE, R.GPU, R.PROCESS
 PANE_TITLES = {MEMORY: "Memory", THROUGHPUT: "Throughput", WAITING: "Waiting",
                GPU: "GPU", PROCESS: "Process"}
 PANE_ORDER = (MEMORY, THROUGHPUT, WAITING, GPU, PROCESS)
-# Thresholds: a row turns red where the verdict would speak of it (memmap_tui.verdict).
-WAIT_WARN, RAM_WARN, RAM_BAD, SWAP_WARN, SWAP_BAD = 5.0, 80.0, 90.0, 50.0, 80.0
-_NVML = re.compile(r"^nvml\.gpu(\d+)\.")
+WAIT_WARN = 5.0
+# (warn, bad) of a row by its roles: percent of its full scale for a bar, else of its value.
+# The waiting and stall rows turn red where the diagnosis would speak of them.
+LEVELS: Tuple[Tuple[str, float, float], ...] = (
+    (R.WAITING, WAIT_WARN, WAIT_THRESHOLD),
+    (R.WAITING_FULL, WAIT_WARN, WAIT_THRESHOLD),
+    (R.MEMORY_STALL, 5.0, MEMORY_SOME_THRESHOLD),
+    (R.MEMORY_STALL_FULL, 1.0, MEMORY_FULL_THRESHOLD),
+    (R.RAM_USED, 80.0, 90.0),
+    (R.SWAP_USED, 50.0, 80.0),
+    (R.GPU_MEMORY, 90.0, 97.0),
+)
 
 
-def gpu_indices(columns: Iterable[str]) -> List[int]:
-    return sorted({int(m.group(1)) for c in columns for m in [_NVML.match(c)] if m})
+def levels(spec: MetricSpec) -> Tuple[float, float]:
+    """(warn, bad) for a metric's row: from the first of its roles in LEVELS; (0, 0): never."""
+    return next(((warn, bad) for role, warn, bad in LEVELS if role in spec.roles), (0.0, 0.0))
 
 
-def _first(cols: Set[str], *names: str) -> str:
-    """The first of `names` that is a column (tegrastats before the sysfs collector), or ""."""
-    return next((n for n in names if n in cols), "")
+def graph_kind(spec: MetricSpec, column: str, total: str) -> str:
+    """How a column's row is drawn, by its unit (the column names its unit last); a percent
+    of one core goes past 100 with two busy cores, so it is scaled to its peak like a value."""
+    if column.endswith("bytes_per_second"):
+        return RATE
+    if (column.endswith("_percent") or column.endswith(".percent")) and not spec.has(R.CPU_CORES):
+        return PERCENT
+    if column.endswith("bytes") and total:
+        return BAR
+    return VALUE
 
 
-def _memory_rows(cols: Set[str]) -> List[Row]:
-    rows = [Row("RAM used", "host.mem.used_bytes", BAR, "host.mem.total_bytes",
-                warn=RAM_WARN, bad=RAM_BAD),
-            Row("cached", "host.mem.cached_bytes", BAR, "host.mem.total_bytes"),
-            Row("available", "host.mem.available_bytes", BAR, "host.mem.total_bytes"),
-            Row("swap used", "host.swap.used_bytes", BAR, "host.swap.total_bytes",
-                warn=SWAP_WARN, bad=SWAP_BAD)]
-    total = _first(cols, "jetson.ram.total_bytes", "tegra.ram.total_bytes")
-    if "host.mem.used_bytes" not in cols:
-        used = _first(cols, "tegra.ram.used_bytes", "jetson.ram.used_bytes")
-        rows.append(Row("unified", used, BAR, total, warn=RAM_WARN, bad=RAM_BAD))
-    if "jetson.ram.gpu_shared_bytes" in cols:  # Jetson unified memory, split
-        rows.append(Row("CPU part", "jetson.ram.cpu_used_bytes", BAR, total))
-        rows.append(Row("GPU shared", "jetson.ram.gpu_shared_bytes", BAR, total))
-    if "host.swap.used_bytes" not in cols:
-        rows.append(Row("swap used", "tegra.swap.used_bytes", BAR, "tegra.swap.total_bytes",
-                        warn=SWAP_WARN, bad=SWAP_BAD))
-    for i in gpu_indices(cols):
-        rows.append(Row(f"GPU{i} mem", f"nvml.gpu{i}.mem_used_bytes", BAR,
-                        f"nvml.gpu{i}.mem_total_bytes", warn=90.0, bad=97.0))
-    return rows
+def _full_scale(spec: MetricSpec, schema: Schema, cols: Set[str]) -> str:
+    """The column that is the row's full scale: the one named, or the first with that role."""
+    if spec.total in cols:
+        return spec.total
+    if spec.total in R.ROLES:
+        found = schema.first(spec.total)
+        return found.column or "" if found else ""
+    return ""
 
 
-def _throughput_rows(cols: Set[str]) -> List[Row]:
-    rows = [Row("disk read", "host.disk.read_bytes_per_second", RATE),
-            Row("disk write", "host.disk.write_bytes_per_second", RATE),
-            Row("net rx", "host.net.rx_bytes_per_second", RATE),
-            Row("net tx", "host.net.tx_bytes_per_second", RATE)]
-    for i in gpu_indices(cols):
-        link = f"nvml.gpu{i}.pcie_link_max_bytes_per_second"
-        rows += [Row(f"GPU{i} PCIe rx", f"nvml.gpu{i}.pcie_rx_bytes_per_second", RATE, link),
-                 Row(f"GPU{i} PCIe tx", f"nvml.gpu{i}.pcie_tx_bytes_per_second", RATE, link),
-                 Row(f"GPU{i} NVLink rx", f"nvml.gpu{i}.nvlink_rx_bytes_per_second", RATE),
-                 Row(f"GPU{i} NVLink tx", f"nvml.gpu{i}.nvlink_tx_bytes_per_second", RATE)]
-    emc = _first(cols, "tegra.emc.bytes_per_second", "jetson.emc.bytes_per_second")
-    rows += [Row("EMC", emc, RATE,
-                 notes=((emc.replace("bytes_per_second", "util_percent"), "{} busy"),)),
-             Row("proc read", "proc.read_bytes_per_second", RATE),
-             Row("proc write", "proc.write_bytes_per_second", RATE),
-             Row("proc disk rd", "proc.disk_read_bytes_per_second", RATE),
-             Row("proc disk wr", "proc.disk_write_bytes_per_second", RATE)]
-    return rows
+def _shown(spec: MetricSpec, schema: Schema) -> bool:
+    """A metric with a pane, unless it stands in for a role another metric has."""
+    if not spec.pane:
+        return False
+    if spec.instead_of:
+        return not any(o is not spec and spec.instead_of in o.roles and not o.instead_of
+                       for o in schema.column_specs)
+    return True
 
 
-def _waiting_rows(cols: Set[str]) -> List[Row]:
-    def wait(label: str, column: str) -> Row:
-        return Row(label, column, PERCENT, warn=WAIT_WARN, bad=WAIT_THRESHOLD)
-
-    return [wait("CPU iowait", "host.cpu.iowait_percent"),
-            wait("PSI io some", "host.psi.io_some_percent"),
-            wait("PSI io full", "host.psi.io_full_percent"),
-            Row("PSI mem some", "host.psi.memory_some_percent", PERCENT, warn=5.0,
-                bad=MEMORY_SOME_THRESHOLD),
-            Row("PSI mem full", "host.psi.memory_full_percent", PERCENT, warn=1.0,
-                bad=MEMORY_FULL_THRESHOLD),
-            wait("proc I/O delay", "proc.io_delay_percent")]
+def _row(spec: MetricSpec, schema: Schema, cols: Set[str]) -> Row:
+    column = spec.column or spec.name
+    total = _full_scale(spec, schema, cols)
+    notes = tuple(n for n in spec.notes if n[0] in cols)
+    warn, bad = levels(spec)
+    return Row(spec.shown_label, column, graph_kind(spec, column, total), total, notes, warn, bad)
 
 
-def _gpu_rows(cols: Set[str]) -> List[Row]:
-    rows = []
-    for i in gpu_indices(cols):
-        g = f"nvml.gpu{i}"
-        rows += [Row(f"GPU{i} util", f"{g}.util_percent", PERCENT),
-                 Row(f"GPU{i} mem util", f"{g}.mem_util_percent", PERCENT),
-                 Row(f"GPU{i} power", f"{g}.power_watts", VALUE,
-                     notes=((f"{g}.temperature_celsius", "{}"),)),
-                 Row(f"GPU{i} clocks", f"{g}.sm_clock_mhz", VALUE,
-                     notes=((f"{g}.mem_clock_mhz", "mem {}"),))]
-    jetson = "tegra" if "tegra.gpu.util_percent" in cols else "jetson"
-    rows += [Row("GPU util", f"{jetson}.gpu.util_percent", PERCENT,
-                 notes=((f"{jetson}.gpu.freq_mhz", "{}"), (f"{jetson}.temp.gpu.celsius", "{}"))),
-             Row("EMC util", f"{jetson}.emc.util_percent", PERCENT,
-                 notes=((f"{jetson}.emc.freq_mhz", "{}"),))]
-    rail = re.compile(rf"^{jetson}\.power\.([^.]+)\.watts$")
-    for c in sorted(cols):
-        m = rail.match(c)
-        if m:
-            rows.append(Row(m.group(1), c, VALUE))
-    return rows
-
-
-def _process_rows(cols: Set[str]) -> List[Row]:
-    ram = _first(cols, "host.mem.total_bytes", "jetson.ram.total_bytes", "tegra.ram.total_bytes")
-    return [Row("tree CPU", "proc.cpu_percent", VALUE, notes=(("proc.count", "{} processes"),)),
-            Row("tree RSS", "proc.rss_bytes", BAR, ram, notes=(("proc.pss_bytes", "PSS {}"),)),
-            Row("major faults", "proc.major_faults_per_second", VALUE)]
-
-
-_BUILDERS = {MEMORY: _memory_rows, THROUGHPUT: _throughput_rows, WAITING: _waiting_rows,
-             GPU: _gpu_rows, PROCESS: _process_rows}
-
-
-def _present(row: Row, cols: Set[str]) -> Row:
-    """The row with notes and scale columns that do not exist dropped."""
-    notes = tuple(n for n in row.notes if n[0] in cols)
-    total = row.total if row.total in cols else ""
-    return Row(row.label, row.column, row.kind, total, notes, row.warn, row.bad)
-
-
-def build_panes(columns: Sequence[str], tables: Iterable[str] = ()) -> List[PaneSpec]:
-    """The panes these columns feed, in order; a pane with no column present is left out.
+def build_panes(schema: Schema, tables: Iterable[str] = ()) -> List[PaneSpec]:
+    """The panes these metrics feed, in order; a pane with no metric is left out.
 
     `tables`: names of per-entity tables the source gives ("process"), which also make the
     process pane appear.
     """
-    cols = set(columns)
+    cols = set(schema.columns)
+    by_pane: Dict[str, List[MetricSpec]] = {}
+    for spec in schema.column_specs:
+        if _shown(spec, schema):
+            by_pane.setdefault(spec.pane, []).append(spec)
     panes = []
     for number, key in enumerate(PANE_ORDER, start=1):
-        rows = tuple(_present(r, cols) for r in _BUILDERS[key](cols)
-                     if r.column and r.column in cols)
+        specs = sorted(by_pane.get(key, []), key=lambda s: s.rank)  # stable: schema order
+        rows = tuple(_row(s, schema, cols) for s in specs)
         table = "process" if key == PROCESS and ("process" in tables or rows) else ""
         if rows or table:
             panes.append(PaneSpec(key, number, PANE_TITLES[key], rows, table))

@@ -16,7 +16,7 @@ from typing import List, Sequence, Tuple
 from rich.segment import Segment
 from rich.style import Style
 
-from .view import BAD, LEVELS, WARN, PaneView, RowView
+from .view import BAD, LEVELS, WARN, RowView
 
 MAX_GRAPH_HEIGHT = 3
 MIN_GRAPH = 6
@@ -173,15 +173,6 @@ def pane_line(rows: Sequence[RowView], lay: PaneLayout, y: int, glyphs: str,
             segs.append(Segment(" " * gap))
         segs += row_segments(rows[i], lay, line, glyphs, graph_style)
     return segs
-
-
-def pane_lines(view: PaneView, lay: PaneLayout, glyphs: str,
-               graph_style: Style) -> List[List[Segment]]:
-    """Every content line of a pane, top to bottom (rows, then the table)."""
-    rows = view.rows[: lay.shown]
-    lines = [pane_line(rows, lay, y, glyphs, graph_style)
-             for y in range(rows_height(lay, len(rows)))]
-    return lines + table_lines(view.table, lay.width)
 
 
 def _length(segs: Sequence[Segment]) -> int:

@@ -61,7 +61,7 @@ class ReplaySource(RecordingSource):
 
     # -- playback -------------------------------------------------------------------------------
     def open(self) -> FrameStore:
-        self.store = FrameStore(self.columns, self._capacity())
+        self.store = FrameStore(self.schema, self._capacity())
         return self.store
 
     def _capacity(self) -> int:

@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from ..catalog import schema_for_columns
 from ..model import Frame, Schema
 from ..ring import RingBuffer
 
@@ -35,14 +36,16 @@ def ring_capacity(interval: float, columns: int, seconds: float = HISTORY_SECOND
 
 
 class FrameStore:
-    """A ring of rows (timestamp first, then `columns`), filled by one writer thread.
+    """A ring of rows (timestamp first, then the schema's columns), filled by one writer thread.
 
-    The lock makes a push and its counter one step, so a reader never sees half a row
-    whatever the ring's implementation.
+    `schema` says what each column is for (the panes and the verdict ask it for roles). The lock
+    makes a push and its counter one step, so a reader never sees half a row whatever the ring's
+    implementation.
     """
 
-    def __init__(self, columns: Sequence[str], capacity: int) -> None:
-        self.columns: Tuple[str, ...] = tuple(columns)
+    def __init__(self, schema: Schema, capacity: int) -> None:
+        self.schema = schema
+        self.columns: Tuple[str, ...] = tuple(schema.columns)
         self.ring = RingBuffer(len(self.columns) + 1, capacity)
         self.pushed = 0
         self.tables: Dict[str, List[Dict[str, Any]]] = {}
@@ -93,7 +96,7 @@ class StoreSink:
 
     def open(self, schema: Schema) -> None:
         capacity = ring_capacity(self.interval, len(schema.columns))
-        self.store = FrameStore(schema.columns, capacity)
+        self.store = FrameStore(schema, capacity)
 
     def write(self, frame: Frame) -> None:
         if self.store is not None:
@@ -191,7 +194,8 @@ class RecordingSource(Source):
     """Rows from a recording: pushed all at once, or played back at the recorded pace.
 
     `rows` are `timestamp, *columns` sequences; `tables` (optional) are shown as the latest
-    per-entity tables, as a live process collector would give them.
+    per-entity tables, as a live process collector would give them. What each column is for
+    comes from the collectors' catalogues (memmap_tui.catalog), as if they had recorded it here.
     """
 
     @classmethod
@@ -207,6 +211,7 @@ class RecordingSource(Source):
                  play: bool = False, speed: float = 1.0,
                  tables: Optional[Dict[str, List[Dict[str, Any]]]] = None) -> None:
         self.columns, self.rows = list(columns), list(rows)
+        self.schema = schema_for_columns(self.columns)
         self.label, self.play, self.speed = label, play, speed
         self.tables = tables
         self.interval = _typical_interval(self.rows)
@@ -217,7 +222,7 @@ class RecordingSource(Source):
         self._resume.set()
 
     def open(self) -> FrameStore:
-        self.store = FrameStore(self.columns, ring_capacity(self.interval, len(self.columns)))
+        self.store = FrameStore(self.schema, ring_capacity(self.interval, len(self.columns)))
         if not self.play:
             self._push_upto(len(self.rows))
         return self.store
