@@ -145,7 +145,7 @@ class ScrapeServer:
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self.selector.register(self._wake_r, selectors.EVENT_READ, "wake")
-        self.connections: "OrderedDict[int, _Connection]" = OrderedDict()  # oldest activity first
+        self.connections: OrderedDict[int, _Connection] = OrderedDict()  # oldest activity first
         self._stop = threading.Event()
         self._done = threading.Event()
         self._done.set()
@@ -239,7 +239,7 @@ class ScrapeServer:
 
     def _evict(self) -> bool:
         """Close the connection idle the longest (not mid-request); False when none is idle."""
-        for fd, conn in self.connections.items():
+        for conn in self.connections.values():
             if not conn.busy:
                 self._close(conn)
                 return True

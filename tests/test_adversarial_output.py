@@ -196,8 +196,9 @@ def test_a_process_that_exits_during_start_up_is_never_a_silent_host_only_run(
 
 
 def test_the_process_collector_of_a_gone_pid_fails_the_start_with_one_line() -> None:
-    from memmap_tui.collector import UsageError
     from memmap_tui.collectors.process import ProcessCollector
+
+    from memmap_tui.collector import UsageError
     from memmap_tui.pipeline import open_sampler
     from memmap_tui.sampler import Sampler
 

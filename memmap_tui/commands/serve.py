@@ -3,10 +3,11 @@
 The Sampler runs on the main thread and hands each frame to the PrometheusSink; the HTTP server
 (memmap_tui.scrapeserver: one thread, non-blocking, every resource bounded, so that a fleet of
 Prometheus servers and a curious user with many connections cannot exhaust it) answers scrapes
-from the sink's latest frame, its exposition made once per frame and format. It listens on 127.0.0.1:9464
-unless `--listen HOST:PORT` says otherwise, and anything but loopback gets a one-line warning
-(the metrics have no authentication). A bad --listen is one line and exit 2. SIGINT, SIGTERM and
-SIGHUP stop it cleanly: the sampler finishes its tick, the server closes, exit 0.
+from the sink's latest frame, its exposition made once per frame and format. It listens on
+127.0.0.1:9464 unless `--listen HOST:PORT` says otherwise, and anything but loopback gets a
+one-line warning (the metrics have no authentication). A bad --listen is one line and exit 2.
+SIGINT, SIGTERM and SIGHUP stop it cleanly: the sampler finishes its tick, the server closes,
+exit 0.
 """
 
 from __future__ import annotations
