@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..collector import UsageError, parse_collector_list
 from ..output import PendingFile, Target, check_output, same_file, write_whole
 from ..pipeline import build_sampler, log_to_stderr, open_sampler
+from ..safetext import printable
 from ..sinks.csv import CsvSink
 from ..sinks.summary import RunSummary, render
 from ..units import fmt_exit
@@ -110,11 +112,37 @@ def launch(command: List[str], forwarder: SignalForwarder) -> subprocess.Popen:
     try:
         return subprocess.Popen(command, preexec_fn=forwarder.child_setup)
     except FileNotFoundError:
-        raise LaunchFailed(127, f"command not found: {command[0]}") from None
+        found = _found(command[0])
+        if found is None:
+            raise LaunchFailed(127, f"command not found: {command[0]}") from None
+        raise LaunchFailed(126, f"cannot run {command[0]}: {_missing_interpreter(found)}"
+                           ) from None
     except PermissionError:
         raise LaunchFailed(126, f"permission denied: {command[0]}") from None
     except OSError as exc:
         raise LaunchFailed(126, f"cannot run {command[0]}: {exc.strerror}") from None
+
+
+def _found(name: str) -> Optional[str]:
+    """The file `name` runs: itself when it holds a '/', else the first on PATH."""
+    if "/" in name:
+        return name if os.path.exists(name) else None
+    return shutil.which(name)
+
+
+def _missing_interpreter(path: str) -> str:
+    """Why a file that exists gave ENOENT: the interpreter on its #! line, or an ELF program's
+    loader, is missing (as the shell says 'bad interpreter', exit 126)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        head = b""
+    if head.startswith(b"#!"):
+        line = head[2:].split(b"\n", 1)[0].strip().decode("utf-8", "replace")
+        interpreter = line.split()[0] if line.split() else "(none)"
+        return (f"its interpreter {printable(interpreter, 100)} (the #! line) was not found")
+    return "a file it needs to start (its dynamic loader, for a program) was not found"
 
 
 class LaunchFailed(Exception):
