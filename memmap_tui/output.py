@@ -79,6 +79,8 @@ def check_output(path: str, force: bool) -> Target:
                              "writes only regular files")
         if not force:
             raise UsageError(f"{path} exists; use --force to overwrite it")
+        if not os.access(path, os.W_OK):
+            raise UsageError(f"{path} is not writable for you; not replaced, even with --force")
     real = os.path.realpath(path)
     folder = os.path.dirname(real) or "."
     if not os.path.isdir(folder):
@@ -99,7 +101,7 @@ class PendingFile:
     def __init__(self, target: Target) -> None:
         self.target = target
         self.published = False
-        base = os.path.basename(target.real)
+        base = os.path.basename(target.real)[:200]  # the temporary name must fit NAME_MAX too
         self.fd, self.tmp = -1, ""
         for _ in range(PUBLISH_TRIES):
             tmp = os.path.join(target.folder, f".{base}.memmap-{os.urandom(4).hex()}.tmp")
@@ -181,7 +183,10 @@ class PendingFile:
                 return False
             if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
                 return False  # replaced meanwhile: look again
-            os.replace(self.tmp, self.target.real)
+            try:
+                os.replace(self.tmp, self.target.real)
+            except OSError as exc:  # e.g. another user's file in a sticky folder such as /tmp
+                raise UsageError(f"cannot replace {self.target.path}: {exc.strerror}") from None
             return True
         finally:
             os.close(old)

@@ -8,10 +8,12 @@ not a regular file is never written, truncated or removed.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -205,3 +207,33 @@ def test_the_process_collector_of_a_gone_pid_fails_the_start_with_one_line() -> 
     sampler = Sampler([ProcessCollector(dead_pid())], 0.1)
     with pytest.raises(UsageError, match="no such process"):
         open_sampler(sampler)
+
+
+def test_a_name_at_the_length_limit_still_records(tmp_path: Path) -> None:
+    name = "r" * 251 + ".csv"  # 255 bytes: NAME_MAX; the temporary name must fit as well
+    out = memmap("record", "-o", name, "--duration", "0.2", "--interval", "0.1", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / name).read_text().startswith("timestamp,")
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root to act as another user (setpriv)")
+def test_force_does_not_replace_a_file_its_user_cannot_write() -> None:
+    folder = Path(tempfile.mkdtemp(prefix="memmap-ro-"))  # pytest's tmp is root-only
+    try:
+        folder.chmod(0o777)
+        kept = folder / "kept.csv"
+        kept.write_text("precious\n")
+        kept.chmod(0o444)
+        os.chown(kept, 65534, 65534)
+        out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                              *memmap_cmd(), "record", "-o", str(kept), "--force",
+                              "--duration", "0.2"], env=memmap_env(), cwd=folder,
+                             capture_output=True, text=True, timeout=30)
+        if "Permission denied" in out.stderr and "kept.csv" not in out.stderr:
+            pytest.skip("nobody cannot run the test's memmap here")
+        one_line_exit_2(out)
+        assert "not writable" in out.stderr and kept.read_text() == "precious\n"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
