@@ -62,6 +62,8 @@ def check_output(path: str, force: bool) -> Target:
     Nothing is created, truncated or removed."""
     if not path:
         raise UsageError("the output file name is empty")
+    if path.endswith(os.sep):
+        raise UsageError(f"{path} names a directory (it ends in {os.sep}); give a file name")
     try:
         st: Optional[os.stat_result] = os.stat(path)
     except FileNotFoundError:

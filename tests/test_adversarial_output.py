@@ -237,3 +237,9 @@ def test_force_does_not_replace_a_file_its_user_cannot_write() -> None:
         assert "not writable" in out.stderr and kept.read_text() == "precious\n"
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_name_ending_in_a_slash_is_not_made_a_file(tmp_path: Path) -> None:
+    out = memmap("record", "-o", "newdir/", "--duration", "0.2", cwd=tmp_path)
+    one_line_exit_2(out)
+    assert "names a directory" in out.stderr and list(tmp_path.iterdir()) == []
