@@ -131,8 +131,6 @@ class ScrapeServer:
         self.listener = socket.socket(family, socket.SOCK_STREAM)
         try:
             self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                self.listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
             self.listener.bind(sockaddr)
             self.listener.listen(LISTEN_BACKLOG)
             self.listener.setblocking(False)
@@ -211,6 +209,10 @@ class ScrapeServer:
                     self._receive(conn)
             except OSError as exc:
                 self._broken(conn, exc)
+            except Exception as exc:  # noqa: BLE001 - one connection must not end the server
+                log.warning("serve: dropped client %s after an internal error: %s: %s",
+                            conn.peer, type(exc).__name__, exc)
+                self._close(conn)
 
     # -- connections --------------------------------------------------------------------------
     def _accept(self) -> None:
