@@ -131,6 +131,11 @@ class Collector:
         """Per-entity rows (processes, GPU processes) from the last collect, or None."""
         return None
 
+    def notes(self) -> List[str]:
+        """Lines worth saying once at the end of a run (which source gave what, what could not
+        be read and why); the run summary prints them."""
+        return []
+
     def close(self) -> None:
         """Release handles; safe to call twice."""
 
