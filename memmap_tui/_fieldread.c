@@ -621,12 +621,100 @@ static PyTypeObject FieldReaderType = {
 
 /* ---- batch derive and CSV formatting: the C twins of derive.derive and csv.format_row ---- */
 
+#define PLAN_WIDTH 5 /* numbers per plan column: kind, raw, per, scale, count (derive.py) */
+enum { GAUGE_KIND, RATE_KIND, RATIO_KIND, MAX_RATIO_KIND };
+
+/* Whether x is a whole number in [low, high). */
+static int index_in(double x, double low, double high) {
+    return x >= low && x < high && x == floor(x);
+}
+
+/* Each plan column (kind, raw, per, scale, count), as derive.py's docstring says:
+ * kind 0, 1, 2: raw an index of the raw row, per -1 (an index for kind 2), count 1;
+ * kind 3: count >= 1 pairs, raw .. raw + count - 1 and per .. per + count - 1 indices of it.
+ * -1 with ValueError naming the column. */
+static int check_plan(const double *p, Py_ssize_t columns, Py_ssize_t width) {
+    for (Py_ssize_t c = 0; c < columns; c++) {
+        const double *q = p + PLAN_WIDTH * c;
+        double kind = q[0], raw = q[1], per = q[2], count = q[4];
+        int ok;
+        if (kind == MAX_RATIO_KIND)
+            ok = index_in(count, 1, (double)width + 1) &&
+                 index_in(raw, 0, (double)width - count + 1) &&
+                 index_in(per, 0, (double)width - count + 1);
+        else
+            ok = (kind == GAUGE_KIND || kind == RATE_KIND || kind == RATIO_KIND) && count == 1 &&
+                 index_in(raw, 0, (double)width) &&
+                 index_in(per, kind == RATIO_KIND ? 0 : -1, (double)width);
+        if (!ok) {
+            PyErr_Format(PyExc_ValueError, "derive_rows: plan column %zd: want kind 0, 1, 2 or 3 "
+                         "and whole indices below the raw width %zd (per -1 unless kind 2 or 3; "
+                         "count 1, or for kind 3 the pairs' count, every pair inside the row)",
+                         c, width);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* scale * the largest d(top)/d(base) over `count` pairs whose top did not go backwards and whose
+ * base grew; NaN when none did (derive._max_ratio). */
+static double max_ratio(const double *now, const double *before, Py_ssize_t tops,
+                        Py_ssize_t bases, double scale, Py_ssize_t count) {
+    double best = NAN;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        double top = now[tops + k] - before[tops + k];
+        double base = now[bases + k] - before[bases + k];
+        if (top >= 0.0 && base > 0.0) {
+            double ratio = top / base * scale;
+            if (!(best >= ratio)) best = ratio;
+        }
+    }
+    return best;
+}
+
+static void derive_block(const double *p, Py_ssize_t columns, Py_ssize_t width,
+                         const double *before, double before_time, const double *rows,
+                         const double *s, Py_ssize_t count, double *out) {
+    for (Py_ssize_t i = 0; i < count; i++) {
+        const double *now = rows + i * width;
+        double *o = out + i * (columns + 1);
+        double dt = s[2 * i] - before_time;
+        o[0] = s[2 * i + 1];
+        for (Py_ssize_t c = 0; c < columns; c++) {
+            const double *q = p + PLAN_WIDTH * c;
+            int kind = (int)q[0];
+            Py_ssize_t at = (Py_ssize_t)q[1], per_at = (Py_ssize_t)q[2];
+            double scale = q[3];
+            if (kind == GAUGE_KIND) {
+                o[c + 1] = scale != 1.0 ? now[at] * scale : now[at];
+                continue;
+            }
+            if (kind == MAX_RATIO_KIND) {
+                o[c + 1] = max_ratio(now, before, at, per_at, scale, (Py_ssize_t)q[4]);
+                continue;
+            }
+            double delta = now[at] - before[at];
+            if (!(delta >= 0.0)) {
+                o[c + 1] = NAN;
+                continue;
+            }
+            double base = kind == RATE_KIND ? dt : now[per_at] - before[per_at];
+            o[c + 1] = base > 0.0 ? delta / base * scale : NAN;
+        }
+        before = now;
+        before_time = s[2 * i];
+    }
+}
+
 /*
  * derive_rows(plan, previous, previous_time, rows, stamps, count, out)
- * plan: 4 floats per column (kind 0 gauge / 1 rate / 2 ratio, raw index, per index, scale).
+ * plan: PLAN_WIDTH floats per column (kind 0 gauge / 1 rate / 2 ratio / 3 max of ratios, raw
+ * index, per index, scale, count of pairs), as derive.plan_array makes it.
  * previous: the raw row before this batch (NaN-filled before the first), previous_time its
  * monotonic time (NaN before the first). rows: count raw rows; stamps: (monotonic, wall) pairs.
  * out: count rows of 1 + columns: the wall timestamp, then each column, as derive() gives them.
+ * Every plan index is checked before anything is read.
  */
 static PyObject *derive_rows(PyObject *Py_UNUSED(module), PyObject *args) {
     PyObject *plan_obj, *prev_obj, *rows_obj, *stamps_obj, *out_obj;
@@ -637,47 +725,20 @@ static PyObject *derive_rows(PyObject *Py_UNUSED(module), PyObject *args) {
         return NULL;
     Py_buffer plan, prev, rows, stamps, out;
     if (get_rows(plan_obj, &plan, 0, "derive_rows") < 0) return NULL;
-    Py_ssize_t columns = plan.len / 32, width = 0;
+    Py_ssize_t columns = plan.len / (8 * PLAN_WIDTH), width = 0;
+    if (plan.len % (8 * PLAN_WIDTH) != 0) {
+        PyErr_Format(PyExc_ValueError, "derive_rows: the plan must hold %d floats per column",
+                     PLAN_WIDTH);
+        goto fail_plan;
+    }
     if (get_rows(prev_obj, &prev, 1, "derive_rows") < 0) goto fail_plan;
     width = prev.len / 8;
     if (get_rows(rows_obj, &rows, count * width, "derive_rows") < 0) goto fail_prev;
     if (get_rows(stamps_obj, &stamps, count * 2, "derive_rows") < 0) goto fail_rows;
     if (get_rows(out_obj, &out, count * (columns + 1), "derive_rows") < 0) goto fail_stamps;
-    const double *p = plan.buf, *s = stamps.buf;
-    for (Py_ssize_t c = 0; c < columns; c++) {
-        double raw = p[4 * c + 1], per = p[4 * c + 2];
-        if (raw < 0 || raw >= (double)width || (p[4 * c] == 2 && (per < 0 || per >= (double)width))) {
-            PyErr_SetString(PyExc_ValueError, "derive_rows: plan names a raw index out of range");
-            goto fail_out;
-        }
-    }
-    const double *before = prev.buf;
-    double before_time = prev_time;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        const double *now = (const double *)rows.buf + i * width;
-        double *o = (double *)out.buf + i * (columns + 1);
-        double dt = s[2 * i] - before_time;
-        o[0] = s[2 * i + 1];
-        for (Py_ssize_t c = 0; c < columns; c++) {
-            int kind = (int)p[4 * c];
-            Py_ssize_t at = (Py_ssize_t)p[4 * c + 1];
-            double scale = p[4 * c + 3];
-            if (kind == 0) {
-                o[c + 1] = scale != 1.0 ? now[at] * scale : now[at];
-                continue;
-            }
-            double delta = now[at] - before[at];
-            if (!(delta >= 0.0)) {
-                o[c + 1] = NAN;
-                continue;
-            }
-            Py_ssize_t per_at = (Py_ssize_t)p[4 * c + 2];
-            double base = kind == 1 ? dt : now[per_at] - before[per_at];
-            o[c + 1] = base > 0.0 ? delta / base * scale : NAN;
-        }
-        before = now;
-        before_time = s[2 * i];
-    }
+    if (check_plan(plan.buf, columns, width) < 0) goto fail_out;
+    derive_block(plan.buf, columns, width, prev.buf, prev_time, rows.buf, stamps.buf, count,
+                 out.buf);
     PyBuffer_Release(&out);
     PyBuffer_Release(&stamps);
     PyBuffer_Release(&rows);
