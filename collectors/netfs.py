@@ -13,7 +13,8 @@ Sources:
   Per mount: for READ, WRITE, GETATTR, LOOKUP, OPEN and ACCESS (those the mount's protocol has:
   NFSv3 has no OPEN), calls per second, bytes per call (sent + received, RPC headers included:
   what nfsiostat calls kB/op) and the mean round trip (rtt_ms / ops: nfsiostat's avg RTT);
-  and bytes read from and written to the server per second (`bytes:` server read/write).
+  bytes read from and written to the server per second (`bytes:` server read/write); and the
+  share of wall time in round trips: every operation's rtt_ms summed, per second.
 - Lustre llite stats: <sys>/kernel/debug/lustre/llite/FSNAME-ID/stats (debugfs, Lustre >= 2.12;
   root only) or <proc>/fs/lustre/llite/FSNAME-ID/stats (older), printed by lustre/obdclass/
   lprocfs_status.c lprocfs_stats_seq_show(): header lines (`snapshot_time`, `start_time`,
@@ -25,8 +26,10 @@ Sources:
 Roles: calls that touch metadata (GETATTR, LOOKUP, OPEN, ACCESS; Lustre open, close, getattr,
 statfs) are METADATA_OPS; NFS READ and WRITE calls are the mount's DEVICE_READS/DEVICE_WRITES
 and their bytes per call READ/WRITE_REQUEST_SIZE (the small-files signature, as for a disk);
-every mean round trip is ROUND_TRIP; bytes from and to the server are STORAGE_READ/WRITTEN. All
-are DEVICE scope, labelled `mount` (NFS) or `fs` (Lustre).
+every mean round trip is ROUND_TRIP, and the share of wall time spent in a mount's round trips
+(all its calls' RTT summed, per second: operations x mean RTT) ROUND_TRIP_SHARE; bytes from and
+to the server are STORAGE_READ/WRITTEN. All are DEVICE scope, labelled `mount` (NFS) or `fs`
+(Lustre).
 
 Names: a mount's column part is its mount point made safe (`/mnt/data set` -> `mnt_data_set`,
 `/` -> `root`; anything but letters, digits, `_` and `-` becomes `_`), a Lustre file system's its
@@ -51,6 +54,7 @@ NFS_FSTYPES = ("nfs", "nfs4")
 NFS_OPS = ("READ", "WRITE", "GETATTR", "LOOKUP", "OPEN", "ACCESS")
 LUSTRE_OPS = ("open", "close", "getattr", "statfs")
 NFS, LUSTRE = "netfs.nfs", "netfs.lustre"
+ALL_OPS = "*"  # in a parsed mount: every operation's numbers summed
 _MOUNT_LINE = re.compile(
     r"^(?:device (\S+)|no device) mounted on (\S+) with fstype (\S+)(?: statvers=\S+)?$")
 _OCTAL = re.compile(r"\\([0-7]{3})")
@@ -70,13 +74,15 @@ def unescape(text: str) -> str:
 
 def parse_mountstats(text: str) -> Dict[Tuple[str, str], NfsStats]:
     """{(device, mount point, both as printed): {"bytes": [...], "READ": [...], ...}} for each NFS
-    mount in a /proc/self/mountstats text (the first of two with the same pair)."""
+    mount in a /proc/self/mountstats text (the first of two with the same pair); ALL_OPS holds
+    the sums over every operation of the mount."""
     mounts: Dict[Tuple[str, str], NfsStats] = {}
     current: Optional[NfsStats] = None
+    per_op = False
     for line in text.split("\n"):
         if not line.startswith(("\t", " ")):
             m = _MOUNT_LINE.match(line)
-            current = None
+            current, per_op = None, False
             key = (m.group(1) or "", m.group(2)) if m else ("", "")
             if m and m.group(3) in NFS_FSTYPES and key not in mounts:
                 current = mounts[key] = {}
@@ -84,11 +90,19 @@ def parse_mountstats(text: str) -> Dict[Tuple[str, str], NfsStats]:
         if current is None:
             continue
         name, sep, rest = line.strip().partition(":")
-        if sep and (name == "bytes" or name in NFS_OPS):
+        if not sep:
+            per_op = per_op or name == "per-op statistics"
+            continue
+        if per_op or name == "bytes":
             try:
-                current[name] = [float(x) for x in rest.split()]
+                numbers = [float(x) for x in rest.split()]
             except ValueError:
                 continue
+            if per_op:
+                total = current.setdefault(ALL_OPS, [0.0] * len(numbers))
+                current[ALL_OPS] = [a + b for a, b in zip(total, numbers)]
+            if name == "bytes" or name in NFS_OPS:
+                current[name] = numbers
     return mounts
 
 
@@ -199,7 +213,8 @@ class NetfsCollector(Collector):
             ops = [op for op in NFS_OPS if op in stats]
             self._specs += nfs_specs(part, ops)
             self._slots += [_Slot(key, "bytes", (_BYTES_SERVER_READ,)),
-                            _Slot(key, "bytes", (_BYTES_SERVER_WRITE,))]
+                            _Slot(key, "bytes", (_BYTES_SERVER_WRITE,)),
+                            _Slot(key, ALL_OPS, (_RTT_MS,), 0.001)]
             for op in ops:
                 self._slots += [_Slot(key, op, (_OPS,)), _Slot(key, op, (_SENT, _RECEIVED)),
                                 _Slot(key, op, (_RTT_MS,), 0.001)]
@@ -266,6 +281,11 @@ def nfs_specs(mount: str, ops: Sequence[str]) -> List[MetricSpec]:
         spec("write_bytes", "bytes", f"Bytes written to the server through {where}.",
              "write_bytes_per_second", label=f"{mount} NFS write",
              roles=(R.STORAGE_WRITTEN, R.DEVICE)),
+        spec("round_trip_seconds", "seconds",
+             f"Round-trip time of every call on {where}, summed over calls; per second it is "
+             "the share of wall time spent in round trips (over 100 % with calls in parallel).",
+             "round_trip_percent", scale=100.0, label=f"{mount} NFS round trips",
+             roles=(R.ROUND_TRIP_SHARE, R.DEVICE)),
     ]
     for op in ops:
         q = op.lower()

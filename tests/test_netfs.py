@@ -68,7 +68,7 @@ def test_only_nfs_mounts_are_parsed_in_their_printed_order(data_dir: Path) -> No
 
 def test_every_field_of_an_nfs_mount_is_read(data_dir: Path) -> None:
     mount = parse_mountstats((data_dir / "netfs/proc/self/mountstats").read_text())[NFS_V4]
-    assert set(mount) == {"bytes", "READ", "WRITE", "GETATTR", "LOOKUP", "OPEN", "ACCESS"}
+    assert set(mount) == {"bytes", "READ", "WRITE", "GETATTR", "LOOKUP", "OPEN", "ACCESS", "*"}
     assert mount["bytes"] == [268435456, 33554432, 0, 0, 268435456, 33554432, 65536, 8192]
     assert mount["READ"] == [2048, 2048, 0, 303104, 268689408, 12, 4096, 4300, 0]
     assert mount["WRITE"] == [512, 512, 0, 33654784, 57344, 3, 1536, 1600, 0]
@@ -76,6 +76,9 @@ def test_every_field_of_an_nfs_mount_is_read(data_dir: Path) -> None:
     assert mount["ACCESS"] == [150, 150, 0, 25200, 22800, 0, 90, 95, 0]
     assert mount["GETATTR"] == [4000, 4000, 0, 672000, 960000, 2, 1600, 1700, 0]
     assert mount["LOOKUP"] == [1200, 1200, 0, 235200, 355200, 1, 960, 1000, 0]
+    # every operation, NULL, COMMIT, CLOSE, SEQUENCE and EXCHANGE_ID included
+    assert mount["*"][0] == 1 + 2048 + 512 + 4 + 300 + 300 + 150 + 4000 + 1200 + 60 + 2
+    assert mount["*"][6] == 4096 + 1536 + 8 + 450 + 240 + 90 + 1600 + 960 + 30 + 2
 
 
 def test_per_op_lines_before_linux_5_3_have_no_errors_field(data_dir: Path) -> None:
@@ -114,6 +117,7 @@ def test_raw_values_in_base_units(tree: Path) -> None:
     assert v[f"{m}.read_rpc_bytes"] == 303104 + 268689408
     assert v[f"{m}.read_round_trip_seconds"] == pytest.approx(4.096)
     assert v[f"{m}.getattr_ops"] == 4000
+    assert v[f"{m}.round_trip_seconds"] == pytest.approx(9.012)
     assert v["netfs.nfs.home.read_ops"] == 10000
 
 
@@ -137,6 +141,7 @@ def test_rates_sizes_and_round_trips_over_an_interval(tree: Path) -> None:
     assert schema.get(frame, f"{m}.read_bytes_per_op") == 148 + 131196
     assert schema.get(frame, f"{m}.read_rtt_seconds") == pytest.approx(0.0025)
     assert schema.get(frame, f"{m}.getattr_ops_per_second") == 0.0
+    assert schema.get(frame, f"{m}.round_trip_percent") == pytest.approx(12.5)  # 0.25 s in 2 s
 
 
 def test_an_interval_without_calls_has_no_size_or_round_trip(tree: Path) -> None:
@@ -248,6 +253,7 @@ def test_roles_say_what_the_diagnosis_reads(tree: Path) -> None:
     assert roles(f"{m}.read_bytes_per_op") == (R.READ_REQUEST_SIZE, R.DEVICE)
     assert roles(f"{m}.write_bytes_per_op") == (R.WRITE_REQUEST_SIZE, R.DEVICE)
     assert roles(f"{m}.lookup_rtt_seconds") == (R.ROUND_TRIP, R.DEVICE)
+    assert roles(f"{m}.round_trip_percent") == (R.ROUND_TRIP_SHARE, R.DEVICE)
     assert roles(f"{m}.read_bytes_per_second") == (R.STORAGE_READ, R.DEVICE)
     assert roles("netfs.lustre.scratch.statfs_ops_per_second") == (R.METADATA_OPS, R.DEVICE)
     assert roles("netfs.lustre.scratch.read_bytes_per_second") == (R.STORAGE_READ, R.DEVICE)
