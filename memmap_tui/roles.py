@@ -50,6 +50,7 @@ MEMORY_GROWTH = "memory-growth"    # the memory figure whose growth the run summ
 # -- GPU ------------------------------------------------------------------------------------------
 GPU_UTIL = "gpu-util"              # share of time a kernel ran, percent (NVML utilisation)
 GPU_ACTIVITY = "gpu-activity"      # SM activity, percent (GPM): how busy, not just whether
+GPU_DRAM_BW = "gpu-dram-bw"        # a GPU's DRAM bandwidth in use, percent of its peak (GPM)
 
 # -- data movement (bytes per second) ------------------------------------------------------------
 THROUGHPUT_FLOW = "throughput"     # a flow the run summary reports (mean, p95, bytes in all)
@@ -102,6 +103,7 @@ ROLES: Dict[str, str] = {
     MEMORY_GROWTH: "the run summary fits its growth",
     GPU_UTIL: "share of time a GPU kernel ran, %",
     GPU_ACTIVITY: "GPU SM activity, %",
+    GPU_DRAM_BW: "GPU DRAM bandwidth in use, % of its peak",
     THROUGHPUT_FLOW: "a flow the run summary reports, bytes/s",
     BYTES_READ: "bytes/s read through read() calls",
     BYTES_WRITTEN: "bytes/s written through write() calls",

@@ -51,6 +51,11 @@ TABLE: Tuple[Threshold, ...] = (
               "thread limits the run",
               "one loader thread, the GIL or num_workers=0: more CPUs would sit idle",
               "SageMaker's 90 % CPU line, applied to one core"),
+    Threshold("thread_alone", 50.0, "% of one core",
+              "a tree that uses at most this much CPU beyond its busiest thread runs one "
+              "thread's worth: that thread is its limit even when other jobs keep every CPU busy",
+              "a single thread cannot use a second core, so freeing CPUs would not speed it up",
+              "our own: half a core leaves room for a helper thread or two"),
     Threshold("tree_cpu_active", 25.0, "% of one core",
               "the watched tree must use at least this much CPU for a CPU cause to be its own",
               "a tree that sleeps is not slowed by CPUs that other jobs keep busy",
@@ -139,6 +144,7 @@ GPU_STARVING = value("gpu_starving")
 GPU_BOUND = value("gpu_bound")
 CPUS_BUSY = value("cpus_busy")
 THREAD_PINNED = value("thread_pinned")
+THREAD_ALONE = value("thread_alone")
 TREE_CPU_ACTIVE = value("tree_cpu_active")
 RECLAIM_SOME = value("reclaim_some")
 RECLAIM_FULL = value("reclaim_full")

@@ -16,9 +16,10 @@ The causes, in the order they are tried (the first that holds is named):
   small-files     input-bound with many small reads (the tree's read calls, a device's
                   requests) or many network file system metadata operations
   storage         input-bound otherwise: the device is the limit (its busy share, queue, wait)
-  cpu             all CPUs busy, and the watched tree uses CPU
   cpu-thread      one thread of the watched tree (or, without one, one CPU) pinned at a full
-                  core while CPUs are free
+                  core while CPUs are free, or while the tree runs little besides that thread
+                  (a single thread is its own limit however busy the other CPUs are)
+  cpu             all CPUs busy, and the watched tree uses CPU
   none            nothing above holds
 Input-bound means waiting for data at least INPUT_BOUND of the time, where the waiting share
 is the most specific one measured: the watched tree's own I/O delay, else its job's (cgroup)
@@ -355,20 +356,24 @@ def _host_to_device(f: Figures, gpus: List[Tuple[str, float, MetricSpec]]) -> Fo
 
 
 def _cpu(f: Figures) -> Found:
-    cpus, cpus_spec = f.first(R.CPU_BUSY, R.HOST)
+    """cpu-thread when one thread is pinned and either CPUs are free or the tree runs little
+    besides it (more CPUs would not help a single thread); cpu when all CPUs are busy."""
     if not _tree_uses_cpu(f):
         return None
-    if cpus >= T.CPUS_BUSY:
-        return "cpu", [evidence(cpus_spec, cpus, f"CPUs {cpus:.0f} % busy")]
+    cpus, cpus_spec = f.first(R.CPU_BUSY, R.HOST)
     thread, thread_spec = f.first(R.THREAD_MAX, R.TREE)
     if thread_spec is None and not _tree(f):
         thread, thread_spec = f.first(R.CPU_CORE_MAX)
-    if thread >= T.THREAD_PINNED and not cpus >= T.CPUS_BUSY:
-        said = [evidence(thread_spec, thread, f"{thread_spec.shown_label if thread_spec else ''}"
-                                              f" {thread:.0f} % of a core")]
-        if cpus_spec is not None and cpus == cpus:
-            said.append(evidence(cpus_spec, cpus, f"CPUs {cpus:.0f} % busy"))
-        return "cpu-thread", said
+    tree_cpu, _ = f.first(R.CPU_CORES, R.TREE)
+    alone = not tree_cpu > thread + T.THREAD_ALONE  # NaN (no tree figure): alone
+    busy = cpus >= T.CPUS_BUSY
+    said = [evidence(cpus_spec, cpus, f"CPUs {cpus:.0f} % busy")] if cpus == cpus else []
+    if thread >= T.THREAD_PINNED and (alone or not busy):
+        label = thread_spec.shown_label if thread_spec is not None else "busiest thread"
+        return "cpu-thread", [evidence(thread_spec, thread, f"{label} {thread:.0f} % of a core"),
+                              *said]
+    if busy:
+        return "cpu", said
     return None
 
 

@@ -134,6 +134,13 @@ def test_all_cpus_busy_is_cpu_even_with_a_pinned_thread() -> None:
     assert v.cause == "cpu" and "CPUs 96 % busy" in v.text
 
 
+def test_a_pinned_thread_is_its_own_limit_when_other_jobs_fill_the_cpus() -> None:
+    """On a shared node the other CPUs are busy with someone else's work; the tree still runs
+    one thread's worth, and more CPUs would not speed it up."""
+    v = judge_specs(ALL, quiet(thread_percent=98.0, tree_cpu_percent=101.0, cpus_percent=99.0))
+    assert v.cause == "cpu-thread"
+
+
 def test_a_busy_thread_is_not_a_busy_disk() -> None:
     """The neighbour that matters most: a compressing thread reads a little and never waits."""
     v = judge_specs(ALL, quiet(thread_percent=100.0, tree_cpu_percent=100.0, cpus_percent=50.0,
