@@ -23,6 +23,7 @@ import pytest
 from memmap_tui.collectors.host import CLK_TCK, HostCollector
 from memmap_tui.collectors.host_detail import cpu_numbers
 
+from memmap_tui import fieldread
 from memmap_tui import roles as R
 from memmap_tui.catalog import spec_for_column
 from memmap_tui.derive import derive
@@ -149,6 +150,48 @@ def test_cpu_numbers_read_the_kernel_cpu_list(tmp_path: Path) -> None:
 def test_python_and_c_readers_agree_on_the_busiest_cpu(root: Path) -> None:
     rows = [list(open_host(root, reader).collect()) for reader in (None, PyFieldReader)]
     assert rows[0] == rows[1]
+
+
+def _many_cpus(root: Path, count: int, offline: int = -1) -> HostCollector:
+    cores = {n: [n + 1, 0, 2 * n, 100, 1, 0, 0, 0] for n in range(count) if n != offline}
+    write(root / "proc" / "stat", stat_text(cores))
+    present = root / "sys/devices/system/cpu"
+    present.mkdir(parents=True, exist_ok=True)
+    (present / "present").write_text(f"0-{count - 1}\n")
+    return open_host(root)
+
+
+@pytest.mark.parametrize("offline", [-1, 5])
+def test_c_and_python_readers_agree_with_many_cpus(root: Path, offline: int) -> None:
+    host = _many_cpus(root, 64, offline)
+    twin = open_host(root, PyFieldReader)
+    c_row, py_row = list(host.collect()), list(twin.collect())
+    assert all((math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(c_row, py_row))
+    assert len(host.cpus) == 64
+
+
+def _read_seconds(host: HostCollector, reads: int = 40) -> float:
+    best = math.inf
+    for _ in range(7):
+        start = time.perf_counter()
+        for _ in range(reads):
+            host.collect()
+        best = min(best, time.perf_counter() - start)
+    return best / reads
+
+
+@pytest.mark.skipif(fieldread.IMPLEMENTATION != "c", reason="C extension not built")
+def test_reading_a_rule_set_per_cpu_grows_linearly_with_cpus(tmp_path: Path,
+                                                             data_dir: Path) -> None:
+    """/proc/stat has a line per CPU and the host a rule set per CPU: the field reader must not
+    compare every line with every rule (4x the CPUs would cost 16x)."""
+    costs = []
+    for count in (64, 256):
+        root = tmp_path / str(count)
+        shutil.copytree(data_dir / "proc_a", root / "proc")
+        shutil.copytree(data_dir / "sys_a", root / "sys")
+        costs.append(_read_seconds(_many_cpus(root, count, offline=7)))
+    assert costs[1] < 8 * costs[0], costs
 
 
 # -- disks: iostat -x ---------------------------------------------------------------------------
