@@ -276,15 +276,15 @@ def nfs_specs(mount: str, ops: Sequence[str]) -> List[MetricSpec]:
     where = f"NFS mount {mount}"
     specs = [
         spec("read_bytes", "bytes", f"Bytes read from the server through {where}.",
-             "read_bytes_per_second", label=f"{mount} NFS read", pane=R.THROUGHPUT, rank=5,
+             "read_bytes_per_second", label=f"NFS {mount} read", pane=R.THROUGHPUT, rank=5,
              roles=(R.STORAGE_READ, R.DEVICE)),
         spec("write_bytes", "bytes", f"Bytes written to the server through {where}.",
-             "write_bytes_per_second", label=f"{mount} NFS write",
+             "write_bytes_per_second", label=f"NFS {mount} write",
              roles=(R.STORAGE_WRITTEN, R.DEVICE)),
         spec("round_trip_seconds", "seconds",
              f"Round-trip time of every call on {where}, summed over calls; per second it is "
              "the share of wall time spent in round trips (over 100 % with calls in parallel).",
-             "round_trip_percent", scale=100.0, label=f"{mount} NFS round trips",
+             "round_trip_percent", scale=100.0, label=f"NFS {mount} round trips",
              roles=(R.ROUND_TRIP_SHARE, R.DEVICE)),
     ]
     for op in ops:
@@ -292,16 +292,16 @@ def nfs_specs(mount: str, ops: Sequence[str]) -> List[MetricSpec]:
         calls, size = _NFS_OP_ROLES.get(op, (R.METADATA_OPS, ""))
         specs += [
             spec(f"{q}_ops", "count", f"{op} calls completed on {where}.",
-                 f"{q}_ops_per_second", label=f"{mount} {q}/s", roles=(calls, R.DEVICE)),
+                 f"{q}_ops_per_second", label=f"NFS {mount} {q}/s", roles=(calls, R.DEVICE)),
             spec(f"{q}_rpc_bytes", "bytes",
                  f"Bytes sent and received for {op} calls on {where} (RPC headers included); "
                  "per call it is nfsiostat's kB/op.", f"{q}_bytes_per_op", per=f"{q}_ops",
-                 label=f"{mount} {q} size",
+                 label=f"NFS {mount} {q} size",
                  roles=(size, R.DEVICE) if size else (R.DEVICE,)),
             spec(f"{q}_round_trip_seconds", "seconds",
                  f"Round-trip time of {op} calls on {where}, summed over calls; per call it is "
                  "nfsiostat's avg RTT.", f"{q}_rtt_seconds", per=f"{q}_ops",
-                 label=f"{mount} {q} RTT", roles=(R.ROUND_TRIP, R.DEVICE)),
+                 label=f"NFS {mount} {q} RTT", roles=(R.ROUND_TRIP, R.DEVICE)),
         ]
     return specs
 
@@ -312,14 +312,14 @@ def lustre_specs(fs: str) -> List[MetricSpec]:
     specs = [
         counter(LUSTRE, "read_bytes", "bytes", f"Bytes read through {where} on this client.",
                 column="read_bytes_per_second", device=fs, label_key="fs",
-                label=f"{fs} Lustre read", pane=R.THROUGHPUT, rank=5,
+                label=f"Lustre {fs} read", pane=R.THROUGHPUT, rank=5,
                 roles=(R.STORAGE_READ, R.DEVICE)),
         counter(LUSTRE, "write_bytes", "bytes", f"Bytes written through {where} on this client.",
                 column="write_bytes_per_second", device=fs, label_key="fs",
-                label=f"{fs} Lustre write", roles=(R.STORAGE_WRITTEN, R.DEVICE)),
+                label=f"Lustre {fs} write", roles=(R.STORAGE_WRITTEN, R.DEVICE)),
     ]
     specs += [counter(LUSTRE, f"{op}_ops", "count", f"{op} calls on {where} from this client.",
                       column=f"{op}_ops_per_second", device=fs, label_key="fs",
-                      label=f"{fs} {op}/s", roles=(R.METADATA_OPS, R.DEVICE))
+                      label=f"Lustre {fs} {op}/s", roles=(R.METADATA_OPS, R.DEVICE))
               for op in LUSTRE_OPS]
     return specs

@@ -38,6 +38,7 @@ from memmap_tui import roles as R
 from memmap_tui.catalog import spec_for_column
 from memmap_tui.derive import derive
 from memmap_tui.model import Reading, Schema
+from memmap_tui.tui.panes import THROUGHPUT, build_panes, find_pane
 
 NFS_V4 = ("10.0.0.5:/export/data\\040set", "/mnt/data\\040set")
 NFS_V3 = ("fileserver:/srv/home", "/home")
@@ -271,3 +272,11 @@ def test_labels_carry_the_mount_for_prometheus(tree: Path) -> None:
                 if s.name == "netfs.nfs.home.read_round_trip_seconds")
     assert spec.labels == (("mount", "home"),)
     assert spec.family == "netfs.nfs.read_round_trip_seconds"
+
+
+def test_bytes_from_the_servers_are_rows_of_the_throughput_pane(tree: Path) -> None:
+    pane = find_pane(build_panes(Schema(collector(tree).metrics())), THROUGHPUT)
+    assert pane is not None
+    labels = [row.label for row in pane.rows]
+    assert labels == ["NFS mnt_data_set read", "NFS home read", "NFS mnt_data_set_2 read",
+                      "Lustre scratch read"]
