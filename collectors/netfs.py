@@ -24,12 +24,13 @@ Sources:
   not RPCs) and read/write bytes per second (the `sum` of read_bytes and write_bytes).
 
 Roles: calls that touch metadata (GETATTR, LOOKUP, OPEN, ACCESS; Lustre open, close, getattr,
-statfs) are METADATA_OPS; NFS READ and WRITE calls are the mount's DEVICE_READS/DEVICE_WRITES
-and their bytes per call READ/WRITE_REQUEST_SIZE (the small-files signature, as for a disk);
-every mean round trip is ROUND_TRIP, and the share of wall time spent in a mount's round trips
-(all its calls' RTT summed, per second: operations x mean RTT) ROUND_TRIP_SHARE; bytes from and
-to the server are STORAGE_READ/WRITTEN. All are DEVICE scope, labelled `mount` (NFS) or `fs`
-(Lustre).
+statfs) are METADATA_OPS, each and their sum per mount (`metadata_ops_per_second`, the figure
+the diagnosis's many-metadata line is meant for); NFS READ and WRITE calls are the mount's
+DEVICE_READS/DEVICE_WRITES and their bytes per call READ/WRITE_REQUEST_SIZE (the small-files
+signature, as for a disk); every mean round trip is ROUND_TRIP, and the share of wall time spent
+in a mount's round trips (all its calls' RTT summed, per second: operations x mean RTT)
+ROUND_TRIP_SHARE; bytes from and to the server are STORAGE_READ/WRITTEN. All are DEVICE scope,
+labelled `mount` (NFS) or `fs` (Lustre).
 
 Names: a mount's column part is its mount point made safe (`/mnt/data set` -> `mnt_data_set`,
 `/` -> `root`; anything but letters, digits, `_` and `-` becomes `_`), a Lustre file system's its
@@ -52,6 +53,7 @@ from memmap_tui.model import DEVICE, NAN, MetricSpec, counter
 
 NFS_FSTYPES = ("nfs", "nfs4")
 NFS_OPS = ("READ", "WRITE", "GETATTR", "LOOKUP", "OPEN", "ACCESS")
+NFS_METADATA = ("GETATTR", "LOOKUP", "OPEN", "ACCESS")
 LUSTRE_OPS = ("open", "close", "getattr", "statfs")
 NFS, LUSTRE = "netfs.nfs", "netfs.lustre"
 ALL_OPS = "*"  # in a parsed mount: every operation's numbers summed
@@ -144,7 +146,7 @@ class _Slot:
     """Where one raw value comes from: an NFS mount's line, or a Lustre file system's counter."""
 
     source: Tuple[str, str]  # an NFS mount's key, or ("lustre", stats path)
-    line: str                # "bytes", an operation, or a Lustre counter
+    lines: Tuple[str, ...]   # "bytes", operations or Lustre counters: their values are summed
     fields: Tuple[int, ...]  # summed (NFS); for Lustre 0 = count, 1 = sum
     scale: float = 1.0
 
@@ -212,12 +214,16 @@ class NetfsCollector(Collector):
             self.mounts[part] = unescape(key[1])
             ops = [op for op in NFS_OPS if op in stats]
             self._specs += nfs_specs(part, ops)
-            self._slots += [_Slot(key, "bytes", (_BYTES_SERVER_READ,)),
-                            _Slot(key, "bytes", (_BYTES_SERVER_WRITE,)),
-                            _Slot(key, ALL_OPS, (_RTT_MS,), 0.001)]
+            self._slots += [_Slot(key, ("bytes",), (_BYTES_SERVER_READ,)),
+                            _Slot(key, ("bytes",), (_BYTES_SERVER_WRITE,)),
+                            _Slot(key, (ALL_OPS,), (_RTT_MS,), 0.001)]
+            metadata = tuple(op for op in ops if op in NFS_METADATA)
+            if metadata:
+                self._slots.append(_Slot(key, metadata, (_OPS,)))
             for op in ops:
-                self._slots += [_Slot(key, op, (_OPS,)), _Slot(key, op, (_SENT, _RECEIVED)),
-                                _Slot(key, op, (_RTT_MS,), 0.001)]
+                self._slots += [_Slot(key, (op,), (_OPS,)),
+                                _Slot(key, (op,), (_SENT, _RECEIVED)),
+                                _Slot(key, (op,), (_RTT_MS,), 0.001)]
         taken = []
         for path in self._llite_dirs():
             name = os.path.basename(os.path.dirname(path))
@@ -225,8 +231,9 @@ class NetfsCollector(Collector):
             self.lustre[part] = path
             self._specs += lustre_specs(part)
             source = ("lustre", path)
-            self._slots += [_Slot(source, "read_bytes", (1,)), _Slot(source, "write_bytes", (1,))]
-            self._slots += [_Slot(source, op, (0,)) for op in LUSTRE_OPS]
+            self._slots += [_Slot(source, ("read_bytes",), (1,)),
+                            _Slot(source, ("write_bytes",), (1,)), _Slot(source, LUSTRE_OPS, (0,))]
+            self._slots += [_Slot(source, (op,), (0,)) for op in LUSTRE_OPS]
 
     def metrics(self) -> List[MetricSpec]:
         return list(self._specs)
@@ -248,17 +255,20 @@ class NetfsCollector(Collector):
 
 
 def _nfs_value(stats: Optional[NfsStats], slot: _Slot) -> float:
-    numbers = stats.get(slot.line) if stats is not None else None
-    if numbers is None or max(slot.fields) >= len(numbers):
-        return NAN
-    return slot.scale * sum(numbers[i] for i in slot.fields)
+    total = 0.0
+    for line in slot.lines:
+        numbers = stats.get(line) if stats is not None else None
+        if numbers is None or max(slot.fields) >= len(numbers):
+            return NAN
+        total += sum(numbers[i] for i in slot.fields)
+    return slot.scale * total
 
 
 def _lustre_value(stats: Optional[LustreStats], slot: _Slot) -> float:
     if stats is None:  # the file went away: the file system was unmounted
         return NAN
-    found = stats.get(slot.line)
-    return 0.0 if found is None else found[slot.fields[0]]  # no line: never counted
+    found = [stats.get(line) for line in slot.lines]
+    return sum(f[slot.fields[0]] for f in found if f is not None)  # no line: never counted
 
 
 _NFS_OP_ROLES = {"READ": (R.DEVICE_READS, R.READ_REQUEST_SIZE),
@@ -287,6 +297,12 @@ def nfs_specs(mount: str, ops: Sequence[str]) -> List[MetricSpec]:
              "round_trip_percent", scale=100.0, label=f"NFS {mount} round trips",
              roles=(R.ROUND_TRIP_SHARE, R.DEVICE)),
     ]
+    metadata = [op for op in ops if op in NFS_METADATA]
+    if metadata:
+        specs.append(spec("metadata_ops", "count",
+                          f"Metadata calls ({', '.join(metadata)}) completed on {where}.",
+                          "metadata_ops_per_second", label=f"NFS {mount} metadata/s",
+                          roles=(R.METADATA_OPS, R.DEVICE)))
     for op in ops:
         q = op.lower()
         calls, size = _NFS_OP_ROLES.get(op, (R.METADATA_OPS, ""))
@@ -317,6 +333,10 @@ def lustre_specs(fs: str) -> List[MetricSpec]:
         counter(LUSTRE, "write_bytes", "bytes", f"Bytes written through {where} on this client.",
                 column="write_bytes_per_second", device=fs, label_key="fs",
                 label=f"Lustre {fs} write", roles=(R.STORAGE_WRITTEN, R.DEVICE)),
+        counter(LUSTRE, "metadata_ops", "count",
+                f"Metadata calls ({', '.join(LUSTRE_OPS)}) on {where} from this client.",
+                column="metadata_ops_per_second", device=fs, label_key="fs",
+                label=f"Lustre {fs} metadata/s", roles=(R.METADATA_OPS, R.DEVICE)),
     ]
     specs += [counter(LUSTRE, f"{op}_ops", "count", f"{op} calls on {where} from this client.",
                       column=f"{op}_ops_per_second", device=fs, label_key="fs",

@@ -146,8 +146,8 @@ def format_value(column: str, value: float) -> str:
 def unit_label(column: str) -> str:
     """The unit a column is shown in, for table headers: 'B/s', 'bytes', '%', ..."""
     for suffix, label in (("_bytes_per_second", "B/s"), ("_per_second", "/s"), ("_percent", "%"),
-                          ("_bytes_per_op", "bytes"), ("_bytes", "bytes"), ("_celsius", "°C"), ("_watts", "W"),
-                          ("_mhz", "MHz"), ("_seconds", "s")):
+                          ("_bytes_per_op", "bytes"), ("_bytes", "bytes"), ("_celsius", "°C"),
+                          ("_watts", "W"), ("_mhz", "MHz"), ("_seconds", "s")):
         if _ends_with(column, suffix):
             return label
     return ""

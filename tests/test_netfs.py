@@ -39,6 +39,7 @@ from memmap_tui.catalog import spec_for_column
 from memmap_tui.derive import derive
 from memmap_tui.model import Reading, Schema
 from memmap_tui.tui.panes import THROUGHPUT, build_panes, find_pane
+from memmap_tui.verdict import diagnose
 
 NFS_V4 = ("10.0.0.5:/export/data\\040set", "/mnt/data\\040set")
 NFS_V3 = ("fileserver:/srv/home", "/home")
@@ -119,6 +120,8 @@ def test_raw_values_in_base_units(tree: Path) -> None:
     assert v[f"{m}.read_round_trip_seconds"] == pytest.approx(4.096)
     assert v[f"{m}.getattr_ops"] == 4000
     assert v[f"{m}.round_trip_seconds"] == pytest.approx(9.012)
+    assert v[f"{m}.metadata_ops"] == 4000 + 1200 + 300 + 150  # GETATTR LOOKUP OPEN ACCESS
+    assert v["netfs.nfs.home.metadata_ops"] == 900 + 700 + 90  # NFSv3: no OPEN
     assert v["netfs.nfs.home.read_ops"] == 10000
 
 
@@ -175,6 +178,7 @@ def test_lustre_counters_from_debugfs(tree: Path) -> None:
     assert v["netfs.lustre.scratch.close_ops"] == 81230
     assert v["netfs.lustre.scratch.getattr_ops"] == 162470
     assert v["netfs.lustre.scratch.statfs_ops"] == 7
+    assert v["netfs.lustre.scratch.metadata_ops"] == 81234 + 81230 + 162470 + 7
 
 
 def test_lustre_2_10_in_proc_and_a_counter_without_a_line_is_zero(data_dir: Path) -> None:
@@ -184,6 +188,7 @@ def test_lustre_2_10_in_proc_and_a_counter_without_a_line_is_zero(data_dir: Path
     assert v["netfs.lustre.home.read_bytes"] == 55488794
     assert v["netfs.lustre.home.open_ops"] == 3304805
     assert v["netfs.lustre.home.statfs_ops"] == 0.0
+    assert v["netfs.lustre.home.metadata_ops"] == 3304805 + 3331323 + 11224573
 
 
 def test_every_field_of_a_lustre_stats_text_is_read(data_dir: Path) -> None:
@@ -255,6 +260,7 @@ def test_roles_say_what_the_diagnosis_reads(tree: Path) -> None:
     assert roles(f"{m}.write_bytes_per_op") == (R.WRITE_REQUEST_SIZE, R.DEVICE)
     assert roles(f"{m}.lookup_rtt_seconds") == (R.ROUND_TRIP, R.DEVICE)
     assert roles(f"{m}.round_trip_percent") == (R.ROUND_TRIP_SHARE, R.DEVICE)
+    assert roles(f"{m}.metadata_ops_per_second") == (R.METADATA_OPS, R.DEVICE)
     assert roles(f"{m}.read_bytes_per_second") == (R.STORAGE_READ, R.DEVICE)
     assert roles("netfs.lustre.scratch.statfs_ops_per_second") == (R.METADATA_OPS, R.DEVICE)
     assert roles("netfs.lustre.scratch.read_bytes_per_second") == (R.STORAGE_READ, R.DEVICE)
@@ -280,3 +286,31 @@ def test_bytes_from_the_servers_are_rows_of_the_throughput_pane(tree: Path) -> N
     labels = [row.label for row in pane.rows]
     assert labels == ["NFS mnt_data_set read", "NFS home read", "NFS mnt_data_set_2 read",
                       "Lustre scratch read"]
+
+
+def test_many_metadata_calls_spread_over_operations_are_small_files(tree: Path) -> None:
+    """600 GETATTR and 600 LOOKUP a second: no single operation reaches the diagnosis's line,
+    their sum does."""
+    c = collector(tree)
+    schema = Schema(c.metrics())
+    path = tree / "proc/self/mountstats"
+    frames, t = [], 0.0
+    prev = Reading(t, t, list(c.collect()))
+    text = path.read_text()
+    for step in range(1, 6):
+        t += 1.0
+        new = text.replace("\t     GETATTR: 4000 4000 ", f"\t     GETATTR: {4000 + 600 * step} "
+                           f"{4000 + 600 * step} ", 1)
+        new = new.replace("\t      LOOKUP: 1200 1200 ", f"\t      LOOKUP: {1200 + 600 * step} "
+                          f"{1200 + 600 * step} ", 1)
+        path.write_text(new)
+        cur = Reading(t, t, list(c.collect()))
+        frames.append(derive(schema, prev, cur))
+        prev = cur
+    column = "netfs.nfs.mnt_data_set.metadata_ops_per_second"
+    assert schema.get(frames[-1], column) == 1200.0
+    window = {col: [f.values[i] for f in frames] for i, col in enumerate(schema.columns)}
+    psi = {"host.psi.io_some_percent": [40.0] * len(frames)}  # input-bound: waiting 40 %
+    psi_spec = spec_for_column("host.psi.io_some_percent")
+    verdict = diagnose({**window, **psi}, Schema([*schema.specs, psi_spec]))
+    assert verdict.cause == "small-files", verdict
