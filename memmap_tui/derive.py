@@ -22,20 +22,11 @@ from __future__ import annotations
 from array import array
 from typing import List, Optional, Tuple
 
-from .model import COUNTER, NAN, Frame, MetricSpec, Reading, Schema
+from .model import COUNTER, NAN, Frame, Reading, Schema
 
 GAUGE_KIND, RATE_KIND, RATIO_KIND, MAX_RATIO_KIND = 0, 1, 2, 3
 PLAN_WIDTH = 5  # numbers per column in plan_array
 Plan = List[Tuple[int, int, int, float, int]]
-
-
-def _run(schema: Schema, spec: MetricSpec, names: List[str]) -> int:
-    """The raw index of the first of `names`, which must be consecutive metrics."""
-    at = [schema.raw_index[n] for n in names]
-    if at != list(range(at[0], at[0] + len(at))):
-        raise ValueError(f"metric {spec.name}: the numerators of its ratios must be consecutive "
-                         "metrics, and so must the denominators")
-    return at[0]
 
 
 def _plan(schema: Schema) -> Plan:
@@ -45,9 +36,8 @@ def _plan(schema: Schema) -> Plan:
     plan: Plan = []
     for spec in schema.column_specs:
         i = schema.raw_index[spec.name]
-        if spec.ratios:
-            tops = _run(schema, spec, [top for top, _ in spec.ratios])
-            bases = _run(schema, spec, [base for _, base in spec.ratios])
+        if spec.ratios:  # two runs of consecutive metrics (Schema checks it)
+            tops, bases = (schema.raw_index[name] for name in spec.ratios[0])
             plan.append((MAX_RATIO_KIND, tops, bases, spec.scale, len(spec.ratios)))
         elif spec.kind != COUNTER:
             plan.append((GAUGE_KIND, i, -1, spec.scale, 1))

@@ -41,7 +41,7 @@ class MetricSpec:
             counters. Its column is scale * the largest d(numerator)/d(denominator) over the
             interval among the pairs whose numerator did not go backwards and whose
             denominator grew; NaN when no pair did (the first frame, an interval with no
-            requests, every CPU offline). One pair is plain ratio of two counters that have
+            requests, every CPU offline). One pair is a plain ratio of two counters that have
             columns of their own (bytes per read request = d(read bytes)/d(reads)); many are the
             busiest of a group (the busiest CPU). Its own raw value is not used. The numerators
             must be consecutive metrics, and so must the denominators (derive's plan addresses
@@ -245,6 +245,11 @@ class Schema:
                 if self.raw_index.get(name) is None or self.specs[self.raw_index[name]].kind \
                         != COUNTER:
                     raise ValueError(f"metric {s.name}: {name} in its ratios is not a counter")
+            for run in (tuple(a for a, _ in s.ratios), tuple(b for _, b in s.ratios)):
+                at = [self.raw_index[name] for name in run]
+                if at and at != list(range(at[0], at[0] + len(at))):
+                    raise ValueError(f"metric {s.name}: the numerators of its ratios must be "
+                                     "consecutive metrics, and so must the denominators")
 
     def __len__(self) -> int:
         return len(self.columns)
