@@ -29,6 +29,7 @@ BUILTIN_COLLECTORS: Dict[str, str] = {
     "jetson": "memmap_tui.collectors.jetson:JetsonCollector",
     "tegrastats": "memmap_tui.collectors.jetson:TegrastatsCollector",
     "jtop": "memmap_tui.collectors.jetson:JtopCollector",
+    "netfs": "memmap_tui.collectors.netfs:NetfsCollector",
 }
 
 
