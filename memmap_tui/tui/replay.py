@@ -22,7 +22,7 @@ from textual.binding import Binding
 from ..phases import Phase, phases_of_rows
 from ..units import fmt_seconds
 from ..verdict import WORDS
-from .app import MemmapApp
+from .app import MemmapApp, require_terminal
 from .source import FrameStore, RecordingSource
 from .widgets.status import Status
 
@@ -221,12 +221,17 @@ def run_replay(args: Any) -> int:
     from ..pipeline import log_to_file
 
     recording = load_recording(args.file)
-    log_to_file()
+    require_terminal("replay", "'memmap report FILE.csv'")
+    _, problem = log_to_file()
     rows = [tuple(row) for row in recording.rows()]
+    if recording.backward:  # a clock set back: play on forward time (a step back is no time)
+        first = rows[0][0]
+        rows = [(first + at, *row[1:]) for at, row in zip(recording.elapsed(), rows)]
     source = ReplaySource(recording.metrics, rows, label=os.path.basename(args.file),
                           speed=args.speed)
     source.open()
     app = ReplayApp(source, refresh=args.refresh)
+    app.log_problem = problem
     try:
         app.run(mouse=False)
     finally:
