@@ -54,7 +54,7 @@ class History:
         self.current_seconds = 1.0  # what "now" means for the values shown: one redraw period
         self._newest: Optional[List[Sequence[float]]] = None
         self.last_time = NAN
-        self._series_cache: Dict[Tuple[str, int], Tuple[int, List[float]]] = {}
+        self._series_cache: Dict[Tuple[str, int], Tuple[int, List[float], int]] = {}
         self._current: Dict[str, float] = {}
         self._cells: Dict[Tuple[str, int], Dict[int, float]] = {}
 
@@ -160,19 +160,20 @@ class History:
         shown = min(cells, BUCKETS)
         last = _last_complete_cell(self._bucket, shown)
         first = last - shown + 1
+        if cached is not None and cached[2] == last:  # no cell completed: the same list, so
+            self._series_cache[key] = (self.generation, cached[1], last)  # what was worked
+            return cached[1]  # out from it (levels, peak) still holds
         memo = self._cells.setdefault(key, {})
         for g in [g for g in memo if g < first]:
             del memo[g]
-        missing = [g for g in range(first, last + 1) if g not in memo]
-        if missing:
-            sums, counts = list(col.sums), list(col.counts)
-            oldest = self._bucket - len(sums)  # the bucket id of sums[0]
-            for g in missing:
+        oldest = self._bucket - len(col.sums)  # the bucket id of col.sums[0]
+        for g in range(first, last + 1):
+            if g not in memo:
                 a, b = max(_edge(g, shown) - oldest, 0), _edge(g + 1, shown) - oldest
-                c = sum(counts[a:b]) if b > 0 else 0
-                memo[g] = sum(sums[a:b]) / c if c else NAN
+                c = sum(col.counts[i] for i in range(a, b))  # a few buckets near the end
+                memo[g] = sum(col.sums[i] for i in range(a, b)) / c if c else NAN
         result = [NAN] * (cells - shown) + [memo[g] for g in range(first, last + 1)]
-        self._series_cache[key] = (self.generation, result)
+        self._series_cache[key] = (self.generation, result, last)
         return result
 
     def recent_window(self, columns: Iterable[str]) -> Dict[str, List[float]]:
