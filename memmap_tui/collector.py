@@ -29,6 +29,8 @@ BUILTIN_COLLECTORS: Dict[str, str] = {
     "jetson": "memmap_tui.collectors.jetson:JetsonCollector",
     "tegrastats": "memmap_tui.collectors.tegrastats:TegrastatsCollector",
     "jtop": "memmap_tui.collectors.jtop:JtopCollector",
+    "interconnect": "memmap_tui.collectors.interconnect:InterconnectCollector",
+    "cgroup": "memmap_tui.collectors.cgroup:CgroupCollector",
 }
 
 

@@ -82,10 +82,24 @@ def gpu_utilisation(window: Window, schema: Schema) -> List[Tuple[str, float]]:
     return sorted(found)
 
 
+def own_first(specs: List[MetricSpec]) -> List[MetricSpec]:
+    """The signals to read: on a shared node the host's stalls may be another job's, so where the
+    job's own cgroup gives one (scope JOB), the host-wide ones (HOST) are left out."""
+    if any(s.has(R.JOB) for s in specs):
+        return [s for s in specs if not s.has(R.HOST)]
+    return specs
+
+
+def _first(schema: Schema, role: str) -> Optional[MetricSpec]:
+    found = own_first(schema.having(role))
+    return found[0] if found else None
+
+
 def waiting_share(window: Window, schema: Schema) -> Tuple[float, Optional[MetricSpec]]:
-    """(share of time waiting for data %, the metric that said so); NaN when none measures it."""
+    """(share of time waiting for data %, the metric that said so); NaN when none measures it.
+    The job's own stalls stand in for the host's where they exist (own_first)."""
     best, source = math.nan, None
-    for spec in schema.having(R.WAITING):
+    for spec in own_first(schema.having(R.WAITING)):
         value = _mean_of(window, spec)
         if not math.isnan(value) and (math.isnan(best) or value > best):
             best, source = value, spec
@@ -95,13 +109,13 @@ def waiting_share(window: Window, schema: Schema) -> Tuple[float, Optional[Metri
 def needed_columns(schema: Schema) -> List[str]:
     """Every column the verdict reads, for callers that build windows of only those."""
     specs = [*schema.having(R.WAITING), *gpu_busy_specs(schema), schema.first(R.CPU_BUSY, R.HOST),
-             schema.first(R.MEMORY_STALL), schema.first(R.MEMORY_STALL_FULL)]
+             _first(schema, R.MEMORY_STALL), _first(schema, R.MEMORY_STALL_FULL)]
     return list(dict.fromkeys(s.column for s in specs if s is not None and s.column))
 
 
 def _memory_verdict(window: Window, schema: Schema) -> Optional[Verdict]:
-    full = _mean_of(window, schema.first(R.MEMORY_STALL_FULL))
-    some = _mean_of(window, schema.first(R.MEMORY_STALL))
+    full = _mean_of(window, _first(schema, R.MEMORY_STALL_FULL))
+    some = _mean_of(window, _first(schema, R.MEMORY_STALL))
     if full >= MEMORY_FULL_THRESHOLD or some >= MEMORY_SOME_THRESHOLD:
         stall = some if not math.isnan(some) else full
         return Verdict(BAD, "memory", f"memory pressure: reclaim stalls {stall:.0f} %")
