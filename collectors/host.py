@@ -348,16 +348,16 @@ def _nic_specs(nic: Optional[str]) -> List[MetricSpec]:
 
 
 _PSI_MEANING: Dict[Tuple[str, str], Dict[str, Any]] = {
-    ("io", "some"): {"label": "PSI io some", "pane": R.WAITING_PANE,
+    ("io", "some"): {"label": "I/O pressure", "pane": R.WAITING_PANE,
                      "roles": (R.WAITING, R.HOST), "key": "psi_io_some_percent", "rank": 11},
-    ("io", "full"): {"label": "PSI io full", "pane": R.WAITING_PANE,
+    ("io", "full"): {"label": "I/O full stall", "pane": R.WAITING_PANE,
                      "roles": (R.WAITING_FULL, R.HOST), "rank": 12},
-    ("memory", "some"): {"label": "PSI mem some", "pane": R.WAITING_PANE,
+    ("memory", "some"): {"label": "mem pressure", "pane": R.WAITING_PANE,
                          "roles": (R.MEMORY_STALL, R.HOST), "rank": 13},
-    ("memory", "full"): {"label": "PSI mem full", "pane": R.WAITING_PANE,
+    ("memory", "full"): {"label": "mem full stall", "pane": R.WAITING_PANE,
                          "roles": (R.MEMORY_STALL_FULL, R.HOST), "rank": 14},
-    ("cpu", "some"): {"label": "PSI cpu some", "roles": (R.CPU_STALL, R.HOST)},
-    ("cpu", "full"): {"label": "PSI cpu full", "roles": (R.HOST,)},
+    ("cpu", "some"): {"label": "CPU pressure", "roles": (R.CPU_STALL, R.HOST)},
+    ("cpu", "full"): {"label": "CPU full stall", "roles": (R.HOST,)},
 }
 
 

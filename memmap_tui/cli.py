@@ -185,10 +185,18 @@ def add_serve_report_replay(sub: Any) -> None:
     serve.set_defaults(handler=_lazy(".commands.serve", "run_serve"))
 
     report = sub.add_parser(
-        "report", help="summary table and terminal plots of a recording",
-        description="Summarise a CSV written by 'memmap record': per metric mean, p50, p95 and "
-                    "max, plots of memory, throughput and waiting over time, and the verdict.")
+        "report", help="summary table and terminal plots of a recording, or two side by side",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Summarise a CSV written by 'memmap record': the verdict (what limits the "
+                    "pipeline, with its numbers) and its phases, per metric mean, p50, p95 and "
+                    "max, plots of memory, throughput and waiting over time. With two files, "
+                    "compare them side by side: throughput, waiting share, CPU, memory peak and "
+                    "growth, cause, each change in %.",
+        epilog="examples:\n  memmap report run.csv\n"
+               "  memmap report before.csv after.csv   what did my change to the loader do?")
     report.add_argument("file", metavar="FILE.csv", help="a recording from 'memmap record'")
+    report.add_argument("other", metavar="OTHER.csv", nargs="?",
+                        help="a second recording to compare with the first")
     report.add_argument("--columns", metavar="A,B",
                         help="only these columns in the table and plots; names or shell "
                              "patterns, e.g. 'host.disk.*,host.mem.used_bytes'")

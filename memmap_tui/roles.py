@@ -62,6 +62,7 @@ STORAGE_READ = "storage-read"      # read from storage (block devices)
 STORAGE_WRITTEN = "storage-written"  # written to storage
 MAJOR_FAULTS = "major-faults"      # page faults that read from storage per second (mmapped data)
 LINK_SHARE = "link-share"          # percent of a link's capacity in use (a NIC, an IB port, PCIe)
+HOST_TO_DEVICE = "host-to-device"  # a link between host memory and a device (a GPU's PCIe)
 
 # -- how the data is asked for (the small-file signature; the storage's own view) ---------------
 READ_CALLS = "read-calls"          # read() calls per second
@@ -79,6 +80,7 @@ QUEUE_DEPTH = "queue-depth"        # requests in flight on average (iostat aqu-s
 DEVICE_BUSY = "device-busy"        # percent of time a device had I/O in flight (iostat %util)
 METADATA_OPS = "metadata-ops"      # metadata operations per second (open, getattr, lookup ...)
 ROUND_TRIP = "round-trip"          # seconds a network file system operation took on average
+ROUND_TRIP_SHARE = "round-trip-share"  # percent of wall time in network file system round trips
 
 ROLES: Dict[str, str] = {
     HOST: "the whole machine's figure",
@@ -113,6 +115,7 @@ ROLES: Dict[str, str] = {
     STORAGE_WRITTEN: "bytes/s written to storage",
     MAJOR_FAULTS: "page faults that read from storage, per second",
     LINK_SHARE: "share of a link's capacity in use, %",
+    HOST_TO_DEVICE: "a link between host memory and a device (PCIe)",
     READ_CALLS: "read() calls per second",
     WRITE_CALLS: "write() calls per second",
     READ_CALL_SIZE: "bytes per read() call",
@@ -128,4 +131,5 @@ ROLES: Dict[str, str] = {
     DEVICE_BUSY: "share of time a device had I/O in flight, %",
     METADATA_OPS: "metadata operations per second",
     ROUND_TRIP: "seconds per network file system operation",
+    ROUND_TRIP_SHARE: "share of wall time in network file system round trips, %",
 }

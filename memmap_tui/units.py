@@ -68,6 +68,30 @@ def fmt_number(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
 
 
+def fmt_count(value: float) -> str:
+    """A count or rate in words a person reads at a glance: 950 -> '950', 21400 -> '21 k',
+    1.5e6 -> '1.5 M'."""
+    if _missing(value):
+        return MISSING
+    size = abs(value)
+    for step, unit in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
+        if size >= step:
+            scaled = value / step
+            return f"{scaled:.1f}{unit}" if abs(scaled) < 10 else f"{scaled:.0f}{unit}"
+    return f"{value:.0f}" if size >= 10 or float(value).is_integer() else f"{value:.1f}"
+
+
+def fmt_duration(value: float) -> str:
+    """Short durations as a person says them: 0.0041 -> '4.1 ms', 2.5e-5 -> '25 µs'."""
+    if _missing(value):
+        return MISSING
+    if value >= 1.0:
+        return f"{value:.1f} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.1f} ms"
+    return f"{value * 1e6:.0f} µs"
+
+
 def fmt_seconds(value: float) -> str:
     if _missing(value):
         return MISSING

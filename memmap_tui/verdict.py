@@ -1,48 +1,91 @@
-"""The bottleneck verdict: one headline, in words, from a window of frames.
+"""The diagnosis: what limits the pipeline, in one stable word, with the numbers behind it.
 
-Used alike by the TUI (over the last 10 s), `memmap run`'s summary and `memmap report` (over
-the whole recording), so the three never disagree. It reads metrics by their roles
-(memmap_tui.roles), never by name, so a collector that declares a waiting signal or a GPU-busy
-signal is heard here without a change. Thresholds, all means over the window:
+One function, `diagnose(window, schema)`, serves the TUI (over the last 10 s), `memmap run`'s
+summary and `memmap report` (over a whole run or one of its phases), so they never disagree. It
+reads metrics by their roles (memmap_tui.roles), never by name: a collector that declares a
+waiting signal, a GPU-busy signal or a device's busy share is heard here without a change. Every
+threshold is in memmap_tui.thresholds, with its reasoning and anchor.
 
-| signal (role) | threshold |
-|---|---|
-| reclaim stalls (MEMORY_STALL_FULL / MEMORY_STALL) | >= 5 % / >= 20 % |
-| waiting for data (the most of every WAITING metric) | >= 20 % |
-| GPU starving: a GPU's busy share (GPU_ACTIVITY, else GPU_UTIL) while waiting >= 20 % | <= 50 % |
-| GPU-bound: a GPU's busy share | >= 90 % |
-| CPU-bound: all CPUs busy (CPU_BUSY, HOST) | >= 90 % |
-
-With no GPU it speaks of I/O, memory and CPU only.
+The causes, in the order they are tried (the first that holds is named):
+  memory          reclaim stalls (PSI memory some / full) at their lines
+  gpu             every GPU busy (SM activity where the GPU gives it, else utilisation) and the
+                  run not input-bound: the data keeps up
+  host-to-device  a GPU's PCIe link near its limit while the GPU is not busy
+  network         input-bound and a network file system's round trips dominate, or a NIC or
+                  InfiniBand port near its limit
+  small-files     input-bound with many small reads (the tree's read calls, a device's
+                  requests) or many network file system metadata operations
+  storage         input-bound otherwise: the device is the limit (its busy share, queue, wait)
+  cpu-thread      one thread of the watched tree (or, without one, one CPU) pinned at a full
+                  core while CPUs are free, or while the tree runs little besides that thread
+                  (a single thread is its own limit however busy the other CPUs are)
+  cpu             all CPUs busy, and the watched tree uses CPU
+  none            nothing above holds
+Input-bound means waiting for data at least INPUT_BOUND of the time, where the waiting share
+is the most specific one measured: the watched tree's own I/O delay, else its job's (cgroup)
+I/O pressure, else the host's (PSI, iowait). With a watched tree, an I/O, network or CPU cause
+is only named when the tree itself moves data or uses CPU: another job's load is not this
+job's bottleneck. Memory-mapped data sets read through page faults, so the tree's major faults
+and its bytes from storage count as I/O too.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import roles as R
+from . import thresholds as T
 from .model import MetricSpec, Schema
-
-WAIT_THRESHOLD = 20.0
-GPU_IDLE_UTIL = 50.0
-GPU_BUSY_UTIL = 90.0
-CPU_BUSY = 90.0
-MEMORY_FULL_THRESHOLD = 5.0
-MEMORY_SOME_THRESHOLD = 20.0
+from .units import fmt_bytes, fmt_count, fmt_duration, fmt_rate
 
 OK, WARN, BAD = "ok", "warn", "bad"
+CAUSES = ("storage", "small-files", "cpu", "cpu-thread", "memory", "network", "host-to-device",
+          "gpu", "none")
+WORDS = {"storage": "storage", "small-files": "small files", "cpu": "CPU-bound",
+         "cpu-thread": "one thread", "memory": "memory pressure", "network": "network",
+         "host-to-device": "host-to-device copies", "gpu": "GPU-bound", "none": ""}
+# Kept for the TUI's row colours and older callers: the same lines as the table's.
+WAIT_THRESHOLD = T.INPUT_BOUND
+MEMORY_SOME_THRESHOLD = T.RECLAIM_SOME
+MEMORY_FULL_THRESHOLD = T.RECLAIM_FULL
+TREE_IO_BYTES = 1e6  # bytes/s through the tree's calls or from storage that count as moving data
 Window = Mapping[str, Sequence[float]]
+Pick = Tuple[float, Optional[MetricSpec]]  # a mean and the metric it is of
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One number behind a cause: what it is, its value in base units, how it reads, its column
+    ("" for a figure made of several)."""
+
+    label: str
+    value: float
+    text: str
+    column: str = ""
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {"label": self.label, "value": self.value, "text": self.text,
+                "column": self.column or None}
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """level: ok / warn / bad; kind: a stable word for scripts; text: the headline."""
+    """level: ok / warn / bad; cause: a stable word (CAUSES); text: the headline."""
 
     level: str
-    kind: str
+    cause: str
     text: str
+    evidence: Tuple[Evidence, ...] = field(default=())
+
+    @property
+    def kind(self) -> str:
+        return self.cause
+
+    def as_dict(self) -> Dict[str, Any]:
+        return {"level": self.level, "cause": self.cause, "text": self.text,
+                "evidence": [e.as_dict() for e in self.evidence]}
 
 
 def mean(values: Sequence[float]) -> float:
@@ -51,10 +94,54 @@ def mean(values: Sequence[float]) -> float:
     return sum(good) / len(good) if good else math.nan
 
 
-def _mean_of(window: Window, spec: Optional[MetricSpec]) -> float:
-    return mean(window.get(spec.column or "", ())) if spec is not None else math.nan
+class Figures:
+    """A window's means, looked up by role."""
+
+    def __init__(self, window: Window, schema: Schema) -> None:
+        self.window, self.schema = window, schema
+        self._means: Dict[str, float] = {}
+
+    def of(self, spec: Optional[MetricSpec]) -> float:
+        if spec is None or not spec.column:
+            return math.nan
+        found = self._means.get(spec.column)
+        if found is None:
+            found = self._means[spec.column] = mean(self.window.get(spec.column, ()))
+        return found
+
+    def first(self, *roles: str) -> Pick:
+        """The first metric with `roles` that has data in the window."""
+        for spec in self.schema.having(*roles):
+            value = self.of(spec)
+            if not math.isnan(value):
+                return value, spec
+        return math.nan, None
+
+    def most(self, *roles: str) -> Pick:
+        """The metric with `roles` whose mean is the highest."""
+        best, found = math.nan, None
+        for spec in self.schema.having(*roles):
+            value = self.of(spec)
+            if not math.isnan(value) and (math.isnan(best) or value > best):
+                best, found = value, spec
+        return best, found
+
+    def sibling(self, spec: Optional[MetricSpec], *roles: str) -> Pick:
+        """The metric with `roles` of the same device as `spec` (the same labels)."""
+        if spec is None:
+            return math.nan, None
+        for other in self.schema.having(*roles):
+            if other.labels == spec.labels:
+                return self.of(other), other
+        return math.nan, None
 
 
+def evidence(spec: Optional[MetricSpec], value: float, text: str) -> Evidence:
+    label = spec.shown_label if spec is not None else ""
+    return Evidence(label, value, text, spec.column or "" if spec is not None else "")
+
+
+# -- GPUs ---------------------------------------------------------------------------------------
 def gpu_name(spec: MetricSpec) -> str:
     """"GPU 0" for a metric of GPU 0 (its `gpu` label), "GPU" for a board's only GPU."""
     index = dict(spec.labels).get("gpu")
@@ -63,7 +150,7 @@ def gpu_name(spec: MetricSpec) -> str:
 
 def gpu_busy_specs(schema: Schema) -> List[MetricSpec]:
     """Per GPU, the metric that says how busy it is: SM activity where the GPU gives it
-    (GPM), else its utilisation."""
+    (GPM), else its utilisation (which only says that a kernel ran)."""
     chosen: Dict[str, MetricSpec] = {}
     for spec in schema.having(R.GPU_UTIL):
         chosen.setdefault(gpu_name(spec), spec)
@@ -74,82 +161,271 @@ def gpu_busy_specs(schema: Schema) -> List[MetricSpec]:
 
 def gpu_utilisation(window: Window, schema: Schema) -> List[Tuple[str, float]]:
     """[(GPU name, mean busy %)] for every GPU with data in the window."""
-    found = []
-    for spec in gpu_busy_specs(schema):
-        busy = _mean_of(window, spec)
-        if not math.isnan(busy):
-            found.append((gpu_name(spec), busy))
-    return sorted(found)
+    figures = Figures(window, schema)
+    found = [(gpu_name(s), figures.of(s)) for s in gpu_busy_specs(schema)]
+    return sorted((name, busy) for name, busy in found if not math.isnan(busy))
 
 
-def own_first(specs: List[MetricSpec]) -> List[MetricSpec]:
-    """The signals to read: on a shared node the host's stalls may be another job's, so where the
-    job's own cgroup gives one (scope JOB), the host-wide ones (HOST) are left out."""
-    if any(s.has(R.JOB) for s in specs):
-        return [s for s in specs if not s.has(R.HOST)]
-    return specs
+def _gpus(f: Figures) -> List[Tuple[str, float, MetricSpec]]:
+    found = [(gpu_name(s), f.of(s), s) for s in gpu_busy_specs(f.schema)]
+    return sorted((g for g in found if not math.isnan(g[1])), key=lambda g: g[1])
 
 
-def _first(schema: Schema, role: str) -> Optional[MetricSpec]:
-    found = own_first(schema.having(role))
-    return found[0] if found else None
-
-
-def waiting_share(window: Window, schema: Schema) -> Tuple[float, Optional[MetricSpec]]:
-    """(share of time waiting for data %, the metric that said so); NaN when none measures it.
-    The job's own stalls stand in for the host's where they exist (own_first)."""
-    best, source = math.nan, None
-    for spec in own_first(schema.having(R.WAITING)):
-        value = _mean_of(window, spec)
-        if not math.isnan(value) and (math.isnan(best) or value > best):
-            best, source = value, spec
-    return best, source
+# -- waiting ------------------------------------------------------------------------------------
+def waiting_share(window: Window, schema: Schema) -> Pick:
+    """(share of time waiting for data %, the metric that said so): the most specific scope
+    measured (the tree's own, then its job's, then the host's); NaN when none measures it."""
+    f = Figures(window, schema)
+    for scope in (R.TREE, R.JOB, R.HOST):
+        value, spec = f.most(R.WAITING, scope)
+        if spec is not None:
+            return value, spec
+    return f.most(R.WAITING)
 
 
 def needed_columns(schema: Schema) -> List[str]:
-    """Every column the verdict reads, for callers that build windows of only those."""
-    specs = [*schema.having(R.WAITING), *gpu_busy_specs(schema), schema.first(R.CPU_BUSY, R.HOST),
-             _first(schema, R.MEMORY_STALL), _first(schema, R.MEMORY_STALL_FULL)]
-    return list(dict.fromkeys(s.column for s in specs if s is not None and s.column))
+    """Every column the diagnosis reads, for callers that keep windows of only those."""
+    wanted = (R.WAITING, R.GPU_UTIL, R.GPU_ACTIVITY, R.CPU_BUSY, R.CPU_CORE_MAX, R.THREAD_MAX,
+              R.CPU_CORES, R.MEMORY_STALL, R.MEMORY_STALL_FULL, R.READ_CALLS, R.READ_CALL_SIZE,
+              R.BYTES_READ, R.BYTES_WRITTEN, R.STORAGE_READ, R.STORAGE_WRITTEN, R.MAJOR_FAULTS,
+              R.UNINTERRUPTIBLE, R.DEVICE_READS, R.READ_REQUEST_SIZE, R.READ_AWAIT,
+              R.QUEUE_DEPTH, R.DEVICE_BUSY, R.METADATA_OPS, R.ROUND_TRIP_SHARE, R.LINK_SHARE,
+              R.THROUGHPUT_FLOW, R.SWAP_USED)
+    return list(dict.fromkeys(s.column for s in schema.column_specs
+                              if s.column and any(r in s.roles for r in wanted)))
 
 
-def _memory_verdict(window: Window, schema: Schema) -> Optional[Verdict]:
-    full = _mean_of(window, _first(schema, R.MEMORY_STALL_FULL))
-    some = _mean_of(window, _first(schema, R.MEMORY_STALL))
-    if full >= MEMORY_FULL_THRESHOLD or some >= MEMORY_SOME_THRESHOLD:
-        stall = some if not math.isnan(some) else full
-        return Verdict(BAD, "memory", f"memory pressure: reclaim stalls {stall:.0f} %")
+# -- the causes ---------------------------------------------------------------------------------
+Found = Optional[Tuple[str, List[Evidence]]]
+
+
+def _own_most(f: Figures, role: str) -> Pick:
+    """The job's own figure (its cgroup) where it has one: on a shared node the host's stalls
+    may be another job's."""
+    value, spec = f.most(role, R.JOB)
+    return (value, spec) if spec is not None else f.most(role)
+
+
+def _memory(f: Figures) -> Found:
+    full, full_spec = _own_most(f, R.MEMORY_STALL_FULL)
+    some, some_spec = _own_most(f, R.MEMORY_STALL)
+    if full >= T.RECLAIM_FULL or some >= T.RECLAIM_SOME:
+        said = [evidence(some_spec, some, f"reclaim stalls {some:.0f} %")] if some_spec else []
+        if full_spec is not None and not math.isnan(full):
+            said.append(evidence(full_spec, full, f"all tasks stalled {full:.0f} %"))
+        return "memory", said
     return None
 
 
-def verdict(window: Window, schema: Schema) -> Verdict:
-    """The headline for a window: column name -> values over the window (NaN allowed)."""
-    memory = _memory_verdict(window, schema)
-    if memory is not None:
-        return memory
-    gpus = gpu_utilisation(window, schema)
-    wait, source = waiting_share(window, schema)
-    waiting = not math.isnan(wait) and wait >= WAIT_THRESHOLD
-    said = source.shown_label if source is not None else "waiting"
-    if gpus:
-        name, util = min(gpus, key=lambda g: g[1])
-        if waiting and util <= GPU_IDLE_UTIL:
-            return Verdict(BAD, "starving", f"{name} idle {100 - util:.0f} % while "
-                                            f"{said} is {wait:.0f} %: waiting on data")
-        if waiting:
-            return Verdict(WARN, "io", f"I/O-bound: {wait:.0f} % of the time waiting for data")
-        busiest, top = max(gpus, key=lambda g: g[1])
-        if top >= GPU_BUSY_UTIL:
-            return Verdict(OK, "gpu", f"{busiest} busy {top:.0f} %: GPU-bound, data keeps up")
-    elif waiting:
-        return Verdict(WARN, "io", f"I/O-bound: {wait:.0f} % of the time waiting for data")
-    cpu = _mean_of(window, schema.first(R.CPU_BUSY, R.HOST))
-    if cpu >= CPU_BUSY:
-        return Verdict(WARN, "cpu", f"CPU-bound: CPUs busy {cpu:.0f} %")
-    if gpus and min(g[1] for g in gpus) <= GPU_IDLE_UTIL:
-        name, util = min(gpus, key=lambda g: g[1])
-        return Verdict(OK, "gpu-idle", f"{name} idle {100 - util:.0f} %, not waiting on I/O")
-    return Verdict(OK, "none", "no bottleneck seen")
+def _tree(f: Figures) -> bool:
+    return bool(f.schema.having(R.TREE))
+
+
+def _tree_moves_data(f: Figures) -> bool:
+    """Whether the watched tree reads, writes or faults in data itself (True without a tree)."""
+    if not _tree(f):
+        return True
+    moved = [f.first(role, R.TREE)[0] for role in (R.BYTES_READ, R.BYTES_WRITTEN, R.STORAGE_READ,
+                                                  R.STORAGE_WRITTEN)]
+    own_wait, _ = f.most(R.WAITING, R.TREE)
+    faults, _ = f.first(R.MAJOR_FAULTS, R.TREE)
+    return (any(v >= TREE_IO_BYTES for v in moved) or faults >= T.MANY_FAULTS
+            or own_wait >= T.INPUT_MODERATE)
+
+
+def _tree_uses_cpu(f: Figures) -> bool:
+    if not _tree(f):
+        return True
+    cpu, _ = f.first(R.CPU_CORES, R.TREE)
+    return cpu >= T.TREE_CPU_ACTIVE
+
+
+def _round_trips(f: Figures) -> Found:
+    share, spec = f.most(R.ROUND_TRIP_SHARE)
+    if share >= T.ROUND_TRIPS:
+        return "network", [evidence(spec, share, f"{spec.shown_label if spec else 'round trips'}"
+                                                 f" {share:.0f} % of the time")]
+    return None
+
+
+def _link_share(f: Figures, spec: MetricSpec) -> float:
+    """A link's share of its capacity: a LINK_SHARE metric as it is, or a flow over the column
+    that is its full scale (a GPU's PCIe rx over its link's bytes/s)."""
+    if spec.has(R.LINK_SHARE):
+        return f.of(spec)
+    capacity = f.schema.spec(spec.total) if spec.total else None
+    full = f.of(capacity)
+    return 100.0 * f.of(spec) / full if full > 0 else math.nan
+
+
+def _busy_link(f: Figures, pcie: bool) -> Pick:
+    """The busiest link of one kind: a GPU's PCIe link (pcie) or a NIC / InfiniBand port."""
+    best, found = math.nan, None
+    for spec in f.schema.column_specs:
+        if not (spec.has(R.LINK_SHARE) or spec.has(R.THROUGHPUT_FLOW) and spec.total):
+            continue
+        if spec.has(R.HOST_TO_DEVICE) != pcie:
+            continue
+        value = _link_share(f, spec)
+        if not math.isnan(value) and (math.isnan(best) or value > best):
+            best, found = value, spec
+    return best, found
+
+
+def _link(f: Figures) -> Found:
+    share, spec = _busy_link(f, pcie=False)
+    if share >= T.LINK_BUSY:
+        return "network", [evidence(spec, share, f"{spec.shown_label if spec else 'link'} "
+                                                 f"{share:.0f} % of its speed")]
+    return None
+
+
+def _reads(f: Figures) -> List[Evidence]:
+    """The tree's read calls: how many a second and how big, when they are many and small."""
+    calls, calls_spec = f.first(R.READ_CALLS, R.TREE)
+    size, size_spec = f.first(R.READ_CALL_SIZE, R.TREE)
+    if calls >= T.MANY_READS and size < T.SMALL_READ:
+        return [evidence(calls_spec, calls, f"{fmt_count(calls)} reads/s of {fmt_bytes(size)}")]
+    return []
+
+
+def _busiest_device(f: Figures) -> Pick:
+    return f.most(R.DEVICE_BUSY, R.DEVICE)
+
+
+def _small_requests(f: Figures) -> List[Evidence]:
+    """A busy device serving many small read requests."""
+    _, device = _busiest_device(f)
+    requests, req_spec = f.sibling(device, R.DEVICE_READS)
+    size, _ = f.sibling(device, R.READ_REQUEST_SIZE)
+    if requests >= T.MANY_READS / 2 and size < T.SMALL_READ:
+        name = dict(device.labels).get("device", "disk") if device else "disk"
+        return [evidence(req_spec, requests,
+                         f"{name} {fmt_count(requests)} requests/s of {fmt_bytes(size)}")]
+    return []
+
+
+def _small_files(f: Figures) -> Found:
+    metadata, meta_spec = f.most(R.METADATA_OPS)
+    if metadata >= T.MANY_METADATA:
+        return "small-files", [evidence(meta_spec, metadata,
+                                        f"{fmt_count(metadata)} metadata ops/s")]
+    reads, requests = _reads(f), _small_requests(f)
+    if reads and (requests or _busiest_device(f)[1] is None):
+        return "small-files", reads + requests
+    if requests and f.first(R.READ_CALLS, R.TREE)[1] is None:  # the tree's calls unknown
+        return "small-files", requests
+    return None
+
+
+def _storage(f: Figures) -> List[Evidence]:
+    said: List[Evidence] = []
+    busy, device = _busiest_device(f)
+    if device is not None:
+        name = dict(device.labels).get("device", "disk")
+        parts = [f"{name} {busy:.0f} % busy"]
+        rate, _ = f.sibling(device, R.STORAGE_READ)
+        queue, _ = f.sibling(device, R.QUEUE_DEPTH)
+        wait, _ = f.sibling(device, R.READ_AWAIT)
+        if rate == rate:
+            parts.append(f"{fmt_rate(rate)} read")
+        if queue == queue:
+            parts.append(f"queue {queue:.1f}")
+        if wait == wait:
+            parts.append(f"{fmt_duration(wait)} a read")
+        said.append(evidence(device, busy, ", ".join(parts)))
+    faults, fault_spec = f.first(R.MAJOR_FAULTS, R.TREE)
+    if faults >= T.MANY_FAULTS:
+        said.append(evidence(fault_spec, faults, f"{fmt_count(faults)} major faults/s "
+                                                 "(memory-mapped reads)"))
+    stored, stored_spec = f.first(R.STORAGE_READ, R.TREE)
+    if not said and stored == stored and stored > 0:
+        said.append(evidence(stored_spec, stored, f"{fmt_rate(stored)} from storage"))
+    return said
+
+
+def _input(f: Figures, wait: float, wait_spec: Optional[MetricSpec]) -> Found:
+    """Input-bound: which of network, small files or storage."""
+    waited = evidence(wait_spec, wait, f"{wait_spec.shown_label if wait_spec else 'waiting'} "
+                                       f"{wait:.0f} %")
+    for found in (_round_trips(f), _link(f), _small_files(f)):
+        if found is not None:
+            return found[0], found[1] + [waited]
+    return "storage", _storage(f) + [waited]
+
+
+def _host_to_device(f: Figures, gpus: List[Tuple[str, float, MetricSpec]]) -> Found:
+    share, spec = _busy_link(f, pcie=True)
+    if share >= T.LINK_BUSY and gpus and gpus[0][1] < T.GPU_BOUND:
+        return "host-to-device", [evidence(spec, share, f"{spec.shown_label if spec else 'PCIe'}"
+                                                        f" {share:.0f} % of its link")]
+    return None
+
+
+def _cpu(f: Figures) -> Found:
+    """cpu-thread when one thread is pinned and either CPUs are free or the tree runs little
+    besides it (more CPUs would not help a single thread); cpu when all CPUs are busy."""
+    if not _tree_uses_cpu(f):
+        return None
+    cpus, cpus_spec = f.first(R.CPU_BUSY, R.HOST)
+    thread, thread_spec = f.first(R.THREAD_MAX, R.TREE)
+    if thread_spec is None and not _tree(f):
+        thread, thread_spec = f.first(R.CPU_CORE_MAX)
+    tree_cpu, _ = f.first(R.CPU_CORES, R.TREE)
+    alone = not tree_cpu > thread + T.THREAD_ALONE  # NaN (no tree figure): alone
+    busy = cpus >= T.CPUS_BUSY
+    said = [evidence(cpus_spec, cpus, f"CPUs {cpus:.0f} % busy")] if cpus == cpus else []
+    if thread >= T.THREAD_PINNED and (alone or not busy):
+        label = thread_spec.shown_label if thread_spec is not None else "busiest thread"
+        return "cpu-thread", [evidence(thread_spec, thread, f"{label} {thread:.0f} % of a core"),
+                              *said]
+    if busy:
+        return "cpu", said
+    return None
+
+
+def diagnose(window: Window, schema: Schema) -> Verdict:
+    """The cause for a window (column -> values, NaN allowed), with its evidence."""
+    f = Figures(window, schema)
+    gpus = _gpus(f)
+    wait, wait_spec = waiting_share(window, schema)
+    input_bound = wait >= T.INPUT_BOUND and _tree_moves_data(f)
+    found = _memory(f)
+    if found is None and gpus and gpus[0][1] >= T.GPU_BOUND and not input_bound:
+        name, busy, spec = gpus[0]
+        found = ("gpu", [evidence(spec, busy, f"{name} busy {busy:.0f} %")])
+    found = found or _host_to_device(f, gpus)
+    if found is None and input_bound:
+        found = _input(f, wait, wait_spec)
+    if found is None and _tree_uses_cpu(f):
+        found = _link(f)
+    found = found or _cpu(f) or ("none", [])
+    return _headline(found[0], found[1], gpus)
+
+
+def _headline(cause: str, said: List[Evidence], gpus: List[Tuple[str, float, MetricSpec]]
+              ) -> Verdict:
+    numbers = ", ".join(e.text for e in said)
+    idle = gpus[0] if gpus and gpus[0][1] <= T.GPU_STARVING else None
+    if cause == "gpu":
+        return Verdict(OK, cause, f"{numbers}: GPU-bound, data keeps up", tuple(said))
+    if cause == "none":
+        if idle is not None:
+            name, busy, spec = idle
+            said = [evidence(spec, busy, f"{name} busy {busy:.0f} %")]
+            return Verdict(OK, cause, f"{name} idle {100 - busy:.0f} %, no host-side cause seen",
+                           tuple(said))
+        return Verdict(OK, cause, "no bottleneck seen", ())
+    text = f"{WORDS[cause]}: {numbers}"
+    if idle is not None:
+        name, busy, spec = idle
+        said = said + [evidence(spec, busy, f"{name} busy {busy:.0f} %")]
+        return Verdict(BAD, cause, f"{name} idle {100 - busy:.0f} % — {text}", tuple(said))
+    level = BAD if cause == "memory" else WARN
+    return Verdict(level, cause, text, tuple(said))
+
+
+verdict = diagnose  # the name the panes and older callers use
 
 
 def window_from_rows(columns: Sequence[str], rows: Sequence[Sequence[float]]

@@ -69,7 +69,7 @@ def test_charts_draw_metrics_by_role_with_their_labels(recording: Path) -> None:
     text = "\n".join(charts(rec, schema, rec.metrics, 100, False))
     legends = [line.split() for line in text.splitlines() if line.startswith("    •")]
     assert ["•", "disk", "read", "x", "disk", "write"] == legends[1][:6]  # Throughput, host first
-    assert "PSI io some" in text and "RAM used" in text
+    assert "I/O pressure" in text and "RAM used" in text
 
 
 def test_downsample_averages_buckets_and_drops_gaps() -> None:
@@ -162,7 +162,7 @@ def test_report_of_a_starving_gpu_says_so(tmp_path: Path) -> None:
     (tmp_path / "gpu.csv").write_text("\n".join(lines) + "\n")
     out = memmap("report", "gpu.csv", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "Verdict: GPU 0 idle 80 % while PSI io some is 60 %: waiting on data" in out.stdout
+    assert "Verdict: GPU 0 idle 80 % — storage: I/O pressure 60 %" in out.stdout
     assert "GPU 0: busy 20.0 % on average" in out.stdout
     assert "1.50 GB/s" in out.stdout and "Throughput (GB/s)" in out.stdout
-    assert "Memory (GiB)" in out.stdout and "nvml.gpu0.mem_used" in out.stdout
+    assert "Memory (GiB)" in out.stdout and "GPU0 mem" in out.stdout

@@ -12,7 +12,8 @@ import pytest
 from memmap_tui import roles as R
 from memmap_tui.derive import derive
 from memmap_tui.model import Reading, Schema, counter, gauge
-from memmap_tui.sinks.summary import Histogram, LinearFit, RunSummary, render
+from memmap_tui.sinks.aggregates import Growth, Histogram, slope
+from memmap_tui.sinks.summary import RunSummary, render
 from memmap_tui.tables import tree_gpu_memory_bytes, with_gpu_memory
 
 # What the summary reports it finds by role, so these specs need no particular names.
@@ -60,10 +61,27 @@ def test_histogram_stays_small_however_many_values() -> None:
 
 
 def test_linear_fit_gives_the_slope() -> None:
-    fit = LinearFit()
-    for t in range(10):
-        fit.add(500.0 + t, 1e6 + 2e5 * t)
-    assert fit.slope() == pytest.approx(2e5)
+    assert slope([(500.0 + t, 1e6 + 2e5 * t) for t in range(10)]) == pytest.approx(2e5)
+
+
+def test_growth_leaves_out_start_up_and_short_runs() -> None:
+    short = Growth()
+    for t in range(16):
+        short.add(t * 0.1, 1e8 + 1e8 * t)  # 1.6 s of start-up allocation
+    value, note = short.per_minute()
+    assert math.isnan(value) and note.startswith("too short to tell (1.5 s")
+    run = Growth()
+    for t in range(600):  # 60 s: 12 s of start-up to 1 GB, then +1 MB/s
+        run.add(t * 0.1, 1e9 * min(t / 120, 1.0) + (1e6 * (t - 120) / 10 if t > 120 else 0))
+    value, note = run.per_minute()
+    assert note == "" and value == pytest.approx(60e6, rel=0.01)
+
+
+def test_growth_keeps_bounded_memory_however_long_the_run() -> None:
+    g = Growth()
+    for t in range(100000):
+        g.add(float(t), 2.0 * t)
+    assert len(g.points) < 2048 and g.per_minute()[0] == pytest.approx(120.0)
 
 
 def test_mean_throughput_is_bytes_over_seconds_and_growth_ignores_the_exited_frame() -> None:
@@ -77,7 +95,8 @@ def test_mean_throughput_is_bytes_over_seconds_and_growth_ignores_the_exited_fra
     assert calls["mean_bytes_per_second"] == pytest.approx(10.5e9 / 5.5)
     assert calls["p95_bytes_per_second"] == pytest.approx(2e9, rel=0.01)
     assert result["memory"]["peak_rss_bytes"] == 200e6
-    assert result["memory"]["rss_growth_bytes_per_minute"] == pytest.approx(20e6 * 60)
+    assert math.isnan(result["memory"]["rss_growth_bytes_per_minute"])  # 5.5 s: too short
+    assert result["memory"]["growth_note"].startswith("too short to tell")
     assert result["waiting"]["psi_io_some_percent"] == pytest.approx(2.0)
 
 
@@ -86,8 +105,8 @@ def test_the_verdict_speaks_of_waiting_when_io_pressure_is_high() -> None:
     summary = RunSummary()
     feed(summary, rows)
     result = summary.result()
-    assert result["verdict"]["kind"] == "io"
-    assert "50 % of the time waiting for data" in result["verdict"]["text"]
+    assert result["verdict"]["cause"] == "storage"
+    assert result["verdict"]["text"] == "storage: PSI io some 50 %"
     text = render(result, summary.schema, "memmap run: `x` exited with status 0")
     assert "50.0 % of wall time waiting for data (PSI io some 50.0 %)" in text
     assert "peak RSS 95.37 MiB" in text

@@ -260,7 +260,7 @@ def test_inline_mode_is_a_strip_of_at_most_six_lines():
         strip = app.main.query_one(InlineStrip)
         assert 1 < strip.size.height <= 6
         lines = [strip.render_line(y).text for y in range(strip.size.height)]
-        assert "waiting on data" in lines[0]
+        assert "GPU 0 idle 78 % — storage" in lines[0]
         assert any("1 Memory" in line for line in lines)
         await pilot.press("q")
 

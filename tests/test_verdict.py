@@ -1,4 +1,10 @@
-"""The bottleneck verdict from documented thresholds, reading metrics by their roles."""
+"""The diagnosis's rules, one cause and its neighbours at a time, on windows of role figures.
+
+These tests feed means straight into `diagnose` through schemas built from the collectors'
+catalogues (the same columns a recording has) or from synthetic specs that carry only roles,
+which shows that the diagnosis reads roles, not names. The real-workload tests that prove each
+cause on this machine are in tests/test_diagnosis_workloads.py.
+"""
 
 from __future__ import annotations
 
@@ -6,44 +12,226 @@ import math
 from typing import Dict, List
 
 from memmap_tui import roles as R
+from memmap_tui import thresholds as T
 from memmap_tui.catalog import schema_for_columns
 from memmap_tui.model import GAUGE, MetricSpec, Schema, gauge
-from memmap_tui.verdict import Verdict, verdict, waiting_share, window_from_rows
+from memmap_tui.verdict import CAUSES, Verdict, diagnose, waiting_share, window_from_rows
 
 
-def judge(window: Dict[str, List[float]]) -> Verdict:
-    """The verdict on recorded columns, understood through the collectors' catalogues."""
-    return verdict(window, schema_for_columns(list(window)))
+def judge(means: Dict[str, float]) -> Verdict:
+    """The verdict on recorded columns (one mean each), understood through the catalogues."""
+    return diagnose({c: [v] for c, v in means.items()}, schema_for_columns(list(means)))
 
 
-def test_gpu_idle_while_io_pressure_is_starving() -> None:
-    gpu = MetricSpec(name="acme.gpu0.util_percent", unit="percent", kind=GAUGE, help="",
-                     labels=(("gpu", "0"),), roles=(R.GPU_UTIL, R.DEVICE))
-    schema = Schema([gpu, *schema_for_columns(["host.psi.io_some_percent"]).specs])
-    v = verdict({"acme.gpu0.util_percent": [30, 40, 44], "host.psi.io_some_percent": [40, 40]},
-                schema)
-    assert v.kind == "starving" and v.level == "bad"
-    assert v.text == "GPU 0 idle 62 % while PSI io some is 40 %: waiting on data"
+def spec(name: str, *roles: str, labels=(), **meaning) -> MetricSpec:  # type: ignore[no-untyped-def]
+    return MetricSpec(name=name, unit="", kind=GAUGE, help="", labels=labels, roles=roles,
+                      **meaning)
 
 
-def test_memory_pressure_comes_first() -> None:
-    v = judge({"host.psi.memory_some_percent": [12, 12], "host.psi.memory_full_percent": [6, 6],
-               "host.psi.io_some_percent": [50]})
-    assert v.text == "memory pressure: reclaim stalls 12 %"
+def judge_specs(specs: List[MetricSpec], means: Dict[str, float]) -> Verdict:
+    return diagnose({c: [v] for c, v in means.items()}, Schema(specs))
 
 
-def test_without_a_gpu_it_speaks_of_io_only() -> None:
-    v = judge({"host.psi.io_some_percent": [38, 38], "host.cpu.util_percent": [10]})
-    assert v.kind == "io" and "GPU" not in v.text and "38 %" in v.text
+GPU0 = spec("x.gpu0.util_percent", R.GPU_UTIL, R.DEVICE, labels=(("gpu", "0"),))
+TREE_CPU = spec("x.tree_cpu_percent", R.CPU_CORES, R.TREE, label="tree CPU")
+THREAD = spec("x.thread_percent", R.THREAD_MAX, R.TREE, label="busiest thread")
+HOST_CPU = spec("x.cpus_percent", R.CPU_BUSY, R.HOST, label="all CPUs")
+TREE_WAIT = spec("x.tree_wait_percent", R.WAITING, R.TREE, label="proc I/O delay")
+HOST_WAIT = spec("x.host_wait_percent", R.WAITING, R.HOST, label="I/O pressure")
+READ = spec("x.read_bytes_per_second", R.BYTES_READ, R.TREE)
+CALLS = spec("x.read_calls_per_second", R.READ_CALLS, R.TREE, label="read calls")
+CALL_SIZE = spec("x.read_bytes_per_call", R.READ_CALL_SIZE, R.TREE)
+DISK = (("device", "sda"),)
+BUSY = spec("x.sda.busy_percent", R.DEVICE_BUSY, R.DEVICE, labels=DISK, label="sda busy")
+REQUESTS = spec("x.sda.reads_per_second", R.DEVICE_READS, R.DEVICE, labels=DISK)
+REQUEST_SIZE = spec("x.sda.read_request_bytes", R.READ_REQUEST_SIZE, R.DEVICE, labels=DISK)
+DISK_RATE = spec("x.sda.read_bytes_per_second", R.STORAGE_READ, R.DEVICE, labels=DISK)
+ALL = [GPU0, TREE_CPU, THREAD, HOST_CPU, TREE_WAIT, HOST_WAIT, READ, CALLS, CALL_SIZE, BUSY,
+       REQUESTS, REQUEST_SIZE, DISK_RATE]
 
 
-def test_quiet_machine_has_no_bottleneck() -> None:
-    v = judge({"host.cpu.util_percent": [5, 7], "host.psi.io_some_percent": [0, 1]})
-    assert v.text == "no bottleneck seen" and v.level == "ok"
+def quiet(**changes: float) -> Dict[str, float]:
+    """A tree that reads 50 MB/s in big calls and waits little, then `changes`."""
+    base = {"x.gpu0.util_percent": 70.0, "x.tree_cpu_percent": 40.0, "x.thread_percent": 40.0,
+            "x.cpus_percent": 30.0, "x.tree_wait_percent": 2.0, "x.host_wait_percent": 2.0,
+            "x.read_bytes_per_second": 50e6, "x.read_calls_per_second": 50.0,
+            "x.read_bytes_per_call": 1e6, "x.sda.busy_percent": 20.0,
+            "x.sda.reads_per_second": 50.0, "x.sda.read_request_bytes": 1e6,
+            "x.sda.read_bytes_per_second": 50e6}
+    base.update({f"x.{k.replace('__', '.')}": v for k, v in changes.items()})
+    return base
 
 
-def test_cpu_bound() -> None:
-    assert judge({"host.cpu.util_percent": [95, 93]}).kind == "cpu"
+def test_every_cause_is_a_stable_word() -> None:
+    assert CAUSES == ("storage", "small-files", "cpu", "cpu-thread", "memory", "network",
+                      "host-to-device", "gpu", "none")
+
+
+def test_a_quiet_pipeline_has_no_cause() -> None:
+    v = judge_specs(ALL, quiet())
+    assert v.cause == "none" and v.level == "ok" and v.evidence == ()
+
+
+def test_a_busy_device_is_storage_with_its_numbers() -> None:
+    v = judge_specs(ALL, quiet(tree_wait_percent=45.0, sda__busy_percent=97.0,
+                               gpu0__util_percent=30.0))
+    assert v.cause == "storage" and v.level == "bad"
+    assert v.text.startswith("GPU 0 idle 70 % — storage: sda 97 % busy, 50.0 MB/s read")
+    assert "proc I/O delay 45 %" in v.text
+    assert {e.column for e in v.evidence} >= {"x.sda.busy_percent", "x.tree_wait_percent"}
+
+
+def test_many_small_reads_are_small_files_not_storage() -> None:
+    v = judge_specs(ALL, quiet(tree_wait_percent=35.0, read_calls_per_second=21000.0,
+                               read_bytes_per_call=4096.0, sda__busy_percent=90.0,
+                               sda__reads_per_second=9000.0, sda__read_request_bytes=8192.0))
+    assert v.cause == "small-files"
+    assert "21 k reads/s of 4.00 KiB" in v.text and "sda 9.0 k requests/s of 8.00 KiB" in v.text
+
+
+def test_big_reads_through_small_device_requests_stay_storage() -> None:
+    """Sequential reads of a big file in small calls are merged by readahead: the device's
+    requests are big, so this is the device's limit, not small files."""
+    v = judge_specs(ALL, quiet(tree_wait_percent=35.0, read_calls_per_second=20000.0,
+                               read_bytes_per_call=8192.0, sda__busy_percent=95.0,
+                               sda__reads_per_second=800.0, sda__read_request_bytes=256e3))
+    assert v.cause == "storage"
+
+
+def test_waiting_below_the_line_is_not_an_io_cause() -> None:
+    just = T.INPUT_BOUND - 0.5
+    assert judge_specs(ALL, quiet(tree_wait_percent=just, sda__busy_percent=99.0)).cause == "none"
+    assert judge_specs(ALL, quiet(tree_wait_percent=T.INPUT_BOUND,
+                                  sda__busy_percent=99.0)).cause == "storage"
+
+
+def test_the_trees_own_waiting_wins_over_the_hosts() -> None:
+    """Another job's I/O makes the host wait; this tree waits 3 %: not input-bound."""
+    means = quiet(tree_wait_percent=3.0, host_wait_percent=80.0, sda__busy_percent=99.0)
+    share, source = waiting_share({c: [v] for c, v in means.items()}, Schema(ALL))
+    assert share == 3.0 and source is TREE_WAIT
+    assert judge_specs(ALL, means).cause == "none"
+
+
+def test_a_sleeping_tree_is_not_blamed_for_the_hosts_load() -> None:
+    specs = [s for s in ALL if s is not TREE_WAIT]  # no delay accounting: the host's figure
+    sleeping = quiet(host_wait_percent=70.0, cpus_percent=99.0, tree_cpu_percent=0.0,
+                     thread_percent=0.0, read_bytes_per_second=0.0)
+    sleeping.pop("x.tree_wait_percent")
+    assert judge_specs(specs, sleeping).cause == "none"
+
+
+def test_one_pinned_thread_with_free_cpus_is_cpu_thread() -> None:
+    v = judge_specs(ALL, quiet(thread_percent=99.0, tree_cpu_percent=102.0, cpus_percent=52.0,
+                               gpu0__util_percent=20.0))
+    assert v.cause == "cpu-thread"
+    assert v.text == ("GPU 0 idle 80 % — one thread: busiest thread 99 % of a core, "
+                      "CPUs 52 % busy")
+
+
+def test_all_cpus_busy_is_cpu_even_with_a_pinned_thread() -> None:
+    v = judge_specs(ALL, quiet(thread_percent=100.0, tree_cpu_percent=190.0, cpus_percent=96.0))
+    assert v.cause == "cpu" and "CPUs 96 % busy" in v.text
+
+
+def test_a_pinned_thread_is_its_own_limit_when_other_jobs_fill_the_cpus() -> None:
+    """On a shared node the other CPUs are busy with someone else's work; the tree still runs
+    one thread's worth, and more CPUs would not speed it up."""
+    v = judge_specs(ALL, quiet(thread_percent=98.0, tree_cpu_percent=101.0, cpus_percent=99.0))
+    assert v.cause == "cpu-thread"
+
+
+def test_a_busy_thread_is_not_a_busy_disk() -> None:
+    """The neighbour that matters most: a compressing thread reads a little and never waits."""
+    v = judge_specs(ALL, quiet(thread_percent=100.0, tree_cpu_percent=100.0, cpus_percent=50.0,
+                               sda__busy_percent=10.0, tree_wait_percent=0.0))
+    assert v.cause == "cpu-thread"
+
+
+def test_without_a_tree_the_busiest_cpu_stands_for_the_thread() -> None:
+    core = spec("x.core_percent", R.CPU_CORE_MAX, R.HOST, label="busiest CPU")
+    v = judge_specs([HOST_CPU, core], {"x.cpus_percent": 51.0, "x.core_percent": 100.0})
+    assert v.cause == "cpu-thread" and "busiest CPU 100 % of a core" in v.text
+
+
+def test_reclaim_stalls_come_first() -> None:
+    v = judge({"host.psi.memory_some_percent": 25.0, "host.psi.memory_full_percent": 6.0,
+               "host.psi.io_some_percent": 50.0, "host.cpu.util_percent": 99.0})
+    assert v.cause == "memory" and v.level == "bad"
+    assert v.text == "memory pressure: reclaim stalls 25 %, all tasks stalled 6 %"
+
+
+def test_a_busy_gpu_is_gpu_bound() -> None:
+    v = judge_specs(ALL, quiet(gpu0__util_percent=96.0))
+    assert v.cause == "gpu" and v.text == "GPU 0 busy 96 %: GPU-bound, data keeps up"
+
+
+def test_an_input_bound_run_is_not_gpu_bound_however_busy_the_gpu() -> None:
+    v = judge_specs(ALL, quiet(gpu0__util_percent=95.0, tree_wait_percent=40.0,
+                               sda__busy_percent=99.0))
+    assert v.cause == "storage"
+
+
+def test_gpm_sm_activity_is_preferred_to_utilisation() -> None:
+    """NVML's utilisation says only that a kernel ran; SM activity, where present, decides."""
+    active = spec("x.gpu0.sm_active_percent", R.GPU_ACTIVITY, R.DEVICE, labels=(("gpu", "0"),))
+    means = quiet(gpu0__util_percent=100.0, gpu0__sm_active_percent=20.0)
+    assert judge_specs(ALL + [active], means).cause == "none"
+    assert "GPU 0 idle 80 %" in judge_specs(ALL + [active], means).text
+    assert judge_specs(ALL, means).cause == "gpu"
+
+
+def test_a_full_pcie_link_while_the_gpu_waits_is_host_to_device() -> None:
+    v = judge({"nvml.gpu0.util_percent": 40.0, "nvml.gpu0.pcie_rx_bytes_per_second": 26e9,
+               "nvml.gpu0.pcie_link_max_bytes_per_second": 31.5e9})
+    assert v.cause == "host-to-device"
+    assert "GPU0 PCIe rx 83 % of its link" in v.text and v.text.startswith("GPU 0 idle 60 %")
+
+
+def test_a_saturated_nic_is_network() -> None:
+    nic = spec("x.eth0.rx_link_percent", R.LINK_SHARE, R.DEVICE, label="eth0 rx")
+    v = judge_specs(ALL + [nic], quiet(eth0__rx_link_percent=93.0))
+    assert v.cause == "network" and "eth0 rx 93 % of its speed" in v.text
+
+
+def test_network_file_system_round_trips_are_network_and_metadata_storms_small_files() -> None:
+    trips = spec("x.nfs.rtt_percent", R.ROUND_TRIP_SHARE, R.DEVICE, label="NFS round trips")
+    meta = spec("x.nfs.metadata_per_second", R.METADATA_OPS, R.DEVICE, label="NFS metadata")
+    specs = ALL + [trips, meta]
+    v = judge_specs(specs, quiet(tree_wait_percent=30.0, nfs__rtt_percent=70.0,
+                                 nfs__metadata_per_second=10.0))
+    assert v.cause == "network" and "NFS round trips 70 % of the time" in v.text
+    v = judge_specs(specs, quiet(tree_wait_percent=30.0, nfs__rtt_percent=10.0,
+                                 nfs__metadata_per_second=5000.0))
+    assert v.cause == "small-files" and "5.0 k metadata ops/s" in v.text
+
+
+def test_memory_mapped_reads_count_as_input() -> None:
+    """numpy memmap, Arrow, LMDB: the tree reads through page faults, not read calls."""
+    faults = spec("x.major_faults_per_second", R.MAJOR_FAULTS, R.TREE)
+    means = quiet(tree_wait_percent=40.0, read_bytes_per_second=0.0, major_faults_per_second=3e3,
+                  sda__busy_percent=92.0)
+    v = judge_specs(ALL + [faults], means)
+    assert v.cause == "storage" and "3.0 k major faults/s (memory-mapped reads)" in v.text
+
+
+def test_a_new_collectors_roles_are_heard_without_a_change() -> None:
+    """A metric nobody here knows by name, declared as a waiting signal and a GPU-busy signal
+    by a third-party collector, drives the diagnosis."""
+    schema = Schema([gauge("acme.loader", "stall_percent", "percent", "Stalled.",
+                           label="loader stall", roles=(R.WAITING,)),
+                     gauge("acme.npu", "busy_percent", "percent", "Busy.", roles=(R.GPU_UTIL,))])
+    v = diagnose({"acme.loader.stall_percent": [60.0], "acme.npu.busy_percent": [10.0]}, schema)
+    assert v.cause == "storage" and v.text == "GPU idle 90 % — storage: loader stall 60 %"
+
+
+def test_recorded_columns_are_understood_through_the_catalogue() -> None:
+    v = judge({"host.psi.io_some_percent": 38.0, "host.cpu.util_percent": 10.0,
+               "host.disk.sda.busy_percent": 99.0})
+    assert v.cause == "storage" and v.text == "storage: sda 99 % busy, I/O pressure 38 %"
+    assert judge({"host.cpu.util_percent": 95.0}).cause == "cpu"
+    assert judge({"host.cpu.util_percent": 5.0, "host.psi.io_some_percent": 1.0}).text == (
+        "no bottleneck seen")
 
 
 def test_nan_samples_are_ignored() -> None:
@@ -52,31 +240,13 @@ def test_nan_samples_are_ignored() -> None:
     assert share == 30 and source is not None and source.column == "host.psi.io_some_percent"
 
 
-def test_process_io_delay_counts_as_waiting() -> None:
-    v = judge({"proc.io_delay_percent": [50, 50], "host.psi.io_some_percent": [10]})
-    assert v.kind == "io" and "50 %" in v.text
-
-
-def test_a_new_collectors_roles_are_heard_without_a_change() -> None:
-    """A metric nobody here knows by name, declared as a waiting signal and a GPU-busy signal
-    by a third-party collector, drives the verdict."""
-    schema = Schema([gauge("acme.loader", "stall_percent", "percent", "Stalled.",
-                           label="loader stall", roles=(R.WAITING,)),
-                     gauge("acme.npu", "busy_percent", "percent", "Busy.", roles=(R.GPU_UTIL,))])
-    v = verdict({"acme.loader.stall_percent": [60.0], "acme.npu.busy_percent": [10.0]}, schema)
-    assert v.kind == "starving" and v.text == (
-        "GPU idle 90 % while loader stall is 60 %: waiting on data")
-
-
-def test_gpm_sm_activity_is_preferred_to_utilisation() -> None:
-    """NVML's utilisation says only that a kernel ran; SM activity, where present, decides."""
-    util = gauge("x.gpu0", "util_percent", "percent", "", roles=(R.GPU_UTIL,))
-    active = gauge("x.gpu0", "sm_active_percent", "percent", "", roles=(R.GPU_ACTIVITY,))
-    wait = gauge("x", "wait_percent", "percent", "", roles=(R.WAITING,))
-    window = {"x.gpu0.util_percent": [100.0], "x.gpu0.sm_active_percent": [20.0],
-              "x.wait_percent": [30.0]}
-    assert verdict(window, Schema([util, active, wait])).kind == "starving"
-    assert verdict(window, Schema([util, wait])).kind == "io"
+def test_the_verdict_as_json_carries_cause_and_evidence() -> None:
+    v = judge_specs(ALL, quiet(tree_wait_percent=45.0, sda__busy_percent=97.0))
+    data = v.as_dict()
+    assert data["cause"] == "storage" and data["level"] == "warn"
+    assert data["evidence"][0] == {"label": "sda busy", "value": 97.0,
+                                   "text": "sda 97 % busy, 50.0 MB/s read",
+                                   "column": "x.sda.busy_percent"}
 
 
 def test_window_from_rows_is_column_wise() -> None:
@@ -90,14 +260,14 @@ def test_the_jobs_own_io_stalls_stand_in_for_the_hosts() -> None:
               "job.psi.io_some_percent": [2, 4]}
     share, source = waiting_share(window, schema_for_columns(list(window)))
     assert share == 3 and source is not None and source.column == "job.psi.io_some_percent"
-    assert judge(window).kind == "none"
+    assert judge({c: v[0] for c, v in window.items()}).cause == "none"
 
 
 def test_the_jobs_own_memory_stalls_stand_in_for_the_hosts() -> None:
-    assert judge({"host.psi.memory_some_percent": [40], "job.psi.memory_some_percent": [1]}
-                 ).kind == "none"
-    assert judge({"host.psi.memory_some_percent": [1], "job.psi.memory_some_percent": [30]}
-                 ).kind == "memory"
+    assert judge({"host.psi.memory_some_percent": 40, "job.psi.memory_some_percent": 1}
+                 ).cause == "none"
+    assert judge({"host.psi.memory_some_percent": 1, "job.psi.memory_some_percent": 30}
+                 ).cause == "memory"
 
 
 def test_without_the_jobs_own_stalls_the_hosts_count() -> None:

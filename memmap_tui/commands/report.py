@@ -31,8 +31,9 @@ from ..charts import line_chart
 from ..collector import UsageError
 from ..csvread import Recording, load_recording
 from ..model import Schema
+from ..phases import phases_of_rows
 from ..units import fmt_bytes, fmt_percent, fmt_seconds, format_value
-from ..verdict import BAD, WARN, gpu_utilisation, verdict, waiting_share
+from ..verdict import BAD, WARN, diagnose, gpu_utilisation, waiting_share
 
 # (title, the metrics it draws: those with every role of one of these sets, value scaling)
 CHARTS: Tuple[Tuple[str, Tuple[Tuple[str, ...], ...], str], ...] = (
@@ -101,11 +102,16 @@ def describe(rec: Recording) -> str:
 
 
 def headline_lines(rec: Recording, schema: Schema) -> List[Tuple[str, str]]:
-    """(style, text) lines: the verdict, waiting, GPUs and memory over the whole recording."""
+    """(style, text) lines: the verdict, its phases, waiting, GPUs and memory over the whole
+    recording."""
     window = rec.window()
-    found = verdict(window, schema)
+    found = diagnose(window, schema)
     style = {BAD: "bold red", WARN: "bold yellow"}.get(found.level, "bold green")
     lines = [(style, f"Verdict: {found.text}")]
+    phases = phases_of_rows(schema, list(rec.rows()))
+    if len(phases) > 1:
+        lines.append(("", "Phases: " + "; ".join(
+            f"{p.start:.1f}-{p.end:.1f} s {p.verdict.text}" for p in phases)))
     share, source = waiting_share(window, schema)
     if source is None or math.isnan(share):
         lines.append(("", "Waiting for data: not measured in this recording"))
@@ -170,14 +176,25 @@ def charts(rec: Recording, schema: Schema, columns: Sequence[str], width: int, c
     return out
 
 
-def run_report(args: Any) -> int:
-    rec = load_recording(args.file)
+def _load(path: str) -> Recording:
+    rec = load_recording(path)
     if not len(rec):
-        raise UsageError(f"{args.file} is a memmap recording, but it holds no samples yet")
+        raise UsageError(f"{path} is a memmap recording, but it holds no samples yet")
+    return rec
+
+
+def run_report(args: Any) -> int:
+    rec = _load(args.file)
+    other = _load(args.other) if getattr(args, "other", None) else None
     columns = select_columns(rec.metrics, args.columns)
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     width = shutil.get_terminal_size((120, 24)).columns  # a file or pipe gets 120 columns
     console = Console(highlight=False, no_color=not color, width=width)
+    if other is not None:
+        from .compare import print_comparison
+
+        print_comparison(console, rec, other)
+        return 0
     console.print(describe(rec), soft_wrap=True)
     if rec.cut:
         console.print("note: the last line was cut short (was the recorder killed?); "

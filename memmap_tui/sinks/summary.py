@@ -1,15 +1,17 @@
 """The run summary: a sink that keeps running aggregates of a run's frames, and its report.
 
-Nothing per frame is kept: sums and counts per column (for means and the verdict), peaks, the
-sums of a least-squares fit (memory growth), first and last raw counter totals (exact mean
-throughput: bytes moved over seconds elapsed, as integrating the CSV would give) and, for p95,
-a log-scale histogram of each throughput column (bins 1 % wide, so p95 is within 1 %; at most
-a few thousand bins however long the run). Means and p95 are weighted by each frame's interval,
-so a missed tick does not skew them. The verdict is memmap_tui/verdict.py over the whole run.
+Nothing per frame is kept: sums and counts per column (for means and the diagnosis), peaks, a
+bounded memory series (growth after start-up), first and last raw counter totals (exact mean
+throughput: bytes moved over seconds elapsed, as integrating the CSV would give), for p95 a
+log-scale histogram of each flow (sinks/aggregates.py), and a bounded timeline of the
+diagnosis's columns that cuts the run into phases (memmap_tui.phases). Means and p95 are weighted
+by each frame's interval, so a missed tick does not skew them. The verdict is
+memmap_tui.verdict.diagnose over the whole run.
 
 What it reports it finds by role (memmap_tui.roles), never by column name: the tree's bytes
-through calls and from storage, every WAITING signal, every MEMORY_PEAK figure, the
-MEMORY_GROWTH source, every GPU_MEMORY figure, and every THROUGHPUT flow of the host.
+through calls and from storage, its read calls, CPU and busiest thread, every WAITING signal,
+every MEMORY_PEAK figure, the MEMORY_GROWTH source, every GPU_MEMORY figure, and every
+THROUGHPUT flow of the host.
 """
 
 from __future__ import annotations
@@ -20,63 +22,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import roles as R
 from ..model import COUNTER, Frame, MetricSpec, Schema, summary_key
+from ..phases import Timeline
 from ..tables import tree_gpu_memory_bytes
-from ..units import fmt_bytes, fmt_percent, fmt_rate
-from ..verdict import gpu_utilisation, verdict, waiting_share
+from ..units import fmt_bytes, fmt_count, fmt_percent, fmt_rate
+from ..verdict import diagnose, gpu_utilisation, waiting_share
+from .aggregates import Growth, Histogram
 
 NAN = math.nan
-BIN_RATIO = 1.01
-_LOG_BIN = math.log(BIN_RATIO)
 
 # (section, kind, role) of the tree's flows the summary reports: its read/write calls/storage
 TREE_FLOWS = (("read", "calls", R.BYTES_READ), ("read", "storage", R.STORAGE_READ),
               ("write", "calls", R.BYTES_WRITTEN), ("write", "storage", R.STORAGE_WRITTEN))
-
-
-class Histogram:
-    """Weighted quantiles of non-negative values in bins BIN_RATIO wide (bounded memory)."""
-
-    def __init__(self) -> None:
-        self.bins: Dict[int, float] = {}
-        self.total = 0.0
-
-    def add(self, value: float, weight: float) -> None:
-        key = -1 if value < 1.0 else int(math.log(value) / _LOG_BIN)
-        self.bins[key] = self.bins.get(key, 0.0) + weight
-        self.total += weight
-
-    def quantile(self, q: float) -> float:
-        """The value at or below which `q` of the weight lies (a bin's middle); NaN if empty."""
-        if self.total <= 0.0:
-            return NAN
-        need, seen = q * self.total, 0.0
-        for key in sorted(self.bins):
-            seen += self.bins[key]
-            if seen >= need - 1e-12:
-                return 0.0 if key < 0 else BIN_RATIO ** (key + 0.5)
-        return NAN
-
-
-class LinearFit:
-    """Least-squares slope of y over t, from running sums (t relative to the first point)."""
-
-    def __init__(self) -> None:
-        self.t0: Optional[float] = None
-        self.n = self.st = self.sy = self.stt = self.sty = 0.0
-
-    def add(self, t: float, y: float) -> None:
-        if self.t0 is None:
-            self.t0 = t
-        t -= self.t0
-        self.n += 1
-        self.st, self.sy = self.st + t, self.sy + y
-        self.stt, self.sty = self.stt + t * t, self.sty + t * y
-
-    def slope(self) -> float:
-        spread = self.n * self.stt - self.st * self.st
-        if self.n < 2 or not spread > 0:
-            return NAN
-        return (self.n * self.sty - self.st * self.sy) / spread
 
 
 class RunSummary:
@@ -92,7 +48,7 @@ class RunSummary:
         self._raw: List[Optional[int]] = []
         self._peaks: Dict[str, float] = {}
         self._peak_specs: List[MetricSpec] = []
-        self._growth = LinearFit()
+        self._growth = Growth()
         self._growth_spec: Optional[MetricSpec] = None
         self._processes: Optional[MetricSpec] = None
         self._first: Optional[Tuple[float, List[float]]] = None
@@ -100,6 +56,7 @@ class RunSummary:
         self._gpu_peak = NAN
         self._gpu_scope = ""
         self._gpu_columns: List[int] = []
+        self._timeline = Timeline(self.schema)
 
     def open(self, schema: Schema) -> None:
         self.schema = schema
@@ -107,6 +64,7 @@ class RunSummary:
         self._sums, self._weights = array("d", [0.0] * n), array("d", [0.0] * n)
         tree = [(f"{section}.{kind}", schema.first(role, R.TREE))
                 for section, kind, role in TREE_FLOWS]
+        tree.append(("read.count", schema.first(R.READ_CALLS, R.TREE)))
         host = [(summary_key(s), s) for s in schema.having(R.THROUGHPUT_FLOW)]
         self._flows = [(key, spec) for key, spec in tree + host if spec is not None]
         self._hist = {key: Histogram() for key, _ in self._flows}
@@ -117,6 +75,7 @@ class RunSummary:
         self._processes = schema.first(R.PROCESSES, R.TREE)
         self._gpu_columns = [schema.column_index[s.column] for s in schema.having(R.GPU_MEMORY)
                              if s.column]
+        self._timeline = Timeline(schema)
 
     def write(self, frame: Frame) -> None:
         self.frames += 1
@@ -132,6 +91,7 @@ class RunSummary:
                 value = self.schema.get(frame, spec.column or "")
                 if value == value:
                     self._hist[key].add(value, weight)
+        self._timeline.add(reading.monotonic, frame.values, weight)
         self._add_memory(frame)
 
     def close(self) -> None:
@@ -167,7 +127,7 @@ class RunSummary:
 
     # -- the result --------------------------------------------------------------------------
     def means(self) -> Dict[str, List[float]]:
-        """{column: [time-weighted mean]}: a window for verdict.py spanning the whole run."""
+        """{column: [time-weighted mean]}: a window for the diagnosis spanning the whole run."""
         return {c: [self._sums[i] / self._weights[i] if self._weights[i] > 0 else NAN]
                 for i, c in enumerate(self.schema.columns)}
 
@@ -182,43 +142,79 @@ class RunSummary:
         return {"mean_bytes_per_second": total / (t1 - t0) if t1 > t0 else NAN,
                 "p95_bytes_per_second": p95, "total_bytes": total}
 
+    def _mean(self, window: Dict[str, List[float]], *roles: str) -> float:
+        spec = self.schema.first(*roles)
+        return window.get(spec.column or "", [NAN])[0] if spec is not None else NAN
+
     def result(self) -> Dict[str, Any]:
-        """The summary: throughput, waiting share, memory, GPU and the verdict."""
+        """The summary: throughput, waiting share, CPU, memory, GPU, the verdict and phases."""
         window = self.means()
         flows = {key: self._throughput(key, k) for k, (key, _) in enumerate(self._flows)}
         share, source = waiting_share(window, self.schema)
-        head = verdict(window, self.schema)
+        head = diagnose(window, self.schema)
         elapsed = self._last[0] - self._first[0] if self._first and self._last else 0.0
         section = {f"{s}.{k}": flows.get(f"{s}.{k}") or _no_flow() for s, k, _ in TREE_FLOWS}
+        calls = flows.get("read.count", {})
+        read_calls = dict(section["read.calls"],
+                          calls_per_second=calls.get("mean_bytes_per_second", NAN),
+                          bytes_per_call=_ratio(section["read.calls"]["total_bytes"],
+                                                calls.get("total_bytes", NAN)))
+        cached = 100.0 * (1.0 - _ratio(section["read.storage"]["total_bytes"],
+                                       read_calls["total_bytes"]))
         waiting: Dict[str, Any] = {"share_percent": share,
                                    "source": source.column if source is not None else None}
         for spec in self.schema.having(R.WAITING):
             waiting[summary_key(spec)] = window.get(spec.column or "", [NAN])[0]
+        growth, growth_note = self._growth.per_minute()
         memory: Dict[str, Any] = {f"peak_{summary_key(s)}_bytes":
                                   self._peaks.get(summary_key(s), NAN) for s in self._peak_specs}
         memory.update(peak_gpu_bytes=self._gpu_peak, gpu_scope=self._gpu_scope or None,
-                      rss_growth_bytes_per_minute=self._growth.slope() * 60.0)
+                      rss_growth_bytes_per_minute=growth, growth_note=growth_note or None)
         return {
             "duration_seconds": elapsed, "samples": self.frames,
-            "read": {"calls": section["read.calls"], "storage": section["read.storage"]},
+            "read": {"calls": read_calls, "storage": section["read.storage"],
+                     "page_cache_percent": max(0.0, min(100.0, cached)) if cached == cached
+                     else NAN},
             "write": {"calls": section["write.calls"], "storage": section["write.storage"]},
             "flows": {key: dict(flows[key], label=spec.shown_label)
                       for key, spec in self._flows if spec.has(R.THROUGHPUT_FLOW)},
+            "cpu": {"tree_percent": self._mean(window, R.CPU_CORES, R.TREE),
+                    "busiest_thread_percent": self._mean(window, R.THREAD_MAX, R.TREE),
+                    "host_percent": self._mean(window, R.CPU_BUSY, R.HOST)},
             "waiting": waiting,
             "memory": memory,
             "gpu": {"mean_util_percent": dict(gpu_utilisation(window, self.schema))},
-            "verdict": {"level": head.level, "kind": head.kind, "text": head.text},
+            "verdict": head.as_dict(),
+            "phases": [p.as_dict() for p in self._timeline.phases()],
         }
+
+
+def _ratio(part: float, whole: float) -> float:
+    return part / whole if whole > 0 and part == part else NAN
 
 
 def _no_flow() -> Dict[str, float]:
     return {"mean_bytes_per_second": NAN, "p95_bytes_per_second": NAN, "total_bytes": NAN}
 
 
+# -- the text -------------------------------------------------------------------------------------
 def _flow(label: str, how: str, flow: Dict[str, float]) -> str:
     return (f"  {label:<9} {how:<21} {fmt_rate(flow['mean_bytes_per_second']):>10} mean "
             f"{fmt_rate(flow['p95_bytes_per_second']):>10} p95   "
             f"({fmt_bytes(flow['total_bytes'])} in all)")
+
+
+def _calls(read: Dict[str, Any]) -> str:
+    calls = read["calls"]
+    return (f"  {'':<9} {fmt_count(calls['calls_per_second'])} read calls/s of "
+            f"{fmt_bytes(calls['bytes_per_call'])}; {fmt_percent(read['page_cache_percent'])} "
+            "of the bytes read came from the page cache")
+
+
+def _cpu(cpu: Dict[str, float]) -> str:
+    return (f"  {'CPU':<9} tree {fmt_percent(cpu['tree_percent'])} of a core, busiest thread "
+            f"{fmt_percent(cpu['busiest_thread_percent'])}, all CPUs "
+            f"{fmt_percent(cpu['host_percent'])}")
 
 
 def _waiting(waiting: Dict[str, Any], schema: Schema) -> str:
@@ -231,17 +227,25 @@ def _waiting(waiting: Dict[str, Any], schema: Schema) -> str:
 def _memory(memory: Dict[str, Any], schema: Schema) -> List[str]:
     peaks = [f"{spec.shown_label} {fmt_bytes(memory[f'peak_{summary_key(spec)}_bytes'])}"
              for spec in schema.having(R.MEMORY_PEAK)]
-    growth = memory["rss_growth_bytes_per_minute"]
     grows = schema.first(R.MEMORY_GROWTH)
     if grows is not None:
-        peaks.append(f"{grows.shown_label} growth {'+' if growth > 0 else ''}"
-                     f"{fmt_bytes(growth)}/min")
+        growth = memory["rss_growth_bytes_per_minute"]
+        said = memory["growth_note"] or (f"{'+' if growth > 0 else ''}{fmt_bytes(growth)}/min "
+                                         "after start-up")
+        peaks.append(f"{grows.shown_label} growth {said}")
     lines = [f"  {'memory':<9} peak {', '.join(peaks)}"] if peaks else []
     scope = {"tree": "held by the process tree", "device": "used on the GPUs (all processes)"}
     gpu = memory["peak_gpu_bytes"]
     lines.append(f"  {'GPU mem':<9} peak {fmt_bytes(gpu)} "
                  f"{scope.get(memory['gpu_scope'] or '', '(no GPU collector)')}")
     return lines
+
+
+def _phases(phases: Sequence[Dict[str, Any]]) -> List[str]:
+    if len(phases) < 2:
+        return []
+    return [f"  {'phase' if i == 0 else '':<9} {p['start']:6.1f}-{p['end']:6.1f} s  {p['text']}"
+            for i, p in enumerate(phases)]
 
 
 def render(result: Dict[str, Any], schema: Schema, headline: str,
@@ -252,14 +256,17 @@ def render(result: Dict[str, Any], schema: Schema, headline: str,
     util = ", ".join(f"{name} {fmt_percent(v)}" for name, v in gpus.items()) or "- (no GPU)"
     lines = [headline,
              _flow("read", "through read() calls", result["read"]["calls"]),
+             _calls(result["read"]),
              _flow("", "from storage", result["read"]["storage"]),
              _flow("written", "through write() calls", result["write"]["calls"]),
              _flow("", "to storage", result["write"]["storage"])]
     lines += [_flow("host" if i == 0 else "", flow["label"], flow)
               for i, flow in enumerate(result["flows"].values())]
-    lines += [_waiting(result["waiting"], schema),
+    lines += [_cpu(result["cpu"]),
+              _waiting(result["waiting"], schema),
               *_memory(result["memory"], schema),
               f"  {'GPU util':<9} mean {util}",
-              f"  {'verdict':<9} {result['verdict']['text']}"]
+              f"  {'verdict':<9} {result['verdict']['text']}",
+              *_phases(result["phases"])]
     lines += [f"  {'note':<9} {note}" for note in notes]
     return "\n".join(lines) + "\n"

@@ -15,9 +15,11 @@ from collections import deque
 from itertools import islice
 from typing import Deque, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from ..thresholds import RECENT_WINDOW
+
 WINDOWS: Tuple[Tuple[float, str], ...] = ((60.0, "1 min"), (600.0, "10 min"), (3600.0, "1 h"))
 BUCKETS = 120  # at most this many graph cells show distinct values
-RECENT_SECONDS = 10.0  # the verdict's window
+RECENT_SECONDS = RECENT_WINDOW  # the verdict's window (memmap_tui.thresholds)
 NAN = math.nan
 
 

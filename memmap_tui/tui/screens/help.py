@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ...verdict import GPU_IDLE_UTIL, WAIT_THRESHOLD
+from ...thresholds import GPU_STARVING, INPUT_BOUND
 
 KEYS = (
     ("q", "quit"),
@@ -24,10 +24,13 @@ KEYS = (
 )
 
 ABOUT = (
-    "The verdict line reads the last 10 s: waiting for data is the most of the process's I/O "
-    f"delay, PSI io some and CPU iowait; {WAIT_THRESHOLD:.0f} % or more is I/O-bound, and a GPU "
-    f"at or under {GPU_IDLE_UTIL:.0f} % meanwhile is starving. Rates are decimal (GB/s), "
-    "sizes binary (GiB). Sampling and redrawing are separate: --interval and --refresh."
+    "The headline names what limits the pipeline over the last 10 s, in one word (storage, "
+    "small files, CPU-bound, one thread, memory pressure, network, host-to-device copies, "
+    "GPU-bound), with the numbers behind it. Waiting for data "
+    f"{INPUT_BOUND:.0f} % of the time or more is input-bound; a GPU at or under "
+    f"{GPU_STARVING:.0f} % busy meanwhile is starving. Every threshold: docs/diagnosis.md. "
+    "Rates are decimal (GB/s), sizes binary (GiB). Sampling and redrawing are separate: "
+    "--interval and --refresh."
 )
 
 

@@ -1,0 +1,162 @@
+"""Every threshold the diagnosis uses, in one table: its value, why, and where it comes from.
+
+A diagnosis is a claim about someone's job, so each number it rests on is stated here once, with
+the reasoning and the anchor (a tool or document that draws the same line), and nowhere else.
+memmap_tui.verdict reads these; the TUI colours its rows with them; docs/diagnosis.md shows
+this table (a test keeps the two the same).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Tuple
+
+
+@dataclass(frozen=True)
+class Threshold:
+    name: str
+    value: float
+    unit: str
+    meaning: str
+    reasoning: str
+    anchor: str
+
+
+TABLE: Tuple[Threshold, ...] = (
+    Threshold("input_bound", 20.0, "% of wall time",
+              "waiting for data at least this much: the run is input-bound, and an I/O cause "
+              "is named",
+              "below it, input is a minor share of the step and the GPU or CPU limits",
+              "TensorFlow input-pipeline analyzer: over 20 % of step time waiting for input is "
+              "'highly input-bound'"),
+    Threshold("input_moderate", 5.0, "% of wall time",
+              "waiting for data at least this much is shown as a warning",
+              "a few percent is normal; this much is worth a look, not a verdict",
+              "TensorFlow input-pipeline analyzer: 5-20 % is 'moderately input-bound'"),
+    Threshold("gpu_starving", 50.0, "% busy",
+              "a GPU at most this busy while the run waits for data is starving",
+              "below half busy the GPU idles more than it works",
+              "SageMaker Debugger LowGPUUtilization (p95 under 70 %) and IOBottleneck / "
+              "CPUBottleneck (GPU under 10 %); ours sits between, as it also needs the wait"),
+    Threshold("gpu_bound", 90.0, "% busy",
+              "a GPU at least this busy with little waiting: the GPU is the limit",
+              "the data keeps up; a faster loader would not help",
+              "nvidia-smi and DCGM practice: sustained utilisation above 90 % is GPU-bound"),
+    Threshold("cpus_busy", 90.0, "% of all CPUs",
+              "all CPUs together at least this busy: the run is CPU-bound",
+              "no CPU is free to run another loader worker",
+              "SageMaker Debugger CPUBottleneck: CPU utilisation over 90 %"),
+    Threshold("thread_pinned", 90.0, "% of one core",
+              "the watched tree's busiest thread at least this busy while CPUs are free: one "
+              "thread limits the run",
+              "one loader thread, the GIL or num_workers=0: more CPUs would sit idle",
+              "SageMaker's 90 % CPU line, applied to one core"),
+    Threshold("thread_alone", 50.0, "% of one core",
+              "a tree that uses at most this much CPU beyond its busiest thread runs one "
+              "thread's worth: that thread is its limit even when other jobs keep every CPU busy",
+              "a single thread cannot use a second core, so freeing CPUs would not speed it up",
+              "our own: half a core leaves room for a helper thread or two"),
+    Threshold("tree_cpu_active", 25.0, "% of one core",
+              "the watched tree must use at least this much CPU for a CPU cause to be its own",
+              "a tree that sleeps is not slowed by CPUs that other jobs keep busy",
+              "our own: a quarter of a core is far above a sleeping process's noise"),
+    Threshold("reclaim_some", 20.0, "% of wall time",
+              "some tasks stalled reclaiming memory at least this much: memory is the cause",
+              "the job spends a fifth of its time waiting for memory to be freed",
+              "kernel PSI (Documentation/accounting/psi.rst); systemd-oomd acts at 60 % "
+              "(ManagedOOMMemoryPressureLimit), we name the cause well before that"),
+    Threshold("reclaim_full", 5.0, "% of wall time",
+              "all non-idle tasks stalled on memory at once at least this much: memory is "
+              "the cause",
+              "no task made progress for that share of time",
+              "kernel PSI 'full' line; a fraction of the 'some' threshold, as the kernel docs "
+              "describe full stalls as the severe case"),
+    Threshold("small_read", 64.0 * 1024, "bytes",
+              "a mean read call or device read request smaller than this is small",
+              "half of Linux's default 128 KiB readahead: sequential reads of big files are "
+              "merged into larger requests, small files and random reads are not",
+              "Drishti flags requests under 1 MB on parallel file systems; local disks merge "
+              "to the readahead window, so the line sits lower here"),
+    Threshold("many_reads", 500.0, "per second",
+              "read calls of the tree (or read requests of a device, at half this) at least "
+              "this often are many",
+              "a few hundred small reads a second is already per-file overhead bound",
+              "Drishti: small requests over 10 % of reads; our rate keeps an idle tree out"),
+    Threshold("many_metadata", 1000.0, "per second",
+              "network file system metadata operations (open, getattr, lookup, access) at "
+              "least this often: small files",
+              "each is a round trip to a metadata server",
+              "Drishti flags metadata time over 10 %; Lustre and NFS servers are sized in "
+              "thousands of metadata operations a second"),
+    Threshold("device_busy", 80.0, "% of time",
+              "a disk with I/O in flight at least this share of the time is near its limit",
+              "above this, requests queue behind each other",
+              "iostat -x %util; Brendan Gregg's USE method (utilisation over 70-80 % queues)"),
+    Threshold("link_busy", 80.0, "% of link speed",
+              "a NIC, InfiniBand port or PCIe link carrying at least this share of its rated "
+              "speed is near its limit",
+              "protocol overhead leaves roughly a fifth of the raw rate unusable",
+              "USE method; PCIe and InfiniBand deliver about 80-90 % of the signalling rate "
+              "as payload"),
+    Threshold("round_trips", 50.0, "% of wall time",
+              "network file system round trips (operations x mean RTT) adding up to at least "
+              "this share of the time: the network dominates",
+              "half of every second is spent waiting for the server",
+              "nfsiostat's per-operation RTT; our own line"),
+    Threshold("many_faults", 100.0, "per second",
+              "major page faults of the tree at least this often: memory-mapped data is read "
+              "from storage",
+              "each is a synchronous read (numpy memmap, Arrow, LMDB)",
+              "our own: a hundred 4 KiB faults a second is already 400 KB/s of blocking reads"),
+    Threshold("growth_min_run", 30.0, "seconds",
+              "runs shorter than this get 'too short to tell' for memory growth",
+              "start-up allocation extrapolated to a minute is not growth",
+              "our own: a 1.6 s run once reported +234 MiB/min"),
+    Threshold("growth_startup", 20.0, "% of the run",
+              "the first this share of a run is left out of the memory growth fit",
+              "imports, model loading and warm-up caches are not a leak",
+              "our own"),
+    Threshold("phase_min", 5.0, "seconds",
+              "a stretch with one cause shorter than this is merged into its neighbours",
+              "a blip of a second or two is noise, not a phase of the run",
+              "our own: loading, training and evaluation phases last seconds to hours"),
+    Threshold("phase_bucket", 1.0, "seconds",
+              "a run is judged in buckets of this length to find its phases",
+              "fine enough to place a phase edge within a second",
+              "our own"),
+    Threshold("recent_window", 10.0, "seconds",
+              "the live monitor's headline judges the last this many seconds",
+              "long enough to smooth a tick, short enough to follow a change",
+              "our own"),
+)
+
+BY_NAME: Dict[str, Threshold] = {t.name: t for t in TABLE}
+
+
+def value(name: str) -> float:
+    """The value of the threshold called `name` (KeyError for a name not in the table)."""
+    return BY_NAME[name].value
+
+
+INPUT_BOUND = value("input_bound")
+INPUT_MODERATE = value("input_moderate")
+GPU_STARVING = value("gpu_starving")
+GPU_BOUND = value("gpu_bound")
+CPUS_BUSY = value("cpus_busy")
+THREAD_PINNED = value("thread_pinned")
+THREAD_ALONE = value("thread_alone")
+TREE_CPU_ACTIVE = value("tree_cpu_active")
+RECLAIM_SOME = value("reclaim_some")
+RECLAIM_FULL = value("reclaim_full")
+SMALL_READ = value("small_read")
+MANY_READS = value("many_reads")
+MANY_METADATA = value("many_metadata")
+DEVICE_BUSY = value("device_busy")
+LINK_BUSY = value("link_busy")
+ROUND_TRIPS = value("round_trips")
+MANY_FAULTS = value("many_faults")
+GROWTH_MIN_RUN = value("growth_min_run")
+GROWTH_STARTUP = value("growth_startup")
+PHASE_MIN = value("phase_min")
+PHASE_BUCKET = value("phase_bucket")
+RECENT_WINDOW = value("recent_window")

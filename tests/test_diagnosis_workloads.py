@@ -1,0 +1,181 @@
+"""The diagnosis on real workloads run under `memmap run --json`: each cause, and its neighbours.
+
+Each workload is a real program on this machine: fio reading with direct I/O (the device is the
+limit), a loader reading thousands of small files whose pages were just evicted (posix_fadvise
+DONTNEED: cold reads without root), one thread compressing (one thread limits), one compressor
+per CPU (all CPUs busy), a memory-mapped file read through page faults, a sleeper, and a
+two-phase run. The neighbours are asserted too: a busy thread must not look like a busy disk,
+small files must not look like a saturated disk, and a sleeper is not blamed for anything.
+Causes that need hardware this machine lacks (a GPU's PCIe link, a saturated NIC) are proven
+on role figures in tests/test_verdict.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+from conftest import memmap_cmd, memmap_env
+
+PY = sys.executable
+pytestmark = pytest.mark.slow
+
+ZIP = """
+import os, sys, time, zlib
+data = os.urandom(1 << 20); end = time.time() + float(sys.argv[1])
+while time.time() < end:
+    zlib.compress(data, 6)
+"""
+POOL = """
+import multiprocessing, os, sys, time, zlib
+def work(seconds):
+    data = os.urandom(1 << 20); end = time.time() + seconds
+    while time.time() < end:
+        zlib.compress(data, 6)
+if __name__ == "__main__":
+    with multiprocessing.Pool(os.cpu_count()) as pool:
+        pool.map(work, [float(sys.argv[1])] * os.cpu_count())
+"""
+SMALL = """
+import os, sys, time
+root, end = sys.argv[1], time.time() + float(sys.argv[2])
+names = [os.path.join(d, n) for d, _, files in os.walk(root) for n in files]
+while time.time() < end:
+    for name in names:
+        fd = os.open(name, os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # cold: the next read goes to disk
+        os.close(fd)
+    for name in names:
+        with open(name, "rb") as f:
+            f.read()
+        if time.time() >= end:
+            break
+"""
+MAPPED = """
+import mmap, os, sys, time
+path, end = sys.argv[1], time.time() + float(sys.argv[2])
+with open(path, "rb") as f:
+    m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+    size, total = len(m), 0
+    while time.time() < end:
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+        m.madvise(mmap.MADV_DONTNEED)
+        m.madvise(mmap.MADV_RANDOM)
+        for i in range(0, size, 1 << 16):  # one page in every 64 KiB: a random-ish walk
+            total += m[(i * 7919) % size]
+            if time.time() >= end:
+                break
+"""
+
+
+def run_json(tmp: Path, *command: str, interval: str = "0.2") -> Dict[str, Any]:
+    summary = tmp / "summary.json"
+    out = subprocess.run([*memmap_cmd(), "run", "--json", str(summary), "--force",
+                          "--interval", interval, "--", *command],
+                         cwd=tmp, env=memmap_env(), capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    data: Dict[str, Any] = json.loads(summary.read_text())
+    data["stderr"] = out.stderr
+    return data
+
+
+def script(tmp: Path, name: str, text: str) -> str:
+    path = tmp / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def disk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A work folder on a real disk (not tmpfs): /var/tmp, as the fio workloads need."""
+    d = Path(os.environ.get("MEMMAP_DISK_TMP", "/var/tmp")) / f"memmap-diag-{os.getpid()}"
+    d.mkdir(parents=True, exist_ok=True)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def big_file(disk: Path) -> Path:
+    path = disk / "big.bin"
+    subprocess.run(["fio", "--name=w", "--rw=write", "--bs=1M", "--size=512M",
+                    f"--filename={path}", "--direct=1", "--output=/dev/null"], check=True)
+    return path
+
+
+needs_fio = pytest.mark.skipif(shutil.which("fio") is None, reason="fio is not installed "
+                               "(.ci/run installs it; apt-get install -y fio)")
+
+
+@needs_fio
+def test_direct_reads_at_the_devices_pace_are_storage(disk: Path, big_file: Path) -> None:
+    data = run_json(disk, "fio", "--name=r", "--rw=read", "--bs=1M", f"--filename={big_file}",
+                    "--direct=1", "--time_based", "--runtime=6", "--output=/dev/null")
+    verdict = data["verdict"]
+    assert verdict["cause"] == "storage", verdict
+    assert verdict["evidence"] and all(e["text"] for e in verdict["evidence"])
+
+
+def test_thousands_of_small_cold_files_are_small_files(disk: Path) -> None:
+    root = disk / "small"
+    for i in range(20000):
+        sub = root / f"{i // 1000:02d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"{i:05d}.bin").write_bytes(os.urandom(4096))
+    os.sync()
+    data = run_json(disk, PY, script(disk, "small.py", SMALL), str(root), "8")
+    verdict = data["verdict"]
+    assert verdict["cause"] == "small-files", verdict
+    assert "reads/s of" in verdict["text"]
+    calls = data["read"]["calls"]
+    assert calls["bytes_per_call"] < 64 * 1024 and calls["calls_per_second"] > 500
+
+
+def test_one_compressing_thread_is_cpu_thread_not_storage(tmp_path: Path) -> None:
+    data = run_json(tmp_path, PY, script(tmp_path, "zip.py", ZIP), "6")
+    verdict = data["verdict"]
+    assert verdict["cause"] == "cpu-thread", verdict
+    assert data["cpu"]["busiest_thread_percent"] > 80
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: a pool is one thread")
+def test_one_compressor_per_cpu_is_cpu(tmp_path: Path) -> None:
+    data = run_json(tmp_path, PY, script(tmp_path, "pool.py", POOL), "6")
+    assert data["verdict"]["cause"] == "cpu", data["verdict"]
+
+
+def test_a_sleeper_has_no_cause(tmp_path: Path) -> None:
+    data = run_json(tmp_path, "sleep", "4")
+    assert data["verdict"]["cause"] == "none", data["verdict"]
+
+
+@needs_fio
+def test_a_memory_mapped_data_set_read_through_faults_is_input(disk: Path,
+                                                                big_file: Path) -> None:
+    data = run_json(disk, PY, script(disk, "mapped.py", MAPPED), str(big_file), "6")
+    verdict = data["verdict"]
+    assert verdict["cause"] in ("storage", "small-files"), verdict
+    assert any("major faults" in e["text"] or "requests/s" in e["text"]
+               for e in verdict["evidence"]), verdict
+
+
+@needs_fio
+def test_reading_then_compressing_is_two_phases(disk: Path, big_file: Path) -> None:
+    two = script(disk, "two.sh", f"""#!/bin/sh
+fio --name=r --rw=read --bs=1M --filename={big_file} --direct=1 --time_based --runtime=7 \\
+    --output=/dev/null
+{PY} {script(disk, "zip2.py", ZIP)} 7
+""")
+    os.chmod(two, 0o755)
+    data = run_json(disk, two)
+    causes = [p["cause"] for p in data["phases"] if p["cause"] != "none"]
+    merged = [c for i, c in enumerate(causes) if i == 0 or c != causes[i - 1]]
+    assert merged == ["storage", "cpu-thread"], data["phases"]
+    assert all(p["end"] > p["start"] for p in data["phases"])
+    assert [p["start"] for p in data["phases"]] == sorted(p["start"] for p in data["phases"])
+    assert "phase" in data["stderr"]
