@@ -158,6 +158,9 @@ def add_run(sub: Any) -> None:
                "  memmap run --csv run.csv --json summary.json --interval 0.1 -- ./loader")
     run.add_argument("--csv", metavar="FILE", help="also record every sample to this CSV file")
     run.add_argument("--json", metavar="FILE", help="also write the summary to this JSON file")
+    run.add_argument("--json-line", action="store_true",
+                     help="also print the summary on stdout as one JSON line of at most 1 KB "
+                          "(fits Slurm's AdminComment)")
     run.add_argument("--force", action="store_true", help="overwrite FILE(s) if they exist")
     run.add_argument("--interval", type=interval_seconds, default=0.5, metavar="S",
                      help="seconds between samples (default 0.5)")
@@ -181,6 +184,9 @@ def add_serve_report_replay(sub: Any) -> None:
     serve.add_argument("--listen", default="127.0.0.1:9464", metavar="HOST:PORT",
                        help="address to serve on (default 127.0.0.1:9464, loopback only; "
                             "anything else is reachable from other machines)")
+    serve.add_argument("--label", action="append", metavar="KEY=VALUE",
+                       help="a constant label on memmap_job_info (repeat for more), e.g. "
+                            "rack=r7, or hpc_job=$PBS_JOBID where the scheduler is not Slurm")
     add_sampling_options(serve, interval=1.0)
     serve.set_defaults(handler=_lazy(".commands.serve", "run_serve"))
 

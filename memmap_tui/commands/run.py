@@ -24,15 +24,17 @@ import threading
 from typing import Any, Dict, List, Optional
 
 from ..collector import UsageError, parse_collector_list
+from ..collectors.job import job_identity
 from ..pipeline import build_sampler, log_to_stderr
 from ..sinks.csv import CsvSink
 from ..sinks.summary import RunSummary, render
+from ..sinks.summary_line import json_line
 from ..units import fmt_exit
 from .record import BATCH_BELOW_INTERVAL, open_output
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SI_KERNEL = 0x80  # siginfo code of a signal the kernel sent (a terminal's Ctrl-C or hang-up)
-USAGE = "memmap run [--csv FILE] [--json FILE] [--interval S] -- CMD [ARGS...]"
+USAGE = "memmap run [--csv FILE] [--json FILE] [--json-line] [--interval S] -- CMD [ARGS...]"
 
 
 class SignalForwarder:
@@ -170,6 +172,7 @@ def _watch(args: Any, command: List[str], child: subprocess.Popen, csv_fd: Optio
         flush = 0.0 if args.interval >= BATCH_BELOW_INTERVAL else 1.0
         sinks.append(CsvSink(args.csv, flush_seconds=flush, fd=csv_fd))
     args.pid = child.pid
+    job = job_identity(child.pid)  # now: a command that exits at once takes its cgroup along
     try:
         sampler = build_sampler(args, sinks)
         if not any(c.name == "process" for c in sampler.collectors):
@@ -184,19 +187,22 @@ def _watch(args: Any, command: List[str], child: subprocess.Popen, csv_fd: Optio
         sampler.close()
     child.wait()
     notes = [n for c in sampler.collectors for n in getattr(c, "unavailable", {}).values()]
-    return _report(args, command, child.returncode, summary, stats.missed, notes)
+    return _report(args, command, child.returncode, summary, stats.missed, notes, job.as_dict())
 
 
 def _report(args: Any, command: List[str], returncode: int, summary: RunSummary, missed: int,
-            notes: List[str]) -> int:
-    """Print the summary (stderr, like `time`), write its JSON; the command's exit code."""
+            notes: List[str], job: Dict[str, str]) -> int:
+    """Print the summary (stderr, like `time`), write its JSON, print its JSON line (stdout);
+    the command's exit code."""
     code = exit_code(returncode)
     result = summary.result()
-    result.update(command=command, exit_status=code, missed_ticks=missed)
+    result.update(command=command, exit_status=code, missed_ticks=missed, job=job)
     print(render(result, summary.schema, _headline(command, returncode, result), notes), end="",
           file=sys.stderr)
     if args.json:
         write_json(args.json, result)
+    if getattr(args, "json_line", False):
+        print(json_line(_no_nan(result)), flush=True)
     return code
 
 
