@@ -22,6 +22,7 @@ EPILOG_TUI = """examples:
   memmap record -o run.csv --duration 600 --pid 4242
   memmap run -- python train.py   run a command, summarise its I/O and memory at exit
   memmap collectors               which sources exist here, and why not
+  memmap cluster --prometheus http://prometheus:9090   one row per node, from Prometheus
 """
 
 
@@ -138,6 +139,8 @@ def build_parser() -> Parser:
     add_run(sub)
     add_serve_report_replay(sub)
 
+    add_cluster(sub)
+
     col = sub.add_parser("collectors", help="which collectors are available here, and why not")
     add_sampling_options(col)
     col.set_defaults(handler=_lazy(".commands.collectors", "run_collectors"))
@@ -221,6 +224,35 @@ def add_serve_report_replay(sub: Any) -> None:
     replay.add_argument("--refresh", type=interval_seconds, default=1.0, metavar="S",
                         help="seconds between redraws (default 1)")
     replay.set_defaults(handler=_lazy(".tui.replay", "run_replay"))
+
+
+# -- cluster (one row per node, from Prometheus) -----------------------------------------------
+def add_cluster(sub: Any) -> None:
+    cluster = sub.add_parser(
+        "cluster", help="one row per node that runs memmap serve, from Prometheus",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="A live table of the nodes that run 'memmap serve', read from Prometheus's "
+                    "query API: disk, network, interconnect and PCIe GB/s, GPU busy, waiting "
+                    "share, memory used and the diagnosis's cause per node, worst first, "
+                    "stragglers marked (under half the median throughput of their job, or "
+                    "waiting over twice its median). Keys: r refresh now, q quit.",
+        epilog="examples:\n  memmap cluster --prometheus http://prometheus:9090\n"
+               "  memmap cluster --prometheus http://prometheus:9090 --job 4711\n"
+               "  memmap cluster --prometheus http://prometheus:9090 --once > nodes.txt")
+    cluster.add_argument("--prometheus", required=True, metavar="URL",
+                         help="the Prometheus server that scrapes the nodes, e.g. "
+                              "http://prometheus:9090")
+    cluster.add_argument("--job", metavar="ID",
+                         help="only the nodes of this job (memmap_job_info's hpc_job)")
+    cluster.add_argument("--once", action="store_true",
+                         help="print the table once and exit (for scripts and cron)")
+    cluster.add_argument("--refresh", type=refresh_seconds, default=5.0, metavar="S",
+                         help="seconds between refreshes of the live view (default 5)")
+    cluster.add_argument("--window", default="1m", metavar="DURATION",
+                         help="the rate window, a Prometheus duration (default 1m)")
+    cluster.add_argument("--timeout", type=positive_seconds, default=5.0, metavar="S",
+                         help="seconds Prometheus may take to answer a query (default 5)")
+    cluster.set_defaults(handler=_lazy(".commands.cluster", "run_cluster"))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
