@@ -21,7 +21,7 @@ DEFAULT_LINES = PROJECT_ROOT.parent / "shared" / "fixtures" / "tegrastats" / "li
 TARGET_US = 50.0
 
 sys.path.insert(0, str(PROJECT_ROOT))
-from memmap_tui.collectors.tegrastats import parse_line  # noqa: E402
+from memmap_tui.collectors.jetson import parse_line  # noqa: E402
 
 
 def per_line_us(parse: Callable[[str], object], line: str, repeat: int) -> float:

@@ -125,7 +125,7 @@ def build_parser() -> Parser:
                "  memmap record -o fast.csv --interval 0.001 --collectors host\n\n"
                "Columns are <source>.<thing>[.<device>].<quantity>_<unit> in base units; "
                "an empty cell means not available.\n"
-               "On a Jetson, tegra.emc.bytes_per_second is an ESTIMATE of memory-controller "
+               "On a Jetson, jetson.emc.bytes_per_second is an ESTIMATE of memory-controller "
                "traffic: EMC util % x EMC clock x bytes per clock of the module (from a table "
                "keyed by /proc/device-tree/model); empty for a module not in the table.")
     rec.add_argument("-o", "--output", required=True, metavar="FILE.csv",

@@ -27,8 +27,8 @@ BUILTIN_COLLECTORS: Dict[str, str] = {
     "process": "memmap_tui.collectors.process:ProcessCollector",
     "nvml": "memmap_tui.collectors.nvml:NvmlCollector",
     "jetson": "memmap_tui.collectors.jetson:JetsonCollector",
-    "tegrastats": "memmap_tui.collectors.tegrastats:TegrastatsCollector",
-    "jtop": "memmap_tui.collectors.jtop:JtopCollector",
+    "tegrastats": "memmap_tui.collectors.jetson:TegrastatsCollector",
+    "jtop": "memmap_tui.collectors.jetson:JtopCollector",
     "interconnect": "memmap_tui.collectors.interconnect:InterconnectCollector",
     "cgroup": "memmap_tui.collectors.cgroup:CgroupCollector",
 }
@@ -103,6 +103,12 @@ class Collector:
         """Columns this collector used to write under another name: {old: new}, either may hold
         `model.DEVICE`. Recordings with the old names still load (memmap_tui.catalog)."""
         return {}
+
+    def absorb(self, other: Collector) -> bool:
+        """Take `other` in when the two are parts of one collector (`--collectors
+        jetson,tegrastats`: sources of the Jetson collector); True when done, and `other` is
+        then not used. By default collectors are separate."""
+        return False
 
     def probe(self) -> Availability:
         """Cheap, never raises: does the source exist here?"""
@@ -235,7 +241,8 @@ def build_collectors(names: Optional[List[str]], options: CollectorOptions) -> L
                 raise UsageError(f"collector '{name}' is not available here: {avail.reason}")
             log.info("collector %s skipped: %s", name, avail.reason)
             continue
-        built.append(inst)
+        if not any(b.absorb(inst) for b in built):
+            built.append(inst)
     return built
 
 

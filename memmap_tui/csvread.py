@@ -122,7 +122,29 @@ def _parse(path: str, f: BinaryIO) -> Recording:
         else:
             _decode(path, pending, pending_number)  # binary garbage at the end is still refused
             rec.cut = True
+    _prefer_filled(rec)
     return rec
+
+
+def _prefer_filled(rec: Recording) -> None:
+    """Where an old column kept its old name because today's was taken (`_current_names`) and
+    the column under today's name is empty (an old Jetson recording's sysfs EMC without root,
+    beside tegrastats' EMC), the empty one goes and the filled one takes today's name."""
+    index = {name: i for i, name in enumerate(rec.columns)}
+    drop = set()
+    for i, name in enumerate(rec.columns):
+        j = index.get(current_name(name)) if i else None
+        if j is not None and j != i and j not in drop and _empty(rec.data[j]) \
+                and not _empty(rec.data[i]):
+            rec.columns[i] = rec.columns[j]
+            drop.add(j)
+    if drop:
+        rec.columns = [c for k, c in enumerate(rec.columns) if k not in drop]
+        rec.data = [d for k, d in enumerate(rec.data) if k not in drop]
+
+
+def _empty(values: Sequence[float]) -> bool:
+    return all(math.isnan(v) for v in values)
 
 
 def _decode(path: str, raw: bytes, number: int) -> str:
@@ -136,6 +158,19 @@ def _decode(path: str, raw: bytes, number: int) -> str:
     return text.rstrip("\r\n")
 
 
+def _current_names(columns: Sequence[str]) -> List[str]:
+    """Each column under its name of today, unless that name is taken: an old Jetson recording
+    holds the sysfs `jetson.ram.used_bytes` beside tegrastats' `tegra.ram.used_bytes`; the
+    column already under today's name (or the first renamed to it) keeps it, the other its
+    old name."""
+    present, named = set(columns), []
+    for column in columns:
+        new = current_name(column)
+        named.append(new if new == column or (new not in present and new not in named)
+                     else column)
+    return named
+
+
 def _cells(text: str) -> List[str]:
     if '"' not in text:
         return text.split(",")
@@ -146,7 +181,7 @@ def _header(path: str, text: str) -> List[str]:
     """The header's columns, each under the name it has today (memmap_tui.catalog: a Jetson
     recording's old `tegra.*` columns are read as the unified ones)."""
     columns = [plain_text(c.strip()) for c in _cells(text.lstrip("\ufeff"))]
-    columns = [columns[0], *(current_name(c) for c in columns[1:])]
+    columns = [columns[0], *_current_names(columns[1:])]
     if columns[0] != TIMESTAMP:
         raise NotARecording(f"{path} is not a memmap recording: its first column is "
                             f"'{columns[0][:40]}', not '{TIMESTAMP}'")

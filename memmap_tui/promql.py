@@ -5,7 +5,8 @@ each of them against a real Prometheus scraping `memmap serve`.
 Every query is about the node as a whole: disk and network are the host's totals (physical
 devices, each byte once), the interconnect is every RDMA port, PCIe every GPU's link both ways
 (the byte counters where the driver has them, else NVML's sampled throughput), GPU busy the mean
-over the node's GPUs. The waiting share follows the diagnosis (memmap_tui/verdict.py): the
+over the node's GPUs of their SM activity where the GPUs give it, else their utilisation (as the
+diagnosis reads them). The waiting share follows the diagnosis (memmap_tui/verdict.py): the
 watched tree's own I/O delay where there is one, else its job's cgroup I/O pressure, else the
 most of the host's I/O pressure and iowait. `{window}` is the rate window.
 """
@@ -36,9 +37,9 @@ INTERCONNECT = _both("memmap_rdma_all_rx_bytes_total|memmap_rdma_all_tx_bytes_to
 PCIE = (_both("memmap_nvml_gpu_pcie_rx_bytes_total|memmap_nvml_gpu_pcie_tx_bytes_total")
         + " or sum by (instance) (memmap_nvml_gpu_pcie_rx_bytes_per_second"
           " + memmap_nvml_gpu_pcie_tx_bytes_per_second)")
-GPU_BUSY = ("avg by (instance) (memmap_nvml_gpu_util_percent)"
-            " or avg by (instance) (memmap_jetson_gpu_util_percent)"
-            " or avg by (instance) (memmap_tegra_gpu_util_percent)")
+GPU_BUSY = ("avg by (instance) (memmap_nvml_gpu_sm_active_percent)"
+            " or avg by (instance) (memmap_nvml_gpu_util_percent)"
+            " or avg by (instance) (memmap_jetson_gpu_util_percent)")
 WAITING = (
     "max by (instance) (100 * rate(memmap_proc_io_delay_seconds_total[{window}])"
     " / rate(memmap_proc_process_seconds_total[{window}]))"

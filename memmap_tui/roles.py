@@ -53,6 +53,7 @@ OOM_KILLS = "oom-kills"            # processes the OOM killer killed (per second
 # -- GPU ------------------------------------------------------------------------------------------
 GPU_UTIL = "gpu-util"              # share of time a kernel ran, percent (NVML utilisation)
 GPU_ACTIVITY = "gpu-activity"      # SM activity, percent (GPM): how busy, not just whether
+GPU_DRAM_BW = "gpu-dram-bw"        # a GPU's DRAM bandwidth in use, percent of its peak (GPM)
 
 # -- data movement (bytes per second) ------------------------------------------------------------
 THROUGHPUT_FLOW = "throughput"     # a flow the run summary reports (mean, p95, bytes in all)
@@ -108,6 +109,7 @@ ROLES: Dict[str, str] = {
     OOM_KILLS: "processes killed by the OOM killer",
     GPU_UTIL: "share of time a GPU kernel ran, %",
     GPU_ACTIVITY: "GPU SM activity, %",
+    GPU_DRAM_BW: "GPU DRAM bandwidth in use, % of its peak",
     THROUGHPUT_FLOW: "a flow the run summary reports, bytes/s",
     BYTES_READ: "bytes/s read through read() calls",
     BYTES_WRITTEN: "bytes/s written through write() calls",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -11,6 +12,21 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = Path(os.environ.get("MEMMAP_SHARED", ROOT.parent / "shared"))
+TEGRASTATS_LINES = SHARED / "fixtures" / "tegrastats" / "lines.jsonl"
+
+
+def tegrastats_rows() -> list:
+    """The real tegrastats lines of the shared fixture (see its README), read at run time:
+    dicts with `id`, `line`, `model`, `source` and `expect` (the Parser contract's fields)."""
+    if not TEGRASTATS_LINES.exists():
+        return []
+    with open(TEGRASTATS_LINES, encoding="utf-8") as f:
+        return [json.loads(raw) for raw in f if raw.strip()]
+
+
+def tegrastats_row(line_id: str) -> dict:
+    """The fixture row with this `id`."""
+    return next(row for row in tegrastats_rows() if row["id"] == line_id)
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A stand-in for `tegrastats` printing real captured lines: `replay_tegrastats.py --interval MS`.
 
-Reads the shared fixture `<project>/../shared/fixtures/tegrastats/lines.jsonl` (or `--lines FILE`,
-or `$MEMMAP_TEGRASTATS_LINES`), keeps the lines whose `model` contains `--model TEXT` (case
+Reads the shared fixture `<project>/../shared/fixtures/tegrastats/lines.jsonl` (`$MEMMAP_SHARED`
+stands for `<project>/../shared`, as in tests/conftest.py; or `--lines FILE`, or
+`$MEMMAP_TEGRASTATS_LINES`), keeps the lines whose `model` contains `--model TEXT` (case
 insensitive) and/or whose `id` is in `--id A,B`, and prints them in turn, one every MS
 milliseconds like tegrastats, starting at once and cycling forever (or `--count N` lines, then
 exit 0). Each line is flushed. SIGTERM, SIGINT and a closed pipe end it with status 0.
@@ -20,7 +21,8 @@ from pathlib import Path
 from typing import List, Optional
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_LINES = PROJECT_ROOT.parent / "shared" / "fixtures" / "tegrastats" / "lines.jsonl"
+SHARED = Path(os.environ.get("MEMMAP_SHARED", PROJECT_ROOT.parent / "shared"))
+DEFAULT_LINES = SHARED / "fixtures" / "tegrastats" / "lines.jsonl"
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:

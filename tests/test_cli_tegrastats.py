@@ -1,28 +1,24 @@
-"""`memmap record` with the tegrastats collector driven by the replay of real captured lines."""
+"""`memmap record` and `memmap collectors` with the tegrastats source driven by the replay of real
+captured lines (read at run time from the shared fixture)."""
 
 from __future__ import annotations
 
 import csv
-import json
 import os
 import subprocess
 from pathlib import Path
 
-from conftest import ROOT, SHARED, memmap_cmd, memmap_env
+from conftest import ROOT, TEGRASTATS_LINES, memmap_cmd, memmap_env, tegrastats_row
 
 REPLAY = ROOT / "tests" / "replay_tegrastats.py"
-LINES = SHARED / "fixtures" / "tegrastats" / "lines.jsonl"
+LINES = TEGRASTATS_LINES
 
 
 def expected(line_id: str) -> dict:
-    for raw in LINES.read_text().splitlines():
-        entry = json.loads(raw)
-        if entry["id"] == line_id:
-            return entry["expect"]
-    raise KeyError(line_id)
+    return tegrastats_row(line_id)["expect"]
 
 
-def test_record_writes_tegra_columns_from_the_replayed_lines(tmp_path: Path) -> None:
+def test_record_writes_the_jetson_columns_from_the_replayed_lines(tmp_path: Path) -> None:
     env = memmap_env()
     env["MEMMAP_TEGRASTATS_LINES"] = str(LINES)
     wrapper = tmp_path / "tegrastats"  # one AGX Orin line, as a real board would print
@@ -36,11 +32,12 @@ def test_record_writes_tegra_columns_from_the_replayed_lines(tmp_path: Path) -> 
     rows = list(csv.DictReader(open(tmp_path / "t.csv")))
     want = expected("29_mux_24")
     last = rows[-1]
-    assert float(last["tegra.ram.used_bytes"]) == want["ram_used_bytes"]
-    assert float(last["tegra.gpu.util_percent"]) == want["gpu_util_percent"]
-    assert float(last["tegra.emc.util_percent"]) == want["emc_util_percent"]
+    assert float(last["jetson.ram.used_bytes"]) == want["ram_used_bytes"]
+    assert float(last["jetson.gpu.util_percent"]) == want["gpu_util_percent"]
+    assert float(last["jetson.emc.util_percent"]) == want["emc_util_percent"]
     assert "host.mem.used_bytes" in last
-    assert last["tegra.emc.bytes_per_second"] == ""  # not a known module here: no guess
+    assert last["jetson.emc.bytes_per_second"] == ""  # not a known module here: no guess
+    assert not [c for c in last if c.startswith(("tegra.", "jtop."))]
 
 
 def test_environment_variable_names_the_executable(tmp_path: Path) -> None:
@@ -51,3 +48,14 @@ def test_environment_variable_names_the_executable(tmp_path: Path) -> None:
     line = [x for x in out.stdout.splitlines() if x.startswith("tegrastats")][0]
     assert " yes " in line, out.stdout
     assert os.access(REPLAY, os.X_OK)
+
+
+def test_collectors_says_once_which_source_gives_which_quantity(tmp_path: Path) -> None:
+    env = memmap_env()
+    env["MEMMAP_TEGRASTATS"] = str(REPLAY)
+    out = subprocess.run([*memmap_cmd(), "collectors"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=30)
+    rows = {line.split()[0]: line for line in out.stdout.splitlines()[1:]}
+    assert "sources: tegrastats (RAM, swap, CPU, GPU util" in rows["jetson"], out.stdout
+    assert "a source of the jetson collector" in rows["tegrastats"]
+    assert out.stdout.count("sources:") == 1

@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from memmap_tui.collectors.jetson_models import (
+from memmap_tui.collectors.jetson.models import (
     MODULES,
     emc_bytes_per_second,
     find_module,
+    read_device_tree,
     read_model,
 )
 
@@ -29,6 +30,7 @@ GIB = 1024**3
         ("quill", "Jetson TX2"),
         ("NVIDIA Jetson TX2 Developer Kit", "Jetson TX2"),
         ("NVIDIA Jetson TX2 NX Developer Kit", "Jetson TX2 NX"),
+        ("lanai-3636", "Jetson TX2 NX"),  # L4T 32.6/32.7 (jetson-stats issue #515)
         ("jetson_tx1", "Jetson TX1"),
         ("NVIDIA Jetson AGX Thor Developer Kit", "Jetson AGX Thor (T5000)"),
     ],
@@ -95,17 +97,25 @@ def test_missing_util_or_clock_gives_nan():
 
 
 def test_read_model_strips_the_trailing_nul(tmp_path):
-    path = tmp_path / "model"
-    path.write_bytes(b"NVIDIA Jetson AGX Orin Developer Kit\x00")
-    assert read_model(str(path)) == "NVIDIA Jetson AGX Orin Developer Kit"
-
-
-def test_read_model_from_a_proc_root(tmp_path):
     (tmp_path / "device-tree").mkdir()
-    (tmp_path / "device-tree" / "model").write_bytes(b"jetson_tx1\x00\n")
-    assert read_model(str(tmp_path)) == "jetson_tx1"
+    (tmp_path / "device-tree" / "model").write_bytes(b"NVIDIA Jetson AGX Orin Developer Kit\x00")
+    assert read_model(str(tmp_path)) == "NVIDIA Jetson AGX Orin Developer Kit"
 
 
-def test_read_model_without_a_device_tree_is_none(tmp_path):
-    assert read_model(str(tmp_path)) is None
-    assert read_model(str(tmp_path / "no-such-file")) is None
+def test_read_model_falls_back_to_the_firmware_device_tree(tmp_path):
+    base = tmp_path / "sys" / "firmware" / "devicetree" / "base"
+    base.mkdir(parents=True)
+    (base / "model").write_bytes(b"jetson_tx1\x00\n")
+    assert read_model(str(tmp_path / "proc"), str(tmp_path / "sys")) == "jetson_tx1"
+
+
+def test_compatible_strings_are_joined_by_spaces(tmp_path):
+    (tmp_path / "device-tree").mkdir()
+    (tmp_path / "device-tree" / "compatible").write_bytes(
+        b"nvidia,p3737-0000+p3701-0005\x00nvidia,tegra234\x00")
+    assert read_device_tree("compatible", str(tmp_path), str(tmp_path)) == (
+        "nvidia,p3737-0000+p3701-0005 nvidia,tegra234")
+
+
+def test_read_model_without_a_device_tree_is_empty(tmp_path):
+    assert read_model(str(tmp_path), str(tmp_path)) == ""

@@ -22,8 +22,9 @@ from conftest import DATA, ROOT
 from memmap_tui.collectors.cgroup import CgroupCollector
 from memmap_tui.collectors.host import HostCollector
 from memmap_tui.collectors.interconnect import InterconnectCollector
+from memmap_tui.collectors.jetson import TegrastatsCollector
+from memmap_tui.collectors.jetson.tegrastats import TegrastatsSource
 from memmap_tui.collectors.nvml import NvmlCollector
-from memmap_tui.collectors.tegrastats import TegrastatsCollector
 from prometheus_client.exposition import generate_latest
 from test_nvml import FakeGpu, FakeNvml, _proc
 
@@ -49,7 +50,7 @@ def _tegrastats(tmp: Path) -> TegrastatsCollector:
     command = shlex.join([sys.executable, str(REPLAY), "--id", AGX_ORIN_LINE])
     script.write_text(f'#!/bin/sh\nexec {command} "$@"\n')
     script.chmod(0o755)
-    return TegrastatsCollector(cmd=str(script), interval=0.1, proc_root=str(proc))
+    return TegrastatsCollector([TegrastatsSource(str(script), 0.1, str(proc))])
 
 
 def catalogue_names() -> Set[str]:
@@ -111,7 +112,7 @@ def dashboard_targets() -> List[dict]:
 
 def test_producible_set_holds_the_gpu_and_jetson_names(producible: Set[str]) -> None:
     for name in ("memmap_nvml_gpu_util_percent", "memmap_nvml_gpu_pcie_rx_bytes_total",
-                 "memmap_nvml_gpu_pcie_rx_bytes_per_second", "memmap_tegra_ram_used_bytes",
+                 "memmap_nvml_gpu_pcie_rx_bytes_per_second", "memmap_jetson_ram_used_bytes",
                  "memmap_nvml_used_gpu_memory_bytes", "memmap_process_rss_bytes",
                  "memmap_host_disk_read_bytes_total"):
         assert name in producible, name

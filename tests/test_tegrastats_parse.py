@@ -1,24 +1,22 @@
 """parse_line against every real tegrastats line of the shared fixtures, field by field; fuzzing.
 
 The lines live in `<project>/../shared/fixtures/tegrastats/lines.jsonl` (see its README); they are
-read from there, never copied into the project.
+read from there through conftest's `tegrastats_rows`, never copied into the project.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
-from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
+from conftest import TEGRASTATS_LINES, tegrastats_rows
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from memmap_tui.collectors.tegrastats import parse_line
+from memmap_tui.collectors.jetson import parse_line
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-LINES_FILE = PROJECT_ROOT.parent / "shared" / "fixtures" / "tegrastats" / "lines.jsonl"
+LINES_FILE = TEGRASTATS_LINES
 CONTRACT_KEYS = {
     "ram_used_bytes",
     "ram_total_bytes",
@@ -37,14 +35,7 @@ CONTRACT_KEYS = {
 }
 
 
-def _load_rows() -> List[Dict[str, Any]]:
-    if not LINES_FILE.exists():
-        return []
-    with open(LINES_FILE, encoding="utf-8") as f:
-        return [json.loads(raw) for raw in f if raw.strip()]
-
-
-ROWS = _load_rows()
+ROWS: List[Dict[str, Any]] = tegrastats_rows()
 ROW_IDS = [f"{row['id']}-{row['model'].split(' (')[0]}" for row in ROWS]
 
 

@@ -1,7 +1,9 @@
 """Jetson modules' DRAM bandwidth, to turn EMC utilisation into an estimated bytes per second.
 
 Sources: NVIDIA module data sheets and product pages (peak DRAM bandwidth, DRAM bus width and
-the highest EMC clock); the module is identified from `/proc/device-tree/model`.
+the highest EMC clock); the module is identified from the device tree's `model` (`read_model`,
+the one reader of it for every Jetson source), and siblings that share a model string by their
+RAM size (MemTotal, or tegrastats' RAM total).
 
 tegrastats prints `EMC_FREQ X%@F`: the external memory controller was busy X% of the time at
 F MHz. One EMC clock moves (bus width in bytes x 2) bytes (double data rate), which is the same
@@ -11,6 +13,10 @@ as the data sheet's peak bandwidth divided by the highest EMC clock. So
 
 This is an estimate: EMC "busy" counts cycles with any traffic, not full bursts, so it reads
 high for scattered small accesses. Units: bytes per second; clocks in MHz; RAM in bytes.
+
+Model strings are the device tree's, as boards print them: "NVIDIA Jetson AGX Orin Developer
+Kit", "Jetson-AGX" (AGX Xavier, L4T 32), "quill" (TX2), "jetson_tx1", and "lanai-3636" for the
+TX2 NX on L4T 32.6/32.7 (its code name and board id p3636; jetson-stats issues #159 and #515).
 
 Known gaps: a module not in `MODULES` (or one whose model string is ambiguous, such as an Orin
 Nano whose RAM size is unknown) gives NaN, never a guess. Jetson T4000 and TK1 are not listed.
@@ -28,6 +34,7 @@ __all__ = [
     "MODULES",
     "emc_bytes_per_second",
     "find_module",
+    "read_device_tree",
     "read_model",
 ]
 
@@ -79,8 +86,8 @@ MODULES: Tuple[JetsonModule, ...] = (
     JetsonModule("Jetson Xavier NX", ("xavier nx",), 59.7e9, 1866),
     # AGX Xavier (model "Jetson-AGX" on L4T 32): LPDDR4x, 256-bit, 2133 MHz, 137 GB/s.
     JetsonModule("Jetson AGX Xavier", ("agx xavier", "jetson-agx", "xavier"), 137e9, 2133),
-    # TX2 NX: LPDDR4, 128-bit, 1600 MHz, 51.2 GB/s.
-    JetsonModule("Jetson TX2 NX", ("tx2 nx",), 51.2e9, 1600),
+    # TX2 NX ("lanai-3636" on L4T 32.6/32.7): LPDDR4, 128-bit, 1600 MHz, 51.2 GB/s.
+    JetsonModule("Jetson TX2 NX", ("tx2 nx", "lanai"), 51.2e9, 1600),
     # TX2 ("quill"), TX2i ("lightning"), TX2 4GB ("storm"): LPDDR4, 128-bit, 1866 MHz, 59.7 GB/s.
     JetsonModule("Jetson TX2", ("tx2", "quill", "storm", "lightning"), 59.7e9, 1866),
     # TX1 ("jetson_tx1"): LPDDR4, 64-bit, 1600 MHz, 25.6 GB/s.
@@ -90,21 +97,26 @@ MODULES: Tuple[JetsonModule, ...] = (
 )
 
 
-def read_model(path: str = "/proc") -> Optional[str]:
-    """The board's model string from `<proc>/device-tree/model` (or a file path given directly).
+def read_device_tree(name: str, proc_root: str = "/proc", sys_root: str = "/sys") -> str:
+    """A device-tree property (`model`, `compatible`) as text, "" where there is none.
 
-    The kernel ends the string with a NUL; it and surrounding blanks are removed.
-    None when the file is missing or unreadable (not a device-tree system).
-    """
-    if os.path.isdir(path):
-        path = os.path.join(path, "device-tree", "model")
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(4096)
-    except OSError:
-        return None
-    text = raw.split(b"\0", 1)[0].decode("utf-8", "replace").strip()
-    return text or None
+    Read from `<proc_root>/device-tree/<name>`, else `<sys_root>/firmware/devicetree/base/<name>`
+    (the same node). Its NULs (the kernel ends each string with one) become spaces."""
+    for path in (os.path.join(proc_root, "device-tree", name),
+                 os.path.join(sys_root, "firmware", "devicetree", "base", name)):
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(4096)
+        except OSError:
+            continue
+        return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    return ""
+
+
+def read_model(proc_root: str = "/proc", sys_root: str = "/sys") -> str:
+    """The board's model string ("NVIDIA Jetson AGX Orin Developer Kit"), "" where there is no
+    device tree. The one reader of it: the sysfs and tegrastats sources both use it."""
+    return read_device_tree("model", proc_root, sys_root)
 
 
 def find_module(

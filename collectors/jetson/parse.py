@@ -1,6 +1,6 @@
 """Parse one line printed by NVIDIA's `tegrastats` into plain Python values.
 
-`parse_line(line) -> dict` is the contract in DESIGN.md ("Parser"); `collectors.tegrastats`
+`parse_line(line) -> dict` is the contract in DESIGN.md ("Parser"); the Jetson collector package
 re-exports it. It reads every format seen from L4T 28 (JetPack 3, TX1) to R39 (JetPack 7.2,
 AGX Thor): optional date prefix, `cpu [a%,b%]@F` and `CPU [a%@F,off,...]`, `EMC`/`EMC_FREQ`,
 `GR3D`/`GR3D_FREQ` with `X%`, `X%@F`, `X%@[f1,f2]` or `@[f1,f2,f3]`, temperatures `name@XC`

@@ -1,9 +1,9 @@
 """Keep one `tegrastats` subprocess running and hold its latest parsed line.
 
 `TegrastatsProcess` starts the command in its own process group (its own session), reads its
-stdout on a daemon thread, parses each line and keeps only the newest result (a one-slot
-mailbox behind a lock), so a reader of `latest()` never waits for the subprocess. When the
-command exits or cannot be started it is started again after an exponential backoff
+stdout on a daemon thread, parses each line and keeps only the newest result in a
+`memmap_tui.slow.Mailbox`, so a reader of `latest()` never waits for the subprocess. When the
+command exits or cannot be started it is started again after a `memmap_tui.slow.Backoff`
 (0.5 s, 1 s, 2 s ... up to 30 s; back to 0.5 s after a run that lasted 10 s or more); the
 first failure is logged as a warning, later ones at debug level.
 
@@ -24,7 +24,9 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .tegrastats_parse import parse_line
+from memmap_tui.slow import Backoff, Mailbox
+
+from .parse import parse_line
 
 log = logging.getLogger("memmap_tui.tegrastats")
 
@@ -49,12 +51,11 @@ class TegrastatsProcess:
     ) -> None:
         self.argv = list(argv)
         self._parse = parse
-        self._backoff_initial = backoff_initial
-        self._backoff_max = backoff_max
+        self._backoff = Backoff(backoff_initial, backoff_max)
         self._healthy_after = healthy_after
         self._kill_grace = kill_grace
-        self._lock = threading.Lock()
-        self._latest: Optional[Tuple[Parsed, float]] = None
+        self._lock = threading.Lock()  # guards _proc: no signal reaches a reaped child's pid
+        self._latest: Mailbox[Tuple[Parsed, float]] = Mailbox()
         self._first = threading.Event()
         self._stopping = threading.Event()
         self._proc: Optional[subprocess.Popen[str]] = None
@@ -82,8 +83,7 @@ class TegrastatsProcess:
 
     def latest(self) -> Optional[Tuple[Parsed, float]]:
         """(parsed line, time.monotonic() when it arrived), or None before the first one."""
-        with self._lock:
-            return self._latest
+        return self._latest.peek()
 
     @property
     def pid(self) -> Optional[int]:
@@ -115,7 +115,6 @@ class TegrastatsProcess:
             log.exception("tegrastats reader stopped")
 
     def _keep_running(self) -> None:
-        failures = 0
         while not self._stopping.is_set():
             started = time.monotonic()
             proc = self._spawn()
@@ -124,8 +123,10 @@ class TegrastatsProcess:
                 self.last_exit = self._finish(proc)
             if self._stopping.is_set():
                 return
-            failures = 1 if time.monotonic() - started >= self._healthy_after else failures + 1
-            delay = min(self._backoff_max, self._backoff_initial * 2 ** (failures - 1))
+            now = time.monotonic()
+            if now - started >= self._healthy_after:
+                self._backoff.succeeded()  # a long run: the next wait starts over
+            delay = self._backoff.failed(now)
             self._report_exit(delay)
             self._stopping.wait(delay)
 
@@ -171,8 +172,7 @@ class TegrastatsProcess:
                 self._warned_line = True
                 log.warning("tegrastats printed a line that is not a reading: %r", line[:200])
             return
-        with self._lock:
-            self._latest = (parsed, time.monotonic())
+        self._latest.put((parsed, time.monotonic()))
         self._first.set()
 
     def _finish(self, proc: subprocess.Popen[str]) -> Optional[int]:
