@@ -76,7 +76,7 @@ def parse_cgroup_file(text: str) -> List[Membership]:
     return found
 
 
-def _unescape(text: str) -> str:
+def unescape(text: str) -> str:
     return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), text)
 
 
@@ -89,7 +89,7 @@ def parse_mountinfo(text: str) -> List[Mount]:
         if not sep or len(fields) < 5 or len(tail) < 3 or tail[0] not in ("cgroup", "cgroup2"):
             continue
         options = frozenset(tail[2].split(","))
-        mounts.append(Mount(_unescape(fields[4]), _unescape(fields[3]), tail[0] == "cgroup2",
+        mounts.append(Mount(unescape(fields[4]), unescape(fields[3]), tail[0] == "cgroup2",
                             options if tail[0] == "cgroup" else frozenset()))
     return mounts
 

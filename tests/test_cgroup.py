@@ -21,7 +21,7 @@ from memmap_tui.collectors.cgroupfs import (
     psi_total,
     resolve,
 )
-from memmap_tui.collectors.job import JobIdentity, clean, job_identity
+from memmap_tui.collectors.job import JobIdentity, clean, job_identity, job_in_mounts
 
 from memmap_tui import roles as R
 from memmap_tui.derive import derive
@@ -258,3 +258,20 @@ def test_psi_total_is_seconds_of_the_asked_line() -> None:
     assert psi_total(text, "some") == pytest.approx(1.5)
     assert psi_total(text, "full") == pytest.approx(2e-5)
     assert math.isnan(psi_total("", "some"))
+
+
+def test_a_namespaced_container_is_named_by_its_runtimes_bind_mounts() -> None:
+    found = job_identity(None, str(NS / "proc"), environ={})
+    assert (found.scheduler, found.job) == ("container", "9d7c6a01f2e3")
+
+
+def test_a_pods_bind_mounts_name_its_uid_and_a_hosts_volumes_do_not() -> None:
+    pod = (f"900 890 254:1 /var/lib/kubelet/pods/{POD}/etc-hosts /etc/hosts rw - ext4 /dev/sda rw\n"
+           f"901 890 254:1 /var/lib/containerd/sandboxes/{CONTAINER}/hostname /etc/hostname rw"
+           " - ext4 /dev/sda rw\n")
+    assert job_in_mounts(pod) == ("kubernetes", POD)
+    host = (f"80 20 0:50 / /var/lib/kubelet/pods/{POD}/volumes/kubernetes.io~empty-dir/x rw"
+            " - tmpfs tmpfs rw\n"
+            f"81 20 254:1 /var/lib/kubelet/pods/{POD}/volume-subpaths/c/0 /srv/x rw"
+            " - ext4 /dev/sda rw\n")
+    assert job_in_mounts(host) == ("", "")
