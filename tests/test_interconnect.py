@@ -231,3 +231,14 @@ def test_close_twice_is_harmless() -> None:
     c = _open(SYS)
     c.close()
     c.close()
+
+
+def test_a_full_rdma_link_is_the_diagnosis_network_cause() -> None:
+    """The diagnosis reads the link shares by role (LINK_SHARE), from a recording's columns."""
+    from memmap_tui.catalog import schema_for_columns
+    from memmap_tui.verdict import diagnose
+
+    window = {"rdma.mlx5_0:1.rx_link_percent": [95.0, 96.0], "nic.eno1.tx_link_percent": [3.0]}
+    found = diagnose(window, schema_for_columns(list(window)))
+    assert found.cause == "network"
+    assert found.evidence[0].column == "rdma.mlx5_0:1.rx_link_percent"

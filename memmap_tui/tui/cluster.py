@@ -56,6 +56,7 @@ class ClusterApp(App):
         self._signals: List[int] = []
         self._widths = dict(FIXED_WIDTH, instance=MIN_INSTANCE)
         self._columns_made = False
+        self._fetching = False
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         for name in ("COLUMNS", "LINES"):  # as MemmapApp: they would pin the size
@@ -110,7 +111,10 @@ class ClusterApp(App):
 
     # -- refreshing -----------------------------------------------------------------------------
     def action_refresh_now(self) -> None:
-        self.run_worker(self._fetch, thread=True, exclusive=True, group="fetch")
+        if self._fetching:  # a slow Prometheus: one question at a time
+            return
+        self._fetching = True
+        self.run_worker(self._fetch, thread=True, group="fetch")
 
     def _fetch(self) -> None:
         try:
@@ -118,13 +122,18 @@ class ClusterApp(App):
         except PrometheusError as exc:
             self.call_from_thread(self._failed, str(exc))
             return
+        except Exception as exc:  # noqa: BLE001 - a bug must not stop the view: said in its header
+            self.call_from_thread(self._failed, f"internal error: {type(exc).__name__}: {exc}")
+            return
         self.call_from_thread(self._got, found)
 
     def _got(self, found: Snapshot) -> None:
+        self._fetching = False
         self.problem = ""
         self.snapshot = found
 
     def _failed(self, reason: str) -> None:
+        self._fetching = False
         self._failed_at = time.strftime("%H:%M:%S", self.local(time.time()))
         self.problem = reason
 
