@@ -26,13 +26,13 @@ setup(
         Extension(
             "memmap_tui._ringbuf",
             sources=["memmap_tui/_ringbuf.c"],
-            extra_compile_args=["-O2", "-std=c99"],
+            extra_compile_args=["-O2", "-std=c99", "-Wall", "-Wextra"],
             optional=True,
         ),
         Extension(
             "memmap_tui._fieldread",
             sources=["memmap_tui/_fieldread.c"],
-            extra_compile_args=["-O2", "-std=c99"],
+            extra_compile_args=["-O2", "-std=c99", "-Wall", "-Wextra"],
             optional=True,
         ),
     ],

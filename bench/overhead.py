@@ -32,7 +32,9 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _installed  # noqa: E402 - first: the installed package, with its C extensions, or exit 2
 
+_installed.require_built()
 from memmap_tui.collectors.host import HostCollector  # noqa: E402
 from memmap_tui.collectors.process import ProcessCollector  # noqa: E402
 from process_tick import TREE  # noqa: E402

@@ -20,7 +20,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LINES = PROJECT_ROOT.parent / "shared" / "fixtures" / "tegrastats" / "lines.jsonl"
 TARGET_US = 50.0
 
-sys.path.insert(0, str(PROJECT_ROOT))
+import _installed  # noqa: E402 - first: the installed package, with its C extensions, or exit 2
+
+_installed.require_built()
 from memmap_tui.collectors.jetson import parse_line  # noqa: E402
 
 

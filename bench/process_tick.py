@@ -20,13 +20,13 @@ budget is a share of a CPU, so it is spent over fewer, larger ticks.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import _installed  # noqa: E402 - first: the installed package, with its C extensions, or exit 2
 
+_installed.require_built()
 from memmap_tui.collectors.process import ProcessCollector  # noqa: E402
 
 TARGET_SECONDS = 0.001

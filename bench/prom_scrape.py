@@ -17,16 +17,15 @@ Usage: python bench/prom_scrape.py [--scrapes N] [--processes N]
 from __future__ import annotations
 
 import argparse
-import os
 import socket
-import sys
 import threading
 import time
 import urllib.request
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import _installed  # noqa: E402 - first: the installed package, with its C extensions, or exit 2
 
+_installed.require_built()
 from memmap_tui.collectors.host import HostCollector  # noqa: E402
 from prometheus_client.exposition import generate_latest  # noqa: E402
 from prometheus_client.registry import CollectorRegistry  # noqa: E402

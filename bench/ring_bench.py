@@ -1,6 +1,6 @@
 """How much a RingBuffer costs from Python: push of one row, and latest(600) for a graph.
 
-    PYTHONPATH=. python bench/ring_bench.py [--n 1000000] [--columns 32]
+    python bench/ring_bench.py [--n 1000000] [--columns 32]
 
 Prints nanoseconds per call for the C type (when built) and the pure-Python twin, and the ratio.
 Each figure is the best of a few runs (noise only ever adds time) and includes the cost of the
@@ -15,7 +15,10 @@ import sys
 from time import perf_counter
 from typing import Any, List, Optional
 
-from memmap_tui.ring import IMPLEMENTATION, PyRingBuffer, RingBuffer
+import _installed
+
+_installed.require_built()
+from memmap_tui.ring import IMPLEMENTATION, PyRingBuffer, RingBuffer  # noqa: E402
 
 
 def push_ns(cls: Any, n: int, columns: int = 32, capacity: int = 4096, repeats: int = 3) -> float:

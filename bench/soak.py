@@ -21,6 +21,10 @@ import tempfile
 import time
 from typing import List, Optional, Tuple
 
+import _installed
+
+_installed.require_built()  # `-m memmap_tui` below runs the same install
+
 WARM_UP = 10.0
 EVERY = 5.0
 GOAL_BYTES = 1 << 20

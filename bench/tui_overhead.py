@@ -26,6 +26,10 @@ import time
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
+import _installed
+
+_installed.require_built()  # the memmap it starts is this install (or this tree, built)
+
 ROOT = Path(__file__).resolve().parent.parent
 HZ = os.sysconf("SC_CLK_TCK")
 RSS_GOAL_MB = 60.0

@@ -10,7 +10,15 @@
  * token at the file's key_token index (0 for "MemTotal:", 2 for a diskstats device name), or,
  * with key_token -1, the tokens after the last ')' of the file (for /proc/PID/stat, whose
  * command name may hold spaces and parentheses); head() then gives the text before those tokens
- * and the first of them ("PID (name) S"). The meaning of every rule lives in Python.
+ * and the first of them ("PID (name) S"). The first line with a rule's key decides that rule
+ * (NaN when its token is missing or not a number). The meaning of every rule lives in Python.
+ *
+ * Limits, checked when the reader is made (ValueError), the same in the Python twin: a rule's
+ * token and a file's key_token address the first MAX_TOKENS (64) tokens of a line (a line may
+ * hold any number; those after the 64th are never looked at); a key is ASCII, shorter than
+ * MAX_KEY (64) characters, and holds no separator or newline; width is at most MAX_WIDTH (a
+ * row of it fits in memory). A file longer than 64 MiB is an OSError (EFBIG), not a read that
+ * never ends.
  *
  * Reading less: the kernel formats a seq_file such as /proc/vmstat line by line, as far as the
  * read asks, and most of its cost is that formatting. Once every rule of a keyed file matched,
@@ -18,25 +26,37 @@
  * (and MARGIN more). Only whole lines of a cut read are parsed; if a wanted line was not among
  * them (it moved), the file is read whole again at once. The values are the same either way.
  *
- * An OSError from a read names the file (as given) in its filename.
+ * read_schedule() runs without the GIL. While it runs, the reader is busy: read, head, close,
+ * __init__ and another read_schedule raise RuntimeError instead of sharing its buffers and
+ * files; cancel() and wake_fd() stay usable (they are how a batch is ended). After close(),
+ * read() and read_schedule() raise ValueError. An OSError from a read names the file (as given)
+ * in its filename.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_KEY 64
-#define MAX_TOKENS 64
+#define MAX_KEY 64                          /* keys are shorter than this */
+#define MAX_TOKENS 64                       /* tokens 0 .. MAX_TOKENS - 1 of a line */
+#define MAX_WIDTH (PY_SSIZE_T_MAX / 8)      /* slots of a row, so that width * 8 fits */
+#define MAX_FILE ((size_t)64 << 20)         /* bytes of one file */
+#define MAX_TICK ((long long)1 << 53)       /* tick numbers stay exact as doubles */
+#define MAX_SLEEP 3600.0                    /* seconds of one wait; the loop waits again */
 #define MAX_HEAD 256
 #define MARGIN 256
 #define FIRST_BUFFER 4096
+#define BUSY "%s: busy: the reader is in read_schedule (cancel() ends it) or being made"
+#define CLOSED "%s: the reader is closed"
 
 typedef struct {
     int fd;
@@ -45,6 +65,7 @@ typedef struct {
     Py_ssize_t rule_count;
     size_t need;    /* bytes to ask for next time; 0 = the whole file */
     PyObject *name; /* the path as given, for errors */
+    unsigned char first[32]; /* a bit for the first byte of each rule's key */
 } File;
 
 typedef struct {
@@ -53,8 +74,8 @@ typedef struct {
     int token;
     Py_ssize_t slot;
     double coef;
-    size_t hint;     /* where its line started last time: /proc layouts rarely move */
-    size_t line_end; /* and where it ended */
+    double value;    /* coef * number, of this read, once matched */
+    size_t line_end; /* where its line ended, last time it matched */
 } Rule;
 
 typedef struct {
@@ -67,6 +88,9 @@ typedef struct {
     unsigned char *matched;
     char *buf;
     size_t buf_size;
+    int open;                        /* made by __init__, not closed since */
+    int busy;                        /* a read_schedule runs (without the GIL), or another call
+                                        that Python code may interrupt (a buffer's, a path's) */
     volatile sig_atomic_t cancelled; /* set by cancel(): read_schedule returns at once */
     int wake[2];                     /* a pipe: cancel(), or Python's C signal handler (through
                                         signal.set_wakeup_fd), writes to wake a sleeping batch */
@@ -75,55 +99,153 @@ typedef struct {
     PyObject *failed;                /* the name of the file whose read failed last */
 } FieldReader;
 
-static void close_files(FieldReader *self) {
-    for (Py_ssize_t i = 0; i < self->file_count; i++) {
-        if (self->files[i].fd >= 0) {
-            close(self->files[i].fd);
-            self->files[i].fd = -1;
+static locale_t c_locale; /* strtod_l's: a '.' whatever LC_NUMERIC says, as float() reads */
+
+/* ---- arguments ------------------------------------------------------------------------- */
+
+static const char *type_name(PyObject *obj) {
+    const char *name = Py_TYPE(obj)->tp_name, *dot = strrchr(name, '.');
+    return dot ? dot + 1 : name;
+}
+
+/* An int argument clamped to the Py_ssize_t range (so that a huge one fails the range check
+ * that follows with ValueError, not OverflowError). -1 with TypeError naming `where`. */
+static int index_arg(PyObject *obj, const char *where, const char *what, Py_ssize_t *out) {
+    if (!PyIndex_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be an int, not %s", where, what,
+                     type_name(obj));
+        return -1;
+    }
+    *out = PyNumber_AsSsize_t(obj, NULL);
+    return *out == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* A float argument as float() takes a number (not a string). -1 with an error naming where. */
+static int float_arg(PyObject *obj, const char *where, const char *what, double *out) {
+    if (!PyFloat_Check(obj) && !PyIndex_Check(obj) &&
+        (Py_TYPE(obj)->tp_as_number == NULL || Py_TYPE(obj)->tp_as_number->nb_float == NULL)) {
+        PyErr_Format(PyExc_TypeError, "%s: %s must be a number, not %s", where, what,
+                     type_name(obj));
+        return -1;
+    }
+    *out = PyFloat_AsDouble(obj);
+    if (*out == -1.0 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "%s: %s is out of float64 range", where, what);
         }
+        return -1;
     }
+    return 0;
 }
 
-static void FieldReader_dealloc(FieldReader *self) {
-    if (self->files) {
-        close_files(self);
-        for (Py_ssize_t i = 0; i < self->file_count; i++) Py_XDECREF(self->files[i].name);
-    }
-    for (int i = 0; i < 2; i++)
-        if (self->wake[i] >= 0) close(self->wake[i]);
-    PyMem_Free(self->files);
-    PyMem_Free(self->rules);
-    PyMem_Free(self->matched);
-    PyMem_RawFree(self->buf);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+/* a * b values, or -1 when a * b * 8 bytes would not fit in a Py_ssize_t (a, b >= 0). */
+static Py_ssize_t values_of(Py_ssize_t a, Py_ssize_t b) {
+    if (a == 0 || b == 0) return 0;
+    return a > PY_SSIZE_T_MAX / 8 / b ? -1 : a * b;
 }
 
-static int is_sep(char c) { return c == ' ' || c == '\t' || c == ':' || c == '='; }
+/*
+ * A C-contiguous float64 buffer of at least `want` values (exactly, and one-dimensional, with
+ * `exact`), writable when asked. TypeError for what is no such buffer, ValueError for a wrong
+ * format or size; each names `where`. 0, or -1 with the buffer released.
+ */
+static int get_doubles(PyObject *obj, Py_buffer *view, Py_ssize_t want, int writable, int exact,
+                       const char *where) {
+    const char *kind = writable ? "a writable" : "a";
+    if (PyObject_GetBuffer(obj, view, PyBUF_FORMAT | PyBUF_C_CONTIGUOUS |
+                                          (writable ? PyBUF_WRITABLE : 0)) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_TypeError) && !PyErr_ExceptionMatches(PyExc_BufferError))
+            return -1;
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s: want %s float64 buffer of %zd values, not %s", where,
+                     kind, want, type_name(obj));
+        return -1;
+    }
+    if (view->format == NULL || strcmp(view->format, "d") != 0 || view->itemsize != 8 ||
+        view->len / 8 < want || (exact && (view->len / 8 != want || view->ndim != 1))) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_ValueError, "%s: want %s float64 buffer of %zd values", where, kind,
+                     want);
+        return -1;
+    }
+    return 0;
+}
 
-/* A decimal number at s (optionally signed, optionally with a fraction); NaN if none. */
+/* ---- parsing --------------------------------------------------------------------------- */
+
+/* The separators, as a table: the tokenizer's inner loop is most of the cost of a read. */
+static const unsigned char separator[256] = {[' '] = 1, ['\t'] = 1, [':'] = 1, ['='] = 1};
+
+static inline int is_sep(char c) { return separator[(unsigned char)c]; }
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+static const double powers_of_ten[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                         1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                         1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* The digits [s, end) ("123" or "123.45"), correctly rounded: strtod_l on a terminated copy
+ * (the file's buffer is not terminated). Called without the GIL; NaN if no memory. */
+static double slow_number(const char *s, const char *end) {
+    char local[128], *copy = local;
+    size_t len = (size_t)(end - s);
+    if (len >= sizeof local && !(copy = PyMem_RawMalloc(len + 1))) return NAN;
+    memcpy(copy, s, len);
+    copy[len] = 0;
+    double value = strtod_l(copy, NULL, c_locale);
+    if (copy != local) PyMem_RawFree(copy);
+    return value;
+}
+
+/* The number at the start of [s, end): [-+]?digits(.digits*)?, rounded as Python's float()
+ * rounds that text; NaN if there is none. The common case is exact: at most 2^53 in all its
+ * digits and at most 22 of them after the point, so one division rounds it correctly. */
 static double parse_number(const char *s, const char *end) {
     int negative = 0;
     if (s < end && (*s == '-' || *s == '+')) negative = (*s++ == '-');
-    if (s >= end || (*s < '0' || *s > '9')) return NAN;
-    unsigned long long whole = 0;
-    double value;
-    int big = 0;
-    const char *start = s;
-    while (s < end && *s >= '0' && *s <= '9') {
-        if (whole > 1844674407370955160ULL) big = 1;
-        whole = whole * 10 + (unsigned long long)(*s++ - '0');
+    if (s >= end || !is_digit(*s)) return NAN;
+    const char *digits = s;
+    uint64_t mantissa = 0;
+    int exact = 1, fraction = 0;
+    for (; s < end && is_digit(*s); s++) {
+        if (mantissa > (UINT64_MAX - 9) / 10) exact = 0;
+        else mantissa = mantissa * 10 + (uint64_t)(*s - '0');
     }
-    value = big ? strtod(start, NULL) : (double)whole;
     if (s < end && *s == '.') {
-        double scale = 0.1;
-        for (s++; s < end && *s >= '0' && *s <= '9'; s++, scale *= 0.1) value += (*s - '0') * scale;
+        for (s++; s < end && is_digit(*s); s++, fraction++) {
+            if (mantissa > (UINT64_MAX - 9) / 10) exact = 0;
+            else mantissa = mantissa * 10 + (uint64_t)(*s - '0');
+        }
     }
+    double value = exact && mantissa <= (UINT64_C(1) << 53) && fraction <= 22
+                       ? (double)mantissa / powers_of_ten[fraction]
+                       : slow_number(digits, s);
     return negative ? -value : value;
 }
 
-/* Split [line, end) into tokens; returns how many (at most `most`). */
-static int tokenize(const char *line, const char *end, const char **starts, const char **ends,
-                    int most) {
+/* The first '\n' in [p, end), or NULL. Eight bytes at a time in a register: /proc lines are
+ * short, and a call to memchr per line costs more than the search. */
+static inline const char *find_newline(const char *p, const char *end) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+    for (; end - p >= 8; p += 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        word ^= ones * '\n'; /* a zero byte where a newline was */
+        uint64_t zeros = (word - ones) & ~word & highs; /* exact up to the first zero byte */
+        if (zeros) return p + (__builtin_ctzll(zeros) >> 3);
+    }
+    for (; p < end; p++)
+        if (*p == '\n') return p;
+    return NULL;
+#else
+    return memchr(p, '\n', (size_t)(end - p));
+#endif
+}
+
+/* Split [line, end) into tokens; returns how many (at most `most` <= MAX_TOKENS). */
+static inline int tokenize(const char *line, const char *end, const char **starts,
+                           const char **ends, int most) {
     int n = 0;
     const char *p = line;
     while (p < end && n < most) {
@@ -136,21 +258,23 @@ static int tokenize(const char *line, const char *end, const char **starts, cons
     return n;
 }
 
-static void apply_rules(FieldReader *self, const File *f, const char **ts, const char **te, int n,
-                        const char *key, Py_ssize_t key_len, double *row, size_t offset,
-                        size_t line_end) {
+/* The rules of file f that wait for a line with this key take their number from it (NaN when
+ * the line has no such token or it is not a number). Returns how many it decided. */
+static Py_ssize_t apply_rules(FieldReader *self, const File *f, const char **ts,
+                              const char **te, int n, const char *key, Py_ssize_t key_len,
+                              size_t line_end) {
+    Py_ssize_t decided = 0;
     for (Py_ssize_t r = f->first_rule; r < f->first_rule + f->rule_count; r++) {
         Rule *rule = &self->rules[r];
         if (self->matched[r] || rule->key_len != key_len || memcmp(rule->key, key, key_len) != 0)
             continue;
-        if (rule->token >= n) continue;
-        double v = parse_number(ts[rule->token], te[rule->token]);
-        if (isnan(v)) continue;
-        row[rule->slot] += rule->coef * v;
-        self->matched[r] = 1;
-        rule->hint = offset;
+        double v = rule->token < n ? parse_number(ts[rule->token], te[rule->token]) : NAN;
+        rule->value = rule->coef * v;
         rule->line_end = line_end;
+        self->matched[r] = 1;
+        decided++;
     }
+    return decided;
 }
 
 /* Whether a rule of file f still waits for the line with this key. */
@@ -163,29 +287,33 @@ static int wanted(const FieldReader *self, const File *f, const char *key, Py_ss
     return 0;
 }
 
-/* Try each rule's line where it was last time; 1 when that served every rule of the file. */
-static int try_hints(FieldReader *self, const File *f, const char *text, const char *end,
-                     double *row) {
-    const char *ts[MAX_TOKENS], *te[MAX_TOKENS];
-    size_t len = (size_t)(end - text);
+/* With key_token 0, where the key is the line's first token: the length of the key at p (the
+ * line's first token, which ends at `stop` or a separator) when a rule of f still waits for it,
+ * else 0. Compares the line with the keys rather than tokenizing it, after a look at its first
+ * byte: most lines of vmstat or meminfo are not wanted, and this is most of the cost of a read. */
+static Py_ssize_t wanted_at_start(const FieldReader *self, const File *f, const char *p,
+                                  const char *stop) {
+    unsigned char c = (unsigned char)*p;
+    if (!(f->first[c >> 3] & (1u << (c & 7)))) return 0;
     for (Py_ssize_t r = f->first_rule; r < f->first_rule + f->rule_count; r++) {
-        size_t at = self->rules[r].hint;
-        if (self->matched[r] || at >= len || (at > 0 && text[at - 1] != '\n')) continue;
-        const char *line = text + at, *nl = memchr(line, '\n', len - at);
-        const char *stop = nl ? nl : end;
-        int n = tokenize(line, stop, ts, te, MAX_TOKENS);
-        if (n > f->key_token)
-            apply_rules(self, f, ts, te, n, ts[f->key_token],
-                        (Py_ssize_t)(te[f->key_token] - ts[f->key_token]), row, at,
-                        (size_t)(stop - text));
+        const Rule *rule = &self->rules[r];
+        Py_ssize_t n = rule->key_len;
+        if (!self->matched[r] && n > 0 && n <= stop - p && (n == stop - p || is_sep(p[n])) &&
+            rule->key[n - 1] == p[n - 1] && memcmp(rule->key, p, (size_t)n) == 0)
+            return n;
     }
-    for (Py_ssize_t r = f->first_rule; r < f->first_rule + f->rule_count; r++)
-        if (!self->matched[r]) return 0;
-    return 1;
+    return 0;
 }
 
-static void parse_file(FieldReader *self, const File *f, const char *text, size_t len,
-                       double *row) {
+/* How many rules of file f wait for their line. */
+static Py_ssize_t waiting(const FieldReader *self, const File *f) {
+    Py_ssize_t n = 0;
+    for (Py_ssize_t r = f->first_rule; r < f->first_rule + f->rule_count; r++)
+        n += !self->matched[r];
+    return n;
+}
+
+static void parse_file(FieldReader *self, const File *f, const char *text, size_t len) {
     const char *ts[MAX_TOKENS], *te[MAX_TOKENS];
     const char *end = text + len;
     if (f->key_token < 0) { /* tokens after the last ')' */
@@ -195,30 +323,37 @@ static void parse_file(FieldReader *self, const File *f, const char *text, size_
         const char *head_end = n > 0 ? te[0] : p;
         self->head_len = head_end - text < MAX_HEAD ? head_end - text : MAX_HEAD;
         memcpy(self->head, text, (size_t)self->head_len);
-        apply_rules(self, f, ts, te, n, "", 0, row, 0, len);
+        apply_rules(self, f, ts, te, n, "", 0, len);
         return;
     }
-    if (try_hints(self, f, text, end, row)) return;
+    Py_ssize_t left = waiting(self, f);
     const char *line = text;
-    while (line < end) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
+    while (line < end && left > 0) { /* the first line with a key decides: stop when all did */
+        const char *nl = find_newline(line, end);
         const char *stop = nl ? nl : end;
-        /* Only the key first: most lines of vmstat or diskstats are not wanted. */
-        int n = tokenize(line, stop, ts, te, f->key_token + 1);
-        if (n > f->key_token) {
-            const char *key = ts[f->key_token];
-            Py_ssize_t key_len = (Py_ssize_t)(te[f->key_token] - key);
-            if (wanted(self, f, key, key_len)) {
-                n = tokenize(line, stop, ts, te, MAX_TOKENS);
-                apply_rules(self, f, ts, te, n, key, key_len, row, (size_t)(line - text),
-                            (size_t)(stop - text));
-            }
+        const char *key = line;
+        Py_ssize_t key_len = 0;
+        if (f->key_token == 0) {
+            while (key < stop && is_sep(*key)) key++;
+            if (key < stop) key_len = wanted_at_start(self, f, key, stop);
+        } else if (tokenize(line, stop, ts, te, f->key_token + 1) > f->key_token) {
+            key = ts[f->key_token]; /* only the key first: most lines are not wanted */
+            key_len = (Py_ssize_t)(te[f->key_token] - key);
+            if (!wanted(self, f, key, key_len)) key_len = 0;
         }
-        line = stop + 1;
+        if (key_len > 0) {
+            int n = tokenize(line, stop, ts, te, MAX_TOKENS);
+            left -= apply_rules(self, f, ts, te, n, key, key_len, (size_t)(stop - text));
+        }
+        if (!nl) break;
+        line = nl + 1;
     }
 }
 
-/* The whole file behind fd, from offset 0; grows the buffer as needed. -1 with errno set. */
+/* ---- reading --------------------------------------------------------------------------- */
+
+/* The whole file behind fd, from offset 0; grows the buffer as needed, up to MAX_FILE bytes.
+ * -1 with errno set (EFBIG for a longer file). */
 static ssize_t read_whole(FieldReader *self, int fd) {
     size_t have = 0;
     for (;;) {
@@ -229,6 +364,15 @@ static ssize_t read_whole(FieldReader *self, int fd) {
         }
         have += (size_t)got;
         if (got == 0 || have < self->buf_size) return (ssize_t)have;
+        if (self->buf_size >= MAX_FILE) {
+            char more;
+            do got = pread(fd, &more, 1, (off_t)have);
+            while (got < 0 && errno == EINTR);
+            if (got < 0) return -1;
+            if (got == 0) return (ssize_t)have;
+            errno = EFBIG;
+            return -1;
+        }
         char *bigger = PyMem_RawRealloc(self->buf, self->buf_size * 2);
         if (!bigger) {
             errno = ENOMEM;
@@ -239,7 +383,7 @@ static ssize_t read_whole(FieldReader *self, int fd) {
     }
 }
 
-/* The first `want` bytes of the file behind fd. -1 with errno set. */
+/* The first `want` bytes (at most the buffer) of the file behind fd. -1 with errno set. */
 static ssize_t read_start(FieldReader *self, int fd, size_t want) {
     for (;;) {
         ssize_t got = pread(fd, self->buf, want, 0);
@@ -247,17 +391,10 @@ static ssize_t read_start(FieldReader *self, int fd, size_t want) {
     }
 }
 
-/* Whether every rule of file f matched in this read. */
-static int file_done(const FieldReader *self, const File *f) {
-    for (Py_ssize_t r = f->first_rule; r < f->first_rule + f->rule_count; r++)
-        if (!self->matched[r]) return 0;
-    return 1;
-}
-
 /* After a read that served every rule of a keyed file: how much to ask for next time
  * (0 = the whole file, when asking for less would not save anything). */
 static size_t next_need(const FieldReader *self, const File *f, size_t len, int whole) {
-    if (f->key_token < 0 || f->rule_count == 0 || !file_done(self, f)) return 0;
+    if (f->key_token < 0 || f->rule_count == 0 || waiting(self, f)) return 0;
     size_t last = 0;
     for (Py_ssize_t r = f->first_rule; r < f->first_rule + f->rule_count; r++)
         if (self->rules[r].line_end > last) last = self->rules[r].line_end;
@@ -265,8 +402,8 @@ static size_t next_need(const FieldReader *self, const File *f, size_t len, int 
     return whole && need >= len ? 0 : need;
 }
 
-/* Read file f into row, asking for only its first f->need bytes when that is known. */
-static int fill_file(FieldReader *self, File *f, double *row) {
+/* Read file f, asking for only its first f->need bytes when that is known. */
+static int fill_file(FieldReader *self, File *f) {
     ssize_t len;
     if (f->need > 0 && f->need <= self->buf_size) {
         len = read_start(self, f->fd, f->need);
@@ -274,8 +411,8 @@ static int fill_file(FieldReader *self, File *f, double *row) {
         if ((size_t)len == f->need) { /* cut: parse whole lines only, then see */
             size_t whole_lines = (size_t)len;
             while (whole_lines > 0 && self->buf[whole_lines - 1] != '\n') whole_lines--;
-            parse_file(self, f, self->buf, whole_lines, row);
-            if (file_done(self, f)) {
+            parse_file(self, f, self->buf, whole_lines);
+            if (!waiting(self, f)) {
                 f->need = next_need(self, f, (size_t)len, 0);
                 return 0;
             }
@@ -286,38 +423,40 @@ static int fill_file(FieldReader *self, File *f, double *row) {
         len = read_whole(self, f->fd);
         if (len < 0) return -1;
     }
-    parse_file(self, f, self->buf, (size_t)len, row);
+    parse_file(self, f, self->buf, (size_t)len);
     f->need = next_need(self, f, (size_t)len, 1);
     return 0;
 }
 
-/* Fill row from every file; needs no GIL. -1 with errno set (and self->failed naming the file)
- * when a read fails. */
+/* Fill row (width values) from every file; needs no GIL. Each slot is the sum, in rule order,
+ * of its rules' values, as the Python twin adds them. -1 with errno set (and self->failed
+ * naming the file) when a read fails. */
 static int fill_row(FieldReader *self, double *row) {
     memset(self->matched, 0, (size_t)self->rule_count);
-    for (Py_ssize_t r = 0; r < self->rule_count; r++) row[self->rules[r].slot] = 0.0;
     for (Py_ssize_t i = 0; i < self->file_count; i++) {
         File *f = &self->files[i];
-        if (f->fd < 0) continue;
-        if (fill_file(self, f, row) < 0) {
+        if (f->fd >= 0 && fill_file(self, f) < 0) {
             self->failed = f->name;
             return -1;
         }
     }
+    for (Py_ssize_t r = 0; r < self->rule_count; r++) row[self->rules[r].slot] = 0.0;
+    for (Py_ssize_t r = 0; r < self->rule_count; r++)
+        if (self->matched[r]) row[self->rules[r].slot] += self->rules[r].value;
     for (Py_ssize_t r = 0; r < self->rule_count; r++)
         if (!self->matched[r]) row[self->rules[r].slot] = NAN;
     return 0;
 }
 
-/* A writable float64 buffer of at least `want` values, or -1 with ValueError naming method. */
-static int get_rows(PyObject *obj, Py_buffer *view, Py_ssize_t want, const char *method) {
-    if (PyObject_GetBuffer(obj, view, PyBUF_WRITABLE | PyBUF_FORMAT | PyBUF_C_CONTIGUOUS) < 0)
+/* 0 when the reader may be used by `method` now; else -1 with RuntimeError (a batch runs) or
+ * ValueError (closed, when `needs_open`). */
+static int usable(const FieldReader *self, const char *method, int needs_open) {
+    if (self->busy) {
+        PyErr_Format(PyExc_RuntimeError, BUSY, method);
         return -1;
-    if (view->format == NULL || strcmp(view->format, "d") != 0 || view->itemsize != 8 ||
-        view->len < want * 8) {
-        PyBuffer_Release(view);
-        PyErr_Format(PyExc_ValueError, "FieldReader.%s: want a writable float64 buffer of %zd",
-                     method, want);
+    }
+    if (needs_open && !self->open) {
+        PyErr_Format(PyExc_ValueError, CLOSED, method);
         return -1;
     }
     return 0;
@@ -325,15 +464,16 @@ static int get_rows(PyObject *obj, Py_buffer *view, Py_ssize_t want, const char 
 
 static PyObject *FieldReader_read(FieldReader *self, PyObject *arg) {
     Py_buffer view;
-    if (get_rows(arg, &view, self->width, "read") < 0) return NULL;
-    if (view.len != self->width * 8) {
-        PyBuffer_Release(&view);
-        return PyErr_Format(PyExc_ValueError, "FieldReader.read: want a writable float64 buffer "
-                            "of %zd", self->width);
+    if (usable(self, "FieldReader.read", 1) < 0) return NULL;
+    self->busy = 1; /* Python code of the buffer's cannot close or remake the reader meanwhile */
+    if (get_doubles(arg, &view, self->width, 1, 1, "FieldReader.read") < 0) {
+        self->busy = 0;
+        return NULL;
     }
     int failed = fill_row(self, (double *)view.buf);
     int saved = errno;
     PyBuffer_Release(&view);
+    self->busy = 0;
     if (failed) {
         errno = saved;
         return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, self->failed);
@@ -342,8 +482,11 @@ static PyObject *FieldReader_read(FieldReader *self, PyObject *arg) {
 }
 
 static PyObject *FieldReader_head(FieldReader *self, PyObject *Py_UNUSED(ignored)) {
+    if (usable(self, "FieldReader.head", 0) < 0) return NULL;
     return PyBytes_FromStringAndSize(self->head, self->head_len);
 }
+
+/* ---- batches --------------------------------------------------------------------------- */
 
 static double seconds(clockid_t clock) {
     struct timespec ts;
@@ -362,17 +505,20 @@ static int should_stop(FieldReader *self) {
     return status;
 }
 
-/* Sleep until monotonic time `due`, woken early by cancel() or a signal (a signal that lands
- * on another thread wakes us through the pipe, when it is Python's wakeup fd); a signal's Python
- * handler then runs. Returns like should_stop(). Called without the GIL. */
+/* Sleep until monotonic time `due` (which may be far off, or infinite), woken early by cancel()
+ * or a signal (a signal that lands on another thread wakes us through the pipe, when it is
+ * Python's wakeup fd); a signal's Python handler then runs. Returns like should_stop(). Called
+ * without the GIL. */
 static int wait_for(FieldReader *self, double due) {
     for (;;) {
         if (self->cancelled) return 1;
         double left = due - seconds(CLOCK_MONOTONIC);
-        if (left <= 0) return 0;
+        if (!(left > 0)) return 0;
+        if (left > MAX_SLEEP) left = MAX_SLEEP;
         struct timespec ts;
         ts.tv_sec = (time_t)left;
         ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+        if (ts.tv_nsec > 999999999L) ts.tv_nsec = 999999999L;
         struct pollfd wake = {self->wake[0], POLLIN, 0};
         int ready = ppoll(&wake, self->wake[0] >= 0 ? 1 : 0, &ts, NULL);
         if (ready > 0) {
@@ -398,6 +544,34 @@ static int make_wake(FieldReader *self) {
     return 0;
 }
 
+typedef struct {
+    double start, interval;
+    long long tick;
+    Py_ssize_t count;
+} Schedule;
+
+/* read_schedule's arguments after the two buffers, checked. -1 with an error naming the method. */
+static int schedule_args(PyObject *args, Schedule *s) {
+    const char *where = "FieldReader.read_schedule";
+    Py_ssize_t tick;
+    if (float_arg(PyTuple_GET_ITEM(args, 2), where, "start", &s->start) < 0 ||
+        float_arg(PyTuple_GET_ITEM(args, 3), where, "interval", &s->interval) < 0 ||
+        index_arg(PyTuple_GET_ITEM(args, 4), where, "tick", &tick) < 0 ||
+        index_arg(PyTuple_GET_ITEM(args, 5), where, "count", &s->count) < 0)
+        return -1;
+    if (!isfinite(s->start) || !isfinite(s->interval) || !(s->interval > 0)) {
+        PyErr_Format(PyExc_ValueError, "%s: start must be finite and interval finite and > 0",
+                     where);
+        return -1;
+    }
+    if (tick < 0 || tick > MAX_TICK || s->count < 0) {
+        PyErr_Format(PyExc_ValueError, "%s: tick must be in 0..2**53 and count >= 0", where);
+        return -1;
+    }
+    s->tick = tick;
+    return 0;
+}
+
 /*
  * read_schedule(rows, stamps, start, interval, tick, count) -> (done, next_tick, missed)
  * Up to `count` ticks on the drift-free schedule start + k * interval (k from `tick`), without
@@ -406,36 +580,42 @@ static int make_wake(FieldReader *self) {
  * thread or a signal handler) and a signal that interrupts this thread end the batch at once.
  */
 static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
-    PyObject *rows_obj, *stamps_obj;
-    double start, interval;
-    long long tick;
-    Py_ssize_t count;
-    if (!PyArg_ParseTuple(args, "OOddLn", &rows_obj, &stamps_obj, &start, &interval, &tick,
-                          &count))
-        return NULL;
-    if (!(interval > 0) || count < 0) {
-        PyErr_SetString(PyExc_ValueError,
-                        "FieldReader.read_schedule: interval must be > 0 and count >= 0");
-        return NULL;
+    const char *where = "FieldReader.read_schedule";
+    if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) != 6) {
+        return PyErr_Format(PyExc_TypeError, "%s: takes (rows, stamps, start, interval, tick, "
+                            "count)", where);
+    }
+    Schedule s;
+    if (schedule_args(args, &s) < 0 || usable(self, where, 1) < 0) return NULL;
+    Py_ssize_t row_values = values_of(s.count, self->width), stamp_values = values_of(s.count, 2);
+    if (row_values < 0 || stamp_values < 0) {
+        return PyErr_Format(PyExc_ValueError, "%s: count %zd is too large for rows of %zd",
+                            where, s.count, self->width);
     }
     Py_buffer rows, stamps;
-    if (get_rows(rows_obj, &rows, count * self->width, "read_schedule") < 0) return NULL;
-    if (get_rows(stamps_obj, &stamps, count * 2, "read_schedule") < 0) {
+    self->busy = 1; /* from here: a buffer's Python code cannot use the reader either */
+    if (get_doubles(PyTuple_GET_ITEM(args, 0), &rows, row_values, 1, 0, where) < 0) {
+        self->busy = 0;
+        return NULL;
+    }
+    if (get_doubles(PyTuple_GET_ITEM(args, 1), &stamps, stamp_values, 1, 0, where) < 0) {
         PyBuffer_Release(&rows);
+        self->busy = 0;
         return NULL;
     }
     if (make_wake(self) < 0) {
         PyBuffer_Release(&rows);
         PyBuffer_Release(&stamps);
+        self->busy = 0;
         return NULL;
     }
     double *row = (double *)rows.buf, *stamp = (double *)stamps.buf;
+    long long tick = s.tick, missed = 0;
     Py_ssize_t done = 0;
-    long long missed = 0;
     int error = 0, stop = 0;
     Py_BEGIN_ALLOW_THREADS
-    while (done < count) {
-        stop = wait_for(self, start + (double)tick * interval);
+    while (done < s.count) {
+        stop = wait_for(self, s.start + (double)tick * s.interval);
         if (stop) break;
         stamp[2 * done] = seconds(CLOCK_MONOTONIC);
         stamp[2 * done + 1] = seconds(CLOCK_REALTIME);
@@ -445,16 +625,18 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
         }
         done++;
         tick++;
-        double late = seconds(CLOCK_MONOTONIC) - (start + (double)tick * interval);
-        if (late >= interval) {
-            long long skip = (long long)floor(late / interval);
-            missed += skip;
-            tick += skip;
+        double late = seconds(CLOCK_MONOTONIC) - (s.start + (double)tick * s.interval);
+        if (late >= s.interval) { /* whole slots gone by: skip them (never past MAX_TICK) */
+            double skip = floor(late / s.interval), room = (double)(MAX_TICK - tick);
+            if (skip > room) skip = room > 0 ? room : 0;
+            missed += (long long)skip;
+            tick += (long long)skip;
         }
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&rows);
     PyBuffer_Release(&stamps);
+    self->busy = 0;
     if (error) {
         errno = error;
         return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, self->failed);
@@ -476,112 +658,229 @@ static PyObject *FieldReader_wake_fd(FieldReader *self, PyObject *Py_UNUSED(igno
     return PyLong_FromLong(self->wake[1]);
 }
 
+static void close_files(FieldReader *self) {
+    for (Py_ssize_t i = 0; i < self->file_count; i++) {
+        if (self->files[i].fd >= 0) {
+            close(self->files[i].fd);
+            self->files[i].fd = -1;
+        }
+    }
+    self->open = 0;
+}
+
 static PyObject *FieldReader_close(FieldReader *self, PyObject *Py_UNUSED(ignored)) {
+    if (usable(self, "FieldReader.close", 0) < 0) return NULL;
     close_files(self);
     Py_RETURN_NONE;
 }
 
-static int parse_rule(PyObject *item, Rule *rule, Py_ssize_t *file_index, Py_ssize_t width) {
-    const char *key;
-    Py_ssize_t key_len;
-    if (!PyArg_ParseTuple(item, "ns#ind", file_index, &key, &key_len, &rule->token, &rule->slot,
-                          &rule->coef))
-        return -1;
-    if (key_len >= MAX_KEY || rule->token < 0 || rule->token >= MAX_TOKENS || rule->slot < 0 ||
-        rule->slot >= width) {
-        PyErr_SetString(PyExc_ValueError,
-                        "FieldReader: rule key too long, or token or slot out of range");
+/* ---- making a reader ------------------------------------------------------------------- */
+
+/* Closes the files and forgets the state of an earlier __init__ (the pipe stays). The fields
+ * are cleared before any name is released, since releasing one can run Python code. */
+static void release_state(FieldReader *self) {
+    File *files = self->files;
+    Py_ssize_t file_count = self->file_count;
+    close_files(self);
+    PyMem_Free(self->rules);
+    PyMem_Free(self->matched);
+    PyMem_RawFree(self->buf);
+    self->files = NULL;
+    self->rules = NULL;
+    self->matched = NULL;
+    self->buf = NULL;
+    self->file_count = self->rule_count = self->width = 0;
+    self->buf_size = 0;
+    self->head_len = 0;
+    self->failed = NULL;
+    if (files) {
+        for (Py_ssize_t i = 0; i < file_count; i++) Py_XDECREF(files[i].name);
+        PyMem_Free(files);
+    }
+}
+
+static void FieldReader_dealloc(FieldReader *self) {
+    release_state(self);
+    for (int i = 0; i < 2; i++)
+        if (self->wake[i] >= 0) close(self->wake[i]);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Whether key may name a line: ASCII, and no separator or newline (a token never holds one). */
+static int key_is_valid(const char *key, Py_ssize_t len) {
+    for (Py_ssize_t i = 0; i < len; i++)
+        if ((unsigned char)key[i] > 127 || is_sep(key[i]) || key[i] == '\n') return 0;
+    return 1;
+}
+
+/* rules[r]: (file index, key, token, slot, coef), each checked. */
+static int parse_rule(PyObject *item, Py_ssize_t r, Rule *rule, Py_ssize_t *file_index,
+                      Py_ssize_t file_count, Py_ssize_t width) {
+    const char *where = "FieldReader()";
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 5) {
+        PyErr_Format(PyExc_TypeError, "%s: rules[%zd] must be a (file, key, token, slot, coef) "
+                     "tuple", where, r);
         return -1;
     }
-    rule->hint = (size_t)-1;
-    rule->line_end = 0;
-    memcpy(rule->key, key, (size_t)key_len);
+    PyObject *key = PyTuple_GET_ITEM(item, 1);
+    Py_ssize_t token;
+    if (index_arg(PyTuple_GET_ITEM(item, 0), where, "a rule's file", file_index) < 0) return -1;
+    if (!PyUnicode_Check(key)) {
+        PyErr_Format(PyExc_TypeError, "%s: a rule's key must be a str, not %s", where,
+                     type_name(key));
+        return -1;
+    }
+    if (index_arg(PyTuple_GET_ITEM(item, 2), where, "a rule's token", &token) < 0 ||
+        index_arg(PyTuple_GET_ITEM(item, 3), where, "a rule's slot", &rule->slot) < 0 ||
+        float_arg(PyTuple_GET_ITEM(item, 4), where, "a rule's coef", &rule->coef) < 0)
+        return -1;
+    Py_ssize_t key_len;
+    const char *text = PyUnicode_IS_ASCII(key) ? PyUnicode_AsUTF8AndSize(key, &key_len) : NULL;
+    if (text == NULL && PyErr_Occurred()) return -1;
+    if (*file_index < 0 || *file_index >= file_count) {
+        PyErr_Format(PyExc_ValueError, "%s: rules[%zd] names file %zd of %zd", where, r,
+                     *file_index, file_count);
+        return -1;
+    }
+    if (text == NULL || key_len >= MAX_KEY || !key_is_valid(text, key_len)) {
+        PyErr_Format(PyExc_ValueError, "%s: rules[%zd]: a key is ASCII, shorter than %d "
+                     "characters, without separators", where, r, MAX_KEY);
+        return -1;
+    }
+    if (token < 0 || token >= MAX_TOKENS || rule->slot < 0 || rule->slot >= width) {
+        PyErr_Format(PyExc_ValueError, "%s: rules[%zd]: token must be in 0..%d and slot in "
+                     "0..%zd", where, r, MAX_TOKENS - 1, width - 1);
+        return -1;
+    }
+    memcpy(rule->key, text, (size_t)key_len);
     rule->key[key_len] = 0;
     rule->key_len = key_len;
+    rule->token = (int)token;
+    rule->line_end = 0;
     return 0;
 }
 
-static int open_files(FieldReader *self, PyObject *files) {
-    for (Py_ssize_t i = 0; i < self->file_count; i++) {
-        PyObject *path_obj = NULL, *name;
-        int key_token;
-        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(files, i), "Oi", &name, &key_token))
-            return -1;
-        if (!PyUnicode_FSConverter(name, &path_obj)) return -1;
-        Py_INCREF(name);
-        self->files[i].name = name;
-        const char *path = PyBytes_AS_STRING(path_obj);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-            PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, name);
-            Py_DECREF(path_obj);
-            return -1;
-        }
-        Py_DECREF(path_obj);
-        self->files[i].fd = fd;
-        self->files[i].key_token = key_token;
+/* files[i]: (path, key_token), checked; *path gets the path as bytes (a new reference). */
+static int parse_file_spec(PyObject *item, Py_ssize_t i, File *file, PyObject **path) {
+    const char *where = "FieldReader()";
+    Py_ssize_t key_token;
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+        PyErr_Format(PyExc_TypeError, "%s: files[%zd] must be a (path, key_token) tuple", where,
+                     i);
+        return -1;
     }
+    if (!PyUnicode_FSConverter(PyTuple_GET_ITEM(item, 0), path)) return -1;
+    if (index_arg(PyTuple_GET_ITEM(item, 1), where, "key_token", &key_token) < 0) return -1;
+    if (key_token < -1 || key_token >= MAX_TOKENS) {
+        PyErr_Format(PyExc_ValueError, "%s: files[%zd]: key_token must be in -1..%d", where, i,
+                     MAX_TOKENS - 1);
+        return -1;
+    }
+    file->key_token = (int)key_token;
+    file->name = PyTuple_GET_ITEM(item, 0);
+    Py_INCREF(file->name);
     return 0;
 }
 
-/* Rules must come grouped by file, in file order (the Python side sorts them). */
-static int load_rules(FieldReader *self, PyObject *rules) {
+/* Checks every file and rule, then opens the files. Rules must come grouped by file, in file
+ * order (the Python side sorts them). */
+static int load(FieldReader *self, PyObject *files, PyObject *rules, PyObject **paths) {
+    for (Py_ssize_t i = 0; i < self->file_count; i++) {
+        if (parse_file_spec(PySequence_Fast_GET_ITEM(files, i), i, &self->files[i], &paths[i]) < 0)
+            return -1;
+    }
     Py_ssize_t previous = 0;
     for (Py_ssize_t r = 0; r < self->rule_count; r++) {
         Py_ssize_t fi;
-        if (parse_rule(PySequence_Fast_GET_ITEM(rules, r), &self->rules[r], &fi, self->width) < 0)
+        if (parse_rule(PySequence_Fast_GET_ITEM(rules, r), r, &self->rules[r], &fi,
+                       self->file_count, self->width) < 0)
             return -1;
-        if (fi < 0 || fi >= self->file_count) {
-            PyErr_SetString(PyExc_ValueError, "FieldReader: rule names a file out of range");
-            return -1;
-        }
         if (fi < previous) {
-            PyErr_SetString(PyExc_ValueError, "FieldReader: rules must be grouped by file");
+            PyErr_SetString(PyExc_ValueError, "FieldReader(): rules must be grouped by file");
             return -1;
         }
-        if (self->files[fi].rule_count == 0) self->files[fi].first_rule = r;
-        self->files[fi].rule_count++;
+        File *file = &self->files[fi];
+        if (file->rule_count == 0) file->first_rule = r;
+        file->rule_count++;
+        if (self->rules[r].key_len > 0) {
+            unsigned char c = (unsigned char)self->rules[r].key[0];
+            file->first[c >> 3] |= (unsigned char)(1u << (c & 7));
+        }
         previous = fi;
+    }
+    for (Py_ssize_t i = 0; i < self->file_count; i++) {
+        int fd = open(PyBytes_AS_STRING(paths[i]), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, self->files[i].name);
+            return -1;
+        }
+        self->files[i].fd = fd;
     }
     return 0;
 }
 
-static int FieldReader_init(FieldReader *self, PyObject *args, PyObject *kwds) {
+/* Allocates the state for file_count files and rule_count rules; -1 with MemoryError. */
+static int allocate(FieldReader *self, Py_ssize_t file_count, Py_ssize_t rule_count) {
+    self->files = PyMem_Calloc((size_t)file_count + 1, sizeof(File));
+    if (!self->files) return -1;
+    self->file_count = file_count; /* every fd -1 before the first can be closed */
+    for (Py_ssize_t i = 0; i < file_count; i++) self->files[i].fd = -1;
+    self->rules = PyMem_Calloc((size_t)rule_count + 1, sizeof(Rule));
+    self->matched = PyMem_Calloc((size_t)rule_count + 1, 1);
+    self->buf = PyMem_RawMalloc(FIRST_BUFFER);
+    if (!self->rules || !self->matched || !self->buf) return -1;
+    self->rule_count = rule_count;
+    self->buf_size = FIRST_BUFFER;
+    return 0;
+}
+
+static int init_state(FieldReader *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"files", "rules", "width", NULL};
-    PyObject *files_in, *rules_in;
+    const char *where = "FieldReader()";
+    PyObject *files_in, *rules_in, *width_in;
     Py_ssize_t width;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOn", kwlist, &files_in, &rules_in, &width))
+    release_state(self); /* a second __init__ starts afresh; a failed one leaves it closed */
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO:FieldReader", kwlist, &files_in,
+                                     &rules_in, &width_in) ||
+        index_arg(width_in, where, "width", &width) < 0)
         return -1;
-    if (width <= 0) {
-        PyErr_SetString(PyExc_ValueError, "FieldReader: width must be positive");
+    if (width <= 0 || width > MAX_WIDTH) {
+        PyErr_Format(PyExc_ValueError, "%s: width must be in 1..%zd", where, (Py_ssize_t)MAX_WIDTH);
         return -1;
     }
-    PyObject *files = PySequence_Fast(files_in, "FieldReader: files must be a sequence");
+    PyObject *files = PySequence_Fast(files_in, "FieldReader(): files must be a sequence");
     if (!files) return -1;
-    PyObject *rules = PySequence_Fast(rules_in, "FieldReader: rules must be a sequence");
+    PyObject *rules = PySequence_Fast(rules_in, "FieldReader(): rules must be a sequence");
     if (!rules) {
         Py_DECREF(files);
         return -1;
     }
     int status = -1;
-    self->width = width;
-    self->file_count = PySequence_Fast_GET_SIZE(files);
-    self->rule_count = PySequence_Fast_GET_SIZE(rules);
-    self->files = PyMem_Calloc((size_t)self->file_count + 1, sizeof(File));
-    self->rules = PyMem_Calloc((size_t)self->rule_count + 1, sizeof(Rule));
-    self->matched = PyMem_Calloc((size_t)self->rule_count + 1, 1);
-    self->buf_size = FIRST_BUFFER;
-    self->buf = PyMem_RawMalloc(self->buf_size);
-    if (!self->files || !self->rules || !self->matched || !self->buf) {
+    Py_ssize_t file_count = PySequence_Fast_GET_SIZE(files);
+    PyObject **paths = PyMem_Calloc((size_t)file_count + 1, sizeof(PyObject *));
+    if (!paths || allocate(self, file_count, PySequence_Fast_GET_SIZE(rules)) < 0) {
         PyErr_NoMemory();
         goto done;
     }
-    for (Py_ssize_t i = 0; i < self->file_count; i++) self->files[i].fd = -1;
-    if (open_files(self, files) < 0 || load_rules(self, rules) < 0) goto done;
+    self->width = width;
+    if (load(self, files, rules, paths) < 0) goto done;
+    self->open = 1;
     status = 0;
 done:
+    if (paths)
+        for (Py_ssize_t i = 0; i < file_count; i++) Py_XDECREF(paths[i]);
+    PyMem_Free(paths);
     Py_DECREF(files);
     Py_DECREF(rules);
+    if (status < 0) close_files(self);
+    return status;
+}
+
+static int FieldReader_init(FieldReader *self, PyObject *args, PyObject *kwds) {
+    if (usable(self, "FieldReader.__init__", 0) < 0) return -1;
+    self->busy = 1; /* Python code run meanwhile (__index__, __fspath__) cannot use the reader */
+    int status = init_state(self, args, kwds);
+    self->busy = 0;
     return status;
 }
 
@@ -593,19 +892,23 @@ static PyObject *FieldReader_new(PyTypeObject *type, PyObject *args, PyObject *k
 
 static PyMethodDef FieldReader_methods[] = {
     {"read", (PyCFunction)FieldReader_read, METH_O,
-     "read(row): re-read every file and fill the float64 buffer row (NaN where unmatched)."},
+     "read(row): re-read every file and fill the float64 buffer row (NaN where unmatched). "
+     "ValueError after close(), RuntimeError while a read_schedule runs."},
     {"read_schedule", (PyCFunction)FieldReader_read_schedule, METH_VARARGS,
-     "read_schedule(rows, stamps, start, interval, tick, count) -> (done, next_tick, missed)"},
+     "read_schedule(rows, stamps, start, interval, tick, count) -> (done, next_tick, missed)\n"
+     "Without the GIL; meanwhile every other method but cancel() and wake_fd() raises "
+     "RuntimeError."},
     {"cancel", (PyCFunction)FieldReader_cancel, METH_NOARGS,
      "cancel(): end the read_schedule in progress (or the next one) at its next look; any "
      "thread, or a signal handler."},
-    {"close", (PyCFunction)FieldReader_close, METH_NOARGS, "close(): close every file."},
+    {"close", (PyCFunction)FieldReader_close, METH_NOARGS,
+     "close(): close every file; read() raises ValueError from then on."},
     {"wake_fd", (PyCFunction)FieldReader_wake_fd, METH_NOARGS,
      "wake_fd() -> int: a non-blocking descriptor whose writes wake read_schedule, to give "
      "signal.set_wakeup_fd so that a signal landing on any thread ends the wait."},
     {"head", (PyCFunction)FieldReader_head, METH_NOARGS,
      "head() -> bytes: of the last AFTER_PAREN file read, the text through the first token "
-     "after the last ')' (\"PID (name) S\" of /proc/PID/stat)."},
+     "after the last ')' (\"PID (name) S\" of /proc/PID/stat), at most 256 bytes."},
     {NULL, NULL, 0, NULL}};
 
 static PyTypeObject FieldReaderType = {
@@ -621,41 +924,33 @@ static PyTypeObject FieldReaderType = {
 
 /* ---- batch derive and CSV formatting: the C twins of derive.derive and csv.format_row ---- */
 
-/*
- * derive_rows(plan, previous, previous_time, rows, stamps, count, out)
- * plan: 4 floats per column (kind 0 gauge / 1 rate / 2 ratio, raw index, per index, scale).
- * previous: the raw row before this batch (NaN-filled before the first), previous_time its
- * monotonic time (NaN before the first). rows: count raw rows; stamps: (monotonic, wall) pairs.
- * out: count rows of 1 + columns: the wall timestamp, then each column, as derive() gives them.
- */
-static PyObject *derive_rows(PyObject *Py_UNUSED(module), PyObject *args) {
-    PyObject *plan_obj, *prev_obj, *rows_obj, *stamps_obj, *out_obj;
-    double prev_time;
-    Py_ssize_t count;
-    if (!PyArg_ParseTuple(args, "OOdOOnO", &plan_obj, &prev_obj, &prev_time, &rows_obj,
-                          &stamps_obj, &count, &out_obj))
-        return NULL;
-    Py_buffer plan, prev, rows, stamps, out;
-    if (get_rows(plan_obj, &plan, 0, "derive_rows") < 0) return NULL;
-    Py_ssize_t columns = plan.len / 32, width = 0;
-    if (get_rows(prev_obj, &prev, 1, "derive_rows") < 0) goto fail_plan;
-    width = prev.len / 8;
-    if (get_rows(rows_obj, &rows, count * width, "derive_rows") < 0) goto fail_prev;
-    if (get_rows(stamps_obj, &stamps, count * 2, "derive_rows") < 0) goto fail_rows;
-    if (get_rows(out_obj, &out, count * (columns + 1), "derive_rows") < 0) goto fail_stamps;
-    const double *p = plan.buf, *s = stamps.buf;
+/* Whether x is a whole number in [low, high). */
+static int index_in(double x, double low, double high) {
+    return x >= low && x < high && x == floor(x);
+}
+
+/* Each plan column (kind, raw, per, scale): kind 0, 1 or 2; raw an index of the raw row; per
+ * -1 or an index (an index for kind 2). -1 with ValueError naming the column. */
+static int check_plan(const double *p, Py_ssize_t columns, Py_ssize_t width) {
     for (Py_ssize_t c = 0; c < columns; c++) {
-        double raw = p[4 * c + 1], per = p[4 * c + 2];
-        if (raw < 0 || raw >= (double)width || (p[4 * c] == 2 && (per < 0 || per >= (double)width))) {
-            PyErr_SetString(PyExc_ValueError, "derive_rows: plan names a raw index out of range");
-            goto fail_out;
+        double kind = p[4 * c], raw = p[4 * c + 1], per = p[4 * c + 2];
+        if (!(kind == 0 || kind == 1 || kind == 2) || !index_in(raw, 0, (double)width) ||
+            !index_in(per, kind == 2 ? 0 : -1, (double)width)) {
+            PyErr_Format(PyExc_ValueError, "derive_rows: plan column %zd: want kind 0, 1 or 2, "
+                         "and whole indices below the raw width %zd (per -1 unless kind 2)", c,
+                         width);
+            return -1;
         }
     }
-    const double *before = prev.buf;
-    double before_time = prev_time;
+    return 0;
+}
+
+static void derive_block(const double *p, Py_ssize_t columns, Py_ssize_t width,
+                         const double *before, double before_time, const double *rows,
+                         const double *s, Py_ssize_t count, double *out) {
     for (Py_ssize_t i = 0; i < count; i++) {
-        const double *now = (const double *)rows.buf + i * width;
-        double *o = (double *)out.buf + i * (columns + 1);
+        const double *now = rows + i * width;
+        double *o = out + i * (columns + 1);
         double dt = s[2 * i] - before_time;
         o[0] = s[2 * i + 1];
         for (Py_ssize_t c = 0; c < columns; c++) {
@@ -671,13 +966,58 @@ static PyObject *derive_rows(PyObject *Py_UNUSED(module), PyObject *args) {
                 o[c + 1] = NAN;
                 continue;
             }
-            Py_ssize_t per_at = (Py_ssize_t)p[4 * c + 2];
-            double base = kind == 1 ? dt : now[per_at] - before[per_at];
+            double base = dt;
+            if (kind == 2) {
+                Py_ssize_t per_at = (Py_ssize_t)p[4 * c + 2];
+                base = now[per_at] - before[per_at];
+            }
             o[c + 1] = base > 0.0 ? delta / base * scale : NAN;
         }
         before = now;
         before_time = s[2 * i];
     }
+}
+
+/*
+ * derive_rows(plan, previous, previous_time, rows, stamps, count, out)
+ * plan: 4 floats per column (kind 0 gauge / 1 rate / 2 ratio, raw index, per index, scale).
+ * previous: the raw row before this batch (NaN-filled before the first); its length is the raw
+ * width. previous_time its monotonic time (NaN before the first). rows: count raw rows; stamps:
+ * (monotonic, wall) pairs. out: count rows of 1 + columns: the wall timestamp, then each
+ * column, as derive() gives them. Every index and size is checked before anything is read.
+ */
+static PyObject *derive_rows(PyObject *Py_UNUSED(module), PyObject *args) {
+    const char *where = "derive_rows";
+    PyObject *plan_obj, *prev_obj, *time_obj, *rows_obj, *stamps_obj, *count_obj, *out_obj;
+    double prev_time;
+    Py_ssize_t count;
+    if (!PyArg_ParseTuple(args, "OOOOOOO:derive_rows", &plan_obj, &prev_obj, &time_obj,
+                          &rows_obj, &stamps_obj, &count_obj, &out_obj) ||
+        float_arg(time_obj, where, "previous_time", &prev_time) < 0 ||
+        index_arg(count_obj, where, "count", &count) < 0)
+        return NULL;
+    if (count < 0) return PyErr_Format(PyExc_ValueError, "%s: count must be >= 0", where);
+    Py_buffer plan, prev, rows, stamps, out;
+    if (get_doubles(plan_obj, &plan, 0, 0, 0, where) < 0) return NULL;
+    Py_ssize_t columns = plan.len / 32, width = 0, row_values, out_values;
+    if (plan.len % 32 != 0) {
+        PyErr_Format(PyExc_ValueError, "%s: the plan must hold 4 floats per column", where);
+        goto fail_plan;
+    }
+    if (get_doubles(prev_obj, &prev, 1, 0, 0, where) < 0) goto fail_plan;
+    width = prev.len / 8;
+    row_values = values_of(count, width);
+    out_values = values_of(count, columns + 1);
+    if (row_values < 0 || out_values < 0 || values_of(count, 2) < 0) {
+        PyErr_Format(PyExc_ValueError, "%s: count %zd is too large", where, count);
+        goto fail_prev;
+    }
+    if (get_doubles(rows_obj, &rows, row_values, 0, 0, where) < 0) goto fail_prev;
+    if (get_doubles(stamps_obj, &stamps, count * 2, 0, 0, where) < 0) goto fail_rows;
+    if (get_doubles(out_obj, &out, out_values, 1, 0, where) < 0) goto fail_stamps;
+    if (check_plan(plan.buf, columns, width) < 0) goto fail_out;
+    derive_block(plan.buf, columns, width, prev.buf, prev_time, rows.buf, stamps.buf, count,
+                 out.buf);
     PyBuffer_Release(&out);
     PyBuffer_Release(&stamps);
     PyBuffer_Release(&rows);
@@ -711,19 +1051,35 @@ static size_t format_integer(char *at, long long v, int negative) {
     return used;
 }
 
+/* One cell at `at` (room for 32 bytes): the first value "%.6f", the rest "%.12g", NaN empty. */
+static size_t format_cell(char *at, double x, int first) {
+    int n = 0;
+    if (first && fabs(x) < 1e15) n = snprintf(at, 32, "%.6f", x);
+    else if (fabs(x) < 1e12 && x == (double)(long long)x)
+        return format_integer(at, (long long)x, signbit(x) != 0);
+    else if (!isnan(x)) n = snprintf(at, 32, "%.12g", x);
+    return n < 0 ? 0 : n > 31 ? 31 : (size_t)n;
+}
+
 /* format_rows(out, count, width) -> str: CSV lines; the first value "%.6f", the rest "%.12g",
  * NaN as an empty cell (the same text csv.format_row makes). */
 static PyObject *format_rows(PyObject *Py_UNUSED(module), PyObject *args) {
-    PyObject *out_obj;
+    const char *where = "format_rows";
+    PyObject *out_obj, *count_obj, *width_obj;
     Py_ssize_t count, width;
-    if (!PyArg_ParseTuple(args, "Onn", &out_obj, &count, &width)) return NULL;
-    if (count < 0 || width < 1) {
-        PyErr_SetString(PyExc_ValueError, "format_rows: count must be >= 0 and width >= 1");
+    if (!PyArg_ParseTuple(args, "OOO:format_rows", &out_obj, &count_obj, &width_obj) ||
+        index_arg(count_obj, where, "count", &count) < 0 ||
+        index_arg(width_obj, where, "width", &width) < 0)
         return NULL;
+    if (count < 0 || width < 1) {
+        return PyErr_Format(PyExc_ValueError, "%s: count must be >= 0 and width >= 1", where);
     }
+    Py_ssize_t values = values_of(count, width);
+    if (values < 0) return PyErr_Format(PyExc_ValueError, "%s: count x width is too large", where);
     Py_buffer out;
-    if (get_rows(out_obj, &out, count * width, "format_rows") < 0) return NULL;
-    size_t size = (size_t)(count * width) * 26 + 16, used = 0;
+    if (get_doubles(out_obj, &out, values, 0, 0, where) < 0) return NULL;
+    /* A first guess; the loop grows it. Capped, so that the guess itself cannot overflow. */
+    size_t size = (size_t)(values < (1 << 20) ? values : (1 << 20)) * 26 + 64, used = 0;
     char *text = PyMem_Malloc(size);
     if (!text) {
         PyBuffer_Release(&out);
@@ -732,9 +1088,9 @@ static PyObject *format_rows(PyObject *Py_UNUSED(module), PyObject *args) {
     const double *v = out.buf;
     for (Py_ssize_t i = 0; i < count; i++) {
         for (Py_ssize_t c = 0; c < width; c++) {
-            double x = v[i * width + c];
             if (size - used < 40) { /* room for the longest cell: "%.12g" and a sane "%.6f" */
-                char *bigger = PyMem_Realloc(text, size * 2);
+                char *bigger =
+                    size <= (size_t)PY_SSIZE_T_MAX / 2 ? PyMem_Realloc(text, size * 2) : NULL;
                 if (!bigger) {
                     PyMem_Free(text);
                     PyBuffer_Release(&out);
@@ -744,10 +1100,7 @@ static PyObject *format_rows(PyObject *Py_UNUSED(module), PyObject *args) {
                 size *= 2;
             }
             if (c > 0) text[used++] = ',';
-            if (c == 0 && fabs(x) < 1e15) used += (size_t)snprintf(text + used, 32, "%.6f", x);
-            else if (fabs(x) < 1e12 && x == (double)(long long)x)
-                used += format_integer(text + used, (long long)x, signbit(x) != 0);
-            else if (!isnan(x)) used += (size_t)snprintf(text + used, 32, "%.12g", x);
+            used += format_cell(text + used, v[i * width + c], c == 0);
         }
         text[used++] = '\n';
     }
@@ -773,12 +1126,22 @@ static struct PyModuleDef fieldread_module = {
 };
 
 PyMODINIT_FUNC PyInit__fieldread(void) {
+    if (!c_locale && !(c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0)))
+        return PyErr_SetFromErrno(PyExc_OSError);
     if (PyType_Ready(&FieldReaderType) < 0) return NULL;
     PyObject *m = PyModule_Create(&fieldread_module);
     if (!m) return NULL;
     Py_INCREF(&FieldReaderType);
     if (PyModule_AddObject(m, "FieldReader", (PyObject *)&FieldReaderType) < 0) {
         Py_DECREF(&FieldReaderType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyObject *max_width = PyLong_FromSsize_t(MAX_WIDTH);
+    if (!max_width || PyModule_AddIntConstant(m, "MAX_TOKENS", MAX_TOKENS) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_KEY", MAX_KEY) < 0 ||
+        PyModule_AddObject(m, "MAX_WIDTH", max_width) < 0) {
+        Py_XDECREF(max_width);
         Py_DECREF(m);
         return NULL;
     }

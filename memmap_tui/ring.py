@@ -51,11 +51,17 @@ class PyRingBuffer:
 
     The pure-Python twin of the C RingBuffer: same methods, errors and messages.
     Raises ValueError for non-positive sizes, MemoryError when the storage cannot be had.
+    Made in __new__, as the C type is, so that calling __init__ again changes nothing.
     """
 
     __slots__ = ("_bytes", "_capacity", "_columns", "_count", "_data", "_head", "_total_pushed")
 
-    def __init__(self, columns: int, capacity: int) -> None:
+    def __new__(cls, columns: int, capacity: int) -> PyRingBuffer:
+        self = super().__new__(cls)
+        self._setup(columns, capacity)
+        return self
+
+    def _setup(self, columns: int, capacity: int) -> None:
         columns = _size_arg(columns, "columns")
         capacity = _size_arg(capacity, "capacity")
         too_large = (
