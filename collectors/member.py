@@ -13,7 +13,7 @@ import math
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from .procfs import NO_MEMORY, Memory, ProcessGone, ProcFiles, Stat
+from .procfs import NO_MEMORY, PAGE_BYTES, Memory, ProcessGone, ProcFiles, Stat
 
 NAN = math.nan
 COUNTERS = ("cpu_seconds", "read_bytes", "write_bytes", "disk_read_bytes", "disk_write_bytes",
@@ -33,7 +33,8 @@ class Member:
     __slots__ = ("pid", "ppid", "start_ticks", "files", "depth", "born_here", "name", "cmdline",
                  "state", "_raw_name", "recycled", "exited", "zombie", "exit_status", "stat",
                  "now", "last", "last_time", "deltas", "dt", "delay", "delay_percent",
-                 "pending", "carry", "memory", "memory_time", "open_files", "slow_due")
+                 "pending", "carry", "memory", "memory_time", "memory_rss", "memory_cost",
+                 "open_files", "slow_due")
 
     def __init__(self, pid: int, ppid: int, start_ticks: int, files: ProcFiles, depth: int,
                  born_here: bool) -> None:
@@ -53,8 +54,10 @@ class Member:
         self.delay_percent = NAN
         self.pending: Optional[List[float]] = None  # folds expected this tick
         self.carry: Optional[List[float]] = None    # folds expected last tick, not seen yet
-        self.memory: Optional[Memory] = None
+        self.memory: Optional[Memory] = NO_MEMORY if files.no_memory_map else None
         self.memory_time = -math.inf if self.wants_memory() else math.inf  # stalest first
+        self.memory_rss = 0.0   # RSS when memory was last read
+        self.memory_cost = 0.0  # seconds that read took
         self.open_files: Optional[int] = None
         self.slow_due = 0.0
 
@@ -76,6 +79,8 @@ class Member:
         self.now = [st.cpu_seconds, io[0], io[1], io[2], io[3], st.major_faults,
                     st.minor_faults]
         if st.name != self._raw_name:  # new, or exec'd: refresh the command line now
+            if self._raw_name and self.memory is not None and self.wants_memory():
+                self.memory = None  # exec'd: a new address space, read at once (process.py)
             self._raw_name, self.name = st.name, st.name.decode("utf-8", "replace")
             self.slow_due = 0.0
         if self.zombie:
@@ -86,18 +91,29 @@ class Member:
             self.cmdline = self.files.cmdline(self.name)[:CMDLINE_CHARS]
         return True
 
+    def swing(self) -> float:
+        """How far RSS moved since memory was last read, as a factor >= 1 (1.5: grown by half
+        or shrunk by a third); 1 before the first read."""
+        if self.stat is None or self.memory is None or self.memory_time == -math.inf:
+            return 1.0
+        moved = max(self.stat.rss_bytes, PAGE_BYTES) / max(self.memory_rss, PAGE_BYTES)
+        return moved if moved >= 1.0 else 1.0 / moved
+
     def wants_memory(self) -> bool:
         """Whether smaps_rollup can be read: not a zombie, not denied."""
         return not self.zombie and self.files.has_memory()
 
     def refresh_memory(self, now: float) -> float:
-        """Read smaps_rollup now; returns what it cost in seconds."""
-        started = time.perf_counter()
+        """Read smaps_rollup now; returns what it cost in CPU seconds (the kernel walks the
+        address space on this thread: CPU time, not wall time, which a busy machine inflates)."""
+        started = time.thread_time()
         memory = self.files.memory()
         self.memory_time = now if self.wants_memory() else math.inf
+        self.memory_rss = self.stat.rss_bytes if self.stat is not None else 0.0
+        self.memory_cost = time.thread_time() - started
         if memory is not None or "smaps_rollup" in self.files.unavailable:
             self.memory = memory
-        return time.perf_counter() - started
+        return self.memory_cost
 
     # -- accounting --------------------------------------------------------------------------
     def expect_fold(self, child: Member) -> None:

@@ -22,14 +22,12 @@ parts, and when a child vanishes, what was already counted for it is taken off i
 delta: what remains is exactly the child's last moments, which would otherwise be lost, and a
 child born and reaped between two ticks is still counted. The totals never go backwards.
 
-smaps_rollup (PSS, USS, anon/file, swap) costs kernel time that grows with the memory mapped
-(here ~1 ms per 100 MiB, more for pages shared between forked workers: a 20 GiB process costs
-~0.2 s a read), so reading it every tick is out of the question. Its reads share a budget of
-SMAPS_CPU_SHARE (0.3 %) of one CPU whatever the interval: a new process is read at once, then
-the stalest first while the budget lasts, and values are carried in between. A lone small
-process is re-read every tick; a 300 MiB one about once a second; 16 forked workers sharing
-32 MiB each every ~10 s; a 20 GiB process every minute or so. RSS, CPU, I/O and faults (from
-stat and io) are fresh every tick.
+smaps_rollup (PSS, USS, anon/file, swap) costs kernel time that grows with the memory mapped,
+so its reads share a CPU budget (collectors/smaps_budget.py): new and exec'd processes at once,
+then those whose RSS swung, then the stalest; values are carried in between. RSS, CPU, I/O and
+faults (from stat and io) are fresh every tick. A sum over processes memmap could not read
+(another user's, without ptrace access) leaves them out, and `proc.unread_memory_count` /
+`proc.unread_io_count` (role PARTIAL) say how many: 0 means the sums are whole.
 
 GPU memory per process is not read here (NVML gives it per GPU): memmap_tui/tables.py joins the
 nvml collector's rows with this collector's pids in the same Reading's tables, so data keeps
@@ -66,13 +64,12 @@ from memmap_tui.units import fmt_exit
 from .member import COUNTERS, Member
 from .procfs import NO_MEMORY, ProcessGone, ProcFiles, read_text, thread_group
 from .proctree import NewProcesses
+from .smaps_budget import MemoryBudget
 
 log = logging.getLogger("memmap_tui.process")
 
 NAN = math.nan
 EXITED_ROW_SECONDS = 10.0
-SMAPS_CPU_SHARE = 0.003  # smaps_rollup reads may use this share of one CPU, at any interval,
-SMAPS_MAX_CREDIT = SMAPS_CPU_SHARE * 1.0  # saving up at most one second's worth for a burst
 DELAYACCT_HINT = "sysctl -w kernel.task_delayacct=1"
 SYSCTL_SECONDS = 1.0  # how often kernel.task_delayacct is looked at
 
@@ -124,11 +121,21 @@ def _specs() -> List[MetricSpec]:
         gauge(p, "threads", "count", "Threads in the tree.", label="threads", roles=(tree,)),
         gauge(p, "open_files", "count", "Open file descriptors in the tree.",
               label="open files", roles=(tree,)),
+        gauge(p, "unread_memory_count", "count",
+              "Live processes of the tree whose memory map memmap could not read (ptrace "
+              "denied): the PSS, USS, anon, file-backed and swap sums leave them out. 0: whole.",
+              label="memory unread", roles=(R.PARTIAL, tree)),
+        gauge(p, "unread_io_count", "count",
+              "Live processes of the tree whose I/O counters memmap could not read (ptrace "
+              "denied): the read/write byte rates leave them out. 0: whole.",
+              label="I/O unread", roles=(R.PARTIAL, tree)),
     ]
 
 
-def _memory_time(m: Member) -> float:
-    return m.memory_time
+def _measured_sum(values: Sequence[float]) -> float:
+    """The sum of the values that were measured; NaN when none was."""
+    measured = [v for v in values if v == v]
+    return float(sum(measured)) if measured else NAN
 
 
 class ProcessCollector(Collector):
@@ -145,11 +152,10 @@ class ProcessCollector(Collector):
         self.members: Dict[int, Member] = {}
         self.unavailable: Dict[str, str] = {}   # metric group -> why it is empty
         self.ended: Optional[str] = None
-        self.smaps_reads = 0  # how many smaps_rollup reads so far (PSS freshness, for the bench)
+        self._budget = MemoryBudget()
         self._exited: Deque[Tuple[float, Dict[str, Any]]] = deque()
         self._totals = [NAN] * len(COUNTERS)
         self._delay_totals = [NAN, NAN]  # main threads' I/O wait, live process seconds
-        self._smaps_credit = 0.0
         self._delay_was_on = False
         self._delay_due = -math.inf
         self._finder: Optional[NewProcesses] = None
@@ -157,6 +163,11 @@ class ProcessCollector(Collector):
         self._told: set = set()
         self._now = 0.0
         self._root_recycled = False
+
+    @property
+    def smaps_reads(self) -> int:
+        """How many smaps_rollup reads so far (PSS freshness, for the bench)."""
+        return self._budget.reads
 
     @classmethod
     def from_options(cls, options: CollectorOptions) -> ProcessCollector:
@@ -194,7 +205,6 @@ class ProcessCollector(Collector):
         self._exited.clear()
         self._totals = [NAN] * len(COUNTERS)
         self._delay_totals = [NAN, NAN]
-        self._smaps_credit = 0.0
         self._delay_was_on = False
         self._delay_due = -math.inf
         self.ended = None
@@ -280,7 +290,7 @@ class ProcessCollector(Collector):
                 parent.expect_fold(m)
         self._add([m.account(now) for m in alive], self._totals)
         self._add_delay(alive, now)
-        self._refresh_memory(alive, now)
+        self._budget.refresh(alive, now, now - self._now)
         for m in gone:
             self._forget(m, now)
         self._now = now
@@ -316,21 +326,6 @@ class ProcessCollector(Collector):
                 m.delay = m.delay_percent = NAN  # a fresh baseline when it is turned on again
         self._delay_was_on = on
 
-    def _refresh_memory(self, alive: List[Member], now: float) -> None:
-        """smaps_rollup within its CPU budget: new processes at once, then the stalest first."""
-        credit = min(self._smaps_credit + SMAPS_CPU_SHARE * (now - self._now), SMAPS_MAX_CREDIT)
-        for m in alive:
-            if m.memory is None and m.wants_memory():
-                credit -= m.refresh_memory(now)
-                self.smaps_reads += 1
-        while credit > 0.0 and alive:
-            stalest = min(alive, key=_memory_time)
-            if stalest.memory_time >= now:
-                break
-            credit -= stalest.refresh_memory(now)
-            self.smaps_reads += 1
-        self._smaps_credit = credit
-
     def _forget(self, m: Member, now: float) -> None:
         if m.pid == self.pid:
             self._root_recycled = m.recycled
@@ -344,17 +339,19 @@ class ProcessCollector(Collector):
         cpu, read, write, disk_read, disk_write, major, minor = self._totals
         delay, seconds = self._delay_totals
         memories = [m.memory for m in live if m.memory is not None]
-        pss, uss, anon, file, swap = ([float(sum(c)) for c in zip(*memories)] if memories
+        pss, uss, anon, file, swap = ([_measured_sum(c) for c in zip(*memories)] if memories
                                       else (NAN,) * 5)
         files = [m.open_files for m in live if m.open_files is not None]
         rss = threads = 0.0
         for m in live:
             rss += m.stat.rss_bytes  # type: ignore[union-attr]
             threads += m.stat.threads  # type: ignore[union-attr]
+        unread_io = sum(1 for m in live if "io" in m.files.unavailable)
         return [
             float(len(live)), cpu, rss, pss, read, write, disk_read, disk_write, major, delay,
             seconds, uss, anon, file, swap, minor, threads,
             float(sum(files)) if files else NAN,
+            float(len(live) - len(memories)), float(unread_io),
         ]
 
     def _note_unavailable(self, alive: List[Member]) -> None:

@@ -18,7 +18,16 @@ A descriptor of /proc/PID keeps pointing at that very process: once it is reaped
 with ESRCH even if the number is reused, so a kept descriptor never silently follows a new
 process. `io` and `smaps_rollup` need ptrace read access (same user, or CAP_SYS_PTRACE): for
 another user's process they are marked unavailable with the reason, and the rest goes on.
-A zombie still has readable `stat` and `io` (its final counters) but no memory map.
+A zombie still has readable `stat` and `io` (its final counters) but no memory map; nor has a
+kernel thread (PF_KTHREAD): both own no user memory, so their memory is 0, not "unreadable".
+
+exec: smaps_rollup's descriptor holds the address space it was opened on. After the process
+calls exec (every `memmap run`, shell wrappers, launchers) that space is released and the kept
+descriptor reads ESRCH (or, on some kernels, an empty rollup); the process's new memory is only
+seen by opening the file again. So a read that fails with ESRCH, lacks its Rss line, or shows
+Rss 0 while stat counts resident pages, opens smaps_rollup again, once, and keeps the new
+descriptor if /proc/PID/stat still names the same process (start time) after it was opened.
+A line the kernel does not give is NaN (not available), never 0.
 """
 
 from __future__ import annotations
@@ -36,6 +45,9 @@ PAGE_BYTES = float(os.sysconf("SC_PAGE_SIZE")) if hasattr(os, "sysconf") else 40
 NAN = float("nan")
 
 PTRACE_HINT = "needs ptrace access: run memmap as the process's user or as root"
+ROOT_PTRACE_HINT = ("denied even to root: the process is protected from ptrace here (not "
+                    "dumpable, another user namespace, or a security module)")
+PF_KTHREAD = 0x00200000  # /proc/PID/stat flags (field 9): a kernel thread
 
 
 class ProcessGone(Exception):
@@ -106,25 +118,31 @@ class Memory(NamedTuple):
     swap: float
 
 
-NO_MEMORY = Memory(0.0, 0.0, 0.0, 0.0, 0.0)
+NO_MEMORY = Memory(0.0, 0.0, 0.0, 0.0, 0.0)  # no memory map: a zombie, a kernel thread
+
+
+def _or_zero(value: float) -> float:
+    return value if value == value else 0.0
 
 
 def memory_from_row(row: Any) -> Memory:
-    """A Memory from a smaps_rollup row (NaN where a key is missing: counted as 0)."""
-    v = [x if x == x else 0.0 for x in row]
-    if row[S_PSS_ANON] == row[S_PSS_ANON]:
-        anon, file = v[S_PSS_ANON], v[S_PSS_FILE] + v[S_PSS_SHMEM]
+    """A Memory from a smaps_rollup row. A figure whose lines the kernel did not give is NaN
+    (not available); only lines that are optional parts of a sum (Pss_Shmem beside Pss_File,
+    Private_Hugetlb) count as 0 when missing."""
+    if row[S_PSS_ANON] == row[S_PSS_ANON]:  # Linux >= 5.9: PSS split by kind
+        anon, file = row[S_PSS_ANON], row[S_PSS_FILE] + _or_zero(row[S_PSS_SHMEM])
     else:
-        anon = v[S_ANONYMOUS]
-        file = v[S_RSS] - anon
-    uss = v[S_PRIVATE_CLEAN] + v[S_PRIVATE_DIRTY] + v[S_PRIVATE_HUGETLB]
-    return Memory(v[S_PSS], uss, anon, file, v[S_SWAP])
+        anon = row[S_ANONYMOUS]
+        file = row[S_RSS] - anon
+    uss = row[S_PRIVATE_CLEAN] + row[S_PRIVATE_DIRTY] + _or_zero(row[S_PRIVATE_HUGETLB])
+    return Memory(row[S_PSS], uss, anon, file, row[S_SWAP])
 
 
 def unavailable_reason(exc: OSError) -> str:
     """Why a per-process file cannot be read, in words."""
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return f"permission denied ({PTRACE_HINT})"
+        hint = ROOT_PTRACE_HINT if os.geteuid() == 0 else PTRACE_HINT
+        return f"permission denied ({hint})"
     if exc.errno == errno.ENOENT:
         return "not provided by this kernel"
     return exc.strerror or str(exc)
@@ -142,8 +160,10 @@ class ProcFiles:
 
     def __init__(self, proc_root: str, pid: int, reader_class: Any = None) -> None:
         self.base = os.path.join(proc_root, str(pid))
-        self.pid = pid
+        self.proc_root, self.pid = proc_root, pid
         self.unavailable: Dict[str, str] = {}
+        self.no_memory_map = False  # a kernel thread (or a zombie when first seen)
+        self.start_ticks: Optional[int] = None  # from the first stat read
         self._reader_class = reader_class or fieldread.FieldReader
         self._stat_path = os.path.join(self.base, "stat")
         self._io_path = os.path.join(self.base, "io")
@@ -156,10 +176,16 @@ class ProcFiles:
         self._memory: Any = None
         self._memory_row = array("d", [NAN]) * len(SMAPS_KEYS)
         try:
-            self._memory = self._reader_class(
-                [(os.path.join(self.base, "smaps_rollup"), 0)], SMAPS_RULES, len(SMAPS_KEYS))
+            self._memory = self._open_memory()
         except OSError as exc:
-            self.unavailable["smaps_rollup"] = unavailable_reason(exc)
+            if exc.errno == errno.ESRCH or _kernel_thread(self.base):
+                self.no_memory_map = True  # no address space to read: it owns no user memory
+            else:
+                self.unavailable["smaps_rollup"] = unavailable_reason(exc)
+
+    def _open_memory(self) -> Any:
+        return self._reader_class([(os.path.join(self.base, "smaps_rollup"), 0)], SMAPS_RULES,
+                                  len(SMAPS_KEYS))
 
     def _open_tick(self) -> None:
         """The reader of stat and, unless it is unavailable, io; ProcessGone without stat."""
@@ -206,6 +232,8 @@ class ProcFiles:
             st = stat_from_values(*self._name_state, values)
         except ValueError:
             raise ProcessGone(f"{self.pid}: unreadable stat") from None
+        if self.start_ticks is None:
+            self.start_ticks = st.start_ticks
         if self._io_dropped:
             return st, None
         io = values[RCHAR:]
@@ -226,19 +254,54 @@ class ProcFiles:
         return self._memory is not None
 
     def memory(self) -> Optional[Memory]:
-        """smaps_rollup, NO_MEMORY for a zombie (no memory map), None when unavailable."""
+        """smaps_rollup: NO_MEMORY for a process without a memory map (a zombie, a kernel
+        thread), None when unavailable. Follows an exec (see the module docstring)."""
         if self._memory is None:
-            return None
+            return NO_MEMORY if self.no_memory_map else None
+        row = self._memory_row
         try:
-            self._memory.read(self._memory_row)
+            self._memory.read(row)
+        except OSError as exc:
+            if exc.errno == errno.ESRCH:
+                return self._reopen_memory()  # exec'd (a new address space), or no mm left
+            if _gone(exc):
+                return NO_MEMORY
+            return self._drop_memory(unavailable_reason(exc))
+        if row[S_RSS] != row[S_RSS] or (row[S_RSS] == 0.0 and self._row[RSS_PAGES] > 0):
+            return self._reopen_memory()  # an emptied rollup: the old address space
+        return memory_from_row(row)
+
+    def _reopen_memory(self) -> Optional[Memory]:
+        """Open smaps_rollup again (once) and read it; the new descriptor is kept only when
+        /proc/PID/stat, read after it was opened, still names this process."""
+        try:
+            fresh = self._open_memory()
+        except OSError as exc:
+            if _gone(exc):
+                return NO_MEMORY  # no address space now: a zombie, or gone
+            return self._drop_memory(unavailable_reason(exc))  # e.g. exec'd a setuid program
+        now = stat_ppid_start(self.proc_root, self.pid)
+        if now is None or (self.start_ticks is not None and now[1] != self.start_ticks):
+            fresh.close()
+            return NO_MEMORY  # the PID is gone or names another process now
+        self._memory.close()
+        self._memory = fresh
+        row = self._memory_row
+        try:
+            fresh.read(row)
         except OSError as exc:
             if _gone(exc):
                 return NO_MEMORY
-            self.unavailable["smaps_rollup"] = unavailable_reason(exc)
+            return self._drop_memory(unavailable_reason(exc))
+        return memory_from_row(row)
+
+    def _drop_memory(self, reason: str) -> Optional[Memory]:
+        """Mark smaps_rollup unavailable for `reason` and stop reading it; None."""
+        self.unavailable["smaps_rollup"] = reason
+        if self._memory is not None:
             self._memory.close()
             self._memory = None
-            return None
-        return memory_from_row(self._memory_row)
+        return None
 
     def open_files(self) -> Optional[int]:
         """Count of open descriptors (a listing of fd/), None when it cannot be listed."""
@@ -266,6 +329,16 @@ class ProcFiles:
             if reader is not None:
                 reader.close()
         self._tick = self._memory = None
+
+
+def _kernel_thread(base: str) -> bool:
+    """Whether /proc/PID (at `base`) is a kernel thread (PF_KTHREAD in stat's flags)."""
+    text = read_text(os.path.join(base, "stat")) or ""
+    fields = text[text.rfind(")") + 2:].split()
+    try:
+        return bool(int(fields[6]) & PF_KTHREAD)
+    except (IndexError, ValueError):
+        return False
 
 
 def read_text(path: str) -> Optional[str]:

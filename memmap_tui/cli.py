@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from typing import Any, Callable, List, NoReturn, Optional
 
 from . import __version__
 from .collector import UsageError
+from .safetext import printable
 from .sampler import MAX_INTERVAL, MIN_INTERVAL
 
 EPILOG_TUI = """examples:
@@ -33,11 +35,16 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+MAX_DURATION = 10 * 366 * 86400.0  # ten years: beyond it a duration is a typo, not a plan
+PID_MAX_LIMIT = 4 * 1024 * 1024    # Linux's highest possible pid_max (PID_MAX_LIMIT)
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", re.I | re.A)
+
+
 def _seconds(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    """A number written in ASCII (float() would also take '٣' or '1_0')."""
+    if not _NUMBER.fullmatch(text.strip()):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds")
+    return float(text)
 
 
 def _seconds_within(text: str, low: float, high: float) -> float:
@@ -55,6 +62,9 @@ def positive_seconds(text: str) -> float:
     value = _seconds(text)
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text} must be a positive number of seconds")
+    if value > MAX_DURATION:
+        raise argparse.ArgumentTypeError(f"{text} s is more than ten years "
+                                         f"(at most {MAX_DURATION:.0f} s)")
     return value
 
 
@@ -66,10 +76,13 @@ def refresh_seconds(text: str) -> float:
 
 
 def process_id(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a process id") from None
+    """A process id: ASCII digits, 1 to Linux's PID_MAX_LIMIT."""
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"'{text}' is not a process id (digits 0-9 only)")
+    if len(text) > 8 or int(text) > PID_MAX_LIMIT:
+        raise argparse.ArgumentTypeError(f"no such process: {text} (process ids go up to "
+                                         f"{PID_MAX_LIMIT})")
+    value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text} is not a process id (must be > 0)")
     return value
@@ -103,7 +116,10 @@ def build_parser() -> Parser:
     parser = Parser(prog="memmap", epilog=EPILOG_TUI,
                     formatter_class=argparse.RawDescriptionHelpFormatter,
                     description="Live memory and data-movement monitor for people who feed GPUs: "
-                                "GB/s moved, time spent waiting for data, memory growth.")
+                                "GB/s moved, time spent waiting for data, memory growth. The "
+                                "screen needs a terminal (stdin and stderr); without one (cron, "
+                                "nohup) it exits 2 with one line: use 'memmap record' or "
+                                "'memmap serve' there.")
     parser.add_argument("--version", action="version", version=f"memmap {__version__}")
     add_sampling_options(parser)
     parser.add_argument("--refresh", type=refresh_seconds, default=1.0, metavar="S",
@@ -119,7 +135,10 @@ def build_parser() -> Parser:
         "record", help="record samples to a CSV file, headless",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Record one CSV row per sample until --duration, Ctrl-C, SIGTERM or SIGHUP "
-                    "(each finishes the row, flushes and exits 0).",
+                    "(each finishes the row, flushes and exits 0). The recording goes to a "
+                    "temporary file beside FILE.csv and replaces it only once sampling has "
+                    "started, so a failed start never costs the old file (--force included). "
+                    "Rows reach the file within half a second; SIGKILL loses at most that.",
         epilog="examples:\n  memmap record -o run.csv --duration 600\n"
                "  memmap record -o job.csv --pid 4242 --interval 0.1\n"
                "  memmap record -o fast.csv --interval 0.001 --collectors host\n\n"
@@ -129,10 +148,14 @@ def build_parser() -> Parser:
                "traffic: EMC util % x EMC clock x bytes per clock of the module (from a table "
                "keyed by /proc/device-tree/model); empty for a module not in the table.")
     rec.add_argument("-o", "--output", required=True, metavar="FILE.csv",
-                     help="the CSV file to write (refuses to overwrite without --force)")
+                     help="the CSV file to write: a regular file or a new one (a link is "
+                          "followed; refuses to overwrite without --force)")
     rec.add_argument("--duration", type=positive_seconds, metavar="S",
-                     help="stop after this many seconds (default: until interrupted)")
-    rec.add_argument("--force", action="store_true", help="overwrite FILE.csv if it exists")
+                     help="stop after this many seconds, at most ten years (default: until "
+                          "interrupted)")
+    rec.add_argument("--force", action="store_true",
+                     help="replace FILE.csv if it exists, once the recording has started "
+                          "(never while another memmap is recording to it)")
     add_sampling_options(rec)
     rec.set_defaults(handler=_lazy(".commands.record", "run_record"))
 
@@ -156,7 +179,9 @@ def add_run(sub: Any) -> None:
                     "collectors as the monitor, and print at exit: GB/s read and written, the "
                     "share of time spent waiting for data, peak memory and its growth, GPU "
                     "use, and a verdict. SIGINT/SIGTERM/SIGHUP are passed on to CMD. Exits "
-                    "with CMD's status (128+N if signal N killed it, 127 if not found).",
+                    "with CMD's status (128+N if signal N killed it, 127 if not found, 126 if "
+                    "it exists but cannot start: no execute permission, a missing #! "
+                    "interpreter). --csv and --json must name two files.",
         epilog="examples:\n  memmap run -- python train.py --epochs 3\n"
                "  memmap run --csv run.csv --json summary.json --interval 0.1 -- ./loader")
     run.add_argument("--csv", metavar="FILE", help="also record every sample to this CSV file")
@@ -164,7 +189,8 @@ def add_run(sub: Any) -> None:
     run.add_argument("--json-line", action="store_true",
                      help="also print the summary on stdout as one JSON line of at most 1 KB "
                           "(fits Slurm's AdminComment)")
-    run.add_argument("--force", action="store_true", help="overwrite FILE(s) if they exist")
+    run.add_argument("--force", action="store_true",
+                     help="replace FILE(s) if they exist, once the run has started")
     run.add_argument("--interval", type=interval_seconds, default=0.5, metavar="S",
                      help="seconds between samples (default 0.5)")
     run.add_argument("--collectors", metavar="A,B",
@@ -200,7 +226,13 @@ def add_serve_report_replay(sub: Any) -> None:
                     "pipeline, with its numbers) and its phases, per metric mean, p50, p95 and "
                     "max, plots of memory, throughput and waiting over time. With two files, "
                     "compare them side by side: throughput, waiting share, CPU, memory peak and "
-                    "growth, cause, each change in %.",
+                    "growth, cause, each change in %.\n\n"
+                    "A file that is not a recording is refused with one line (exit 2): not a "
+                    "regular file, a timestamp that is not Unix seconds, a cell that is not a "
+                    "number, lines longer than a recording's. Values that are infinite or beyond "
+                    "1e30 are read as not available, and the report says how many. Timestamps "
+                    "that go backwards (a clock set back while recording) are kept in order and "
+                    "count as no time passing in spans and plots; the report says how often.",
         epilog="examples:\n  memmap report run.csv\n"
                "  memmap report before.csv after.csv   what did my change to the loader do?")
     report.add_argument("file", metavar="FILE.csv", help="a recording from 'memmap record'")
@@ -216,7 +248,8 @@ def add_serve_report_replay(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Play a CSV written by 'memmap record' through the monitor's panes. Keys: "
                     "p/space pause, left/right seek 10 s, Home/End start/end, s or +/- speed "
-                    "(1x, 10x, 60x), q quit.",
+                    "(1x, 10x, 60x), q quit. Needs a terminal; a step where the recording's "
+                    "clock went back plays as no time.",
         epilog="examples:\n  memmap replay run.csv\n  memmap replay run.csv --speed 60")
     replay.add_argument("file", metavar="FILE.csv", help="a recording from 'memmap record'")
     replay.add_argument("--speed", type=float, choices=(1.0, 10.0, 60.0), default=1.0,
@@ -261,18 +294,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         args = parser.parse_args(argv)
         return int(args.handler(args))
     except UsageError as exc:
-        print(f"memmap: error: {exc}", file=sys.stderr)
+        print(f"memmap: error: {printable(str(exc), 400)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
     except OSError as exc:
-        print(f"memmap: error: {exc}", file=sys.stderr)
+        print(f"memmap: error: {printable(str(exc), 400)}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - a bug still gets one line; MEMMAP_DEBUG=1 shows all
         if os.environ.get("MEMMAP_DEBUG"):
             raise
-        print(f"memmap: internal error: {type(exc).__name__}: {exc} "
+        print(f"memmap: internal error: {type(exc).__name__}: {printable(str(exc), 400)} "
               "(set MEMMAP_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1

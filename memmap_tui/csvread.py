@@ -8,6 +8,15 @@ or a wrong summary: missing or unreadable file, binary data (NUL bytes, not UTF-
 whose first column is not `timestamp`, empty or repeated column names, a row with the wrong
 number of cells, a cell that is not a number.
 
+Bounded, whatever the file: only regular files are read (a FIFO, /dev/zero or a terminal is
+refused at once, without blocking), a header line of at most MAX_HEADER_BYTES, at most
+MAX_COLUMNS columns whose names are at most MAX_NAME_CHARS characters without control
+characters, and no row longer than a memmap row of that width can be. Timestamps must be Unix
+seconds (finite, 0 to MAX_TIMESTAMP). A value that is infinite or beyond +-MAX_VALUE is no
+measurement: it is read as not available (NaN) and counted in `Recording.dropped`. Timestamps
+that go backwards (a wall clock set back during the recording) are kept in their order and
+counted in `Recording.backward`; `elapsed()` and `duration` count such a step as no time.
+
 Values are held column-wise in `array('d')` (8 bytes a value, no Python object per cell), NaN for
 an empty cell. The reader works line by line: text cells with a newline inside quotes are not
 part of the format.
@@ -17,16 +26,31 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+import stat
 from array import array
 from dataclasses import dataclass, field
 from typing import BinaryIO, Dict, Iterator, List, Optional, Sequence
 
 from .catalog import current_name
 from .collector import UsageError
+from .safetext import has_control, printable
 from .sinks.csv import plain_text
 
 TIMESTAMP = "timestamp"
 NAN = math.nan
+MAX_HEADER_BYTES = 1 << 20      # 1 MiB: thousands of columns
+MAX_COLUMNS = 10_000
+MAX_NAME_CHARS = 256
+MAX_CELL_CHARS = 30             # a memmap cell is at most 18 characters ("%.12g", "%.6f")
+MAX_TIMESTAMP = 1e11            # Unix seconds: the year 5138
+MAX_VALUE = 1e30                # beyond any byte count, rate or percentage, and summable
+CHUNK_ROWS = 8192               # rows parsed into a flat block before it joins the columns
+# With cells of at most MAX_CELL_CHARS, only a line with an exponent (e, E) or a NaN or inf
+# spelled out (n, N) can hold a value outside +-MAX_VALUE.
+_SUSPECT = (b"e", b"E", b"n", b"N")
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
 class NotARecording(UsageError):
@@ -41,6 +65,9 @@ class Recording:
     columns: List[str]
     data: List[array] = field(default_factory=list)
     cut: bool = False  # the last line was cut short (a killed recorder) and is left out
+    dropped: int = 0   # values that were infinite or beyond +-MAX_VALUE, read as NaN
+    backward: int = 0  # steps where the timestamp went back (a clock set back)
+    most_back: float = 0.0  # the largest such step, seconds
 
     def __len__(self) -> int:
         return len(self.data[0]) if self.data else 0
@@ -68,8 +95,28 @@ class Recording:
 
     @property
     def duration(self) -> float:
-        """Seconds from the first row to the last (0 for one row)."""
-        return self.data[0][-1] - self.data[0][0] if len(self) else 0.0
+        """Seconds from the first row to the last (0 for one row); a step where the clock went
+        back counts as no time."""
+        if not len(self):
+            return 0.0
+        stamps = self.data[0]
+        if not self.backward:
+            return stamps[-1] - stamps[0]
+        return self.elapsed()[-1]
+
+    def elapsed(self) -> array:
+        """Seconds since the first row, one per row, never decreasing (a step back counts 0)."""
+        stamps = self.data[0]
+        if not self.backward:
+            first = stamps[0] if len(stamps) else 0.0
+            return array("d", (t - first for t in stamps))
+        out, total, previous = array("d"), 0.0, stamps[0] if len(stamps) else 0.0
+        for t in stamps:
+            if t > previous:
+                total += t - previous
+            previous = t
+            out.append(total)
+        return out
 
     def window(self) -> Dict[str, Sequence[float]]:
         """Column name -> values over the whole recording, the shape verdict() takes."""
@@ -81,47 +128,150 @@ class Recording:
 
 def load_recording(path: str) -> Recording:
     """Read a memmap CSV; NotARecording (a UsageError) with one line when it is not one."""
+    shown = printable(path, 200)
     try:
-        with open(path, "rb") as f:
-            return _parse(path, f)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not block
     except FileNotFoundError:
-        raise NotARecording(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise NotARecording(f"{path} is a directory, not a recording") from None
+        raise NotARecording(f"{shown}: no such file") from None
     except PermissionError:
-        raise NotARecording(f"{path}: permission denied") from None
+        raise NotARecording(f"{shown}: permission denied") from None
     except OSError as exc:
-        raise NotARecording(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise NotARecording(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise NotARecording(f"{shown} is a directory, not a recording")
+        if not stat.S_ISREG(mode):
+            kind = next((word for test, word in _KINDS if test(mode)), "not a regular file")
+            raise NotARecording(f"{shown} is {kind}, not a recording (memmap reads regular "
+                                "files only)")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
+            return _parse(shown, f)
+    except OSError as exc:
+        raise NotARecording(f"{shown}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+class _Rows:
+    """Parses data lines into a recording's columns, a block of rows at a time."""
+
+    def __init__(self, path: str, rec: Recording) -> None:
+        self.path, self.rec = path, rec
+        self.width = len(rec.columns)
+        self.limit = self.width * (MAX_CELL_CHARS + 1) + 2  # the longest line a row may be
+        self.flat = array("d")
+        self.rows = 0
+        self.last_time = NAN
+
+    def add(self, number: int, raw: bytes) -> None:
+        if len(raw) > self.limit:
+            raise NotARecording(f"{self.path} line {number}: longer than any memmap row of "
+                                f"{self.width} columns")
+        text = _decode(self.path, raw, number)
+        cells = _cells(text)
+        if len(cells) != self.width:
+            raise NotARecording(f"{self.path} line {number}: {len(cells)} cells, the header has "
+                                f"{self.width}")
+        if max(map(len, cells)) > MAX_CELL_CHARS:
+            raise NotARecording(f"{self.path} line {number}: a cell longer than any number "
+                                f"memmap writes ({MAX_CELL_CHARS} characters)")
+        try:
+            if not text.isascii():
+                raise ValueError  # float() would take digits of other scripts
+            values = [float(c) if c else NAN for c in cells]
+        except ValueError:
+            self._bad_cell(number, cells)
+        if not cells[0]:
+            raise NotARecording(f"{self.path} line {number}: no timestamp")
+        self._check_time(number, values[0])
+        if any(mark in raw for mark in _SUSPECT):
+            self._drop_outliers(values)
+        self.flat.extend(values)
+        self.rows += 1
+        if self.rows % CHUNK_ROWS == 0:
+            self.flush()
+
+    def _bad_cell(self, number: int, cells: List[str]) -> None:
+        for i, cell in enumerate(cells):
+            if not cell and i == 0:
+                raise NotARecording(f"{self.path} line {number}: no timestamp")
+            try:
+                if cell and cell.isascii():
+                    float(cell)
+                    continue
+            except ValueError:
+                pass
+            if cell:
+                raise NotARecording(f"{self.path} line {number}: '{printable(cell, 30)}' in "
+                                    f"column {printable(self.rec.columns[i], 60)} is not a "
+                                    "number")
+        raise NotARecording(f"{self.path} line {number}: not a memmap row")
+
+    def _check_time(self, number: int, t: float) -> None:
+        if not 0.0 <= t <= MAX_TIMESTAMP:  # NaN fails this too
+            raise NotARecording(f"{self.path} line {number}: timestamp {t!r} is not Unix "
+                                f"seconds (0 to {MAX_TIMESTAMP:.0e})")
+        if t < self.last_time:
+            self.rec.backward += 1
+            self.rec.most_back = max(self.rec.most_back, self.last_time - t)
+        self.last_time = t
+
+    def _drop_outliers(self, values: List[float]) -> None:
+        for i, v in enumerate(values):
+            if not -MAX_VALUE <= v <= MAX_VALUE and v == v:
+                values[i] = NAN
+                self.rec.dropped += 1
+
+    def flush(self) -> None:
+        """Move the parsed block into the columns."""
+        if self.flat:
+            for i, column in enumerate(self.rec.data):
+                column.extend(self.flat[i::self.width])
+            self.flat = array("d")
+
+
+def _readline(f: BinaryIO, limit: int) -> bytes:
+    """One line of at most `limit` bytes (longer is returned cut, without its newline)."""
+    return f.readline(limit + 1)
 
 
 def _parse(path: str, f: BinaryIO) -> Recording:
-    lines = iter(f)
-    first = next(lines, b"")
+    first = _readline(f, MAX_HEADER_BYTES)
+    if len(first) > MAX_HEADER_BYTES:
+        raise NotARecording(f"{path} is not a memmap recording: its first line is longer than "
+                            f"{MAX_HEADER_BYTES >> 20} MiB")
     if not first.strip():
         raise NotARecording(f"{path} is empty, not a memmap recording")
     columns = _header(path, _decode(path, first, 1))
     if not first.endswith(b"\n"):
         raise NotARecording(f"{path}: its header line is cut short; it holds no samples")
     rec = Recording(path, columns, [array("d") for _ in columns])
-    width = len(columns)
-    append = [values.append for values in rec.data]
+    rows = _Rows(path, rec)
     pending: Optional[bytes] = None
     number = pending_number = 1
-    for raw in lines:
+    while True:
+        raw = _readline(f, rows.limit)
+        if not raw:
+            break
         number += 1
+        if len(raw) > rows.limit:
+            rows.add(number, raw)  # refused: too long
         if not raw.strip():
             continue  # a blank line (an editor's trailing newline) carries nothing
         if pending is not None:
-            _add_row(path, pending_number, _decode(path, pending, pending_number), width,
-                     columns, append)
+            rows.add(pending_number, pending)
         pending, pending_number = raw, number
     if pending is not None:
         if pending.endswith(b"\n"):
-            _add_row(path, pending_number, _decode(path, pending, pending_number), width,
-                     columns, append)
+            rows.add(pending_number, pending)
         else:
             _decode(path, pending, pending_number)  # binary garbage at the end is still refused
             rec.cut = True
+    rows.flush()
     _prefer_filled(rec)
     return rec
 
@@ -184,30 +334,22 @@ def _header(path: str, text: str) -> List[str]:
     columns = [columns[0], *_current_names(columns[1:])]
     if columns[0] != TIMESTAMP:
         raise NotARecording(f"{path} is not a memmap recording: its first column is "
-                            f"'{columns[0][:40]}', not '{TIMESTAMP}'")
+                            f"'{printable(columns[0], 40)}', not '{TIMESTAMP}'")
     if len(columns) < 2 or any(not c for c in columns):
         raise NotARecording(f"{path} is not a memmap recording: empty column name in the header")
+    if len(columns) > MAX_COLUMNS:
+        raise NotARecording(f"{path} is not a memmap recording: {len(columns)} columns (at most "
+                            f"{MAX_COLUMNS})")
     seen = set()
     for c in columns:
+        if len(c) > MAX_NAME_CHARS:
+            raise NotARecording(f"{path} is not a memmap recording: a column name of {len(c)} "
+                                f"characters ('{printable(c, 40)}'; at most {MAX_NAME_CHARS})")
+        if has_control(c):
+            raise NotARecording(f"{path} is not a memmap recording: column "
+                                f"'{printable(c, 60)}' holds control characters")
         if c in seen:
-            raise NotARecording(f"{path} is not a memmap recording: column '{c}' appears twice")
+            raise NotARecording(f"{path} is not a memmap recording: column '{printable(c, 60)}' "
+                                "appears twice")
         seen.add(c)
     return columns
-
-
-def _add_row(path: str, number: int, text: str, width: int, columns: List[str],
-             append: list) -> None:
-    cells = _cells(text)
-    if len(cells) != width:
-        raise NotARecording(f"{path} line {number}: {len(cells)} cells, the header has {width}")
-    for i, cell in enumerate(cells):
-        if not cell:
-            if i == 0:
-                raise NotARecording(f"{path} line {number}: no timestamp")
-            append[i](NAN)
-            continue
-        try:
-            append[i](float(cell))
-        except ValueError:
-            raise NotARecording(f"{path} line {number}: '{cell[:30]}' in column {columns[i]} "
-                                "is not a number") from None

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .collector import (
     Collector,
+    CollectorError,
     CollectorOptions,
     UsageError,
     build_collectors,
@@ -47,17 +48,34 @@ def collector_options(args: Any) -> CollectorOptions:
 
 
 def chosen_collectors(args: Any) -> List[Collector]:
-    """The collectors named by --collectors (plus `process` with --pid), or the default set."""
+    """The collectors named by --collectors (plus `process` with --pid), or the default set.
+
+    With --pid the process collector is never skipped quietly: a process that exited while
+    memmap started is "no such process" (UsageError), not a recording without its columns."""
     names = parse_collector_list(args.collectors) if getattr(args, "collectors", None) else None
     if names is not None and getattr(args, "pid", None) is not None and "process" not in names:
         names.append("process")
-    return build_collectors(names, collector_options(args))
+    options = collector_options(args)
+    built = build_collectors(names, options)
+    if options.pid is not None and not any(c.name == "process" for c in built):
+        built += build_collectors(["process"], options)  # named: raises with the probe's why
+    return built
 
 
 def build_sampler(args: Any, sinks: Sequence[Sink] = ()) -> Sampler:
     """Check the arguments, pick the collectors and wire them to `sinks`."""
     check_pid(getattr(args, "pid", None))
     return Sampler(chosen_collectors(args), args.interval, sinks)
+
+
+def open_sampler(sampler: Sampler) -> None:
+    """Open the collectors and sinks. A collector that cannot open (the watched process is
+    gone, a driver refuses) is a failed start: UsageError with its reason, all closed again."""
+    try:
+        sampler.open()
+    except CollectorError as exc:
+        sampler.close()
+        raise UsageError(str(exc) or type(exc).__name__) from None
 
 
 def stop_on_signals(stop: Callable[[], None]) -> Dict[int, Any]:
@@ -83,16 +101,23 @@ def log_to_stderr(level: int = logging.WARNING) -> None:
     root.propagate = False
 
 
-def log_to_file(path: Optional[str] = None) -> str:
-    """Screen-owning modes: logs go to a file (default ~/.cache/memmap/memmap.log)."""
+def log_to_file(path: Optional[str] = None) -> Tuple[Optional[str], str]:
+    """Screen-owning modes: logs go to a file (default ~/.cache/memmap/memmap.log).
+
+    Returns (the path, "") or, when it cannot be written (a read-only HOME, an XDG_CACHE_HOME
+    that is a file), (None, why): the screen still runs, without a log file."""
     if path is None:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         path = os.path.join(base, "memmap", "memmap.log")
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root = logging.getLogger("memmap_tui")
+    root.propagate = False
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(path)
+    except OSError as exc:
+        root.handlers[:] = [logging.NullHandler()]
+        return None, f"no log file: cannot write {path} ({exc.strerror or exc})"
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    root.propagate = False
-    return path
+    return path, ""

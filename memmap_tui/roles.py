@@ -39,6 +39,7 @@ CPU_CORE_MAX = "cpu-core-max"      # the busiest single CPU, percent of it
 CPU_CORES = "cpu-cores"            # CPU used, percent of one core (200 = two cores busy)
 THREAD_MAX = "thread-max"          # the busiest thread, percent of one core
 PROCESSES = "processes"            # how many processes are alive (a count, never a fraction)
+PARTIAL = "partial"                # how many processes a tree's sums leave out (0: whole)
 
 # -- memory ---------------------------------------------------------------------------------------
 RAM_USED = "ram-used"              # RAM in use, bytes (host RAM; a Jetson's unified RAM)
@@ -99,6 +100,7 @@ ROLES: Dict[str, str] = {
     CPU_CORES: "CPU used, % of one core",
     THREAD_MAX: "the busiest thread, % of one core",
     PROCESSES: "live processes (a count)",
+    PARTIAL: "processes the tree's sums leave out, unreadable (0: the sums are whole)",
     RAM_USED: "RAM in use, bytes",
     RAM_TOTAL: "RAM in all, bytes",
     SWAP_USED: "swap in use, bytes",

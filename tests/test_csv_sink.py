@@ -34,19 +34,32 @@ def test_byte_counts_keep_every_digit() -> None:
     assert format_row(0.5, [123456789012.0]) == "0.500000,123456789012\n"
 
 
-def test_batched_rows_wait_for_the_flush_interval(tmp_path: Path) -> None:
+def test_no_row_waits_longer_than_the_flush_period(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     sink = CsvSink(str(path), flush_seconds=1.0)
     sink.open(SCHEMA)
-    sink.write(frame(0.0, 1, 1))  # the first row goes out at once
-    sink.write(frame(0.3, 2, 2))
-    sink.write(frame(0.6, 3, 3))
-    assert len(path.read_text().splitlines()) == 2
-    sink.write(frame(1.1, 4, 4))
-    assert len(path.read_text().splitlines()) == 5
-    sink.write(frame(1.2, 5, 5))
+
+    def write(t: float) -> int:
+        sink.write(Frame(1_700_000_000.0 + t, [t, t], Reading(t, 0.0, [t, t]), 0.3))
+        return len(path.read_text().splitlines()) - 1
+
+    assert write(0.0) == 1  # the first row goes out at once
+    assert write(0.3) == 1 and write(0.6) == 1 and write(0.9) == 1
+    assert write(1.2) == 5  # at the next tick the row of 0.3 s would be more than 1 s old
+    assert write(1.5) == 5
     sink.close()
-    assert len(path.read_text().splitlines()) == 6 and path.read_text().endswith("\n")
+    assert len(path.read_text().splitlines()) == 7 and path.read_text().endswith("\n")
+
+
+def test_the_default_flush_period_is_half_a_second(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    sink = CsvSink(str(path))
+    sink.open(SCHEMA)
+    for i in range(12):  # 10 Hz: a row at most 0.5 s old when the file is written
+        sink.write(Frame(1_700_000_000.0 + i / 10, [i, i], Reading(i / 10, 0.0, [i, i]), 0.1))
+        written = len(path.read_text().splitlines()) - 1
+        assert (i + 1) - written <= 5
+    sink.close()
 
 
 def test_existing_file_is_refused_without_force(tmp_path: Path) -> None:

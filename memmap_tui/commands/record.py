@@ -2,35 +2,45 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from typing import Any, Optional, TextIO
+from typing import Any, List, Optional, TextIO
 
-from ..collector import UsageError
 from ..model import Frame
-from ..pipeline import build_sampler, log_to_stderr, restore_signals, stop_on_signals
-from ..sampler import Stats
-from ..sinks.csv import CsvSink, open_exclusive
+from ..output import PendingFile, check_output
+from ..pipeline import (
+    build_sampler,
+    log_to_stderr,
+    open_sampler,
+    restore_signals,
+    stop_on_signals,
+)
+from ..sampler import Sampler, Stats
+from ..sinks.csv import FLUSH_SECONDS, CsvSink
 
-BATCH_BELOW_INTERVAL = 0.05  # faster than 20 rows/s, rows are batched and written once a second
-# Where the sources allow, ticks run in C in batches this long (memmap_tui.batch); a row then
-# reaches the file within a second, and SIGKILL can lose at most that. Each batch costs a few
-# hundred µs of Python, so longer batches are cheaper: at 10 Hz, 0.9 s batches cost ~1.15x the
-# bare reads of the /proc files, 0.5 s ones ~1.3x (bench/overhead.py).
-BATCH_SECONDS = 0.9
+# Where the sources allow, ticks run in C in batches of at most this long (memmap_tui.batch),
+# and each batch is written as it ends: a row reaches the file within half a second of being
+# sampled, at every interval, and SIGKILL loses at most that (the README's guarantee). Each batch
+# costs ~0.2 ms of Python and a write(), so this is also the cheapest length that keeps it.
+BATCH_SECONDS = FLUSH_SECONDS
 
 
-def open_output(path: str, force: bool) -> int:
-    """Open the CSV before anything else runs, so a bad path fails first (UsageError)."""
-    if os.path.isdir(path):
-        raise UsageError(f"{path} is a directory, not a file")
+def start_recording(args: Any, pending: PendingFile, sinks: List[Any]) -> Sampler:
+    """Build and open the sampler, then put the recording in place of the target: the run has
+    started. On any failure the target is untouched and the temporary file is removed."""
+    sampler: Optional[Sampler] = None
     try:
-        return open_exclusive(path, force)
-    except FileExistsError:
-        raise UsageError(f"{path} exists; use --force to overwrite it") from None
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+        sampler = build_sampler(args, sinks)
+        open_sampler(sampler)
+        pending.publish()
+        return sampler
+    except BaseException:
+        if sampler is not None:
+            sampler.close()
+        for sink in sinks:
+            sink.close()
+        pending.discard()
+        raise
 
 
 class Progress:
@@ -59,16 +69,9 @@ class Progress:
 
 def run_record(args: Any) -> int:
     log_to_stderr()
-    fd = open_output(args.output, args.force)
-    sink = CsvSink(args.output, flush_seconds=0.0 if args.interval >= BATCH_BELOW_INTERVAL
-                   else 1.0, fd=fd)
-    try:
-        sampler = build_sampler(args, [sink])
-        sampler.open()
-    except BaseException:
-        os.close(fd)
-        os.unlink(args.output)  # nothing was recorded: leave no empty file behind
-        raise
+    pending = PendingFile(check_output(args.output, args.force))
+    sink = CsvSink(args.output, fd=pending.fd)
+    sampler = start_recording(args, pending, [sink])
     progress: Optional[Progress] = None
     if args.duration is not None and sys.stderr.isatty():
         progress = Progress(args.duration, sys.stderr, sampler.stats)

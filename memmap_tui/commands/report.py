@@ -9,6 +9,10 @@
 - a table, one row per metric: mean, p50, p95 and max in human units (memmap_tui.units);
 - plots over time of memory, throughput and waiting (memmap_tui.charts).
 The recording is read by memmap_tui.csvread, which refuses a file that is not one (exit 2).
+Text from the file (column names) and the path are printed with Rich markup off and control
+characters escaped (memmap_tui.safetext): a recording cannot style, retitle or clear the
+terminal. Timestamps that go backwards (a clock set back while recording) are counted as no
+time passing: spans and plots use forward time, and a note says how often it happened.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from ..collector import UsageError
 from ..csvread import Recording, load_recording
 from ..model import Schema
 from ..phases import phases_of_rows
+from ..safetext import printable
 from ..units import fmt_bytes, fmt_percent, fmt_seconds, format_value
 from ..verdict import BAD, WARN, diagnose, gpu_utilisation, waiting_share
 
@@ -93,12 +98,29 @@ def select_columns(available: Sequence[str], wanted: Optional[str]) -> List[str]
 def describe(rec: Recording) -> str:
     """`run.csv: 30 samples over 2.9 s, every 0.10 s, 2025-01-01 12:00:00 to 12:00:03`."""
     stamps = rec.timestamps
-    steps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
+    steps = sorted(b - a for a, b in zip(stamps, stamps[1:]) if b >= a)
     every = f", every {fmt_seconds(percentile(steps, 0.5))}" if steps else ""
     start = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamps[0]))
     end = time.strftime("%H:%M:%S", time.localtime(stamps[-1]))
-    return (f"{rec.path}: {len(rec)} samples over {fmt_seconds(rec.duration)}{every}, "
-            f"{start} to {end}")
+    return (f"{printable(rec.path)}: {len(rec)} samples over {fmt_seconds(rec.duration)}"
+            f"{every}, {start} to {end}")
+
+
+def reading_notes(rec: Recording) -> List[str]:
+    """What the reader had to make of the file: a cut last line, a clock set back, values that
+    were no measurement."""
+    notes = []
+    if rec.cut:
+        notes.append("note: the last line was cut short (was the recorder killed?); it is left out")
+    if rec.backward:
+        notes.append(f"note: the timestamps go back {rec.backward} time"
+                     f"{'s' if rec.backward > 1 else ''} (by up to "
+                     f"{fmt_seconds(rec.most_back)}: a clock set back?); spans and plots count "
+                     "such a step as no time")
+    if rec.dropped:
+        notes.append(f"note: {rec.dropped} value{'s' if rec.dropped > 1 else ''} infinite or "
+                     "beyond 1e30 read as not available")
+    return notes
 
 
 def headline_lines(rec: Recording, schema: Schema) -> List[Tuple[str, str]]:
@@ -156,9 +178,8 @@ def _scale(kind: str, peak: float) -> Tuple[float, str]:
 def charts(rec: Recording, schema: Schema, columns: Sequence[str], width: int, color: bool
            ) -> List[str]:
     """Memory, throughput and waiting over time, each in the unit its peak suits."""
-    stamps = rec.timestamps
     minutes = rec.duration > 600
-    xs = [(t - stamps[0]) / (60.0 if minutes else 1.0) for t in stamps]
+    xs = [t / (60.0 if minutes else 1.0) for t in rec.elapsed()]
     wanted = set(columns)
     out = []
     for title, role_sets, kind in CHARTS:
@@ -189,16 +210,16 @@ def run_report(args: Any) -> int:
     columns = select_columns(rec.metrics, args.columns)
     color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     width = shutil.get_terminal_size((120, 24)).columns  # a file or pipe gets 120 columns
-    console = Console(highlight=False, no_color=not color, width=width)
+    # markup off: column names and paths come from the file and the user, never styling
+    console = Console(highlight=False, markup=False, no_color=not color, width=width)
     if other is not None:
         from .compare import print_comparison
 
         print_comparison(console, rec, other)
         return 0
     console.print(describe(rec), soft_wrap=True)
-    if rec.cut:
-        console.print("note: the last line was cut short (was the recorder killed?); "
-                      "it is left out", style="yellow", soft_wrap=True)
+    for note in reading_notes(rec):
+        console.print(note, style="yellow", soft_wrap=True)
     schema = schema_for_columns(rec.metrics)
     for style, text in headline_lines(rec, schema):
         console.print(text, style=style or None, soft_wrap=True)

@@ -17,20 +17,23 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..collector import UsageError, parse_collector_list
 from ..collectors.job import job_identity
-from ..pipeline import build_sampler, log_to_stderr
+from ..output import PendingFile, Target, check_output, same_file, write_whole
+from ..pipeline import build_sampler, log_to_stderr, open_sampler
+from ..safetext import printable
 from ..sinks.csv import CsvSink
 from ..sinks.summary import RunSummary, render
 from ..sinks.summary_line import json_line
 from ..units import fmt_exit
-from .record import BATCH_BELOW_INTERVAL, open_output
+from .record import start_recording
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SI_KERNEL = 0x80  # siginfo code of a signal the kernel sent (a terminal's Ctrl-C or hang-up)
@@ -77,30 +80,22 @@ class SignalForwarder:
         signal.pthread_sigmask(signal.SIG_SETMASK, self.old_mask)
 
 
-def check_json_path(path: Optional[str], force: bool) -> None:
-    """Fail before launching anything if the JSON summary could not be written."""
-    if path is None:
-        return
-    if os.path.isdir(path):
-        raise UsageError(f"{path} is a directory, not a file")
-    if os.path.exists(path) and not force:
-        raise UsageError(f"{path} exists; use --force to overwrite it")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot write {path}: no such writable directory")
+def check_outputs(args: Any) -> Tuple[Optional[Target], Optional[Target]]:
+    """Fail before launching anything if --csv or --json could not be written, or if they
+    name one file (the summary would overwrite the recording)."""
+    csv_target = check_output(args.csv, args.force) if args.csv is not None else None
+    json_target = check_output(args.json, args.force) if args.json is not None else None
+    if json_target is not None:
+        if not os.access(json_target.folder, os.W_OK | os.X_OK):
+            raise UsageError(f"cannot write {args.json}: its directory is not writable")
+        if csv_target is not None and same_file(csv_target, json_target):
+            raise UsageError(f"--csv and --json name the same file ({args.json}); give two")
+    return csv_target, json_target
 
 
-def write_json(path: str, data: Dict[str, Any]) -> None:
-    """Write whole or not at all: a temporary file beside `path`, then renamed over it."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        with open(tmp, "w") as f:
-            json.dump(_no_nan(data), f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def write_json(target: Target, data: Dict[str, Any]) -> None:
+    """Write whole or not at all: a temporary file beside the target, then put in place."""
+    write_whole(target, (json.dumps(_no_nan(data), indent=2) + "\n").encode())
 
 
 def _no_nan(value: Any) -> Any:
@@ -119,11 +114,37 @@ def launch(command: List[str], forwarder: SignalForwarder) -> subprocess.Popen:
     try:
         return subprocess.Popen(command, preexec_fn=forwarder.child_setup)
     except FileNotFoundError:
-        raise LaunchFailed(127, f"command not found: {command[0]}") from None
+        found = _found(command[0])
+        if found is None:
+            raise LaunchFailed(127, f"command not found: {command[0]}") from None
+        raise LaunchFailed(126, f"cannot run {command[0]}: {_missing_interpreter(found)}"
+                           ) from None
     except PermissionError:
         raise LaunchFailed(126, f"permission denied: {command[0]}") from None
     except OSError as exc:
         raise LaunchFailed(126, f"cannot run {command[0]}: {exc.strerror}") from None
+
+
+def _found(name: str) -> Optional[str]:
+    """The file `name` runs: itself when it holds a '/', else the first on PATH."""
+    if "/" in name:
+        return name if os.path.exists(name) else None
+    return shutil.which(name)
+
+
+def _missing_interpreter(path: str) -> str:
+    """Why a file that exists gave ENOENT: the interpreter on its #! line, or an ELF program's
+    loader, is missing (as the shell says 'bad interpreter', exit 126)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        head = b""
+    if head.startswith(b"#!"):
+        line = head[2:].split(b"\n", 1)[0].strip().decode("utf-8", "replace")
+        interpreter = line.split()[0] if line.split() else "(none)"
+        return (f"its interpreter {printable(interpreter, 100)} (the #! line) was not found")
+    return "a file it needs to start (its dynamic loader, for a program) was not found"
 
 
 class LaunchFailed(Exception):
@@ -146,38 +167,32 @@ def run_command(args: Any) -> int:
     log_to_stderr()
     if args.collectors:
         parse_collector_list(args.collectors)  # a bad name fails before anything starts
-    check_json_path(args.json, args.force)
-    csv_fd = open_output(args.csv, args.force) if args.csv else None
+    csv_target, json_target = check_outputs(args)
+    pending = PendingFile(csv_target) if csv_target is not None else None
     with SignalForwarder() as forwarder:
         try:
             child = launch(command, forwarder)
         except LaunchFailed as exc:
-            _discard_csv(args.csv, csv_fd)
+            if pending is not None:
+                os.close(pending.fd)
+                pending.discard()
             print(f"memmap: {exc}", file=sys.stderr)
             return exc.code
         forwarder.start(child.pid)
-        return _watch(args, command, child, csv_fd)
+        return _watch(args, command, child, pending, json_target)
 
 
-def _discard_csv(path: Optional[str], fd: Optional[int]) -> None:
-    if path is not None and fd is not None:
-        os.close(fd)
-        os.unlink(path)  # nothing was recorded: leave no empty file behind
-
-
-def _watch(args: Any, command: List[str], child: subprocess.Popen, csv_fd: Optional[int]) -> int:
+def _watch(args: Any, command: List[str], child: subprocess.Popen,
+           pending: Optional[PendingFile], json_target: Optional[Target]) -> int:
     summary = RunSummary()
     sinks: List[Any] = [summary]
-    if args.csv:
-        flush = 0.0 if args.interval >= BATCH_BELOW_INTERVAL else 1.0
-        sinks.append(CsvSink(args.csv, flush_seconds=flush, fd=csv_fd))
+    if pending is not None:
+        sinks.append(CsvSink(args.csv, fd=pending.fd))
     args.pid = child.pid
     job = job_identity(child.pid)  # now: a command that exits at once takes its cgroup along
     try:
-        sampler = build_sampler(args, sinks)
-        if not any(c.name == "process" for c in sampler.collectors):
-            raise UsageError("the process collector is not available here")
-        sampler.open()
+        sampler = (start_recording(args, pending, sinks) if pending is not None
+                   else _start(args, sinks))
     except BaseException:
         _stop_child(child)
         raise
@@ -187,11 +202,18 @@ def _watch(args: Any, command: List[str], child: subprocess.Popen, csv_fd: Optio
         sampler.close()
     child.wait()
     notes = [n for c in sampler.collectors for n in getattr(c, "unavailable", {}).values()]
-    return _report(args, command, child.returncode, summary, stats.missed, notes, job.as_dict())
+    return _report(args, json_target, command, child.returncode, summary, stats.missed, notes,
+                   job.as_dict())
 
 
-def _report(args: Any, command: List[str], returncode: int, summary: RunSummary, missed: int,
-            notes: List[str], job: Dict[str, str]) -> int:
+def _start(args: Any, sinks: List[Any]) -> Any:
+    sampler = build_sampler(args, sinks)
+    open_sampler(sampler)
+    return sampler
+
+
+def _report(args: Any, json_target: Optional[Target], command: List[str], returncode: int,
+            summary: RunSummary, missed: int, notes: List[str], job: Dict[str, str]) -> int:
     """Print the summary (stderr, like `time`), write its JSON, print its JSON line (stdout);
     the command's exit code."""
     code = exit_code(returncode)
@@ -199,8 +221,8 @@ def _report(args: Any, command: List[str], returncode: int, summary: RunSummary,
     result.update(command=command, exit_status=code, missed_ticks=missed, job=job)
     print(render(result, summary.schema, _headline(command, returncode, result), notes), end="",
           file=sys.stderr)
-    if args.json:
-        write_json(args.json, result)
+    if json_target is not None:
+        write_json(json_target, result)
     if getattr(args, "json_line", False):
         print(json_line(_no_nan(result)), flush=True)
     return code

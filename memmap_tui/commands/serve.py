@@ -1,10 +1,13 @@
 """`memmap serve`: the Prometheus exporter.
 
 The Sampler runs on the main thread and hands each frame to the PrometheusSink; the HTTP server
-answers scrapes on its own thread from the sink's latest frame. It listens on 127.0.0.1:9464
-unless `--listen HOST:PORT` says otherwise, and anything but loopback gets a one-line warning
-(the metrics have no authentication). A bad --listen is one line and exit 2. SIGINT, SIGTERM and
-SIGHUP stop it cleanly: the sampler finishes its tick, the server closes, exit 0.
+(memmap_tui.scrapeserver: one thread, non-blocking, every resource bounded, so that a fleet of
+Prometheus servers and a curious user with many connections cannot exhaust it) answers scrapes
+from the sink's latest frame, its exposition made once per frame and format. It listens on
+127.0.0.1:9464 unless `--listen HOST:PORT` says otherwise, and anything but loopback gets a
+one-line warning (the metrics have no authentication). A bad --listen is one line and exit 2.
+SIGINT, SIGTERM and SIGHUP stop it cleanly: the sampler finishes its tick, the server closes,
+exit 0.
 
 `memmap_job_info` names the job this node runs, found at start (collectors/job.py: the watched
 process's cgroup, else SLURM_JOB_ID), with the `--label KEY=VALUE` constant labels on top.
@@ -13,29 +16,37 @@ process's cgroup, else SLURM_JOB_ID), with the `--label KEY=VALUE` constant labe
 from __future__ import annotations
 
 import errno
+import gzip
 import ipaddress
 import re
 import socket
-import socketserver
 import sys
 import threading
 from dataclasses import dataclass
-from http.server import ThreadingHTTPServer
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from urllib.parse import parse_qs
 
-from prometheus_client.exposition import MetricsHandler
+from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.registry import CollectorRegistry
 
 from ..collector import UsageError
 from ..collectors.job import job_identity
-from ..pipeline import build_sampler, log_to_stderr, restore_signals, stop_on_signals
+from ..pipeline import (
+    build_sampler,
+    log_to_stderr,
+    open_sampler,
+    restore_signals,
+    stop_on_signals,
+)
+from ..scrapeserver import REQUEST_TIMEOUT, ScrapeServer
 from ..sinks.prometheus import PrometheusSink
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 TARGET_LABELS = ("instance", "job")  # Prometheus sets these per target: theirs would be renamed
 MAX_LABEL_VALUE = 256
-REQUEST_TIMEOUT = 10.0  # seconds a client may take to send its request before it is dropped
+__all__ = ["REQUEST_TIMEOUT", "MetricsServer", "bind_server", "parse_labels", "parse_listen",
+           "run_serve"]
 
 
 @dataclass(frozen=True)
@@ -70,10 +81,9 @@ def parse_listen(text: str) -> Tuple[str, int]:
         host = host[1:-1]
     elif ":" in host:
         raise UsageError(f"--listen '{text}': write an IPv6 address in brackets, e.g. [::1]:9464")
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise UsageError(f"--listen '{text}': port '{port_text}' is not a number") from None
+    if not (port_text.isascii() and port_text.isdigit()) or len(port_text) > 5:
+        raise UsageError(f"--listen '{text}': port '{port_text}' is not a number (digits 0-9)")
+    port = int(port_text)
     if not 1 <= port <= 65535:
         raise UsageError(f"--listen '{text}': port {port} is out of range 1-65535")
     return host, port
@@ -91,27 +101,55 @@ def resolve_listen(text: str) -> ListenAddress:
     return ListenAddress(text, host, port, family, tuple(sockaddr))
 
 
-class MetricsServer(ThreadingHTTPServer):
-    """The HTTP server for scrapes; one short-lived thread per request."""
+class Exposition:
+    """Renders scrapes of `registry`: the text format the client accepts, gzipped when it
+    asks, `?name[]=` filtering. The body is made once per (frame, format) and reused until
+    `latest()` gives another frame (None: rendered every time)."""
 
-    daemon_threads = True
+    def __init__(self, registry: CollectorRegistry,
+                 latest: Optional[Callable[[], Any]] = None) -> None:
+        self.registry, self.latest = registry, latest
+        self._frame: Any = None
+        self._bodies: Dict[Tuple[str, bool], Tuple[List[Tuple[str, str]], bytes]] = {}
 
-    def __init__(self, address: ListenAddress, registry: CollectorRegistry) -> None:
-        self.address_family = address.family
-        handler = type("ScrapeHandler", (MetricsHandler.factory(registry),),
-                       {"timeout": REQUEST_TIMEOUT})
-        super().__init__(address.sockaddr, handler)
+    def __call__(self, path: str, query: str, headers: Dict[str, str]
+                 ) -> Tuple[str, List[Tuple[str, str]], bytes]:
+        encoder, content_type = choose_encoder(headers.get("accept", ""))
+        zipped = gzip_accepted(headers.get("accept-encoding", ""))
+        names = parse_qs(query).get("name[]") if query else None
+        frame = self.latest() if self.latest is not None else None
+        key = (content_type, zipped)
+        if names is None and frame is not None:
+            if frame is not self._frame:
+                self._frame, self._bodies = frame, {}
+            cached = self._bodies.get(key)
+            if cached is not None:
+                return "200 OK", cached[0], cached[1]
+        registry = self.registry.restricted_registry(names) if names else self.registry
+        body = encoder(registry)
+        extra = [("Content-Type", content_type)]
+        if zipped:
+            body = gzip.compress(body, compresslevel=6)
+            extra.append(("Content-Encoding", "gzip"))
+        if names is None and frame is not None:
+            self._bodies[key] = (extra, body)
+        return "200 OK", extra, body
 
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks up the host's FQDN, which can hang without DNS.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
+
+class MetricsServer(ScrapeServer):
+    """The HTTP server for scrapes (memmap_tui.scrapeserver) over `registry`; `latest` gives
+    the sink's current frame, so that scrapes between two samples reuse one body."""
+
+    def __init__(self, address: ListenAddress, registry: CollectorRegistry,
+                 latest: Optional[Callable[[], Any]] = None) -> None:
+        super().__init__(address.family, address.sockaddr, Exposition(registry, latest))
 
 
-def bind_server(address: ListenAddress, registry: CollectorRegistry) -> MetricsServer:
+def bind_server(address: ListenAddress, registry: CollectorRegistry,
+                latest: Optional[Callable[[], Any]] = None) -> MetricsServer:
     """Bind now, before sampling starts, so that a bad address fails first (UsageError)."""
     try:
-        return MetricsServer(address, registry)
+        return MetricsServer(address, registry, latest)
     except OSError as exc:
         raise UsageError(f"--listen '{address.text}': {_bind_problem(exc, address)}") from None
 
@@ -159,11 +197,11 @@ def run_serve(args: Any) -> int:
     address = resolve_listen(args.listen)
     labels = parse_labels(getattr(args, "label", None))
     sink = PrometheusSink(job_labels=job_labels(getattr(args, "pid", None), labels))
-    server = bind_server(address, sink.registry)
+    server = bind_server(address, sink.registry, lambda: sink.latest()[0])
     try:
         sampler = build_sampler(args, [sink])
         sink.states = sampler.states
-        sampler.open()
+        open_sampler(sampler)
     except BaseException:
         server.server_close()
         raise
@@ -172,8 +210,7 @@ def run_serve(args: Any) -> int:
               "the metrics have no authentication", file=sys.stderr)
     print(f"memmap: serving metrics on {address.url} every {args.interval:g} s "
           "(Ctrl-C stops)", file=sys.stderr)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                              name="memmap-http", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, name="memmap-http", daemon=True)
     thread.start()
     previous = stop_on_signals(sampler.stop)
     try:

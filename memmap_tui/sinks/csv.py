@@ -1,8 +1,11 @@
 """The CSV recorder: one header row, then one whole row per frame.
 
 Rows are buffered and written whole (a single write per batch), so a reader never sees half a
-row unless the process is killed outright in the middle of that write. Batches go out at least
-every `flush_seconds` and on close. NaN is an empty cell; numbers keep 12 significant digits
+row unless the process is killed outright in the middle of that write. No row waits longer than
+`flush_seconds` (FLUSH_SECONDS, half a second: the contract) before it is written: a row is
+held only while the next one is due soon enough; a block of rows from a batch (at most that
+long, see commands/record.py) goes out as it comes; everything goes out on close. So SIGKILL
+loses at most the last half second. NaN is an empty cell; numbers keep 12 significant digits
 (exact for byte counts below a terabyte) and timestamps microseconds. Text cells are neutralised
 against spreadsheet formula injection.
 """
@@ -15,6 +18,7 @@ from typing import List, Optional
 from ..model import Frame, Schema
 
 FORMULA_LEADERS = ("=", "+", "-", "@", "\t", "\r")
+FLUSH_SECONDS = 0.5  # the longest a row waits before it is written (README's guarantee)
 
 
 def safe_text(cell: str) -> str:
@@ -51,7 +55,7 @@ class CsvSink:
     """Appends frames to a CSV file. `fd` may be given already open (the CLI opens it early so
     that a bad path fails before any sampling starts)."""
 
-    def __init__(self, path: str, force: bool = False, flush_seconds: float = 1.0,
+    def __init__(self, path: str, force: bool = False, flush_seconds: float = FLUSH_SECONDS,
                  fd: Optional[int] = None) -> None:
         self.path = path
         self.force = force
@@ -59,7 +63,7 @@ class CsvSink:
         self.fd = fd
         self.rows = 0
         self._pending: List[str] = []
-        self._last_flush = float("-inf")
+        self._oldest = float("inf")  # monotonic time of the oldest row not yet written
 
     def open(self, schema: Schema) -> None:
         if self.fd is None:
@@ -68,25 +72,33 @@ class CsvSink:
         self._write(header)
 
     def write(self, frame: Frame) -> None:
+        """Add a row; write what is pending unless the next row is due before the oldest
+        pending one is `flush_seconds` old (the first row goes out at once)."""
         self._pending.append(format_row(frame.timestamp, frame.values))
         self.rows += 1
         now = frame.reading.monotonic
-        if now - self._last_flush >= self.flush_seconds:
-            self.flush(now)
+        if now < self._oldest:
+            self._oldest = now
+        step = frame.interval if frame.interval == frame.interval else 0.0
+        if self.rows == 1 or now + step - self._oldest >= self.flush_seconds:
+            self.flush()
 
     def write_text_batch(self, text: str, rows: int, now: float) -> None:
-        """Whole CSV lines for `rows` frames at once (the batched sampler formats them in C)."""
-        self._pending.append(text)
+        """Whole CSV lines for `rows` frames at once (the batched sampler formats them in C);
+        written at once, with anything pending."""
         self.rows += rows
-        if now - self._last_flush >= self.flush_seconds:
-            self.flush(now)
+        if self._pending:
+            self._pending.append(text)
+            self.flush()
+        else:
+            self._write(text)
 
     def flush(self, now: Optional[float] = None) -> None:
+        """Write every pending row now (`now` is accepted for older callers, unused)."""
         if self._pending:
             text, self._pending = "".join(self._pending), []
             self._write(text)
-        if now is not None:
-            self._last_flush = now
+        self._oldest = float("inf")
 
     def close(self) -> None:
         if self.fd is None:

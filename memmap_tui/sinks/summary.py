@@ -57,6 +57,8 @@ class RunSummary:
         self._gpu_scope = ""
         self._gpu_columns: List[int] = []
         self._timeline = Timeline(self.schema)
+        self._partial: Dict[str, float] = {}  # PARTIAL markers: most processes left out
+        self._partial_specs: List[MetricSpec] = []
 
     def open(self, schema: Schema) -> None:
         self.schema = schema
@@ -76,6 +78,8 @@ class RunSummary:
         self._gpu_columns = [schema.column_index[s.column] for s in schema.having(R.GPU_MEMORY)
                              if s.column]
         self._timeline = Timeline(schema)
+        self._partial = {summary_key(s): NAN for s in schema.having(R.PARTIAL)}
+        self._partial_specs = schema.having(R.PARTIAL)
 
     def write(self, frame: Frame) -> None:
         self.frames += 1
@@ -93,6 +97,10 @@ class RunSummary:
                     self._hist[key].add(value, weight)
         self._timeline.add(reading.monotonic, frame.values, weight)
         self._add_memory(frame)
+        for spec in self._partial_specs:
+            key, value = summary_key(spec), self._value(frame, spec)
+            if value == value and not value <= self._partial[key]:
+                self._partial[key] = value
 
     def close(self) -> None:
         """Nothing to release: the report is read with result()."""
@@ -186,6 +194,8 @@ class RunSummary:
             "gpu": {"mean_util_percent": dict(gpu_utilisation(window, self.schema))},
             "verdict": head.as_dict(),
             "phases": [p.as_dict() for p in self._timeline.phases()],
+            # how many processes a sum left out at worst (0: whole; see roles.PARTIAL)
+            "partial": dict(self._partial),
         }
 
 
@@ -277,5 +287,18 @@ def render(result: Dict[str, Any], schema: Schema, headline: str,
               f"  {'GPU util':<9} mean {util}",
               f"  {'verdict':<9} {result['verdict']['text']}",
               *_phases(result["phases"])]
+    lines += _partial(result.get("partial", {}), schema)
     lines += [f"  {'note':<9} {note}" for note in notes]
     return "\n".join(lines) + "\n"
+
+
+def _partial(partial: Dict[str, float], schema: Schema) -> List[str]:
+    """A line per PARTIAL marker that was above 0: those sums are partial."""
+    lines = []
+    for spec in schema.having(R.PARTIAL):
+        most = partial.get(summary_key(spec), NAN)
+        if most == most and most > 0:
+            lines.append(f"  {'partial':<9} {spec.shown_label} for up to {most:.0f} "
+                         f"process{'es' if most > 1 else ''}: the sums leave "
+                         f"{'them' if most > 1 else 'it'} out ({spec.column} in the CSV)")
+    return lines

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import sys
 from typing import Any, Callable, List, Optional, Set, Union
 
 from textual.app import App
 from textual.binding import Binding
 
+from ..collector import UsageError
 from ..pipeline import STOP_SIGNALS
 from .driver import quiet_driver_class
 from .monitor import Monitor, SelfUsage, next_interval
@@ -65,6 +67,7 @@ class MemmapApp(App):
         store = source.store if getattr(source, "store", None) is not None else source.open()
         self.monitor = Monitor(source, store, self_meter, current_seconds=refresh)
         self.hidden: Set[str] = set()
+        self.log_problem = ""  # why there is no log file, shown once at start
         self._signals: List[int] = []
         self.main: MainScreen = (InlineScreen if inline else OverviewScreen)(self.monitor,
                                                                               self.hidden)
@@ -83,6 +86,8 @@ class MemmapApp(App):
         self.source.start()
         self.set_interval(self.refresh_seconds, self.redraw, name="redraw")
         self.call_after_refresh(self.redraw)
+        if self.log_problem:
+            self.notify(self.log_problem, severity="warning", timeout=8)
         # Everything built so far lives as long as the app: keep the cyclic GC from walking it
         # again and again (Textual allocates a lot per frame; most of it is short-lived).
         gc.freeze()
@@ -151,12 +156,24 @@ class MemmapApp(App):
             self.push_screen(HelpScreen())
 
 
+def require_terminal(mode: str, instead: str = "'memmap record -o FILE.csv' or 'memmap serve'"
+                     ) -> None:
+    """The screen needs a terminal for keys (stdin) and for drawing (Textual draws on stderr).
+    Without one (cron, nohup, setsid with stdin on /dev/null) it is a usage error: one line,
+    exit 2, pointing at the headless modes."""
+    for name, stream in (("stdin", sys.__stdin__), ("stderr", sys.__stderr__)):
+        if stream is None or not stream.isatty():
+            raise UsageError(f"{mode} needs a terminal, and {name} is not one; without a screen "
+                             f"use {instead}")
+
+
 def run_app(args: Any) -> int:
     """`memmap` (live TUI): build the sampler before taking the screen, so errors stay lines."""
     from ..pipeline import log_to_file
     from .source import LiveSource
 
-    log_to_file()
+    require_terminal("the live monitor")
+    _, problem = log_to_file()
     source = LiveSource(args, batch_seconds=min(BATCH_SECONDS, args.refresh / 2))
     try:
         source.open()
@@ -164,6 +181,7 @@ def run_app(args: Any) -> int:
         source.stop()
         raise
     app = MemmapApp(source, refresh=args.refresh, inline=args.inline)
+    app.log_problem = problem
     try:
         app.run(inline=args.inline, mouse=False)
     finally:

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from textual.binding import Binding
 
 from ..units import fmt_seconds
-from .app import MemmapApp
+from .app import MemmapApp, require_terminal
 from .source import FrameStore, RecordingSource
 
 SPEEDS = (1.0, 10.0, 60.0)
@@ -187,12 +187,17 @@ def run_replay(args: Any) -> int:
     from ..pipeline import log_to_file
 
     recording = load_recording(args.file)
-    log_to_file()
+    require_terminal("replay", "'memmap report FILE.csv'")
+    _, problem = log_to_file()
     rows = [tuple(row) for row in recording.rows()]
+    if recording.backward:  # a clock set back: play on forward time (a step back is no time)
+        first = rows[0][0]
+        rows = [(first + at, *row[1:]) for at, row in zip(recording.elapsed(), rows)]
     source = ReplaySource(recording.metrics, rows, label=os.path.basename(args.file),
                           speed=args.speed)
     source.open()
     app = ReplayApp(source, refresh=args.refresh)
+    app.log_problem = problem
     try:
         app.run(mouse=False)
     finally:

@@ -1,0 +1,65 @@
+"""When a process tree's smaps_rollup files are read: a CPU budget the members share.
+
+Reading smaps_rollup (PSS, USS, anon/file, swap) costs kernel time that grows with the memory
+mapped (~1 ms per 100 MiB, more for pages shared between forked workers: a 20 GiB process costs
+~0.2 s a read), so it cannot be read every tick. Its reads share SMAPS_CPU_SHARE (0.3 %) of one
+CPU, measured in CPU time (a busy machine does not make them look dearer), whatever the interval:
+
+1. a new process, or one that exec'd (a new address space), is read at once;
+2. then those whose RSS moved by RSS_SWING or more since their last read, the most moved first,
+   on credit: the budget may be overdrawn by SMAPS_MAX_DEBT, repaid before anything else is
+   read. A ramp, a freed buffer or a process's last moments are thus not shown with a PSS from
+   before, and the average stays within the budget;
+3. then the stalest first while the budget lasts; values are carried in between.
+A lone small process is re-read every tick; a steady 300 MiB one about once a second; 16 forked
+workers sharing 32 MiB each every ~10 s; a steady 20 GiB process every minute or so.
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+from .member import Member
+
+SMAPS_CPU_SHARE = 0.003  # smaps_rollup reads may use this share of one CPU, at any interval,
+SMAPS_MAX_CREDIT = SMAPS_CPU_SHARE * 1.0  # saving up at most one second's worth for a burst
+SMAPS_MAX_DEBT = 0.02  # CPU seconds the reads of swung members may borrow (~7 s of budget)
+RSS_SWING = 1.1  # RSS moved by this factor since smaps_rollup was read: read it before others
+
+
+def _memory_time(m: Member) -> float:
+    return m.memory_time
+
+
+class MemoryBudget:
+    """Decides, each tick, which members' smaps_rollup to read (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.credit = 0.0
+        self.reads = 0  # how many smaps_rollup reads so far (PSS freshness, for the bench)
+
+    def reset(self) -> None:
+        self.credit = 0.0
+
+    def refresh(self, alive: List[Member], now: float, elapsed: float) -> None:
+        """Read what is due among `alive`; `elapsed`: seconds since the last call."""
+        credit = min(self.credit + SMAPS_CPU_SHARE * elapsed, SMAPS_MAX_CREDIT)
+        for m in alive:
+            if m.memory is None and m.wants_memory():
+                credit -= self._read(m, now)
+        swung = [(swing, m.pid, m) for m in alive if (swing := m.swing()) >= RSS_SWING]
+        for _, _, m in sorted(swung, reverse=True):
+            if credit <= -SMAPS_MAX_DEBT:
+                break
+            if m.wants_memory():
+                credit -= self._read(m, now)
+        while credit > 0.0 and alive:
+            stalest = min(alive, key=_memory_time)
+            if stalest.memory_time >= now:
+                break
+            credit -= self._read(stalest, now)
+        self.credit = credit
+
+    def _read(self, m: Member, now: float) -> float:
+        self.reads += 1
+        return m.refresh_memory(now)
