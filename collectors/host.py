@@ -2,11 +2,14 @@
 
 Sources (read through memmap_tui.fieldread: descriptors kept open, re-read with pread, numbers
 parsed in C straight into the row when the extension is built):
-- /proc/stat        first `cpu` line, USER_HZ jiffies -> seconds (busy and iowait over all)
+- /proc/stat        first `cpu` line, USER_HZ jiffies -> seconds (busy and iowait over all);
+                    the `cpuN` lines give each CPU's busy and total time, and the busiest CPU
+                    of the interval (max over CPUs of d(busy)/d(total), a derived gauge)
 - /proc/meminfo     kB -> bytes; used = MemTotal - MemAvailable (what `free` calls used)
 - /proc/vmstat      pgmajfault, pgfault (minor = all - major)
 - /proc/diskstats   sectors are always 512 bytes here, whatever the device's block size;
-                    io_ticks (ms) gives the busy share of each device
+                    io_ticks (ms) gives the busy share of each device; per disk also its
+                    requests as `iostat -x` shows them (collectors/host_detail.py)
 - /proc/net/dev     rx/tx bytes per interface
 - /proc/pressure/{io,memory,cpu}  the `total=` microsecond counters (not avg10), so the stall
                     share is exact over any interval
@@ -18,6 +21,8 @@ interfaces only (those with a `device` link in /sys/class/net/<if>/: a PCI or vi
 bond's members rather than the bond), so a container's traffic is not counted again on its
 veth and on the bridge. Where no interface has one (inside a container, whose eth0 is a veth)
 or /sys/class/net is not there, the total is every interface but `lo`.
+CPUs: those with a `cpuN` line at open() or in /sys/devices/system/cpu/present (an offline CPU
+has no line: see collectors/host_detail.py).
 Known gaps: PSI needs Linux >= 4.20 with psi enabled (else the psi columns are absent);
 `cpu full` is all zeros before Linux 5.13; the device set is fixed at open() (a disk plugged
 in later is not seen until restart).
@@ -33,6 +38,8 @@ from memmap_tui import roles as R
 from memmap_tui.collector import Availability, Collector, CollectorError, CollectorOptions
 from memmap_tui.fieldread import RowPlan
 from memmap_tui.model import DEVICE, MetricSpec, counter, gauge
+
+from .host_detail import busiest_cpu_spec, core_specs, cpu_numbers, request_specs
 
 CLK_TCK = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
 SECTOR_BYTES = 512.0
@@ -118,6 +125,7 @@ class HostCollector(Collector):
         self._reader: Any = None
         self._row: Any = None
         self.disks: List[str] = []
+        self.cpus: List[int] = []
         self.nics: List[str] = []
         self.physical_nics: List[str] = []  # the interfaces the network total counts
         self.psi: List[str] = []
@@ -158,8 +166,8 @@ class HostCollector(Collector):
 
     @classmethod
     def catalog(cls) -> List[MetricSpec]:
-        return [*_cpu_specs(), *_memory_specs(), *_fault_specs(), *_disk_specs(DEVICE),
-                *_disk_specs(None), *_nic_specs(DEVICE), *_nic_specs(None),
+        return [*_cpu_specs(), busiest_cpu_spec([]), *_memory_specs(), *_fault_specs(),
+                *_disk_specs(DEVICE), *_disk_specs(None), *_nic_specs(DEVICE), *_nic_specs(None),
                 *(_psi_spec(resource, kind) for resource in ("io", "memory", "cpu")
                   for kind in ("some", "full"))]
 
@@ -193,6 +201,21 @@ class HostCollector(Collector):
             if token not in (4, 5):
                 self._plan.add(stat, "cpu", token, busy, 1.0 / CLK_TCK)
         self._plan.add(stat, "cpu", 5, wait, 1.0 / CLK_TCK)
+        self._add_cores(stat)
+
+    def _add_cores(self, stat: int) -> None:
+        """Each CPU's busy and total time (all busy counters, then all totals: the busiest-CPU
+        gauge reads them as two runs), and the busiest CPU."""
+        with open(self._path("stat")) as f:
+            self.cpus = cpu_numbers(f.read(), self.sys_root)
+        busy = [self._metric(spec) for spec in core_specs(self.cpus, "busy")]
+        total = [self._metric(spec) for spec in core_specs(self.cpus, "total")]
+        self._metric(busiest_cpu_spec(self.cpus))
+        for cpu, busy_slot, total_slot in zip(self.cpus, busy, total):
+            for token in range(1, 9):
+                self._plan.add(stat, f"cpu{cpu}", token, total_slot, 1.0 / CLK_TCK)
+                if token not in (4, 5):
+                    self._plan.add(stat, f"cpu{cpu}", token, busy_slot, 1.0 / CLK_TCK)
 
     # -- memory ------------------------------------------------------------------------------
     def _add_memory(self) -> None:
@@ -229,10 +252,17 @@ class HostCollector(Collector):
         total_read, total_write = (self._metric(spec) for spec in _disk_specs(None))
         # major minor name reads merged sectors_read ms writes merged sectors_written ms
         # in_flight io_ms ...: sectors are 512 bytes in diskstats whatever the device
-        for disk, (read, write, busy) in zip(self.disks, slots):
+        # (the field numbers of iostats.rst are these tokens less 2)
+        for disk, disk_slots in zip(self.disks, slots):
+            read, write, busy, reads, writes, read_time, write_time, queue = disk_slots[:8]
             self._plan.add(diskstats, disk, 5, read, SECTOR_BYTES)
             self._plan.add(diskstats, disk, 9, write, SECTOR_BYTES)
             self._plan.add(diskstats, disk, 12, busy, 0.001)
+            self._plan.add(diskstats, disk, 3, reads)
+            self._plan.add(diskstats, disk, 7, writes)
+            self._plan.add(diskstats, disk, 6, read_time, 0.001)
+            self._plan.add(diskstats, disk, 10, write_time, 0.001)
+            self._plan.add(diskstats, disk, 13, queue, 0.001)
             self._plan.add(diskstats, disk, 5, total_read, SECTOR_BYTES)
             self._plan.add(diskstats, disk, 9, total_write, SECTOR_BYTES)
 
@@ -306,7 +336,8 @@ def _fault_specs() -> List[MetricSpec]:
 
 
 def _disk_specs(disk: Optional[str]) -> List[MetricSpec]:
-    """Read and write bytes (and busy time) of one disk, or of all physical disks (None)."""
+    """Read and write bytes of one disk, or of all physical disks (None); of one disk also its
+    busy time and requests (host_detail.request_specs)."""
     what = f"disk {disk}" if disk else "all physical disks"
     if disk is None:
         return [
@@ -325,9 +356,11 @@ def _disk_specs(disk: Optional[str]) -> List[MetricSpec]:
         counter("host.disk", "write_bytes", "bytes", f"Bytes written to {what}.",
                 column="write_bytes_per_second", device=disk, label=f"{disk} write",
                 roles=(R.STORAGE_WRITTEN, R.DEVICE)),
-        counter("host.disk", "busy_seconds", "seconds", f"Time {what} had I/O in flight.",
+        counter("host.disk", "busy_seconds", "seconds",
+                f"Time {what} had I/O in flight (iostat %util).",
                 column="busy_percent", device=disk, scale=100.0, label=f"{disk} busy",
                 roles=(R.DEVICE_BUSY, R.DEVICE)),
+        *request_specs(disk),
     ]
 
 

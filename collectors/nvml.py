@@ -166,6 +166,9 @@ class NvmlCollector(Collector):
             self._specs += specs
         self._pcie.start([gpu for gpu in self._gpus if gpu.pcie_source == "throughput"])
 
+    def notes(self) -> List[str]:
+        return [f"GPU {index} left out: {why}" for index, why in sorted(self.left_out.items())]
+
     def metrics(self) -> List[MetricSpec]:
         return list(self._specs)
 

@@ -187,6 +187,9 @@ class ProcessCollector(Collector):
     def metrics(self) -> List[MetricSpec]:
         return _specs()
 
+    def notes(self) -> List[str]:
+        return list(self.unavailable.values())
+
     # -- life cycle --------------------------------------------------------------------------
     def open(self) -> None:
         self.close()

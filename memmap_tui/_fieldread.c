@@ -76,6 +76,9 @@ typedef struct {
     double coef;
     double value;    /* coef * number, of this read, once matched */
     size_t line_end; /* where its line ended, last time it matched */
+    Py_ssize_t same_end; /* one past the last rule of its file with the same key */
+    Py_ssize_t next;     /* in a read: a rule at or before the first one from here still
+                            waiting (itself while it waits); see waiting_from() */
 } Rule;
 
 typedef struct {
@@ -258,31 +261,57 @@ static inline int tokenize(const char *line, const char *end, const char **start
     return n;
 }
 
+/*
+ * Finding a line's rules. A file with a rule set per CPU (/proc/stat) has thousands of rules
+ * and as many lines; comparing every line with every rule would cost O(lines x rules). So the
+ * loops below visit only the rules still waiting in this read, through each rule's `next` link
+ * (decided rules point past themselves; path halving keeps the walk short), and stop a key's
+ * rules at their `same_end`. A file read in the order of its rules costs O(lines + rules).
+ */
+
+/* The first rule at or after r, before end, still waiting in this read; end if none. */
+static Py_ssize_t waiting_from(FieldReader *self, Py_ssize_t r, Py_ssize_t end) {
+    Rule *rules = self->rules;
+    while (r < end && rules[r].next != r) {
+        rules[r].next = rules[rules[r].next].next;
+        r = rules[r].next;
+    }
+    return r < end ? r : end;
+}
+
+/* Rule r has decided: later walks step over it. */
+static void decide(FieldReader *self, Py_ssize_t r) {
+    self->matched[r] = 1;
+    self->rules[r].next = r + 1;
+}
+
 /* The rules of file f that wait for a line with this key take their number from it (NaN when
  * the line has no such token or it is not a number). Returns how many it decided. */
 static Py_ssize_t apply_rules(FieldReader *self, const File *f, const char **ts,
                               const char **te, int n, const char *key, Py_ssize_t key_len,
                               size_t line_end) {
-    Py_ssize_t decided = 0;
-    for (Py_ssize_t r = f->first_rule; r < f->first_rule + f->rule_count; r++) {
+    Py_ssize_t decided = 0, end = f->first_rule + f->rule_count;
+    for (Py_ssize_t r = waiting_from(self, f->first_rule, end); r < end;
+         r = waiting_from(self, r + 1, end)) {
         Rule *rule = &self->rules[r];
-        if (self->matched[r] || rule->key_len != key_len || memcmp(rule->key, key, key_len) != 0)
-            continue;
+        if (rule->key_len != key_len || memcmp(rule->key, key, key_len) != 0) continue;
+        end = rule->same_end; /* this key has no rule past it */
         double v = rule->token < n ? parse_number(ts[rule->token], te[rule->token]) : NAN;
         rule->value = rule->coef * v;
         rule->line_end = line_end;
-        self->matched[r] = 1;
+        decide(self, r);
         decided++;
     }
     return decided;
 }
 
 /* Whether a rule of file f still waits for the line with this key. */
-static int wanted(const FieldReader *self, const File *f, const char *key, Py_ssize_t key_len) {
-    for (Py_ssize_t r = f->first_rule; r < f->first_rule + f->rule_count; r++) {
+static int wanted(FieldReader *self, const File *f, const char *key, Py_ssize_t key_len) {
+    Py_ssize_t end = f->first_rule + f->rule_count;
+    for (Py_ssize_t r = waiting_from(self, f->first_rule, end); r < end;
+         r = waiting_from(self, r + 1, end)) {
         const Rule *rule = &self->rules[r];
-        if (!self->matched[r] && rule->key_len == key_len && memcmp(rule->key, key, key_len) == 0)
-            return 1;
+        if (rule->key_len == key_len && memcmp(rule->key, key, key_len) == 0) return 1;
     }
     return 0;
 }
@@ -291,14 +320,16 @@ static int wanted(const FieldReader *self, const File *f, const char *key, Py_ss
  * line's first token, which ends at `stop` or a separator) when a rule of f still waits for it,
  * else 0. Compares the line with the keys rather than tokenizing it, after a look at its first
  * byte: most lines of vmstat or meminfo are not wanted, and this is most of the cost of a read. */
-static Py_ssize_t wanted_at_start(const FieldReader *self, const File *f, const char *p,
+static Py_ssize_t wanted_at_start(FieldReader *self, const File *f, const char *p,
                                   const char *stop) {
     unsigned char c = (unsigned char)*p;
     if (!(f->first[c >> 3] & (1u << (c & 7)))) return 0;
-    for (Py_ssize_t r = f->first_rule; r < f->first_rule + f->rule_count; r++) {
+    Py_ssize_t end = f->first_rule + f->rule_count;
+    for (Py_ssize_t r = waiting_from(self, f->first_rule, end); r < end;
+         r = waiting_from(self, r + 1, end)) {
         const Rule *rule = &self->rules[r];
         Py_ssize_t n = rule->key_len;
-        if (!self->matched[r] && n > 0 && n <= stop - p && (n == stop - p || is_sep(p[n])) &&
+        if (n > 0 && n <= stop - p && (n == stop - p || is_sep(p[n])) &&
             rule->key[n - 1] == p[n - 1] && memcmp(rule->key, p, (size_t)n) == 0)
             return n;
     }
@@ -306,10 +337,11 @@ static Py_ssize_t wanted_at_start(const FieldReader *self, const File *f, const 
 }
 
 /* How many rules of file f wait for their line. */
-static Py_ssize_t waiting(const FieldReader *self, const File *f) {
-    Py_ssize_t n = 0;
-    for (Py_ssize_t r = f->first_rule; r < f->first_rule + f->rule_count; r++)
-        n += !self->matched[r];
+static Py_ssize_t waiting(FieldReader *self, const File *f) {
+    Py_ssize_t n = 0, end = f->first_rule + f->rule_count;
+    for (Py_ssize_t r = waiting_from(self, f->first_rule, end); r < end;
+         r = waiting_from(self, r + 1, end))
+        n++;
     return n;
 }
 
@@ -393,7 +425,7 @@ static ssize_t read_start(FieldReader *self, int fd, size_t want) {
 
 /* After a read that served every rule of a keyed file: how much to ask for next time
  * (0 = the whole file, when asking for less would not save anything). */
-static size_t next_need(const FieldReader *self, const File *f, size_t len, int whole) {
+static size_t next_need(FieldReader *self, const File *f, size_t len, int whole) {
     if (f->key_token < 0 || f->rule_count == 0 || waiting(self, f)) return 0;
     size_t last = 0;
     for (Py_ssize_t r = f->first_rule; r < f->first_rule + f->rule_count; r++)
@@ -433,6 +465,7 @@ static int fill_file(FieldReader *self, File *f) {
  * naming the file) when a read fails. */
 static int fill_row(FieldReader *self, double *row) {
     memset(self->matched, 0, (size_t)self->rule_count);
+    for (Py_ssize_t r = 0; r <= self->rule_count; r++) self->rules[r].next = r;
     for (Py_ssize_t i = 0; i < self->file_count; i++) {
         File *f = &self->files[i];
         if (f->fd >= 0 && fill_file(self, f) < 0) {
@@ -784,6 +817,47 @@ static int parse_file_spec(PyObject *item, Py_ssize_t i, File *file, PyObject **
 
 /* Checks every file and rule, then opens the files. Rules must come grouped by file, in file
  * order (the Python side sorts them). */
+typedef struct {
+    const char *key;
+    Py_ssize_t len, index;
+} KeyAt;
+
+static int key_order(const void *a, const void *b) {
+    const KeyAt *x = a, *y = b;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    int c = memcmp(x->key, y->key, (size_t)x->len);
+    if (c != 0) return c;
+    return (x->index > y->index) - (x->index < y->index);
+}
+
+/* Each rule's same_end: one past the last rule of its file with the same key (apply_rules stops
+ * there). -1 with MemoryError. */
+static int link_same_keys(FieldReader *self) {
+    KeyAt *keys = PyMem_Malloc(((size_t)self->rule_count + 1) * sizeof(KeyAt));
+    if (!keys) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < self->file_count; i++) {
+        Py_ssize_t n = self->files[i].rule_count, first = self->files[i].first_rule;
+        for (Py_ssize_t k = 0; k < n; k++) {
+            const Rule *rule = &self->rules[first + k];
+            keys[k] = (KeyAt){rule->key, rule->key_len, first + k};
+        }
+        qsort(keys, (size_t)n, sizeof(KeyAt), key_order);
+        for (Py_ssize_t k = 0, j; k < n; k = j + 1) { /* keys[k..j]: one key, in rule order */
+            for (j = k; j + 1 < n && keys[j + 1].len == keys[k].len &&
+                        memcmp(keys[j + 1].key, keys[k].key, (size_t)keys[k].len) == 0;
+                 j++) {
+            }
+            for (Py_ssize_t m = k; m <= j; m++)
+                self->rules[keys[m].index].same_end = keys[j].index + 1;
+        }
+    }
+    PyMem_Free(keys);
+    return 0;
+}
+
 static int load(FieldReader *self, PyObject *files, PyObject *rules, PyObject **paths) {
     for (Py_ssize_t i = 0; i < self->file_count; i++) {
         if (parse_file_spec(PySequence_Fast_GET_ITEM(files, i), i, &self->files[i], &paths[i]) < 0)
@@ -808,6 +882,7 @@ static int load(FieldReader *self, PyObject *files, PyObject *rules, PyObject **
         }
         previous = fi;
     }
+    if (link_same_keys(self) < 0) return -1;
     for (Py_ssize_t i = 0; i < self->file_count; i++) {
         int fd = open(PyBytes_AS_STRING(paths[i]), O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
@@ -924,25 +999,56 @@ static PyTypeObject FieldReaderType = {
 
 /* ---- batch derive and CSV formatting: the C twins of derive.derive and csv.format_row ---- */
 
+#define PLAN_WIDTH 5 /* numbers per plan column: kind, raw, per, scale, count (derive.py) */
+enum { GAUGE_KIND, RATE_KIND, RATIO_KIND, MAX_RATIO_KIND };
+
 /* Whether x is a whole number in [low, high). */
 static int index_in(double x, double low, double high) {
     return x >= low && x < high && x == floor(x);
 }
 
-/* Each plan column (kind, raw, per, scale): kind 0, 1 or 2; raw an index of the raw row; per
- * -1 or an index (an index for kind 2). -1 with ValueError naming the column. */
+/* Each plan column (kind, raw, per, scale, count), as derive.py's docstring says:
+ * kind 0, 1, 2: raw an index of the raw row, per -1 (an index for kind 2), count 1;
+ * kind 3: count >= 1 pairs, raw .. raw + count - 1 and per .. per + count - 1 indices of it.
+ * -1 with ValueError naming the column. */
 static int check_plan(const double *p, Py_ssize_t columns, Py_ssize_t width) {
     for (Py_ssize_t c = 0; c < columns; c++) {
-        double kind = p[4 * c], raw = p[4 * c + 1], per = p[4 * c + 2];
-        if (!(kind == 0 || kind == 1 || kind == 2) || !index_in(raw, 0, (double)width) ||
-            !index_in(per, kind == 2 ? 0 : -1, (double)width)) {
-            PyErr_Format(PyExc_ValueError, "derive_rows: plan column %zd: want kind 0, 1 or 2, "
-                         "and whole indices below the raw width %zd (per -1 unless kind 2)", c,
+        const double *q = p + PLAN_WIDTH * c;
+        double kind = q[0], raw = q[1], per = q[2], count = q[4];
+        int ok;
+        if (kind == MAX_RATIO_KIND)
+            ok = index_in(count, 1, (double)width + 1) &&
+                 index_in(raw, 0, (double)width - count + 1) &&
+                 index_in(per, 0, (double)width - count + 1);
+        else
+            ok = (kind == GAUGE_KIND || kind == RATE_KIND || kind == RATIO_KIND) && count == 1 &&
+                 index_in(raw, 0, (double)width) &&
+                 index_in(per, kind == RATIO_KIND ? 0 : -1, (double)width);
+        if (!ok) {
+            PyErr_Format(PyExc_ValueError, "derive_rows: plan column %zd: want kind 0, 1, 2 or "
+                         "3 and whole indices below the raw width %zd (per -1 unless kind 2 or "
+                         "3; count 1, or for kind 3 how many pairs, all inside the row)", c,
                          width);
             return -1;
         }
     }
     return 0;
+}
+
+/* scale * the largest d(top)/d(base) over `count` pairs whose top did not go backwards and
+ * whose base grew; NaN when none did (derive._max_ratio). */
+static double max_ratio(const double *now, const double *before, Py_ssize_t tops,
+                        Py_ssize_t bases, double scale, Py_ssize_t count) {
+    double best = NAN;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        double top = now[tops + k] - before[tops + k];
+        double base = now[bases + k] - before[bases + k];
+        if (top >= 0.0 && base > 0.0) {
+            double ratio = top / base * scale;
+            if (!(best >= ratio)) best = ratio;
+        }
+    }
+    return best;
 }
 
 static void derive_block(const double *p, Py_ssize_t columns, Py_ssize_t width,
@@ -954,11 +1060,16 @@ static void derive_block(const double *p, Py_ssize_t columns, Py_ssize_t width,
         double dt = s[2 * i] - before_time;
         o[0] = s[2 * i + 1];
         for (Py_ssize_t c = 0; c < columns; c++) {
-            int kind = (int)p[4 * c];
-            Py_ssize_t at = (Py_ssize_t)p[4 * c + 1];
-            double scale = p[4 * c + 3];
-            if (kind == 0) {
+            const double *q = p + PLAN_WIDTH * c;
+            int kind = (int)q[0];
+            Py_ssize_t at = (Py_ssize_t)q[1], per_at = (Py_ssize_t)q[2];
+            double scale = q[3];
+            if (kind == GAUGE_KIND) {
                 o[c + 1] = scale != 1.0 ? now[at] * scale : now[at];
+                continue;
+            }
+            if (kind == MAX_RATIO_KIND) {
+                o[c + 1] = max_ratio(now, before, at, per_at, scale, (Py_ssize_t)q[4]);
                 continue;
             }
             double delta = now[at] - before[at];
@@ -966,11 +1077,7 @@ static void derive_block(const double *p, Py_ssize_t columns, Py_ssize_t width,
                 o[c + 1] = NAN;
                 continue;
             }
-            double base = dt;
-            if (kind == 2) {
-                Py_ssize_t per_at = (Py_ssize_t)p[4 * c + 2];
-                base = now[per_at] - before[per_at];
-            }
+            double base = kind == RATE_KIND ? dt : now[per_at] - before[per_at];
             o[c + 1] = base > 0.0 ? delta / base * scale : NAN;
         }
         before = now;
@@ -980,7 +1087,8 @@ static void derive_block(const double *p, Py_ssize_t columns, Py_ssize_t width,
 
 /*
  * derive_rows(plan, previous, previous_time, rows, stamps, count, out)
- * plan: 4 floats per column (kind 0 gauge / 1 rate / 2 ratio, raw index, per index, scale).
+ * plan: PLAN_WIDTH floats per column (kind 0 gauge / 1 rate / 2 ratio / 3 max of ratios, raw
+ * index, per index, scale, count of pairs), as derive.plan_array makes it.
  * previous: the raw row before this batch (NaN-filled before the first); its length is the raw
  * width. previous_time its monotonic time (NaN before the first). rows: count raw rows; stamps:
  * (monotonic, wall) pairs. out: count rows of 1 + columns: the wall timestamp, then each
@@ -999,9 +1107,10 @@ static PyObject *derive_rows(PyObject *Py_UNUSED(module), PyObject *args) {
     if (count < 0) return PyErr_Format(PyExc_ValueError, "%s: count must be >= 0", where);
     Py_buffer plan, prev, rows, stamps, out;
     if (get_doubles(plan_obj, &plan, 0, 0, 0, where) < 0) return NULL;
-    Py_ssize_t columns = plan.len / 32, width = 0, row_values, out_values;
-    if (plan.len % 32 != 0) {
-        PyErr_Format(PyExc_ValueError, "%s: the plan must hold 4 floats per column", where);
+    Py_ssize_t columns = plan.len / (8 * PLAN_WIDTH), width = 0, row_values, out_values;
+    if (plan.len % (8 * PLAN_WIDTH) != 0) {
+        PyErr_Format(PyExc_ValueError, "%s: the plan must hold %d floats per column", where,
+                     PLAN_WIDTH);
         goto fail_plan;
     }
     if (get_doubles(prev_obj, &prev, 1, 0, 0, where) < 0) goto fail_plan;

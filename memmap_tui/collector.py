@@ -29,6 +29,7 @@ BUILTIN_COLLECTORS: Dict[str, str] = {
     "jetson": "memmap_tui.collectors.jetson:JetsonCollector",
     "tegrastats": "memmap_tui.collectors.jetson:TegrastatsCollector",
     "jtop": "memmap_tui.collectors.jetson:JtopCollector",
+    "netfs": "memmap_tui.collectors.netfs:NetfsCollector",
     "interconnect": "memmap_tui.collectors.interconnect:InterconnectCollector",
     "cgroup": "memmap_tui.collectors.cgroup:CgroupCollector",
 }
@@ -132,6 +133,11 @@ class Collector:
     def table(self) -> Optional[List[Dict[str, Any]]]:
         """Per-entity rows (processes, GPU processes) from the last collect, or None."""
         return None
+
+    def notes(self) -> List[str]:
+        """Lines worth saying once at the end of a run (which source gave what, what could not
+        be read and why); the run summary prints them."""
+        return []
 
     def close(self) -> None:
         """Release handles; safe to call twice."""

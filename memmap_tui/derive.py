@@ -3,7 +3,18 @@
 Gauges pass through. Counters become rates over the monotonic clock: scale * d(value)/dt, or
 scale * d(value)/d(per) for ratio counters (CPU % = busy jiffies over all jiffies). A counter
 that goes backwards (reset, device unplugged, wrap) gives NaN for that interval, never a negative
-or huge rate; the first frame's rates are NaN.
+or huge rate; the first frame's rates are NaN. A gauge with `ratios` (MetricSpec.ratios) is the
+largest of several such ratios (the busiest CPU; with one pair, bytes per read request): pairs
+whose numerator went backwards or whose denominator did not grow are left out, NaN if all are.
+
+The plan is 5 numbers per column, the same for this function and its C twin
+`_fieldread.derive_rows` (see plan_array):
+  kind   0 gauge, 1 rate, 2 ratio, 3 max of ratios
+  raw    the raw index (kind 3: of the first numerator)
+  per    the denominator's raw index (kind 2; kind 3: of the first denominator); else -1
+  scale  multiplies the result
+  count  how many (numerator, denominator) pairs: kind 3's numerators are raw .. raw+count-1
+         and its denominators per .. per+count-1; 1 for the other kinds
 """
 
 from __future__ import annotations
@@ -13,8 +24,9 @@ from typing import List, Optional, Tuple
 
 from .model import COUNTER, NAN, Frame, Reading, Schema
 
-_GAUGE, _RATE, _RATIO = 0, 1, 2
-Plan = List[Tuple[int, int, int, float]]
+GAUGE_KIND, RATE_KIND, RATIO_KIND, MAX_RATIO_KIND = 0, 1, 2, 3
+PLAN_WIDTH = 5  # numbers per column in plan_array
+Plan = List[Tuple[int, int, int, float, int]]
 
 
 def _plan(schema: Schema) -> Plan:
@@ -24,14 +36,30 @@ def _plan(schema: Schema) -> Plan:
     plan: Plan = []
     for spec in schema.column_specs:
         i = schema.raw_index[spec.name]
-        if spec.kind != COUNTER:
-            plan.append((_GAUGE, i, -1, spec.scale))
+        if spec.ratios:  # two runs of consecutive metrics (Schema checks it)
+            tops, bases = (schema.raw_index[name] for name in spec.ratios[0])
+            plan.append((MAX_RATIO_KIND, tops, bases, spec.scale, len(spec.ratios)))
+        elif spec.kind != COUNTER:
+            plan.append((GAUGE_KIND, i, -1, spec.scale, 1))
         elif spec.per is not None:
-            plan.append((_RATIO, i, schema.raw_index[spec.per], spec.scale))
+            plan.append((RATIO_KIND, i, schema.raw_index[spec.per], spec.scale, 1))
         else:
-            plan.append((_RATE, i, -1, spec.scale))
+            plan.append((RATE_KIND, i, -1, spec.scale, 1))
     schema._derive_plan = plan  # type: ignore[attr-defined]
     return plan
+
+
+def _max_ratio(now: List[float], before: List[float], tops: int, bases: int, scale: float,
+               count: int) -> float:
+    best = NAN
+    for k in range(count):
+        top = now[tops + k] - before[tops + k]
+        base = now[bases + k] - before[bases + k]
+        if top >= 0.0 and base > 0.0:
+            ratio = top / base * scale
+            if not best >= ratio:  # best is NaN until a pair counts
+                best = ratio
+    return best
 
 
 def derive(schema: Schema, prev: Optional[Reading], cur: Reading) -> Frame:
@@ -39,29 +67,32 @@ def derive(schema: Schema, prev: Optional[Reading], cur: Reading) -> Frame:
     plan = _plan(schema)
     now = cur.values
     if prev is None:
-        values = [now[i] if kind == _GAUGE else NAN for kind, i, _, _ in plan]
+        values = [now[i] if kind == GAUGE_KIND else NAN for kind, i, _, _, _ in plan]
         return Frame(cur.timestamp, values, cur)
     before = prev.values
     dt = cur.monotonic - prev.monotonic
     values = []
     append = values.append
-    for kind, i, per, scale in plan:
-        if kind == _GAUGE:
+    for kind, i, per, scale, count in plan:
+        if kind == GAUGE_KIND:
             append(now[i] * scale if scale != 1.0 else now[i])
+            continue
+        if kind == MAX_RATIO_KIND:
+            append(_max_ratio(now, before, i, per, scale, count))
             continue
         delta = now[i] - before[i]
         if not delta >= 0.0:  # backwards or NaN
             append(NAN)
             continue
-        base = dt if kind == _RATE else now[per] - before[per]
+        base = dt if kind == RATE_KIND else now[per] - before[per]
         append(delta / base * scale if base > 0.0 else NAN)
     return Frame(cur.timestamp, values, cur, dt if dt > 0 else NAN)
 
 
 def plan_array(schema: Schema) -> array:
-    """The derive plan as 4 floats per column (kind, raw index, per index, scale), for the C
-    twin `_fieldread.derive_rows`."""
+    """The derive plan as PLAN_WIDTH floats per column (kind, raw index, per index, scale,
+    count), for the C twin `_fieldread.derive_rows`."""
     flat = array("d")
-    for kind, i, per, scale in _plan(schema):
-        flat.extend((float(kind), float(i), float(per), scale))
+    for kind, i, per, scale, count in _plan(schema):
+        flat.extend((float(kind), float(i), float(per), scale, float(count)))
     return flat

@@ -30,12 +30,22 @@ class MetricSpec:
     unit:   unit of the raw value in base units: bytes, seconds, percent, celsius, watts,
             hertz, count.
     kind:   GAUGE (reported as is) or COUNTER (cumulative; becomes a rate in the frame).
+            A gauge with `ratios` is derived instead (see there).
     help:   one sentence for --help tables and Prometheus HELP.
     column: the frame/CSV column a counter becomes; None when it only serves as another
             counter's denominator. For gauges it is the name.
     per:    for a counter, the name of another counter: the column is scale * d(name)/d(per)
             instead of scale * d(name)/dt (CPU % is busy jiffies over total jiffies).
     scale:  multiplies the derived value (e.g. 100 to turn seconds-per-second into percent).
+    ratios: for a gauge derived from other counters: ((numerator, denominator), ...) names of
+            counters. Its column is scale * the largest d(numerator)/d(denominator) over the
+            interval among the pairs whose numerator did not go backwards and whose
+            denominator grew; NaN when no pair did (the first frame, an interval with no
+            requests, every CPU offline). One pair is a plain ratio of two counters that have
+            columns of their own (bytes per read request = d(read bytes)/d(reads)); many are the
+            busiest of a group (the busiest CPU). Its own raw value is not used. The numerators
+            must be consecutive metrics, and so must the denominators (derive's plan addresses
+            them as two runs).
     family: the name with the device part taken out, for Prometheus (`host.disk.read_bytes`).
     labels: the device part as labels, for Prometheus ((("device", "sda"),)).
 
@@ -60,6 +70,7 @@ class MetricSpec:
     column: Optional[str] = None
     per: Optional[str] = None
     scale: float = 1.0
+    ratios: Tuple[Tuple[str, str], ...] = ()
     family: str = ""
     labels: Labels = ()
     label: str = ""
@@ -74,6 +85,8 @@ class MetricSpec:
     def __post_init__(self) -> None:
         if self.kind not in (GAUGE, COUNTER):
             raise ValueError(f"MetricSpec {self.name}: kind must be gauge or counter")
+        if self.ratios and self.kind != GAUGE:
+            raise ValueError(f"MetricSpec {self.name}: only a gauge is derived from ratios")
         if self.kind == GAUGE and self.column is None:
             object.__setattr__(self, "column", self.name)
         if not self.family:
@@ -97,6 +110,7 @@ class MetricSpec:
             self, name=fill(self.name), help=fill(self.help),
             column=fill(self.column) if self.column else self.column,
             per=fill(self.per) if self.per else self.per,
+            ratios=tuple((fill(a), fill(b)) for a, b in self.ratios),
             labels=tuple((k, fill(v)) for k, v in self.labels), label=fill(self.label),
             total=fill(self.total), notes=tuple((fill(c), t) for c, t in self.notes))
 
@@ -168,6 +182,24 @@ def counter(
     )
 
 
+def ratio_gauge(
+    prefix: str,
+    quantity: str,
+    unit: str,
+    help: str,
+    ratios: Sequence[Tuple[str, str]],
+    device: Optional[str] = None,
+    scale: float = 1.0,
+    label_key: str = "device",
+    family_prefix: Optional[str] = None,
+    **meaning: Any,
+) -> MetricSpec:
+    """A gauge `<prefix>[.<device>].<quantity>` derived from counters: scale * the largest
+    d(numerator)/d(denominator) of `ratios` (full metric names; see MetricSpec.ratios)."""
+    return replace(gauge(prefix, quantity, unit, help, device, label_key, family_prefix,
+                         **meaning), ratios=tuple((a, b) for a, b in ratios), scale=scale)
+
+
 @dataclass
 class Reading:
     """Raw values from every collector at one instant, aligned with `Schema.specs`.
@@ -209,6 +241,15 @@ class Schema:
         for s in self.specs:
             if s.per is not None and s.per not in self.raw_index:
                 raise ValueError(f"metric {s.name}: denominator {s.per} is not a metric")
+            for name in (n for pair in s.ratios for n in pair):
+                if self.raw_index.get(name) is None or self.specs[self.raw_index[name]].kind \
+                        != COUNTER:
+                    raise ValueError(f"metric {s.name}: {name} in its ratios is not a counter")
+            for run in (tuple(a for a, _ in s.ratios), tuple(b for _, b in s.ratios)):
+                at = [self.raw_index[name] for name in run]
+                if at and at != list(range(at[0], at[0] + len(at))):
+                    raise ValueError(f"metric {s.name}: the numerators of its ratios must be "
+                                     "consecutive metrics, and so must the denominators")
 
     def __len__(self) -> int:
         return len(self.columns)

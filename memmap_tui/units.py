@@ -116,15 +116,22 @@ def fmt_exit(status: Optional[int]) -> str:
     return f"exited with status {status}"
 
 
+def fmt_time(value: float) -> str:
+    """A time a column measures: under a second as fmt_duration says it (a disk's await, a
+    round trip: '2.6 ms'), longer ones as fmt_seconds."""
+    return fmt_duration(value) if not _missing(value) and abs(value) < 1.0 else fmt_seconds(value)
+
+
 _BY_SUFFIX = (
     ("_bytes_per_second", fmt_rate),
     ("_per_second", lambda v: MISSING if _missing(v) else f"{fmt_number(v)}/s"),
+    ("_bytes_per_op", fmt_bytes),
     ("_percent", fmt_percent),
     ("_bytes", fmt_bytes),
     ("_celsius", fmt_celsius),
     ("_watts", fmt_watts),
     ("_mhz", fmt_mhz),
-    ("_seconds", fmt_seconds),
+    ("_seconds", fmt_time),
 )
 
 
@@ -139,8 +146,8 @@ def format_value(column: str, value: float) -> str:
 def unit_label(column: str) -> str:
     """The unit a column is shown in, for table headers: 'B/s', 'bytes', '%', ..."""
     for suffix, label in (("_bytes_per_second", "B/s"), ("_per_second", "/s"), ("_percent", "%"),
-                          ("_bytes", "bytes"), ("_celsius", "°C"), ("_watts", "W"),
-                          ("_mhz", "MHz"), ("_seconds", "s")):
+                          ("_bytes_per_op", "bytes"), ("_bytes", "bytes"), ("_celsius", "°C"),
+                          ("_watts", "W"), ("_mhz", "MHz"), ("_seconds", "s")):
         if _ends_with(column, suffix):
             return label
     return ""

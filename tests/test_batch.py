@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from memmap_tui.collectors.host import HostCollector
+from test_derive import GROUP_SCHEMA
 from test_derive import SCHEMA as DERIVE_SCHEMA
 
 from memmap_tui import fieldread
@@ -26,8 +27,9 @@ from memmap_tui.sinks.csv import CsvSink, format_row
 pytestmark = pytest.mark.skipif(fieldread.IMPLEMENTATION != "c",
                                 reason="C extension not built in this checkout")
 
-# derive()'s test schema, plus a gauge
-SCHEMA = Schema([*DERIVE_SCHEMA.specs, gauge("t.x", "scaled_percent", "percent", "scaled")])
+# derive()'s test schemas (every kind: gauge, rate, ratio, the busiest of a group), plus a gauge
+SCHEMA = Schema([*DERIVE_SCHEMA.specs, *GROUP_SCHEMA.specs,
+                 gauge("t.x", "scaled_percent", "percent", "scaled")])
 
 number = st.one_of(st.floats(min_value=-1e13, max_value=1e13), st.just(math.nan),
                    st.integers(min_value=0, max_value=10**12).map(float))
@@ -39,13 +41,14 @@ def same(a: list, b: list) -> bool:
 
 
 @settings(max_examples=200)
-@given(st.lists(st.tuples(st.floats(min_value=1e-4, max_value=10), number, number, number,
-                          number, number), min_size=1, max_size=8))
+@given(st.lists(st.tuples(st.floats(min_value=1e-4, max_value=10),
+                          st.lists(number, min_size=len(SCHEMA.specs),
+                                   max_size=len(SCHEMA.specs))), min_size=1, max_size=8))
 def test_derive_rows_matches_derive(steps: list) -> None:
     from memmap_tui._fieldread import derive_rows
 
     readings, t = [], 100.0
-    for dt, *values in steps:
+    for dt, values in steps:
         t += dt
         readings.append(Reading(t, 1.7e9 + t, values))
     width, columns = len(SCHEMA.specs), len(SCHEMA.columns) + 1
@@ -61,6 +64,65 @@ def test_derive_rows_matches_derive(steps: list) -> None:
         assert got[0] == reading.timestamp
         assert same(list(got[1:]), frame.values)
         prev = reading
+
+
+@settings(max_examples=200)
+@given(st.lists(st.lists(st.tuples(st.floats(min_value=0, max_value=1e3),
+                                   st.floats(min_value=0, max_value=1e3)),
+                         min_size=3, max_size=3), min_size=2, max_size=8),
+       st.lists(st.integers(min_value=0, max_value=2), max_size=4))
+def test_derive_rows_matches_derive_for_the_busiest_of_growing_counters(
+        steps: list, offline: list) -> None:
+    """Counters that grow like a CPU's, some cores offline (NaN) now and then."""
+    from memmap_tui._fieldread import derive_rows
+
+    readings, busy, total = [], [0.0] * 3, [0.0] * 3
+    for i, step in enumerate(steps):
+        for n, (b, idle) in enumerate(step):
+            busy[n] += b
+            total[n] += b + idle
+        gone = offline[i] if i < len(offline) else -1
+        values = [math.nan if n == gone else x for n, x in enumerate(busy)]
+        values += [math.nan if n == gone else x for n, x in enumerate(total)]
+        readings.append(Reading(float(i), 1.7e9 + i, [*values, 0.0]))
+    width, columns = len(GROUP_SCHEMA.specs), len(GROUP_SCHEMA.columns) + 1
+    rows = array("d", [v for r in readings for v in r.values])
+    stamps = array("d", [x for r in readings for x in (r.monotonic, r.timestamp)])
+    out = array("d", [0.0]) * (len(readings) * columns)
+    derive_rows(plan_array(GROUP_SCHEMA), array("d", [math.nan]) * width, math.nan, rows,
+                stamps, len(readings), out)
+    prev = None
+    for i, reading in enumerate(readings):
+        assert same(list(out[i * columns + 1:(i + 1) * columns]),
+                    derive(GROUP_SCHEMA, prev, reading).values)
+        prev = reading
+
+
+@pytest.mark.parametrize("column", [
+    [3, 0, 3, 1, 0],    # no pairs
+    [3, 5, 0, 1, 3],    # numerators past the row (width 7)
+    [3, 0, 5, 1, 3],    # denominators past the row
+    [3, 0.5, 3, 1, 3],  # not a whole index
+    [3, 0, 3, 1, 2.5],  # not a whole count
+    [0, 0, -1, 1, 2],   # a count for a kind without pairs
+    [2, 0, -1, 1, 1],   # a ratio without its denominator
+    [4, 0, -1, 1, 1],   # no such kind
+])
+def test_derive_rows_refuses_a_plan_outside_the_row(column: list) -> None:
+    from memmap_tui._fieldread import derive_rows
+
+    width = len(GROUP_SCHEMA.specs)
+    with pytest.raises(ValueError, match="plan column 0"):
+        derive_rows(array("d", column), array("d", [math.nan]) * width, math.nan,
+                    array("d", [0.0]) * width, array("d", [1.0, 1.0]), 1, array("d", [0.0]) * 2)
+
+
+def test_derive_rows_refuses_a_plan_of_four_numbers_a_column() -> None:
+    from memmap_tui._fieldread import derive_rows
+
+    with pytest.raises(ValueError, match="5 floats per column"):
+        derive_rows(array("d", [0, 0, -1, 1]), array("d", [0.0]), math.nan, array("d", [0.0]),
+                    array("d", [1.0, 1.0]), 1, array("d", [0.0]) * 2)
 
 
 @settings(max_examples=200)

@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memmap_tui import fieldread
+from memmap_tui.derive import PLAN_WIDTH
 from memmap_tui.fieldread import AFTER_PAREN, MAX_TOKENS, PyFieldReader
 from memmap_tui.ring import PyRingBuffer
 
@@ -602,9 +603,10 @@ def derive_arguments(draw: Any) -> tuple:
     plan = array("d")
     for _ in range(columns):
         plan.extend([draw(st.sampled_from(KINDS)), draw(index_values(width)),
-                     draw(index_values(width)), draw(st.floats())])
+                     draw(index_values(width)), draw(st.floats()),
+                     draw(st.one_of(st.just(1.0), index_values(width)))])  # pairs (kind 3)
     if draw(st.integers(0, 9)) == 0:
-        plan.append(0.0)  # not 4 floats per column
+        plan.append(0.0)  # not 5 floats per column
     count = draw(st.one_of(st.integers(-1, 3), st.sampled_from(HUGE + [1.5, None])))
     n = clamp(count) if isinstance(count, int) and 0 <= count < 8 else 2
     values = st.floats(allow_nan=True, allow_infinity=True)
@@ -635,13 +637,13 @@ def reference_derive_rows(plan: Any, prev: Any, prev_time: Any, rows: Any, stamp
     if count < 0:
         return ValueError, []
     problem = buffer_problem(plan, 0, False)
-    if problem or memoryview(plan).nbytes % 32:
+    if problem or memoryview(plan).nbytes % (8 * PLAN_WIDTH):
         return problem or ValueError, []
     problem = buffer_problem(prev, 1, False)
     if problem:
         return problem, []
     p, before = list(memoryview(plan)), list(memoryview(prev))
-    width, columns = len(before), len(p) // 4
+    width, columns = len(before), len(p) // PLAN_WIDTH
     if count > sys.maxsize // 8 // max(width, columns + 1, 2):
         return ValueError, []
     for obj, want, writable in ((rows, count * width, False), (stamps, count * 2, False),
@@ -649,11 +651,18 @@ def reference_derive_rows(plan: Any, prev: Any, prev_time: Any, rows: Any, stamp
         problem = buffer_problem(obj, want, writable)
         if problem:
             return problem, []
+    def whole_in(x: float, low: float, high: float) -> bool:
+        return low <= x < high and x == math.floor(x)
+
     for c in range(columns):
-        kind, raw, per = p[4 * c:4 * c + 3]
-        low = 0 if kind == 2 else -1
-        if kind not in (0, 1, 2) or not (0 <= raw < width and raw == math.floor(raw)) or \
-                not (low <= per < width and per == math.floor(per)):
+        kind, raw, per, _, pairs = p[PLAN_WIDTH * c:PLAN_WIDTH * (c + 1)]
+        if kind == 3:
+            ok = whole_in(pairs, 1, width + 1) and whole_in(raw, 0, width - pairs + 1) and \
+                whole_in(per, 0, width - pairs + 1)
+        else:
+            ok = kind in (0, 1, 2) and pairs == 1 and whole_in(raw, 0, width) and \
+                whole_in(per, 0 if kind == 2 else -1, width)
+        if not ok:
             return ValueError, []
     return None, derive_values(p, before, float(prev_time), list(memoryview(rows)),
                                list(memoryview(stamps)), count, width)
@@ -666,11 +675,22 @@ def derive_values(p: list, before: list, before_time: float, rows: list, stamps:
         now = rows[i * width:(i + 1) * width]
         dt = stamps[2 * i] - before_time
         out.append(stamps[2 * i + 1])
-        for c in range(len(p) // 4):
-            kind, at, per, scale = int(p[4 * c]), int(p[4 * c + 1]), int(p[4 * c + 2]), \
-                p[4 * c + 3]
+        for c in range(len(p) // PLAN_WIDTH):
+            kind, at, per, scale, pairs = p[PLAN_WIDTH * c:PLAN_WIDTH * (c + 1)]
+            kind, at, per = int(kind), int(at), int(per)
             if kind == 0:
                 out.append(now[at] * scale if scale != 1.0 else now[at])
+                continue
+            if kind == 3:  # the largest ratio of the pairs that count (derive._max_ratio)
+                ratios = [(now[at + k] - before[at + k]) / (now[per + k] - before[per + k])
+                          * scale for k in range(int(pairs))
+                          if now[at + k] - before[at + k] >= 0.0
+                          and now[per + k] - before[per + k] > 0.0]
+                best = math.nan
+                for ratio in ratios:
+                    if not best >= ratio:
+                        best = ratio
+                out.append(best)
                 continue
             delta = now[at] - before[at]
             base = dt if kind == 1 else now[per] - before[per]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from memmap_tui.derive import derive
-from memmap_tui.model import Reading, Schema, counter, gauge
+from memmap_tui.derive import derive, plan_array
+from memmap_tui.model import MetricSpec, Reading, Schema, counter, gauge, ratio_gauge
 
 SCHEMA = Schema([
     gauge("t.mem", "used_bytes", "bytes", "used"),
@@ -100,3 +101,93 @@ def test_derive_is_pure() -> None:
     first = derive(SCHEMA, a, b).values
     assert derive(SCHEMA, a, b).values == first
     assert (a.values, b.values) == before
+
+
+# -- the busiest of a group: a gauge derived as the largest of several counter ratios ----------
+def _core(n: int, kind: str) -> MetricSpec:
+    return counter("t.cpu", f"{kind}_seconds", "seconds", kind, column=None, device=f"cpu{n}")
+
+
+CORES = 3
+GROUP_SCHEMA = Schema([
+    *(_core(n, "busy") for n in range(CORES)), *(_core(n, "total") for n in range(CORES)),
+    ratio_gauge("t.cpu", "max_core_util_percent", "percent", "busiest",
+                ratios=[(f"t.cpu.cpu{n}.busy_seconds", f"t.cpu.cpu{n}.total_seconds")
+                        for n in range(CORES)], scale=100.0),
+])
+
+
+def cores(t: float, busy: list, total: list) -> Reading:
+    return Reading(t, t, [*busy, *total, 0.0])
+
+
+def busiest(before: Reading, after: Reading) -> float:
+    return derive(GROUP_SCHEMA, before, after).values[0]
+
+
+core_step = st.tuples(st.floats(min_value=0, max_value=1e6), st.floats(min_value=1e-3,
+                                                                         max_value=1e6))
+
+
+@given(st.lists(core_step, min_size=CORES, max_size=CORES))
+def test_busiest_is_the_largest_share(steps: list) -> None:
+    before = cores(0.0, [10.0] * CORES, [100.0] * CORES)
+    after = cores(1.0, [10.0 + b for b, _ in steps], [100.0 + b + i for b, i in steps])
+    shares = [((10.0 + b) - 10.0) / ((100.0 + b + i) - 100.0) * 100.0 for b, i in steps]
+    assert busiest(before, after) == max(shares)
+
+
+def test_an_offline_core_is_left_out() -> None:
+    before = cores(0.0, [0.0, 0.0, 0.0], [10.0, 10.0, 10.0])
+    after = cores(1.0, [5.0, math.nan, 1.0], [20.0, math.nan, 20.0])
+    assert busiest(before, after) == 50.0
+    back = cores(2.0, [6.0, 30.0, 2.0], [30.0, 80.0, 30.0])  # online again: needs two samples
+    assert busiest(after, back) == 10.0
+
+
+def test_a_core_that_went_backwards_or_did_not_tick_is_left_out() -> None:
+    before = cores(0.0, [50.0, 5.0, 5.0], [100.0, 10.0, 10.0])
+    after = cores(1.0, [10.0, 5.0, 6.0], [200.0, 10.0, 20.0])
+    assert busiest(before, after) == 10.0
+
+
+def test_no_core_to_judge_is_nan_never_zero() -> None:
+    before = cores(0.0, [1.0] * CORES, [2.0] * CORES)
+    assert math.isnan(busiest(before, cores(1.0, [1.0] * CORES, [2.0] * CORES)))
+    assert math.isnan(derive(GROUP_SCHEMA, None, before).values[0])
+
+
+def test_one_pair_is_the_plain_ratio_of_two_counters() -> None:
+    schema = Schema([
+        counter("t.disk", "read_bytes", "bytes", "b", column="read_bytes_per_second"),
+        counter("t.disk", "reads", "count", "n", column="reads_per_second"),
+        ratio_gauge("t.disk", "read_request_bytes", "bytes", "size",
+                    ratios=[("t.disk.read_bytes", "t.disk.reads")])])
+    frame = derive(schema, Reading(0.0, 0.0, [0.0, 0.0, 0.0]),
+                   Reading(2.0, 2.0, [65536.0 * 10, 10.0, 0.0]))
+    assert frame.values == [327680.0, 5.0, 65536.0]
+    idle = derive(schema, Reading(0.0, 0.0, [5.0, 1.0, 0.0]), Reading(1.0, 1.0, [5.0, 1.0, 0.0]))
+    assert math.isnan(idle.values[2])
+
+
+def test_pairs_that_are_not_two_runs_are_refused() -> None:
+    specs = [_core(0, "busy"), _core(0, "total"), _core(1, "busy"), _core(1, "total"),
+             ratio_gauge("t.cpu", "max_core_util_percent", "percent", "busiest",
+                         ratios=[(f"t.cpu.cpu{n}.busy_seconds", f"t.cpu.cpu{n}.total_seconds")
+                                 for n in range(2)])]
+    with pytest.raises(ValueError, match="consecutive"):
+        Schema(specs)
+
+
+def test_ratios_must_name_counters() -> None:
+    with pytest.raises(ValueError, match="not a counter"):
+        Schema([gauge("t.a", "x", "count", "x"),
+                ratio_gauge("t.a", "y", "count", "y", ratios=[("t.a.x", "t.a.x")])])
+    with pytest.raises(ValueError, match="not a counter"):
+        Schema([ratio_gauge("t.a", "y", "count", "y", ratios=[("t.a.nope", "t.a.nope")])])
+
+
+def test_plan_array_has_five_numbers_per_column() -> None:
+    plan = plan_array(GROUP_SCHEMA)
+    assert list(plan) == [3.0, 0.0, 3.0, 100.0, 3.0]
+    assert list(plan_array(SCHEMA))[:5] == [0.0, 0.0, -1.0, 1.0, 1.0]

@@ -401,3 +401,24 @@ def test_status_of_a_real_process_is_read_like_its_text(reader: Any, tmp_path: P
     expected = [float(fields[k][0]) * (1024.0 if k.startswith(("Vm", "Rss")) else 1.0)
                 for k in keys]
     assert list(row) == expected and row[0] == os.getpid()
+
+
+@pytest.mark.parametrize("reader", IMPLEMENTATIONS)
+def test_rules_of_a_key_spread_out_and_lines_out_of_order_are_all_found(reader: Any,
+                                                                         tmp_path: Path) -> None:
+    """The C reader skips decided rules and ends a key's rules at its last one: rules of one
+    key far apart, lines in another order than the rules, a missing line and a repeated one
+    still give the twin's values."""
+    path = tmp_path / "stat"
+    path.write_text("cpu2 7 8\ncpu0 1 2\ncpu10 9 9\ncpu0 5 5\ncpu1 3 4\nother 1\n")
+    plan = RowPlan()
+    f = plan.file(str(path))
+    slots = [plan.slot() for _ in range(4)]
+    for key, token, slot in (("cpu0", 1, 0), ("cpu1", 1, 1), ("cpu3", 1, 2), ("cpu0", 2, 3),
+                             ("cpu2", 2, 1), ("cpu1", 2, 0), ("cpu0", 1, 3)):
+        plan.add(f, key, token, slots[slot])
+    row, twin = plan.new_row(), plan.new_row()
+    plan.reader(reader).read(row)
+    plan.reader(PyFieldReader).read(twin)
+    assert same(list(row), list(twin))
+    assert row[0] == 1 + 4 and row[1] == 3 + 8 and math.isnan(row[2]) and row[3] == 2 + 1

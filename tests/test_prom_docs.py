@@ -1,10 +1,10 @@
 """docs/prometheus.md and docs/grafana/memmap.json name only metrics the exporter can produce.
 
 "Can produce" is computed, not listed: the families the exporter plans for the real collectors'
-metric tables (host on this machine and on the fixture tree; nvml through its fake `pynvml`
-module, with and without the PCIe byte counters; tegrastats through the replay of a captured AGX
-Orin line; interconnect and cgroup on their fixture trees), the per-entity families a real scrape
-makes from table rows, and the exporter's own.
+metric tables (host on this machine and on the fixture tree; netfs on its fixture tree; nvml
+through its fake `pynvml` module, with and without the PCIe byte counters; tegrastats through the
+replay of a captured AGX Orin line; interconnect and cgroup on their fixture trees), the
+per-entity families a real scrape makes from table rows, and the exporter's own.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from memmap_tui.collectors.host import HostCollector
 from memmap_tui.collectors.interconnect import InterconnectCollector
 from memmap_tui.collectors.jetson import TegrastatsCollector
 from memmap_tui.collectors.jetson.tegrastats import TegrastatsSource
+from memmap_tui.collectors.netfs import NetfsCollector
 from memmap_tui.collectors.nvml import NvmlCollector
 from prometheus_client.exposition import generate_latest
 from test_nvml import FakeGpu, FakeNvml, _proc
@@ -70,6 +71,7 @@ def producible_names(tmp: Path) -> Set[str]:
             FakeGpu(pcie_counters=False)]
     collectors: List[Collector] = [
         HostCollector(), HostCollector(str(DATA / "proc_a"), str(DATA / "sys_a")),
+        NetfsCollector(str(DATA / "netfs" / "proc"), str(DATA / "netfs" / "sys")),
         NvmlCollector(nvml=FakeNvml(gpus)), _tegrastats(tmp),
         InterconnectCollector(str(DATA / "sys_rdma")),
         CgroupCollector(4242, str(DATA / "cgroup_v2" / "proc"), str(DATA / "cgroup_v2" / "sys"))]

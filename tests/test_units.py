@@ -33,3 +33,15 @@ def test_format_value_goes_by_the_column_name() -> None:
 def test_unit_label() -> None:
     assert unit_label("nvml.gpu0.pcie_rx_bytes_per_second") == "B/s"
     assert unit_label("nvml.gpu0.temperature_celsius") == "°C"
+
+
+def test_times_under_a_second_read_in_milliseconds() -> None:
+    assert format_value("host.disk.vda.read_await_seconds", 0.00257) == "2.6 ms"
+    assert format_value("netfs.nfs.home.read_rtt_seconds", 2.5e-5) == "25 µs"
+    assert format_value("host.disk.vda.read_await_seconds", 1.5) == "1.5 s"
+    assert format_value("host.disk.vda.read_await_seconds", math.nan) == "-"
+
+
+def test_bytes_per_call_are_sizes() -> None:
+    assert format_value("netfs.nfs.home.read_bytes_per_op", 131344) == "128.27 KiB"
+    assert unit_label("netfs.nfs.home.read_bytes_per_op") == "bytes"

@@ -120,6 +120,9 @@ class JetsonCollector(Collector):
         for note in self.source_notes:
             log.info("jetson: %s", note)
 
+    def notes(self) -> List[str]:
+        return list(self.source_notes)
+
     def metrics(self) -> List[MetricSpec]:
         return list(self._specs)
 

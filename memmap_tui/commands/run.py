@@ -201,7 +201,7 @@ def _watch(args: Any, command: List[str], child: subprocess.Popen,
     finally:
         sampler.close()
     child.wait()
-    notes = [n for c in sampler.collectors for n in getattr(c, "unavailable", {}).values()]
+    notes = [n for c in sampler.collectors for n in c.notes()]
     return _report(args, json_target, command, child.returncode, summary, stats.missed, notes,
                    job.as_dict())
 

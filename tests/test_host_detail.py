@@ -1,0 +1,341 @@
+"""The host collector's per-CPU figures (the busiest CPU, CPU hotplug) and each disk's requests
+as `iostat -x` defines them, on a fake /proc tree; and against the real iostat under fio.
+
+The fake files are laid out as the kernel prints them: /proc/stat as fs/proc/stat.c show_stat()
+("cpu  " then "cpuN " lines of 10 USER_HZ counters; an offline CPU has no line), /proc/diskstats
+as block/genhd.c diskstats_show() ("%4d %7d %s " then the counters of Documentation/admin-guide/
+iostats.rst, 20 numbers since Linux 5.5), /sys/devices/system/cpu/present as a CPU list
+(Documentation/ABI/testing/sysfs-devices-system-cpu).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+from memmap_tui.collectors.host import CLK_TCK, HostCollector
+from memmap_tui.collectors.host_detail import cpu_numbers
+
+from memmap_tui import fieldread
+from memmap_tui import roles as R
+from memmap_tui.catalog import spec_for_column
+from memmap_tui.derive import derive
+from memmap_tui.fieldread import PyFieldReader
+from memmap_tui.model import Frame, Reading, Schema
+
+STAT = """cpu  {all}
+{cores}intr 12345
+ctxt 999
+btime 1700000000
+processes 4242
+procs_running 1
+procs_blocked 0
+"""
+DISK = "{major:4d} {minor:7d} {name} {fields}\n"
+
+
+def stat_text(cores: Dict[int, List[int]]) -> str:
+    """/proc/stat with these CPUs online: user nice system idle iowait irq softirq steal."""
+    summed = [sum(c[i] for c in cores.values()) for i in range(8)]
+    line = " ".join(str(x) for x in summed + [0, 0])
+    per_cpu = "".join(f"cpu{n} " + " ".join(str(x) for x in c + [0, 0]) + "\n"
+                      for n, c in sorted(cores.items()))
+    return STAT.format(all=line, cores=per_cpu)
+
+
+def disk_line(name: str, reads: int, sectors_read: int, read_ms: int, writes: int,
+              sectors_written: int, write_ms: int, io_ms: int, weighted_ms: int) -> str:
+    fields = [reads, 0, sectors_read, read_ms, writes, 0, sectors_written, write_ms, 0, io_ms,
+              weighted_ms, 0, 0, 0, 0, 0, 0]
+    return DISK.format(major=259, minor=0, name=name, fields=" ".join(map(str, fields)))
+
+
+@pytest.fixture
+def root(tmp_path: Path, data_dir: Path) -> Path:
+    proc = tmp_path / "proc"
+    shutil.copytree(data_dir / "proc_a", proc)
+    shutil.copytree(data_dir / "sys_a", tmp_path / "sys")
+    return tmp_path
+
+
+def write(path: Path, text: str) -> None:
+    with open(path, "r+") as f:  # in place: the collector keeps its descriptors
+        f.write(text)
+        f.truncate()
+
+
+def open_host(root: Path, reader=None) -> HostCollector:
+    host = HostCollector(str(root / "proc"), str(root / "sys"), reader_class=reader)
+    host.open()
+    return host
+
+
+def frame_between(host: HostCollector, change, dt: float = 1.0) -> Frame:
+    schema = Schema(host.metrics())
+    first = Reading(0.0, 0.0, list(host.collect()))
+    change()
+    return derive(schema, first, Reading(dt, dt, list(host.collect())))
+
+
+def get(host: HostCollector, frame: Frame, column: str) -> float:
+    return Schema(host.metrics()).get(frame, column)
+
+
+# -- CPUs -------------------------------------------------------------------------------------
+def test_each_cpu_line_gives_busy_and_total_seconds(root: Path) -> None:
+    host = open_host(root)
+    assert host.cpus == [0, 1]
+    v = dict(zip((s.name for s in host.metrics()), host.collect()))
+    # cpu0 500 25 150 4000 200 10 15 0: busy leaves idle and iowait out
+    assert v["host.cpu.cpu0.busy_seconds"] == pytest.approx(700 / CLK_TCK)
+    assert v["host.cpu.cpu0.total_seconds"] == pytest.approx(4900 / CLK_TCK)
+    assert v["host.cpu.cpu1.total_seconds"] == pytest.approx(4900 / CLK_TCK)
+
+
+def test_busiest_cpu_is_the_max_over_cpus_not_the_mean(root: Path) -> None:
+    host = open_host(root)
+    stat = root / "proc" / "stat"
+    write(stat, stat_text({0: [0, 0, 0, 0, 0, 0, 0, 0], 1: [0, 0, 0, 0, 0, 0, 0, 0]}))
+    frame = frame_between(host, lambda: write(stat, stat_text({
+        0: [40, 0, 10, 50, 0, 0, 0, 0],     # 50 % busy
+        1: [60, 5, 20, 5, 5, 2, 3, 0]})))   # 90 % busy (iowait is not busy)
+    assert get(host, frame, "host.cpu.max_core_util_percent") == pytest.approx(90.0)
+    assert get(host, frame, "host.cpu.util_percent") == pytest.approx(70.0)
+
+
+def test_an_offline_cpu_is_left_out_and_counts_again_when_back(root: Path) -> None:
+    host = open_host(root)
+    stat = root / "proc" / "stat"
+    write(stat, stat_text({0: [10, 0, 0, 90, 0, 0, 0, 0], 1: [10, 0, 0, 90, 0, 0, 0, 0]}))
+    schema = Schema(host.metrics())
+    first = Reading(0.0, 0.0, list(host.collect()))
+    write(stat, stat_text({0: [30, 0, 0, 170, 0, 0, 0, 0]}))  # cpu1 offline: no line
+    second = Reading(1.0, 1.0, list(host.collect()))
+    assert math.isnan(second.values[schema.raw_index["host.cpu.cpu1.total_seconds"]])
+    busiest = schema.column_index["host.cpu.max_core_util_percent"]
+    assert derive(schema, first, second).values[busiest] == pytest.approx(20.0)
+    write(stat, stat_text({0: [40, 0, 0, 260, 0, 0, 0, 0], 1: [100, 0, 0, 100, 0, 0, 0, 0]}))
+    third = Reading(2.0, 2.0, list(host.collect()))
+    assert derive(schema, second, third).values[busiest] == pytest.approx(10.0)
+    write(stat, stat_text({0: [50, 0, 0, 350, 0, 0, 0, 0], 1: [190, 0, 0, 110, 0, 0, 0, 0]}))
+    fourth = Reading(3.0, 3.0, list(host.collect()))
+    assert derive(schema, third, fourth).values[busiest] == pytest.approx(90.0)
+
+
+def test_cpus_offline_at_start_come_from_the_present_list(root: Path) -> None:
+    (root / "sys/devices/system/cpu").mkdir(parents=True)
+    (root / "sys/devices/system/cpu/present").write_text("0-3\n")
+    host = open_host(root)
+    assert host.cpus == [0, 1, 2, 3]
+    v = dict(zip((s.name for s in host.metrics()), host.collect()))
+    assert math.isnan(v["host.cpu.cpu3.busy_seconds"])
+    assert not math.isnan(v["host.cpu.cpu1.busy_seconds"])
+
+
+def test_cpu_numbers_read_the_kernel_cpu_list(tmp_path: Path) -> None:
+    (tmp_path / "devices/system/cpu").mkdir(parents=True)
+    (tmp_path / "devices/system/cpu/present").write_text("0-1,4,6-7\n")
+    assert cpu_numbers("cpu  1 2\ncpu0 1 2\ncpu5 1 2\n", str(tmp_path)) == [0, 1, 4, 5, 6, 7]
+    (tmp_path / "devices/system/cpu/present").write_text("garbage\n")
+    assert cpu_numbers("cpu  1 2\ncpu0 1 2\n", str(tmp_path)) == [0]
+
+
+def test_python_and_c_readers_agree_on_the_busiest_cpu(root: Path) -> None:
+    rows = [list(open_host(root, reader).collect()) for reader in (None, PyFieldReader)]
+    assert rows[0] == rows[1]
+
+
+def _many_cpus(root: Path, count: int, offline: int = -1) -> HostCollector:
+    cores = {n: [n + 1, 0, 2 * n, 100, 1, 0, 0, 0] for n in range(count) if n != offline}
+    write(root / "proc" / "stat", stat_text(cores))
+    present = root / "sys/devices/system/cpu"
+    present.mkdir(parents=True, exist_ok=True)
+    (present / "present").write_text(f"0-{count - 1}\n")
+    return open_host(root)
+
+
+@pytest.mark.parametrize("offline", [-1, 5])
+def test_c_and_python_readers_agree_with_many_cpus(root: Path, offline: int) -> None:
+    host = _many_cpus(root, 64, offline)
+    twin = open_host(root, PyFieldReader)
+    c_row, py_row = list(host.collect()), list(twin.collect())
+    assert all((math.isnan(a) and math.isnan(b)) or a == b for a, b in zip(c_row, py_row))
+    assert len(host.cpus) == 64
+
+
+def _read_seconds(host: HostCollector, reads: int = 40) -> float:
+    best = math.inf
+    for _ in range(7):
+        start = time.perf_counter()
+        for _ in range(reads):
+            host.collect()
+        best = min(best, time.perf_counter() - start)
+    return best / reads
+
+
+@pytest.mark.skipif(fieldread.IMPLEMENTATION != "c", reason="C extension not built")
+def test_reading_a_rule_set_per_cpu_grows_linearly_with_cpus(tmp_path: Path,
+                                                             data_dir: Path) -> None:
+    """/proc/stat has a line per CPU and the host a rule set per CPU: the field reader must not
+    compare every line with every rule (4x the CPUs would cost 16x)."""
+    costs = []
+    for count in (64, 256):
+        root = tmp_path / str(count)
+        shutil.copytree(data_dir / "proc_a", root / "proc")
+        shutil.copytree(data_dir / "sys_a", root / "sys")
+        costs.append(_read_seconds(_many_cpus(root, count, offline=7)))
+    assert costs[1] < 8 * costs[0], costs
+
+
+# -- disks: iostat -x ---------------------------------------------------------------------------
+def _disks(nvme: str, sda: str) -> str:
+    return ("   7       0 loop0 100 0 800 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n" + nvme + sda)
+
+
+def test_disk_requests_follow_iostat_definitions(root: Path) -> None:
+    host = open_host(root)
+    diskstats = root / "proc" / "diskstats"
+    before = _disks(disk_line("nvme0n1", 1000, 20000, 500, 2000, 40000, 900, 1500, 1400),
+                    disk_line("sda", 10, 100, 5, 20, 200, 9, 250, 14))
+    after = _disks(disk_line("nvme0n1", 1000 + 800, 20000 + 800 * 128, 500 + 800 * 3,
+                             2000 + 100, 40000 + 100 * 16, 900 + 100 * 2, 1500 + 1600,
+                             1400 + 3200),
+                   disk_line("sda", 10, 100, 5, 20, 200, 9, 250, 14))
+    write(diskstats, before)
+    frame = frame_between(host, lambda: write(diskstats, after), dt=2.0)
+
+    def disk(quantity: str, name: str = "nvme0n1") -> float:
+        return get(host, frame, f"host.disk.{name}.{quantity}")
+
+    assert disk("reads_per_second") == 400.0                 # r/s
+    assert disk("writes_per_second") == 50.0                 # w/s
+    assert disk("read_request_bytes") == 128 * 512           # rareq-sz, in bytes
+    assert disk("write_request_bytes") == 16 * 512           # wareq-sz
+    assert disk("read_await_seconds") == pytest.approx(0.003)   # r_await 3 ms
+    assert disk("write_await_seconds") == pytest.approx(0.002)  # w_await 2 ms
+    assert disk("queue_depth") == pytest.approx(1.6)         # aqu-sz: 3200 ms in 2000 ms
+    assert disk("busy_percent") == pytest.approx(80.0)       # %util: 1600 ms in 2000 ms
+    assert disk("read_bytes_per_second") == 800 * 128 * 512 / 2
+    # an idle disk: rates are 0, size and await are NaN (no request to average over)
+    assert disk("reads_per_second", "sda") == 0.0
+    assert math.isnan(disk("read_request_bytes", "sda"))
+    assert math.isnan(disk("read_await_seconds", "sda"))
+    assert disk("queue_depth", "sda") == 0.0
+
+
+def test_todays_disk_columns_and_totals_are_unchanged(root: Path) -> None:
+    host = open_host(root)
+    columns = Schema(host.metrics()).columns
+    for name in ("host.disk.read_bytes_per_second", "host.disk.write_bytes_per_second",
+                 "host.disk.sda.read_bytes_per_second", "host.disk.sda.busy_percent",
+                 "host.cpu.util_percent", "host.cpu.iowait_percent"):
+        assert name in columns
+    v = dict(zip((s.name for s in host.metrics()), host.collect()))
+    assert v["host.disk.read_bytes"] == (20000 + 100) * 512
+
+
+def test_new_metrics_carry_their_roles(root: Path) -> None:
+    schema = Schema(open_host(root).metrics())
+    expected = {
+        "host.cpu.max_core_util_percent": (R.CPU_CORE_MAX, R.HOST),
+        "host.disk.sda.reads_per_second": (R.DEVICE_READS, R.DEVICE),
+        "host.disk.sda.writes_per_second": (R.DEVICE_WRITES, R.DEVICE),
+        "host.disk.sda.read_request_bytes": (R.READ_REQUEST_SIZE, R.DEVICE),
+        "host.disk.sda.write_request_bytes": (R.WRITE_REQUEST_SIZE, R.DEVICE),
+        "host.disk.sda.read_await_seconds": (R.READ_AWAIT, R.DEVICE),
+        "host.disk.sda.write_await_seconds": (R.WRITE_AWAIT, R.DEVICE),
+        "host.disk.sda.queue_depth": (R.QUEUE_DEPTH, R.DEVICE),
+        "host.disk.sda.busy_percent": (R.DEVICE_BUSY, R.DEVICE),
+    }
+    for column, roles in expected.items():
+        spec = schema.spec(column)
+        assert spec is not None and spec.roles == roles, column
+    busiest = schema.spec("host.cpu.max_core_util_percent")
+    assert busiest is not None and (busiest.label, busiest.pane) == ("busiest CPU", R.CPU)
+
+
+def test_recorded_host_columns_are_understood_through_the_catalogue(root: Path) -> None:
+    for spec in open_host(root).metrics():
+        if spec.column:
+            found = spec_for_column(spec.column)
+            assert (found.label, found.pane, found.roles) == (spec.label, spec.pane, spec.roles)
+
+
+def test_per_cpu_counters_are_labelled_for_prometheus(root: Path) -> None:
+    spec = next(s for s in open_host(root).metrics() if s.name == "host.cpu.cpu1.busy_seconds")
+    assert spec.labels == (("cpu", "1"),) and spec.family == "host.cpu.core.busy_seconds"
+    assert spec.column is None
+
+
+# -- against the real iostat --------------------------------------------------------------------
+def _disk_of(path: Path) -> str:
+    """The whole disk under `path` (a partition's parent), or "" when there is none."""
+    dev = os.stat(path).st_dev
+    try:
+        real = os.path.realpath(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}")
+    except OSError:
+        return ""
+    if os.path.exists(os.path.join(real, "partition")):
+        real = os.path.dirname(real)
+    name = os.path.basename(real)
+    return name if os.path.exists(f"/sys/block/{name}") else ""
+
+
+@pytest.mark.slow
+def test_disk_figures_agree_with_iostat_under_fio(tmp_path: Path) -> None:
+    """The acceptance check's comparison, shorter: fio randread (64k, iodepth 16, direct) and
+    `iostat -x -d -y -o JSON 1 N` over the same seconds as the collector's own samples."""
+    if not (shutil.which("fio") and shutil.which("iostat")):
+        pytest.skip("needs fio and sysstat")
+    work = Path("/var/tmp") if os.access("/var/tmp", os.W_OK) else tmp_path
+    work = Path(os.path.realpath(work)) / f"memmap-iostat-{os.getpid()}"
+    work.mkdir()
+    try:
+        disk = _disk_of(work)
+        host = HostCollector()
+        host.open()
+        if disk not in host.disks:
+            pytest.skip(f"no physical disk under {work} ({disk or 'none'})")
+        _compare_with_iostat(host, disk, work / "f")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _compare_with_iostat(host: HostCollector, disk: str, path: Path, seconds: int = 5) -> None:
+    subprocess.run(["fio", "--name=w", "--rw=write", "--bs=1M", "--size=256M", f"--filename={path}",
+                    "--direct=1", "--output=/dev/null"], check=True, timeout=120)
+    fio = subprocess.Popen(["fio", "--name=r", "--rw=randread", "--bs=64k", "--size=256M",
+                            f"--filename={path}", "--direct=1", "--ioengine=libaio",
+                            "--iodepth=16", "--time_based", f"--runtime={seconds + 4}",
+                            "--output=/dev/null"])
+    try:
+        time.sleep(1.5)
+        iostat = subprocess.Popen(["iostat", "-x", "-d", "-y", "-o", "JSON", "1", str(seconds),
+                                   disk], stdout=subprocess.PIPE, text=True)
+        schema = Schema(host.metrics())
+        readings = [Reading(time.monotonic(), time.time(), list(host.collect()))]
+        for _ in range(seconds):
+            time.sleep(1.0)
+            readings.append(Reading(time.monotonic(), time.time(), list(host.collect())))
+        out, _ = iostat.communicate(timeout=30)
+    finally:
+        fio.terminate()
+        fio.wait(timeout=30)
+    stats = json.loads(out)["sysstat"]["hosts"][0]["statistics"]
+    theirs = [next(d for d in s["disk"] if d["disk_device"] == disk) for s in stats]
+    frames = [derive(schema, a, b) for a, b in zip(readings, readings[1:])]
+    for column, key, scale, tolerance in (("reads_per_second", "r/s", 1.0, 0.05),
+                                          ("read_request_bytes", "rareq-sz", 1024.0, 0.03),
+                                          ("read_await_seconds", "r_await", 1e-3, 0.10),
+                                          ("queue_depth", "aqu-sz", 1.0, 0.10)):
+        mine = [schema.get(f, f"host.disk.{disk}.{column}") for f in frames]
+        mean_mine = sum(mine) / len(mine)
+        mean_theirs = sum(d[key] for d in theirs) / len(theirs) * scale
+        assert mean_mine == pytest.approx(mean_theirs, rel=tolerance), column
