@@ -16,7 +16,11 @@ parsed in C straight into the row when the extension is built):
 Disks: whole devices only, from /sys/block (no partitions); loop, ram and zram devices are left
 out, and so is any device stacked on others (device-mapper, md: it has entries in `slaves/`), so
 a read through LVM is counted once, on the physical disk. Without /sys a name rule stands in.
-NICs: every interface but `lo`.
+NICs: a column per interface but `lo`; the total counts each byte once, on the physical
+interfaces only (those with a `device` link in /sys/class/net/<if>/: a PCI or virtio NIC, a
+bond's members rather than the bond), so a container's traffic is not counted again on its
+veth and on the bridge. Where no interface has one (inside a container, whose eth0 is a veth)
+or /sys/class/net is not there, the total is every interface but `lo`.
 CPUs: those with a `cpuN` line at open() or in /sys/devices/system/cpu/present (an offline CPU
 has no line: see collectors/host_detail.py).
 Known gaps: PSI needs Linux >= 4.20 with psi enabled (else the psi columns are absent);
@@ -76,6 +80,17 @@ def whole_disks(diskstats: str, sys_root: str) -> List[str]:
             and not _looks_like_partition(n, names)]
 
 
+def has_device(sys_root: str, nic: str) -> bool:
+    """Interface `nic` has a device behind it (/sys/class/net/<nic>/device): it is physical."""
+    return nic != "lo" and os.path.lexists(os.path.join(sys_root, "class", "net", nic, "device"))
+
+
+def physical_nics(names: Sequence[str], sys_root: str) -> List[str]:
+    """The interfaces in `names` the network total counts (see the module docstring)."""
+    found = [n for n in names if has_device(sys_root, n)]
+    return found or [n for n in names if n != "lo"]
+
+
 def _stacked(path: str) -> bool:
     try:
         return bool(os.listdir(os.path.join(path, "slaves")))
@@ -112,6 +127,7 @@ class HostCollector(Collector):
         self.disks: List[str] = []
         self.cpus: List[int] = []
         self.nics: List[str] = []
+        self.physical_nics: List[str] = []  # the interfaces the network total counts
         self.psi: List[str] = []
 
     @classmethod
@@ -254,6 +270,7 @@ class HostCollector(Collector):
         path = self._path("net/dev")
         with open(path) as f:
             self.nics = [n for n in _net_rows(f.read()) if n != "lo"]
+        self.physical_nics = physical_nics(self.nics, self.sys_root)
         netdev = self._plan.file(path)
         slots = [[self._metric(spec) for spec in _nic_specs(nic)] for nic in self.nics]
         total_rx, total_tx = (self._metric(spec) for spec in _nic_specs(None))
@@ -261,7 +278,8 @@ class HostCollector(Collector):
         for nic, (rx, tx) in zip(self.nics, slots):
             for token, slot, total in ((1, rx, total_rx), (9, tx, total_tx)):
                 self._plan.add(netdev, nic, token, slot)
-                self._plan.add(netdev, nic, token, total)
+                if nic in self.physical_nics:
+                    self._plan.add(netdev, nic, token, total)
 
     # -- pressure ----------------------------------------------------------------------------
     def _add_pressure(self) -> None:
@@ -347,8 +365,8 @@ def _disk_specs(disk: Optional[str]) -> List[MetricSpec]:
 
 
 def _nic_specs(nic: Optional[str]) -> List[MetricSpec]:
-    """Received and sent bytes of one interface, or of all of them but lo (None)."""
-    what = f"interface {nic}" if nic else "all interfaces but lo"
+    """Received and sent bytes of one interface, or of all physical ones (None)."""
+    what = f"interface {nic}" if nic else "all physical interfaces"
     flow = (R.THROUGHPUT_FLOW, R.HOST) if nic is None else (R.DEVICE,)
     return [
         counter("host.net", "rx_bytes", "bytes", f"Bytes received on {what}.",

@@ -24,6 +24,7 @@ EPILOG_TUI = """examples:
   memmap record -o run.csv --duration 600 --pid 4242
   memmap run -- python train.py   run a command, summarise its I/O and memory at exit
   memmap collectors               which sources exist here, and why not
+  memmap cluster --prometheus http://prometheus:9090   one row per node, from Prometheus
 """
 
 
@@ -161,6 +162,8 @@ def build_parser() -> Parser:
     add_run(sub)
     add_serve_report_replay(sub)
 
+    add_cluster(sub)
+
     col = sub.add_parser("collectors", help="which collectors are available here, and why not")
     add_sampling_options(col)
     col.set_defaults(handler=_lazy(".commands.collectors", "run_collectors"))
@@ -183,6 +186,9 @@ def add_run(sub: Any) -> None:
                "  memmap run --csv run.csv --json summary.json --interval 0.1 -- ./loader")
     run.add_argument("--csv", metavar="FILE", help="also record every sample to this CSV file")
     run.add_argument("--json", metavar="FILE", help="also write the summary to this JSON file")
+    run.add_argument("--json-line", action="store_true",
+                     help="also print the summary on stdout as one JSON line of at most 1 KB "
+                          "(fits Slurm's AdminComment)")
     run.add_argument("--force", action="store_true",
                      help="replace FILE(s) if they exist, once the run has started")
     run.add_argument("--interval", type=interval_seconds, default=0.5, metavar="S",
@@ -207,6 +213,9 @@ def add_serve_report_replay(sub: Any) -> None:
     serve.add_argument("--listen", default="127.0.0.1:9464", metavar="HOST:PORT",
                        help="address to serve on (default 127.0.0.1:9464, loopback only; "
                             "anything else is reachable from other machines)")
+    serve.add_argument("--label", action="append", metavar="KEY=VALUE",
+                       help="a constant label on memmap_job_info (repeat for more), e.g. "
+                            "rack=r7, or hpc_job=$PBS_JOBID where the scheduler is not Slurm")
     add_sampling_options(serve, interval=1.0)
     serve.set_defaults(handler=_lazy(".commands.serve", "run_serve"))
 
@@ -248,6 +257,35 @@ def add_serve_report_replay(sub: Any) -> None:
     replay.add_argument("--refresh", type=interval_seconds, default=1.0, metavar="S",
                         help="seconds between redraws (default 1)")
     replay.set_defaults(handler=_lazy(".tui.replay", "run_replay"))
+
+
+# -- cluster (one row per node, from Prometheus) -----------------------------------------------
+def add_cluster(sub: Any) -> None:
+    cluster = sub.add_parser(
+        "cluster", help="one row per node that runs memmap serve, from Prometheus",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="A live table of the nodes that run 'memmap serve', read from Prometheus's "
+                    "query API: disk, network, interconnect and PCIe GB/s, GPU busy, waiting "
+                    "share, memory used and the diagnosis's cause per node, worst first, "
+                    "stragglers marked (under half the median throughput of their job, or "
+                    "waiting over twice its median). Keys: r refresh now, q quit.",
+        epilog="examples:\n  memmap cluster --prometheus http://prometheus:9090\n"
+               "  memmap cluster --prometheus http://prometheus:9090 --job 4711\n"
+               "  memmap cluster --prometheus http://prometheus:9090 --once > nodes.txt")
+    cluster.add_argument("--prometheus", required=True, metavar="URL",
+                         help="the Prometheus server that scrapes the nodes, e.g. "
+                              "http://prometheus:9090")
+    cluster.add_argument("--job", metavar="ID",
+                         help="only the nodes of this job (memmap_job_info's hpc_job)")
+    cluster.add_argument("--once", action="store_true",
+                         help="print the table once and exit (for scripts and cron)")
+    cluster.add_argument("--refresh", type=refresh_seconds, default=5.0, metavar="S",
+                         help="seconds between refreshes of the live view (default 5)")
+    cluster.add_argument("--window", default="1m", metavar="DURATION",
+                         help="the rate window, a Prometheus duration (default 1m)")
+    cluster.add_argument("--timeout", type=positive_seconds, default=5.0, metavar="S",
+                         help="seconds Prometheus may take to answer a query (default 5)")
+    cluster.set_defaults(handler=_lazy(".commands.cluster", "run_cluster"))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -30,6 +30,8 @@ BUILTIN_COLLECTORS: Dict[str, str] = {
     "tegrastats": "memmap_tui.collectors.jetson:TegrastatsCollector",
     "jtop": "memmap_tui.collectors.jetson:JtopCollector",
     "netfs": "memmap_tui.collectors.netfs:NetfsCollector",
+    "interconnect": "memmap_tui.collectors.interconnect:InterconnectCollector",
+    "cgroup": "memmap_tui.collectors.cgroup:CgroupCollector",
 }
 
 

@@ -31,6 +31,7 @@ WAITING_FULL = "waiting-full"      # time all non-idle tasks waited for I/O at o
 MEMORY_STALL = "memory-stall"      # time some tasks stalled reclaiming memory (PSI memory some)
 MEMORY_STALL_FULL = "memory-stall-full"  # time all non-idle tasks stalled so (PSI memory full)
 CPU_STALL = "cpu-stall"            # time runnable tasks waited for a CPU (PSI cpu some)
+CPU_THROTTLED = "cpu-throttled"    # CFS quota periods in which a cgroup was throttled, percent
 
 # -- CPU ------------------------------------------------------------------------------------------
 CPU_BUSY = "cpu-busy"              # percent of all CPUs busy (100 = every CPU)
@@ -47,6 +48,8 @@ SWAP_USED = "swap-used"            # swap in use, bytes
 GPU_MEMORY = "gpu-memory"          # a GPU's memory in use, bytes (all processes on it)
 MEMORY_PEAK = "memory-peak"        # a memory figure whose peak the run summary reports
 MEMORY_GROWTH = "memory-growth"    # the memory figure whose growth the run summary fits
+MEMORY_LIMIT_USED = "memory-limit-used"  # memory in use, percent of its cgroup's limit
+OOM_KILLS = "oom-kills"            # processes the OOM killer killed (per second as a column)
 
 # -- GPU ------------------------------------------------------------------------------------------
 GPU_UTIL = "gpu-util"              # share of time a kernel ran, percent (NVML utilisation)
@@ -91,6 +94,7 @@ ROLES: Dict[str, str] = {
     MEMORY_STALL: "share of time some tasks stalled reclaiming memory, %",
     MEMORY_STALL_FULL: "share of time all tasks stalled reclaiming memory, %",
     CPU_STALL: "share of time runnable tasks waited for a CPU, %",
+    CPU_THROTTLED: "share of CPU-quota periods in which the job was throttled, %",
     CPU_BUSY: "all CPUs busy, % of all",
     CPU_CORE_MAX: "the busiest CPU, % of it",
     CPU_CORES: "CPU used, % of one core",
@@ -103,6 +107,8 @@ ROLES: Dict[str, str] = {
     GPU_MEMORY: "a GPU's memory in use, bytes",
     MEMORY_PEAK: "the run summary reports its peak",
     MEMORY_GROWTH: "the run summary fits its growth",
+    MEMORY_LIMIT_USED: "memory in use, % of the job's cgroup limit",
+    OOM_KILLS: "processes killed by the OOM killer",
     GPU_UTIL: "share of time a GPU kernel ran, %",
     GPU_ACTIVITY: "GPU SM activity, %",
     GPU_DRAM_BW: "GPU DRAM bandwidth in use, % of its peak",

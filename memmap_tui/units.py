@@ -156,3 +156,16 @@ def unit_label(column: str) -> str:
 def _ends_with(column: str, suffix: str) -> bool:
     """`x.read_bytes_per_second` and `tegra.power.vdd_gpu.watts` both name their unit last."""
     return column.endswith(suffix) or column.endswith("." + suffix[1:])
+
+
+def fmt_in(value: float, unit: float) -> str:
+    """`value` counted in `unit` (1e9 for a column headed GB/s) in at most 4 characters:
+    1.234e9 -> '1.23', 12.34e9 -> '12.3', 123.4e9 -> '123'."""
+    if _missing(value):
+        return MISSING
+    scaled = value / unit
+    if scaled == 0:
+        return "0"
+    size = abs(scaled)
+    return f"{scaled:.0f}" if size >= 99.95 else f"{scaled:.1f}" if size >= 9.995 \
+        else f"{scaled:.2f}"

@@ -199,9 +199,16 @@ def needed_columns(schema: Schema) -> List[str]:
 Found = Optional[Tuple[str, List[Evidence]]]
 
 
+def _own_most(f: Figures, role: str) -> Pick:
+    """The job's own figure (its cgroup) where it has one: on a shared node the host's stalls
+    may be another job's."""
+    value, spec = f.most(role, R.JOB)
+    return (value, spec) if spec is not None else f.most(role)
+
+
 def _memory(f: Figures) -> Found:
-    full, full_spec = f.most(R.MEMORY_STALL_FULL)
-    some, some_spec = f.most(R.MEMORY_STALL)
+    full, full_spec = _own_most(f, R.MEMORY_STALL_FULL)
+    some, some_spec = _own_most(f, R.MEMORY_STALL)
     if full >= T.RECLAIM_FULL or some >= T.RECLAIM_SOME:
         said = [evidence(some_spec, some, f"reclaim stalls {some:.0f} %")] if some_spec else []
         if full_spec is not None and not math.isnan(full):

@@ -174,3 +174,25 @@ def test_probe_says_why_without_proc(tmp_path: Path) -> None:
 def test_close_twice_is_harmless(fake_host: HostCollector) -> None:
     fake_host.close()
     fake_host.close()
+
+
+def test_network_total_counts_physical_interfaces_once(data_dir: Path) -> None:
+    """A container host (tests/data/sys_rdma): two NICs bonded, a RoCE NIC, a bridge and a pod's
+    veth. The pod's bytes are on the veth, the bridge and a NIC; the bond repeats its members."""
+    host = HostCollector(str(data_dir / "proc_rdma"), str(data_dir / "sys_rdma"))
+    host.open()
+    try:
+        v = _values(host)
+    finally:
+        host.close()
+    assert host.nics == ["eno1", "eno2", "bond0", "ens1f1", "docker0", "veth3f2a1b"]
+    assert host.physical_nics == ["eno1", "eno2", "ens1f1"]
+    assert v["host.net.rx_bytes"] == 1_000_000 + 3_000_000 + 500
+    assert v["host.net.tx_bytes"] == 2_000_000 + 4_000_000 + 600
+    assert v["host.net.docker0.rx_bytes"] == 7_000_000  # every interface keeps its column
+
+
+def test_without_any_device_link_the_total_is_every_interface_but_lo() -> None:
+    from memmap_tui.collectors.host import physical_nics
+
+    assert physical_nics(["lo", "eth0", "eth1"], "/nonexistent") == ["eth0", "eth1"]

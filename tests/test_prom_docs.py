@@ -3,8 +3,8 @@
 "Can produce" is computed, not listed: the families the exporter plans for the real collectors'
 metric tables (host on this machine and on the fixture tree; netfs on its fixture tree; nvml
 through its fake `pynvml` module, with and without the PCIe byte counters; tegrastats through the
-replay of a captured AGX Orin line), the per-entity families a real scrape makes from table rows,
-and the exporter's own.
+replay of a captured AGX Orin line; interconnect and cgroup on their fixture trees), the
+per-entity families a real scrape makes from table rows, and the exporter's own.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from typing import List, Set
 
 import pytest
 from conftest import DATA, ROOT
+from memmap_tui.collectors.cgroup import CgroupCollector
 from memmap_tui.collectors.host import HostCollector
+from memmap_tui.collectors.interconnect import InterconnectCollector
 from memmap_tui.collectors.jetson import TegrastatsCollector
 from memmap_tui.collectors.jetson.tegrastats import TegrastatsSource
 from memmap_tui.collectors.netfs import NetfsCollector
@@ -27,14 +29,15 @@ from memmap_tui.collectors.nvml import NvmlCollector
 from prometheus_client.exposition import generate_latest
 from test_nvml import FakeGpu, FakeNvml, _proc
 
-from memmap_tui.collector import Collector
+from memmap_tui.collector import Collector, available_names, collector_class
 from memmap_tui.model import Frame, Reading, Schema
 from memmap_tui.sinks.prom_names import plan_families
 from memmap_tui.sinks.prometheus import PrometheusSink, own_family_names
 
 DASHBOARD = ROOT / "docs" / "grafana" / "memmap.json"
 DOC = ROOT / "docs" / "prometheus.md"
-NAME = re.compile(r"\bmemmap_[a-z0-9_]*[a-z0-9](?![a-z0-9_/])")  # not memmap_tui/...
+# not memmap_tui/..., nor a recorded name's middle (instance:memmap_disk_bytes:rate1m)
+NAME = re.compile(r"(?<![\w:])memmap_[a-z0-9_]*[a-z0-9](?![a-z0-9_/:])")
 REPLAY = ROOT / "tests" / "replay_tegrastats.py"
 AGX_ORIN_LINE = "30_lesomnus_37"
 PROCESS_ROW = {"pid": 4242, "name": "python", "rss_bytes": 2**30, "cpu_percent": 50.0}
@@ -51,6 +54,17 @@ def _tegrastats(tmp: Path) -> TegrastatsCollector:
     return TegrastatsCollector([TegrastatsSource(str(script), 0.1, str(proc))])
 
 
+def catalogue_names() -> Set[str]:
+    """The families of every collector's catalogue (what it can declare on any machine), with a
+    device filled in: the Jetson sysfs source, the process tree, whatever runs nowhere here."""
+    names: Set[str] = set()
+    for name in available_names():
+        specs = [s.for_device("0") for s in collector_class(name).catalog()]
+        unique = list({s.name: s for s in specs}.values())
+        names |= {f.exposed_name for f in plan_families(Schema(unique))}
+    return names
+
+
 def producible_names(tmp: Path) -> Set[str]:
     """Every name a scrape can show, from the real collectors' metric tables."""
     gpus = [FakeGpu(pcie_counters=True, nvlink=True, compute=[_proc(4242, 2**30)]),
@@ -58,8 +72,10 @@ def producible_names(tmp: Path) -> Set[str]:
     collectors: List[Collector] = [
         HostCollector(), HostCollector(str(DATA / "proc_a"), str(DATA / "sys_a")),
         NetfsCollector(str(DATA / "netfs" / "proc"), str(DATA / "netfs" / "sys")),
-        NvmlCollector(nvml=FakeNvml(gpus)), _tegrastats(tmp)]
-    names = set(own_family_names())
+        NvmlCollector(nvml=FakeNvml(gpus)), _tegrastats(tmp),
+        InterconnectCollector(str(DATA / "sys_rdma")),
+        CgroupCollector(4242, str(DATA / "cgroup_v2" / "proc"), str(DATA / "cgroup_v2" / "sys"))]
+    names = set(own_family_names()) | catalogue_names()
     tables = {}
     for c in collectors:
         c.open()

@@ -19,9 +19,16 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from memmap_tui.collector import Availability, Collector
-from memmap_tui.model import MetricSpec, gauge
+from memmap_tui.model import Frame, MetricSpec, Reading, Schema, gauge
 from memmap_tui.sampler import Sampler
-from memmap_tui.sinks.prometheus import PrometheusSink, own_family_names
+from memmap_tui.sinks.prometheus import (
+    VERDICT_FRAMES,
+    VERDICT_SECONDS,
+    PrometheusSink,
+    RecentFrames,
+    own_family_names,
+)
+from memmap_tui.verdict import CAUSES
 
 
 def scrape(sink: PrometheusSink) -> Dict[str, Dict[tuple, float]]:
@@ -83,11 +90,67 @@ def test_percent_gauges_are_exported_where_the_frame_has_them() -> None:
     assert 0.0 <= iowait <= 100.0
 
 
-def test_scrape_before_the_first_frame_has_only_memmap_itself() -> None:
-    sink = PrometheusSink()
+def test_scrape_before_the_first_frame_has_only_memmap_itself_and_its_job() -> None:
+    sink = PrometheusSink(job_labels={"hpc_job": "4711"})
     got = scrape(sink)
-    assert set(got) == {"memmap_self_cpu_seconds_total", "memmap_self_resident_memory_bytes"}
+    assert set(got) == {"memmap_self_cpu_seconds_total", "memmap_self_resident_memory_bytes",
+                        "memmap_job_info"}
     assert got["memmap_self_resident_memory_bytes"][()] > 1e6
+    assert got["memmap_job_info"] == {(("hpc_job", "4711"),): 1.0}
+
+
+def test_job_info_carries_the_job_and_constant_labels_but_no_empty_one() -> None:
+    sink = PrometheusSink(job_labels={"hpc_job": "", "user": "alice", "rack": 'r7 "b"\n'})
+    got = scrape(sink)
+    assert got["memmap_job_info"] == {(("rack", 'r7 "b"\n'), ("user", "alice")): 1.0}
+
+
+def test_the_diagnosis_is_an_info_series_with_its_cause_and_level() -> None:
+    sampler, sink = started(HostCollector())
+    for _ in range(3):
+        sampler.sample()
+        time.sleep(0.05)
+    got = scrape(sink)
+    sampler.close()
+    ((labels, value),) = got["memmap_verdict_info"].items()
+    labels = dict(labels)
+    assert value == 1.0 and labels["cause"] in CAUSES and labels["level"] in ("ok", "warn", "bad")
+
+
+def test_the_diagnosis_reads_the_last_seconds_only() -> None:
+    recent = RecentFrames()
+    for t in range(0, 30):
+        recent.add(Frame(float(t), [float(t)], Reading(t, t, [])))
+    window = recent.window(["x"])["x"]
+    assert window[0] == 30 - 1 - VERDICT_SECONDS and window[-1] == 29
+    fast = RecentFrames()
+    for k in range(5000):  # 1 kHz for 5 s: every n-th frame, at most VERDICT_FRAMES
+        fast.add(Frame(k / 1000, [0.0], Reading(0, 0, [])))
+    assert len(fast.frames) <= VERDICT_FRAMES
+
+
+def test_the_glue_takes_an_older_verdicts_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    from memmap_tui.sinks import prometheus as exporter
+
+    class Old:
+        kind, level = "io", "warn"
+
+    monkeypatch.setattr(exporter.diagnosis, "diagnose", lambda window, schema: Old())
+    assert exporter.diagnosis_of({}, Schema([])) == ("io", "warn")
+
+
+def test_a_diagnosis_that_fails_never_breaks_a_scrape(monkeypatch: pytest.MonkeyPatch) -> None:
+    from memmap_tui.sinks import prometheus as exporter
+
+    def broken(window, schema):  # type: ignore[no-untyped-def]
+        raise ZeroDivisionError("oops")
+
+    monkeypatch.setattr(exporter.diagnosis, "diagnose", broken)
+    sampler, sink = started(fixture_host())
+    sampler.sample()
+    got = scrape(sink)
+    sampler.close()
+    assert "memmap_verdict_info" not in got and "memmap_host_mem_used_bytes" in got
 
 
 def test_own_metrics_describe_memmap_itself() -> None:

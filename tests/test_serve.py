@@ -177,3 +177,47 @@ def test_ipv6_loopback_in_brackets_serves() -> None:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)
     assert "warning" not in err
+
+
+def test_the_job_and_constant_labels_are_an_info_series() -> None:
+    port = free_port()
+    env = dict(memmap_env(), SLURM_JOB_ID="4711", SLURM_JOB_USER="alice")
+    proc = subprocess.Popen([*memmap_cmd(), "serve", "--listen", f"127.0.0.1:{port}",
+                             "--label", "rack=r7", "--label", "site=Zürich \"b\""], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        text = wait_for_metrics(f"http://127.0.0.1:{port}/metrics", proc,
+                                want="memmap_verdict_info")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+    (info,) = [s for f in text_string_to_metric_families(text) for s in f.samples
+               if s.name == "memmap_job_info"]
+    assert info.labels == {"hpc_job": "4711", "user": "alice", "scheduler": "slurm",
+                           "rack": "r7", "site": 'Zürich "b"'}
+    assert info.value == 1.0
+
+
+@pytest.mark.parametrize("label, words", [
+    ("rack", "KEY=VALUE"),
+    ("1rack=a", "not a Prometheus label name"),
+    ("__x=a", "not a Prometheus label name"),
+    ("job=a", "Prometheus sets 'job' itself"),
+    ("instance=a", "Prometheus sets 'instance' itself"),
+    ("rack=a\x07", "printable"),
+])
+def test_a_bad_label_is_one_line_exit_2(tmp_path: Path, label: str, words: str) -> None:
+    out = subprocess.run([*memmap_cmd(), "serve", "--listen", f"127.0.0.1:{free_port()}",
+                          "--label", label], env=memmap_env(), cwd=tmp_path,
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and words in out.stderr
+
+
+def test_the_same_label_twice_is_refused() -> None:
+    from memmap_tui.collector import UsageError
+    from memmap_tui.commands.serve import parse_labels
+
+    assert parse_labels(["hpc_job=9", "rack=r7"]) == {"hpc_job": "9", "rack": "r7"}
+    with pytest.raises(UsageError, match="twice"):
+        parse_labels(["rack=a", "rack=b"])

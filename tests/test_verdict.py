@@ -252,3 +252,24 @@ def test_the_verdict_as_json_carries_cause_and_evidence() -> None:
 def test_window_from_rows_is_column_wise() -> None:
     w = window_from_rows(["timestamp", "a"], [(1.0, 2.0), (2.0, 3.0)])
     assert w == {"timestamp": [1.0, 2.0], "a": [2.0, 3.0]}
+
+
+def test_the_jobs_own_io_stalls_stand_in_for_the_hosts() -> None:
+    """On a shared node the host's PSI is every job's: the job's own cgroup speaks for it."""
+    window = {"host.psi.io_some_percent": [60, 60], "host.cpu.iowait_percent": [30],
+              "job.psi.io_some_percent": [2, 4]}
+    share, source = waiting_share(window, schema_for_columns(list(window)))
+    assert share == 3 and source is not None and source.column == "job.psi.io_some_percent"
+    assert judge({c: v[0] for c, v in window.items()}).cause == "none"
+
+
+def test_the_jobs_own_memory_stalls_stand_in_for_the_hosts() -> None:
+    assert judge({"host.psi.memory_some_percent": 40, "job.psi.memory_some_percent": 1}
+                 ).cause == "none"
+    assert judge({"host.psi.memory_some_percent": 1, "job.psi.memory_some_percent": 30}
+                 ).cause == "memory"
+
+
+def test_without_the_jobs_own_stalls_the_hosts_count() -> None:
+    window = {"host.psi.io_some_percent": [60, 60], "job.mem.used_bytes": [1e9]}
+    assert waiting_share(window, schema_for_columns(list(window)))[0] == 60

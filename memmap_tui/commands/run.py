@@ -25,17 +25,19 @@ import threading
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..collector import UsageError, parse_collector_list
+from ..collectors.job import job_identity
 from ..output import PendingFile, Target, check_output, same_file, write_whole
 from ..pipeline import build_sampler, log_to_stderr, open_sampler
 from ..safetext import printable
 from ..sinks.csv import CsvSink
 from ..sinks.summary import RunSummary, render
+from ..sinks.summary_line import json_line
 from ..units import fmt_exit
 from .record import start_recording
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 SI_KERNEL = 0x80  # siginfo code of a signal the kernel sent (a terminal's Ctrl-C or hang-up)
-USAGE = "memmap run [--csv FILE] [--json FILE] [--interval S] -- CMD [ARGS...]"
+USAGE = "memmap run [--csv FILE] [--json FILE] [--json-line] [--interval S] -- CMD [ARGS...]"
 
 
 class SignalForwarder:
@@ -187,6 +189,7 @@ def _watch(args: Any, command: List[str], child: subprocess.Popen,
     if pending is not None:
         sinks.append(CsvSink(args.csv, fd=pending.fd))
     args.pid = child.pid
+    job = job_identity(child.pid)  # now: a command that exits at once takes its cgroup along
     try:
         sampler = (start_recording(args, pending, sinks) if pending is not None
                    else _start(args, sinks))
@@ -199,7 +202,8 @@ def _watch(args: Any, command: List[str], child: subprocess.Popen,
         sampler.close()
     child.wait()
     notes = [n for c in sampler.collectors for n in c.notes()]
-    return _report(json_target, command, child.returncode, summary, stats.missed, notes)
+    return _report(args, json_target, command, child.returncode, summary, stats.missed, notes,
+                   job.as_dict())
 
 
 def _start(args: Any, sinks: List[Any]) -> Any:
@@ -208,16 +212,19 @@ def _start(args: Any, sinks: List[Any]) -> Any:
     return sampler
 
 
-def _report(json_target: Optional[Target], command: List[str], returncode: int,
-            summary: RunSummary, missed: int, notes: List[str]) -> int:
-    """Print the summary (stderr, like `time`), write its JSON; the command's exit code."""
+def _report(args: Any, json_target: Optional[Target], command: List[str], returncode: int,
+            summary: RunSummary, missed: int, notes: List[str], job: Dict[str, str]) -> int:
+    """Print the summary (stderr, like `time`), write its JSON, print its JSON line (stdout);
+    the command's exit code."""
     code = exit_code(returncode)
     result = summary.result()
-    result.update(command=command, exit_status=code, missed_ticks=missed)
+    result.update(command=command, exit_status=code, missed_ticks=missed, job=job)
     print(render(result, summary.schema, _headline(command, returncode, result), notes), end="",
           file=sys.stderr)
     if json_target is not None:
         write_json(json_target, result)
+    if getattr(args, "json_line", False):
+        print(json_line(_no_nan(result)), flush=True)
     return code
 
 

@@ -8,6 +8,9 @@ from the sink's latest frame, its exposition made once per frame and format. It 
 one-line warning (the metrics have no authentication). A bad --listen is one line and exit 2.
 SIGINT, SIGTERM and SIGHUP stop it cleanly: the sampler finishes its tick, the server closes,
 exit 0.
+
+`memmap_job_info` names the job this node runs, found at start (collectors/job.py: the watched
+process's cgroup, else SLURM_JOB_ID), with the `--label KEY=VALUE` constant labels on top.
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ from __future__ import annotations
 import errno
 import gzip
 import ipaddress
+import re
 import socket
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from urllib.parse import parse_qs
 
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 from prometheus_client.registry import CollectorRegistry
 
 from ..collector import UsageError
+from ..collectors.job import job_identity
 from ..pipeline import (
     build_sampler,
     log_to_stderr,
@@ -37,7 +42,11 @@ from ..scrapeserver import REQUEST_TIMEOUT, ScrapeServer
 from ..sinks.prometheus import PrometheusSink
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
-__all__ = ["REQUEST_TIMEOUT", "MetricsServer", "bind_server", "parse_listen", "run_serve"]
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+TARGET_LABELS = ("instance", "job")  # Prometheus sets these per target: theirs would be renamed
+MAX_LABEL_VALUE = 256
+__all__ = ["REQUEST_TIMEOUT", "MetricsServer", "bind_server", "parse_labels", "parse_listen",
+           "run_serve"]
 
 
 @dataclass(frozen=True)
@@ -155,10 +164,39 @@ def _bind_problem(exc: OSError, address: ListenAddress) -> str:
     return exc.strerror or str(exc)
 
 
+def parse_labels(texts: Optional[Sequence[str]]) -> Dict[str, str]:
+    """`--label KEY=VALUE` options as a dict; UsageError naming what is wrong."""
+    labels: Dict[str, str] = {}
+    for text in texts or ():
+        key, sep, value = text.partition("=")
+        if not sep:
+            raise UsageError(f"--label '{text}': want KEY=VALUE, e.g. rack=r7")
+        if not LABEL_NAME.match(key) or key.startswith("__"):
+            raise UsageError(f"--label '{text}': '{key}' is not a Prometheus label name "
+                             "(letters, digits and _, not starting with a digit or __)")
+        if key in TARGET_LABELS:
+            raise UsageError(f"--label '{text}': Prometheus sets '{key}' itself; "
+                             "use hpc_job for a job id")
+        if key in labels:
+            raise UsageError(f"--label '{text}': {key} given twice")
+        if len(value) > MAX_LABEL_VALUE or not value.isprintable():
+            raise UsageError(f"--label '{key}=...': the value must be printable text of at most "
+                             f"{MAX_LABEL_VALUE} characters")
+        labels[key] = value
+    return labels
+
+
+def job_labels(pid: Optional[int], extra: Dict[str, str]) -> Dict[str, str]:
+    """`memmap_job_info`'s labels: the job found at start, overridden by --label."""
+    found = job_identity(pid)
+    return {"hpc_job": found.job, "user": found.user, "scheduler": found.scheduler, **extra}
+
+
 def run_serve(args: Any) -> int:
     log_to_stderr()
     address = resolve_listen(args.listen)
-    sink = PrometheusSink()
+    labels = parse_labels(getattr(args, "label", None))
+    sink = PrometheusSink(job_labels=job_labels(getattr(args, "pid", None), labels))
     server = bind_server(address, sink.registry, lambda: sink.latest()[0])
     try:
         sampler = build_sampler(args, [sink])

@@ -3,7 +3,8 @@ it into metric families at scrape time.
 
 Every family comes from the collectors' metric tables (see `prom_names`): nothing is declared by
 hand but the exporter's own few (`memmap_collector_up`, memmap's CPU seconds and RSS, the time of
-the latest sample). The sampler's thread hands frames over with `write()`; a scrape, on the HTTP
+the latest sample, and two info series: the job this node runs, the diagnosis of the last
+VERDICT_SECONDS). The sampler's thread hands frames over with `write()`; a scrape, on the HTTP
 server's thread, takes the latest one under a lock, so it never sees half a frame. A value that is
 not available (NaN) is left out of the scrape rather than exported as NaN, and an entity that is
 gone from a table (a process that exited) simply has no series in the next scrape.
@@ -15,12 +16,14 @@ import logging
 import math
 import os
 import threading
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from collections import deque
+from typing import Any, Deque, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import psutil
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from .. import verdict as diagnosis
 from ..model import COUNTER, Frame, Schema
 from .prom_names import (
     RAW,
@@ -44,7 +47,43 @@ OWN_FAMILIES = (  # the only names not generated from metric tables: about memma
      "Resident memory of the memmap process itself, in bytes."),
     ("memmap_sample_timestamp_seconds", "gauge",
      "Unix time of the latest sample: a stalled sampler shows as a value that stops moving."),
+    ("memmap_job_info", "gauge",
+     "Always 1; its labels say which job this node runs (hpc_job: a Slurm job id, a pod's uid, "
+     "a container, a unit; user; scheduler) and carry --label: join on instance."),
+    ("memmap_verdict_info", "gauge",
+     "Always 1; its labels are the diagnosis of the last seconds: cause (storage, small-files, "
+     "cpu, cpu-thread, memory, network, host-to-device, gpu, none) and level (ok, warn, bad)."),
 )
+VERDICT_SECONDS = 10.0  # the window the diagnosis reads, as the TUI's headline
+VERDICT_FRAMES = 100    # at most this many frames in it (a fast --interval keeps every n-th)
+
+
+def diagnosis_of(window: Mapping[str, Sequence[float]], schema: Schema) -> Tuple[str, str]:
+    """(cause, level) of the diagnosis over `window`: the one place the exporter asks
+    memmap_tui.verdict. `cause` is the stable word; an older Verdict without it has `kind`."""
+    found = diagnosis.diagnose(window, schema)
+    return str(getattr(found, "cause", "") or getattr(found, "kind", "")), str(found.level)
+
+
+class RecentFrames:
+    """The frames of the last VERDICT_SECONDS (at most VERDICT_FRAMES of them), for the
+    diagnosis; the sampler's thread adds, a scrape reads a copy."""
+
+    def __init__(self) -> None:
+        self.frames: Deque[Frame] = deque()
+
+    def add(self, frame: Frame) -> None:
+        frames = self.frames
+        if frames and frame.timestamp - frames[-1].timestamp < VERDICT_SECONDS / VERDICT_FRAMES:
+            return
+        frames.append(frame)
+        while frames and (frame.timestamp - frames[0].timestamp > VERDICT_SECONDS
+                          or len(frames) > VERDICT_FRAMES):
+            frames.popleft()
+
+    def window(self, columns: Sequence[str]) -> Dict[str, List[float]]:
+        frames = list(self.frames)
+        return {c: [f.values[i] for f in frames] for i, c in enumerate(columns)}
 
 
 class PrometheusSink:
@@ -52,21 +91,27 @@ class PrometheusSink:
 
     states: the sampler's per-collector states (name -> object with `.ok`), read at scrape time
     for `memmap_collector_up`; give `sampler.states` (the same dict is filled in on open).
+    job_labels: the labels of `memmap_job_info` (hpc_job, user, scheduler, --label ones); an
+    empty value is left out.
     """
 
-    def __init__(self, states: Optional[Mapping[str, Any]] = None) -> None:
+    def __init__(self, states: Optional[Mapping[str, Any]] = None,
+                 job_labels: Optional[Mapping[str, str]] = None) -> None:
         self.states: Mapping[str, Any] = states if states is not None else {}
+        self.job_labels = {k: v for k, v in (job_labels or {}).items() if v}
         self.families: List[Family] = []
+        self.schema = Schema([])
         self._lock = threading.Lock()
         self._frame: Optional[Frame] = None
         self._tables: Tables = {}
+        self._recent = RecentFrames()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(MemmapCollector(self))
 
     def open(self, schema: Schema) -> None:
         families = plan_families(schema)
         with self._lock:
-            self.families = families
+            self.families, self.schema = families, schema
 
     def write(self, frame: Frame) -> None:
         # Copy the table rows: a collector may reuse its row dicts on the next tick while a
@@ -74,6 +119,7 @@ class PrometheusSink:
         tables = {name: [dict(row) for row in rows] for name, rows in frame.reading.tables.items()}
         with self._lock:
             self._frame, self._tables = frame, tables
+            self._recent.add(frame)
 
     def close(self) -> None:
         """Nothing to flush: a scrape after close still sees the last frame."""
@@ -81,6 +127,11 @@ class PrometheusSink:
     def latest(self) -> Tuple[Optional[Frame], Tables, List[Family]]:
         with self._lock:
             return self._frame, self._tables, self.families
+
+    def recent(self) -> Tuple[Dict[str, List[float]], Schema]:
+        """The diagnosis's window (column -> values of the last seconds) and its schema."""
+        with self._lock:
+            return self._recent.window(self.schema.columns), self.schema
 
 
 class MemmapCollector(Collector):
@@ -108,11 +159,32 @@ class MemmapCollector(Collector):
                 return self._cached[1]
         metrics = list(spec_metrics(families, frame))
         metrics += table_metrics(tables, {f.name for f in families}, self._warned)
+        metrics += self._verdict()
         with self._cache_lock:
             self._cached = (frame, metrics)
         return metrics
 
+    def _verdict(self) -> List[Metric]:
+        """`memmap_verdict_info{cause, level}` over the recent frames; none when the diagnosis
+        cannot be made (it must never break a scrape: said once in the log)."""
+        window, schema = self.sink.recent()
+        try:
+            cause, level = diagnosis_of(window, schema)
+        except Exception as exc:  # noqa: BLE001
+            if "verdict" not in self._warned:
+                self._warned.add("verdict")
+                log.warning("no diagnosis for the exporter: %s: %s", type(exc).__name__, exc)
+            return []
+        info = GaugeMetricFamily(OWN_FAMILIES[5][0], OWN_FAMILIES[5][2],
+                                 labels=["cause", "level"])
+        info.add_metric([cause, level], 1.0)
+        return [info]
+
     def _own_metrics(self, frame: Optional[Frame]) -> Iterator[Metric]:
+        job = self.sink.job_labels
+        info = GaugeMetricFamily(OWN_FAMILIES[4][0], OWN_FAMILIES[4][2], labels=list(job))
+        info.add_metric(list(job.values()), 1.0)
+        yield info
         up = GaugeMetricFamily(OWN_FAMILIES[0][0], OWN_FAMILIES[0][2], labels=["collector"])
         for name, state in list(self.sink.states.items()):
             up.add_metric([name], 1.0 if state.ok else 0.0)

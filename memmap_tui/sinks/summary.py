@@ -258,6 +258,14 @@ def _phases(phases: Sequence[Dict[str, Any]]) -> List[str]:
             for i, p in enumerate(phases)]
 
 
+def _job(job: Dict[str, Any]) -> List[str]:
+    """The job the command ran in (memmap run adds it), when there is one."""
+    if not job.get("id"):
+        return []
+    who = f" ({job['user']})" if job.get("user") else ""
+    return [f"  {'job':<9} {job.get('scheduler') or 'job'} {job['id']}{who}"]
+
+
 def render(result: Dict[str, Any], schema: Schema, headline: str,
            notes: Sequence[str] = ()) -> str:
     """The summary as lines of text for a terminal (units from memmap_tui/units.py); `schema`
@@ -272,6 +280,7 @@ def render(result: Dict[str, Any], schema: Schema, headline: str,
              _flow("", "to storage", result["write"]["storage"])]
     lines += [_flow("host" if i == 0 else "", flow["label"], flow)
               for i, flow in enumerate(result["flows"].values())]
+    lines += _job(result.get("job") or {})
     lines += [_cpu(result["cpu"]),
               _waiting(result["waiting"], schema),
               *_memory(result["memory"], schema),
