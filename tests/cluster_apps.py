@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 import time
 
-from memmap_tui.cluster import Node, Snapshot, mark_stragglers, sort_worst_first
-from memmap_tui.promclient import PrometheusClient
+from memmap_tui.cluster.client import PrometheusClient
+from memmap_tui.cluster.view import Node, Snapshot, mark_stragglers, sort_worst_first
 from memmap_tui.tui.cluster import ClusterApp
 
 AT = 1767254400.0  # 2026-01-01 08:00:00 UTC

@@ -21,8 +21,8 @@ import pytest
 from conftest import memmap_cmd, memmap_env
 from test_serve import free_port, start_serve, wait_for_metrics
 
-from memmap_tui import scrapeserver
-from memmap_tui.scrapeserver import ScrapeServer
+from memmap_tui.commands import scrapeserver
+from memmap_tui.commands.scrapeserver import ScrapeServer
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from memmap_tui import promql as Q
-from memmap_tui.cluster import (
+from memmap_tui.cluster import promql as Q
+from memmap_tui.cluster.view import (
     HEADERS,
     MIN_WAITING,
     Node,

@@ -21,9 +21,9 @@ from conftest import ROOT, memmap_cmd, memmap_env
 from test_prometheus_server import prometheus_binary, query
 from test_serve import free_port, wait_for_metrics
 
-from memmap_tui import promql as Q
-from memmap_tui.cluster import DOWN, fetch, table_text
-from memmap_tui.promclient import PrometheusClient
+from memmap_tui.cluster import promql as Q
+from memmap_tui.cluster.client import PrometheusClient
+from memmap_tui.cluster.view import DOWN, fetch, table_text
 
 DOC = ROOT / "docs" / "prometheus.md"
 RULES = ROOT / "docs" / "memmap-rules.yml"

@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from memmap_tui.cluster.client import PrometheusClient, PrometheusError, check_url
 from memmap_tui.collector import UsageError
-from memmap_tui.promclient import PrometheusClient, PrometheusError, check_url
 
 VECTOR = {"status": "success", "data": {"resultType": "vector", "result": [
     {"metric": {"instance": "node01:9464", "hpc_job": "4711"}, "value": [1700000000.5, "12.5"]},

@@ -11,8 +11,8 @@ import pytest
 from conftest import memmap_cmd, memmap_env
 
 from memmap_tui.catalog import schema_for_columns
-from memmap_tui.charts import downsample, line_chart
 from memmap_tui.collector import UsageError
+from memmap_tui.commands.charts import downsample, line_chart
 from memmap_tui.commands.report import (
     charts,
     describe,

@@ -1,5 +1,5 @@
 """`memmap cluster --prometheus URL [--job ID] [--once]`: one row per node that runs
-`memmap serve`, from Prometheus's query API (memmap_tui/cluster.py, memmap_tui/promql.py).
+`memmap serve`, from Prometheus's query API (memmap_tui/cluster/).
 
 The first refresh happens before anything is drawn: a URL that is not a Prometheus, or one that
 does not answer, is one line on stderr and exit 2. `--once` prints the table and exits 0 (for
@@ -12,10 +12,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..cluster import fetch, table_text
+from ..cluster.client import PrometheusClient, PrometheusError
+from ..cluster.promql import valid_window
+from ..cluster.view import fetch, table_text
 from ..collector import UsageError
-from ..promclient import PrometheusClient, PrometheusError
-from ..promql import valid_window
 
 MAX_JOB = 128
 

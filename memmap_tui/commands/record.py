@@ -7,7 +7,6 @@ import time
 from typing import Any, List, Optional, TextIO
 
 from ..model import Frame
-from ..output import PendingFile, check_output
 from ..pipeline import (
     build_sampler,
     log_to_stderr,
@@ -17,6 +16,7 @@ from ..pipeline import (
 )
 from ..sampler import Sampler, Stats
 from ..sinks.csv import FLUSH_SECONDS, CsvSink
+from .output import PendingFile, check_output
 
 # Where the sources allow, ticks run in C in batches of at most this long (memmap_tui.batch),
 # and each batch is written as it ends: a row reaches the file within half a second of being

@@ -7,7 +7,7 @@
   what each column is for comes from the collectors' catalogues (memmap_tui.catalog), so the
   report asks for roles as the live modes do and never spells a column name;
 - a table, one row per metric: mean, p50, p95 and max in human units (memmap_tui.units);
-- plots over time of memory, throughput and waiting (memmap_tui.charts).
+- plots over time of memory, throughput and waiting (memmap_tui/commands/charts.py).
 The recording is read by memmap_tui.csvread, which refuses a file that is not one (exit 2).
 Text from the file (column names) and the path are printed with Rich markup off and control
 characters escaped (memmap_tui.safetext): a recording cannot style, retitle or clear the
@@ -31,7 +31,6 @@ from rich.table import Table
 
 from .. import roles as R
 from ..catalog import schema_for_columns
-from ..charts import line_chart
 from ..collector import UsageError
 from ..csvread import Recording, load_recording
 from ..model import Schema
@@ -39,6 +38,7 @@ from ..phases import phases_of_rows
 from ..safetext import printable
 from ..units import fmt_bytes, fmt_percent, fmt_seconds, format_value
 from ..verdict import BAD, WARN, diagnose, gpu_utilisation, waiting_share
+from .charts import line_chart
 
 # (title, the metrics it draws: those with every role of one of these sets, value scaling)
 CHARTS: Tuple[Tuple[str, Tuple[Tuple[str, ...], ...], str], ...] = (

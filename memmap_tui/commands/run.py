@@ -26,13 +26,13 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..collector import UsageError, parse_collector_list
 from ..collectors.job import job_identity
-from ..output import PendingFile, Target, check_output, same_file, write_whole
 from ..pipeline import build_sampler, log_to_stderr, open_sampler
 from ..safetext import printable
 from ..sinks.csv import CsvSink
 from ..sinks.summary import RunSummary, render
 from ..sinks.summary_line import json_line
 from ..units import fmt_exit
+from .output import PendingFile, Target, check_output, same_file, write_whole
 from .record import start_recording
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

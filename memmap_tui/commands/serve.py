@@ -1,7 +1,7 @@
 """`memmap serve`: the Prometheus exporter.
 
 The Sampler runs on the main thread and hands each frame to the PrometheusSink; the HTTP server
-(memmap_tui.scrapeserver: one thread, non-blocking, every resource bounded, so that a fleet of
+(scrapeserver.py beside this: one thread, non-blocking, every resource bounded, so that a fleet of
 Prometheus servers and a curious user with many connections cannot exhaust it) answers scrapes
 from the sink's latest frame, its exposition made once per frame and format. It listens on
 127.0.0.1:9464 unless `--listen HOST:PORT` says otherwise, and anything but loopback gets a
@@ -38,8 +38,8 @@ from ..pipeline import (
     restore_signals,
     stop_on_signals,
 )
-from ..scrapeserver import REQUEST_TIMEOUT, ScrapeServer
 from ..sinks.prometheus import PrometheusSink
+from .scrapeserver import REQUEST_TIMEOUT, ScrapeServer
 
 DEFAULT_LISTEN = "127.0.0.1:9464"
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -137,7 +137,7 @@ class Exposition:
 
 
 class MetricsServer(ScrapeServer):
-    """The HTTP server for scrapes (memmap_tui.scrapeserver) over `registry`; `latest` gives
+    """The HTTP server for scrapes (scrapeserver.py) over `registry`; `latest` gives
     the sink's current frame, so that scrapes between two samples reuse one body."""
 
     def __init__(self, address: ListenAddress, registry: CollectorRegistry,

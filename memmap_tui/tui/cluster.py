@@ -1,7 +1,8 @@
 """`memmap cluster`'s live view: the header, the table of nodes, the footer with the keys.
 
 The app never talks HTTP on its own thread: every --refresh seconds (or on `r`) a thread worker
-asks Prometheus (memmap_tui/cluster.py `fetch`) and hands the app the new Snapshot, or the one-line
+asks Prometheus (memmap_tui/cluster/view.py `fetch`) and hands the app the new Snapshot, or the
+one-line
 reason it failed, through call_from_thread. A failure keeps the last table and says why in the
 header's second line until a refresh succeeds. Label values reach the table as plain Text (no
 markup), escaped by `cluster.safe`.
@@ -20,9 +21,9 @@ from textual.binding import Binding
 from textual.reactive import reactive
 from textual.widgets import DataTable, Footer, Static
 
-from ..cluster import HEADERS, LEGEND, RIGHT, Snapshot, cells, fetch, header_line
+from ..cluster.client import PrometheusClient, PrometheusError
+from ..cluster.view import HEADERS, LEGEND, RIGHT, Snapshot, cells, fetch, header_line
 from ..pipeline import STOP_SIGNALS
-from ..promclient import PrometheusClient, PrometheusError
 from .driver import quiet_driver_class
 
 MARK_STYLES = {"down": "bold red", "slow": "bold yellow", "wait": "bold yellow"}

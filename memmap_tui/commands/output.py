@@ -28,7 +28,7 @@ import stat
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-from .collector import UsageError
+from ..collector import UsageError
 
 _KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
           (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))

@@ -4,7 +4,7 @@ Every request has a deadline (connect and the whole answer), every answer a size
 failure becomes one PrometheusError line: cannot connect, too slow, not a Prometheus (no JSON, an
 HTTP error page), a query Prometheus refused (its own errorType and error, shortened), an answer
 too large. Text that comes from the server (error messages, label values) is untrusted: callers
-get it as strings and escape it before a terminal sees it (memmap_tui/cluster.py `safe`).
+get it as strings and escape it before a terminal sees it (memmap_tui/cluster/view.py `safe`).
 Proxies from the environment are used as urllib does, except for loopback addresses.
 """
 
@@ -20,8 +20,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from . import __version__
-from .collector import UsageError
+from .. import __version__
+from ..collector import UsageError
 
 TIMEOUT = 5.0
 MAX_RESPONSE = 16 * 2**20  # bytes of one answer (a cluster of thousands of nodes is ~1 MiB)

@@ -1,5 +1,6 @@
 """The cluster view's model, without Textual: one row per node that runs `memmap serve`, every
-number from Prometheus (the queries are memmap_tui/promql.py), stragglers marked, worst first.
+number from Prometheus (the queries are in promql.py beside this), stragglers marked, worst
+first.
 
 A refresh asks Prometheus for the nodes (`memmap_job_info`), takes the evaluation time of that
 answer, and evaluates every column's query at that same time: the table is one instant of the
@@ -24,9 +25,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from ..units import fmt_in
 from . import promql as Q
-from .promclient import PrometheusClient, Sample
-from .units import fmt_in
+from .client import PrometheusClient, Sample
 
 NAN = math.nan
 MIN_FLOW = 1e6        # bytes/s: below this median a job is idle, nobody is slow
