@@ -13,18 +13,20 @@ import math
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from .procfs import NO_MEMORY, PAGE_BYTES, Memory, ProcessGone, ProcFiles, Stat
+from .procfs import IO_FIELDS, NO_MEMORY, PAGE_BYTES, Memory, ProcessGone, ProcFiles, Stat
+from .threads import ProcessThreads
 
 NAN = math.nan
 COUNTERS = ("cpu_seconds", "read_bytes", "write_bytes", "disk_read_bytes", "disk_write_bytes",
-            "major_faults", "minor_faults")
+            "major_faults", "minor_faults", "read_calls", "write_calls")
 N = len(COUNTERS)
 RATE_COLUMNS = ("cpu_percent", "read_bytes_per_second", "write_bytes_per_second",
                 "disk_read_bytes_per_second", "disk_write_bytes_per_second",
-                "major_faults_per_second", "minor_faults_per_second")
+                "major_faults_per_second", "minor_faults_per_second", "read_calls_per_second",
+                "write_calls_per_second")
 SLOW_REFRESH_SECONDS = 1.0  # open files and the command line
 CMDLINE_CHARS = 200
-_NO_IO = (NAN, NAN, NAN, NAN)
+_NO_IO = (NAN,) * IO_FIELDS
 
 
 class Member:
@@ -34,7 +36,7 @@ class Member:
                  "state", "_raw_name", "recycled", "exited", "zombie", "exit_status", "stat",
                  "now", "last", "last_time", "deltas", "dt", "delay", "delay_percent",
                  "pending", "carry", "memory", "memory_time", "memory_rss", "memory_cost",
-                 "open_files", "slow_due")
+                 "open_files", "slow_due", "threads")
 
     def __init__(self, pid: int, ppid: int, start_ticks: int, files: ProcFiles, depth: int,
                  born_here: bool) -> None:
@@ -60,6 +62,7 @@ class Member:
         self.memory_cost = 0.0  # seconds that read took
         self.open_files: Optional[int] = None
         self.slow_due = 0.0
+        self.threads = ProcessThreads(files.base)
 
     # -- reading -----------------------------------------------------------------------------
     def read(self, now: float) -> bool:
@@ -77,7 +80,7 @@ class Member:
         self.stat, self.ppid = st, st.ppid
         self.zombie = st.state in (b"Z", b"X")
         self.now = [st.cpu_seconds, io[0], io[1], io[2], io[3], st.major_faults,
-                    st.minor_faults]
+                    st.minor_faults, io[4], io[5]]
         if st.name != self._raw_name:  # new, or exec'd: refresh the command line now
             if self._raw_name and self.memory is not None and self.wants_memory():
                 self.memory = None  # exec'd: a new address space, read at once (process.py)
@@ -114,6 +117,24 @@ class Member:
         if memory is not None or "smaps_rollup" in self.files.unavailable:
             self.memory = memory
         return self.memory_cost
+
+    def state_letter(self) -> bytes:
+        """The state letter of the last stat read (b"R", b"S", b"D", ...); b"" before one."""
+        return self.stat.state if self.stat is not None else b""
+
+    def read_threads(self, dt: float) -> None:
+        """Its threads' CPU over the last `dt` seconds (collectors/threads.py)."""
+        st = self.stat
+        if st is None or self.zombie:
+            self.threads.busiest = NAN
+        elif st.threads == 1:
+            self.threads.single(self.name, st.own_cpu_seconds, dt)
+        else:
+            self.threads.read(dt)
+
+    def close(self) -> None:
+        self.files.close()
+        self.threads.close()
 
     # -- accounting --------------------------------------------------------------------------
     def expect_fold(self, child: Member) -> None:

@@ -5,7 +5,12 @@ Sources, per process (see collectors/procfs.py; descriptors kept open, re-read w
                           delayacct_blkio_ticks (field 42: the main thread's I/O wait)
 - /proc/PID/io            rchar/wchar: bytes through read()/write() calls (page cache hits too);
                           read_bytes/write_bytes: bytes from/to storage (write_bytes as dirtied,
-                          cancelled_write_bytes not taken off, so the counter never goes back)
+                          cancelled_write_bytes not taken off, so the counter never goes back);
+                          syscr/syscw: read()/write() calls, so bytes per call = rchar / syscr
+                          over the interval (many small calls: the small-file signature)
+- /proc/PID/task/*/stat   each thread's CPU, once a second (collectors/threads.py): the busiest
+                          thread's share of a core tells one pinned loader thread from a tree
+                          that spreads its work
 - /proc/PID/smaps_rollup  PSS, USS (private pages), anonymous vs file-backed, swap
 - /proc/PID/fd            open files (listed once a second)
 stat, io and smaps_rollup are parsed by the native field reader (C, or its Python twin).
@@ -13,7 +18,8 @@ Columns (`proc.*`) are the tree's totals: memory gauges summed over live process
 shared pages once per process; PSS splits them, so a parent with forked workers is not counted
 twice), counters kept here as cumulative totals so derive() makes the rates. cpu_percent is like
 top's (100 % = one CPU busy); io_delay_percent is the share of time the processes' main threads
-waited for block I/O, averaged over the live processes.
+waited for block I/O, averaged over the live processes; uninterruptible_count is how many of the
+tree's processes were in state D (waiting in the kernel, mostly for I/O) at the tick.
 
 Honest totals across exits (checked on Linux 6.x): when a parent reaps a child, the kernel folds
 the child's final io counters into the parent's /proc/PID/io (and its CPU and faults into
@@ -59,13 +65,14 @@ from memmap_tui.collector import (
     CollectorOptions,
     SourceEnded,
 )
-from memmap_tui.model import MetricSpec, counter, gauge
+from memmap_tui.model import MetricSpec, counter, gauge, ratio_gauge
 from memmap_tui.units import fmt_exit
 
 from .member import COUNTERS, Member
 from .procfs import NO_MEMORY, ProcessGone, ProcFiles, read_text, thread_group
 from .proctree import NewProcesses
 from .smaps_budget import MemoryBudget
+from .threads import THREAD_SECONDS, busiest
 
 log = logging.getLogger("memmap_tui.process")
 
@@ -130,6 +137,31 @@ def _specs() -> List[MetricSpec]:
               "Live processes of the tree whose I/O counters memmap could not read (ptrace "
               "denied): the read/write byte rates leave them out. 0: whole.",
               label="I/O unread", roles=(R.PARTIAL, tree)),
+        counter(p, "read_calls", "count", "read() calls of the tree (syscr).",
+                column="read_calls_per_second", label="read calls", pane=R.PROCESS,
+                roles=(R.READ_CALLS, tree), notes=(("proc.read_call_bytes", "of {}"),),
+                rank=4),
+        counter(p, "write_calls", "count", "write() calls of the tree (syscw).",
+                column="write_calls_per_second", label="write calls",
+                roles=(R.WRITE_CALLS, tree)),
+        ratio_gauge(p, "read_call_bytes", "bytes",
+                    "Bytes per read() call over the interval (rchar / syscr): small calls at a "
+                    "high rate are the small-file signature.",
+                    ratios=[("proc.read_bytes", "proc.read_calls")], label="bytes per read",
+                    roles=(R.READ_CALL_SIZE, tree)),
+        ratio_gauge(p, "write_call_bytes", "bytes",
+                    "Bytes per write() call over the interval (wchar / syscw).",
+                    ratios=[("proc.write_bytes", "proc.write_calls")], label="bytes per write",
+                    roles=(R.WRITE_CALL_SIZE, tree)),
+        gauge(p, "uninterruptible_count", "count",
+              "Live processes of the tree in uninterruptible sleep (state D: waiting in the "
+              "kernel, mostly for I/O) at the tick.",
+              label="in D state", roles=(R.UNINTERRUPTIBLE, tree)),
+        gauge(p, "busiest_thread_percent", "percent",
+              "CPU of the tree's busiest thread over the last second, % of one core (100: a "
+              "thread that never left the CPU; one loader thread at its limit).",
+              label="busiest thread", pane=R.PROCESS, roles=(R.THREAD_MAX, tree),
+              key="busiest_thread_percent", rank=5),
     ]
 
 
@@ -165,6 +197,8 @@ class ProcessCollector(Collector):
         self._told: set = set()
         self._now = 0.0
         self._root_recycled = False
+        self._threads_at = -math.inf  # when threads were last read
+        self._busiest = NAN
 
     @property
     def smaps_reads(self) -> int:
@@ -214,6 +248,7 @@ class ProcessCollector(Collector):
         self._delay_due = -math.inf
         self.ended = None
         self._root_recycled = False
+        self._threads_at, self._busiest = -math.inf, NAN
         self._open_delayacct()
         self._finder = NewProcesses(self.proc_root, self.members.__contains__, self._adopt_old)
         self._now = self.clock()
@@ -222,7 +257,7 @@ class ProcessCollector(Collector):
 
     def close(self) -> None:
         for m in self.members.values():
-            m.files.close()
+            m.close()
         self.members = {}
         if self._finder is not None:
             self._finder.close()
@@ -296,6 +331,7 @@ class ProcessCollector(Collector):
         self._add([m.account(now) for m in alive], self._totals)
         self._add_delay(alive, now)
         self._budget.refresh(alive, now, now - self._now)
+        self._read_threads(alive, now)
         for m in gone:
             self._forget(m, now)
         self._now = now
@@ -331,17 +367,27 @@ class ProcessCollector(Collector):
                 m.delay = m.delay_percent = NAN  # a fresh baseline when it is turned on again
         self._delay_was_on = on
 
+    def _read_threads(self, alive: List[Member], now: float) -> None:
+        """Once a second: the busiest thread's share of a core (collectors/threads.py)."""
+        if now - self._threads_at < THREAD_SECONDS:
+            return
+        dt, self._threads_at = now - self._threads_at, now
+        for m in alive:
+            m.read_threads(dt)
+        self._busiest = busiest([m.threads for m in alive])[0]
+
     def _forget(self, m: Member, now: float) -> None:
         if m.pid == self.pid:
             self._root_recycled = m.recycled
-        m.files.close()
+        m.close()
         del self.members[m.pid]
         m.exited, m.memory = True, NO_MEMORY
         self._exited.append((now, m.row()))
 
     def _values(self, alive: List[Member]) -> List[float]:
         live = [m for m in alive if not m.zombie]
-        cpu, read, write, disk_read, disk_write, major, minor = self._totals
+        cpu, read, write, disk_read, disk_write, major, minor, read_calls, write_calls = (
+            self._totals)
         delay, seconds = self._delay_totals
         memories = [m.memory for m in live if m.memory is not None]
         pss, uss, anon, file, swap = ([_measured_sum(c) for c in zip(*memories)] if memories
@@ -352,11 +398,13 @@ class ProcessCollector(Collector):
             rss += m.stat.rss_bytes  # type: ignore[union-attr]
             threads += m.stat.threads  # type: ignore[union-attr]
         unread_io = sum(1 for m in live if "io" in m.files.unavailable)
+        in_d = sum(1 for m in live if m.state_letter() == b"D")
         return [
             float(len(live)), cpu, rss, pss, read, write, disk_read, disk_write, major, delay,
             seconds, uss, anon, file, swap, minor, threads,
             float(sum(files)) if files else NAN,
             float(len(live) - len(memories)), float(unread_io),
+            read_calls, write_calls, NAN, NAN, float(in_d), self._busiest,
         ]
 
     def _note_unavailable(self, alive: List[Member]) -> None:

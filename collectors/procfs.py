@@ -3,11 +3,13 @@
 Used by the process collector. Per process, these files stay open while the PID lives, read by
 the native field reader (memmap_tui/fieldread.py: numbers parsed in C straight into a float64
 row; its Python twin when the extension is not built):
-- `stat`          state, ppid, faults, CPU ticks (own + reaped children), threads, start time
+- `stat`          state, ppid, faults, CPU ticks (own + reaped children, and own alone),
+                  threads, start time
                   (field 22, clock ticks since boot: it tells a recycled PID from the old one),
                   RSS (field 24, pages) and delayacct_blkio_ticks (field 42, main thread only)
-- `io`            rchar/wchar (bytes through read/write calls, page cache hits included) and
-                  read_bytes/write_bytes (bytes that went to or came from storage)
+- `io`            rchar/wchar (bytes through read/write calls, page cache hits included),
+                  read_bytes/write_bytes (bytes that went to or came from storage) and
+                  syscr/syscw (read and write calls: with rchar, the bytes per call)
                   (stat and io are one reader: one call per process per tick)
 - `smaps_rollup`  Rss, Pss, Pss_Anon/File/Shmem, Private_*, Anonymous, Swap, in kB (its own
                   reader, read on the collector's budget)
@@ -64,6 +66,7 @@ class Stat(NamedTuple):
     threads: int
     rss_bytes: float
     cpu_seconds: float        # utime + stime + cutime + cstime: own and reaped children's
+    own_cpu_seconds: float    # utime + stime: its own threads' only
     major_faults: float       # majflt + cmajflt
     minor_faults: float       # minflt + cminflt
     io_delay_seconds: float   # delayacct_blkio_ticks (main thread); 0 when accounting is off
@@ -71,15 +74,18 @@ class Stat(NamedTuple):
 
 # The per-tick row: stat's fields (token numbers count from the state letter after the name,
 # field 3 of proc(5)), then io's. Sums are rules adding into one slot; units change in Python.
-(PPID, START, THREADS, RSS_PAGES, CPU_TICKS, MAJOR, MINOR, DELAY_TICKS,
- RCHAR, WCHAR, READ_BYTES, WRITE_BYTES) = range(12)
-TICK_WIDTH = 12
+(PPID, START, THREADS, RSS_PAGES, CPU_TICKS, OWN_TICKS, MAJOR, MINOR, DELAY_TICKS,
+ RCHAR, WCHAR, READ_BYTES, WRITE_BYTES, READ_CALLS, WRITE_CALLS) = range(15)
+TICK_WIDTH = 15
+IO_FIELDS = WRITE_CALLS + 1 - RCHAR
 _STAT_TOKENS = ((1, PPID), (19, START), (17, THREADS), (21, RSS_PAGES),
                 (11, CPU_TICKS), (12, CPU_TICKS), (13, CPU_TICKS), (14, CPU_TICKS),
+                (11, OWN_TICKS), (12, OWN_TICKS),
                 (9, MAJOR), (10, MAJOR), (7, MINOR), (8, MINOR), (39, DELAY_TICKS))
 STAT_RULES = [(0, "", token, slot, 1.0) for token, slot in _STAT_TOKENS]
 IO_RULES = [(1, key, 1, slot, 1.0) for key, slot in (
-    ("rchar", RCHAR), ("wchar", WCHAR), ("read_bytes", READ_BYTES), ("write_bytes", WRITE_BYTES))]
+    ("rchar", RCHAR), ("wchar", WCHAR), ("read_bytes", READ_BYTES), ("write_bytes", WRITE_BYTES),
+    ("syscr", READ_CALLS), ("syscw", WRITE_CALLS))]
 
 # smaps_rollup: `Key: value kB` lines after a header line; values in bytes.
 SMAPS_KEYS = ("Rss", "Pss", "Pss_Anon", "Pss_File", "Pss_Shmem", "Private_Clean",
@@ -100,11 +106,12 @@ def name_and_state(head: bytes) -> Tuple[bytes, bytes]:
 def stat_from_values(name: bytes, state: bytes, values: List[float]) -> Stat:
     """A Stat from the name, the state and the reader's row as a list; ValueError when the
     stat line was short."""
-    ppid, start, threads, rss_pages, cpu_ticks, major, minor, delay_ticks = values[:RCHAR]
+    ppid, start, threads, rss_pages, cpu_ticks, own_ticks, major, minor, delay_ticks = (
+        values[:RCHAR])
     if rss_pages != rss_pages:
         raise ValueError("short stat line")
     return Stat(name, state, int(ppid), int(start), int(threads), rss_pages * PAGE_BYTES,
-                cpu_ticks / CLK_TCK, major, minor, delay_ticks / CLK_TCK)
+                cpu_ticks / CLK_TCK, own_ticks / CLK_TCK, major, minor, delay_ticks / CLK_TCK)
 
 
 class Memory(NamedTuple):
@@ -209,9 +216,10 @@ class ProcFiles:
         except OSError as exc:
             raise ProcessGone(f"{self.pid}: {exc.strerror}") from None
 
-    def sample(self) -> Tuple[Stat, Optional[Tuple[float, float, float, float]]]:
-        """stat, and the io counters (rchar, wchar, read_bytes, write_bytes) or None when they
-        are unavailable (the reason lands in `unavailable`); ProcessGone once it is reaped."""
+    def sample(self) -> Tuple[Stat, Optional[Tuple[float, ...]]]:
+        """stat, and the io counters (rchar, wchar, read_bytes, write_bytes, syscr, syscw) or
+        None when they are unavailable (the reason lands in `unavailable`); ProcessGone once
+        it is reaped."""
         row = self._row
         tick = self._tick
         if tick is None:
@@ -237,10 +245,10 @@ class ProcFiles:
         if self._io_dropped:
             return st, None
         io = values[RCHAR:]
-        if not (io[0] == io[0] and io[1] == io[1] and io[2] == io[2] and io[3] == io[3]):
+        if not all(v == v for v in io):
             self._drop_io("unexpected format")
             return st, None
-        return st, tuple(io)  # type: ignore[return-value]
+        return st, tuple(io)
 
     def stat(self) -> Stat:
         return self.sample()[0]

@@ -380,7 +380,8 @@ def test_snapshot_of_real_process_files_matches_the_twin_and_the_text(
         io_text = dict(line.split(": ") for line in
                        (root / str(pid) / "io").read_text().splitlines())
         assert io == (float(io_text["rchar"]), float(io_text["wchar"]),
-                      float(io_text["read_bytes"]), float(io_text["write_bytes"]))
+                      float(io_text["read_bytes"]), float(io_text["write_bytes"]),
+                      float(io_text["syscr"]), float(io_text["syscw"]))
         ours.close()
         twin.close()
     assert ProcFiles(str(tmp_path / f"snap{oddly_named_child}"), oddly_named_child,

@@ -1,0 +1,126 @@
+"""The busiest thread of the watched tree: one loader thread pinned at a full core.
+
+A process's CPU figure sums its threads, so a loader whose one thread runs flat out looks like
+"100 % of a core" whether that is one thread at its limit or four threads at a quarter each.
+Only per-thread CPU time tells them apart:
+- /proc/PID/task/TID/stat  utime (field 14) and stime (field 15), clock ticks, of one thread
+                           (proc(5)); the thread's name is field 2, in parentheses.
+Threads are read once a second (THREAD_SECONDS), not every tick: a thread's share of a core is
+only meaningful over many clock ticks (10 ms each), and a tree's threads can be many. A process
+with one thread is not listed at all: its own utime + stime (already read every tick from
+/proc/PID/stat) is its thread's. For a process with more, its task/ folder is listed once a
+second and each thread's stat read through a descriptor kept open (up to MAX_KEPT per process;
+beyond that, by path). A thread seen for the first time gives its baseline, so its share shows
+from the next second on; a thread that ended is forgotten.
+
+The figure is the largest share over the tree's threads in the last second: percent of one core
+(100 = a thread that never left the CPU). NaN until two readings a second apart exist.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Optional, Tuple
+
+from .procfs import CLK_TCK
+
+THREAD_SECONDS = 1.0
+MAX_KEPT = 256  # kept descriptors per process; threads beyond are read by path
+NAN = float("nan")
+
+
+def thread_ticks(raw: bytes) -> Optional[Tuple[str, float]]:
+    """(name, utime + stime in ticks) from a task's stat line; None when it is not one."""
+    close = raw.rfind(b")")
+    if close < 0:
+        return None
+    fields = raw[close + 2:].split()
+    try:
+        ticks = float(int(fields[11]) + int(fields[12]))
+    except (IndexError, ValueError):
+        return None
+    name = raw[raw.find(b"(") + 1:close].decode("utf-8", "replace")
+    return name, ticks
+
+
+class ProcessThreads:
+    """The threads of one process: their CPU ticks at the last reading, and the busiest share."""
+
+    def __init__(self, base: str) -> None:
+        self.task = os.path.join(base, "task")
+        self._fds: Dict[int, int] = {}
+        self._ticks: Dict[int, float] = {}
+        self.busiest = NAN     # percent of one core over the last interval
+        self.busiest_name = ""
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
+        self._ticks.clear()
+
+    def single(self, name: str, own_seconds: float, dt: float) -> None:
+        """A process with one thread: its own CPU seconds are its thread's."""
+        if self._fds:
+            self.close()
+        before = self._ticks.get(0)
+        self._ticks = {0: own_seconds * CLK_TCK}
+        self._set(name, before, own_seconds * CLK_TCK, dt)
+
+    def read(self, dt: float) -> None:
+        """List the threads and read each one's ticks; the busiest share over `dt` seconds."""
+        try:
+            tids = [int(t) for t in os.listdir(self.task) if t.isdigit()]
+        except OSError:
+            self.busiest = NAN  # gone, or its tasks cannot be listed (another user's, hidepid)
+            return
+        ticks: Dict[int, float] = {}
+        best, best_name = NAN, ""
+        for tid in tids:
+            read = self._read_one(tid)
+            if read is None:
+                continue
+            name, now = read
+            ticks[tid] = now
+            before = self._ticks.get(tid)
+            if before is not None and dt > 0:
+                share = max(now - before, 0.0) / CLK_TCK / dt * 100.0
+                if not share <= best:
+                    best, best_name = share, name
+        for tid in set(self._fds) - set(ticks):
+            os.close(self._fds.pop(tid))
+        self._ticks = ticks
+        self.busiest, self.busiest_name = best, best_name
+
+    def _set(self, name: str, before: Optional[float], now: float, dt: float) -> None:
+        if before is None or not dt > 0:
+            self.busiest, self.busiest_name = NAN, ""
+            return
+        self.busiest = max(now - before, 0.0) / CLK_TCK / dt * 100.0
+        self.busiest_name = name
+
+    def _read_one(self, tid: int) -> Optional[Tuple[str, float]]:
+        fd = self._fds.get(tid)
+        try:
+            if fd is None:
+                fd = os.open(os.path.join(self.task, str(tid), "stat"),
+                             os.O_RDONLY | os.O_CLOEXEC)
+                if len(self._fds) < MAX_KEPT:
+                    self._fds[tid] = fd
+                    return thread_ticks(os.pread(fd, 1024, 0))
+                try:
+                    return thread_ticks(os.pread(fd, 1024, 0))
+                finally:
+                    os.close(fd)
+            return thread_ticks(os.pread(fd, 1024, 0))
+        except OSError:
+            return None  # the thread ended between the listing and the read
+
+
+def busiest(threads: List[ProcessThreads]) -> Tuple[float, str]:
+    """(the largest share of a core over the processes' threads, that thread's name)."""
+    best, name = NAN, ""
+    for t in threads:
+        if t.busiest == t.busiest and not t.busiest <= best:
+            best, name = t.busiest, t.busiest_name
+    return best, name

@@ -1,0 +1,209 @@
+"""The tree's signals that tell its bottlenecks apart, on real processes and the real /proc:
+read calls and bytes per call (the small-file signature), the busiest thread (one pinned loader
+thread against work spread over threads), and processes in uninterruptible sleep (D state)."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+from conftest import memmap_cmd, memmap_env
+from memmap_tui.collectors.process import ProcessCollector
+from memmap_tui.collectors.threads import ProcessThreads, thread_ticks
+
+CALLS = 3000
+
+# Reads CALLS chunks of 4 KiB once `go` exists, then creates `done` (no read call) and sleeps.
+CALLER = r"""
+import os, sys, time
+go, data, done = sys.argv[1:4]
+while not os.path.exists(go):
+    time.sleep(0.01)
+fd = os.open(data, os.O_RDONLY)
+for i in range(%d):
+    os.pread(fd, 4096, (i %% 256) * 4096)
+os.close(os.open(done, os.O_CREAT | os.O_WRONLY))
+time.sleep(30)
+""" % CALLS
+
+# One thread spins, three sleep: the process uses one core's worth, all of it in one thread.
+ONE_BUSY = r"""
+import threading, time
+for _ in range(3):
+    threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+end = time.time() + 30
+while time.time() < end:
+    sum(range(1000))
+"""
+
+# Two processes, each spinning in its main thread.
+TWO_BUSY = r"""
+import os, time
+os.fork()
+end = time.time() + 30
+while time.time() < end:
+    sum(range(1000))
+"""
+
+VFORK = r"""
+#include <unistd.h>
+int main(void) {
+    pid_t child = vfork();      /* the parent waits, in state D, until the child execs or exits */
+    if (child == 0) {
+        sleep(4);
+        _exit(0);
+    }
+    return 0;
+}
+"""
+
+
+def values(collector: ProcessCollector) -> Dict[str, float]:
+    return dict(zip((s.name for s in collector.metrics()), collector.collect()))
+
+
+def watch(pid: int, seconds: float, interval: float = 0.1) -> List[Dict[str, float]]:
+    collector = ProcessCollector(pid)
+    collector.open()
+    rows = []
+    try:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            rows.append(values(collector))
+            time.sleep(interval)
+    finally:
+        collector.close()
+    return rows
+
+
+def wait_for(path: Path, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.01)
+
+
+def test_read_calls_count_every_read_call_of_the_tree(tmp_path: Path) -> None:
+    (tmp_path / "data").write_bytes(b"\1" * 4096 * 256)
+    child = subprocess.Popen([sys.executable, "-c", CALLER, str(tmp_path / "go"),
+                              str(tmp_path / "data"), str(tmp_path / "done")])
+    collector = ProcessCollector(child.pid)
+    try:
+        time.sleep(0.5)  # past the interpreter's start-up reads
+        collector.open()
+        before = values(collector)["proc.read_calls"]
+        (tmp_path / "go").touch()
+        wait_for(tmp_path / "done")
+        after = values(collector)
+    finally:
+        collector.close()
+        child.kill()
+        child.wait()
+    assert after["proc.read_calls"] - before == CALLS
+    assert after["proc.write_calls"] >= 0
+
+
+def test_bytes_per_call_is_the_size_of_the_reads(tmp_path: Path) -> None:
+    (tmp_path / "data").write_bytes(b"\1" * 4096 * 256)
+    child = subprocess.Popen([sys.executable, "-c", CALLER.replace("%d" % CALLS, "10**9"),
+                              str(tmp_path / "go"), str(tmp_path / "data"),
+                              str(tmp_path / "done")])
+    (tmp_path / "go").touch()
+    out = tmp_path / "r.csv"
+    try:
+        time.sleep(0.5)
+        subprocess.run([*memmap_cmd(), "record", "-o", str(out), "--interval", "0.2",
+                        "--pid", str(child.pid), "--duration", "2"], env=memmap_env(),
+                       check=True, capture_output=True, timeout=60)
+    finally:
+        child.kill()
+        child.wait()
+    rows = list(csv.DictReader(out.open()))[1:]
+    sizes = [float(r["proc.read_call_bytes"]) for r in rows if r["proc.read_call_bytes"]]
+    calls = [float(r["proc.read_calls_per_second"]) for r in rows
+             if r["proc.read_calls_per_second"]]
+    assert sizes and all(abs(s - 4096) < 1 for s in sizes), sizes
+    assert calls and min(calls) > 1000, calls
+
+
+def test_one_busy_thread_among_sleepers_is_the_busiest_at_a_full_core() -> None:
+    child = subprocess.Popen([sys.executable, "-c", ONE_BUSY])
+    try:
+        time.sleep(0.3)
+        rows = watch(child.pid, 3.5)
+    finally:
+        child.kill()
+        child.wait()
+    busiest = [r["proc.busiest_thread_percent"] for r in rows[-10:]]
+    assert rows[-1]["proc.threads"] == 4
+    assert min(busiest) > 80, busiest
+    assert rows[0]["proc.busiest_thread_percent"] != rows[0]["proc.busiest_thread_percent"]
+
+
+def test_two_busy_processes_are_two_threads_worth_but_their_busiest_is_one() -> None:
+    """Each of two spinning processes gets a share (however busy the machine): the busiest
+    thread is the larger share, the tree's CPU is both."""
+    child = subprocess.Popen([sys.executable, "-c", TWO_BUSY])
+    try:
+        time.sleep(0.5)
+        rows = watch(child.pid, 4.5, interval=1.0)  # threads and CPU over the same second
+    finally:
+        subprocess.run(["pkill", "-P", str(child.pid)], check=False)
+        child.kill()
+        child.wait()
+    last = rows[-1]
+    tree, busiest = cpu_percent(rows[-2], last), last["proc.busiest_thread_percent"]
+    assert last["proc.count"] == 2
+    assert tree / 2 - 5 <= busiest <= tree + 5, (tree, busiest)
+    assert tree - busiest > 20, (tree, busiest)  # the other process's thread worked too
+
+
+def cpu_percent(before: Dict[str, float], after: Dict[str, float]) -> float:
+    """The tree's CPU between two readings a second apart, % of one core."""
+    return (after["proc.cpu_seconds"] - before["proc.cpu_seconds"]) * 100.0
+
+
+def test_a_sleeper_has_no_busy_thread() -> None:
+    child = subprocess.Popen(["sleep", "10"])
+    try:
+        rows = watch(child.pid, 2.5)
+    finally:
+        child.kill()
+        child.wait()
+    assert rows[-1]["proc.busiest_thread_percent"] < 5
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc to build the vfork program")
+def test_a_vfork_parent_waiting_in_the_kernel_is_counted_in_d_state(tmp_path: Path) -> None:
+    (tmp_path / "vfork.c").write_text(VFORK)
+    subprocess.run(["gcc", "-o", str(tmp_path / "vfork"), str(tmp_path / "vfork.c")],
+                   check=True)
+    parent = subprocess.Popen([str(tmp_path / "vfork")])
+    try:
+        time.sleep(0.5)
+        rows = watch(parent.pid, 1.0)
+    finally:
+        parent.kill()
+        parent.wait()
+    assert max(r["proc.uninterruptible_count"] for r in rows) == 1  # the parent, not the child
+    assert rows[-1]["proc.count"] == 2
+
+
+def test_a_task_stat_line_gives_the_thread_name_and_its_ticks() -> None:
+    line = b"4242 (data (loader) 1) R 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 4 0 99 1 1\n"
+    assert thread_ticks(line) == ("data (loader) 1", 300.0)
+    assert thread_ticks(b"4242 (short) R 1 2") is None
+    assert thread_ticks(b"no parenthesis") is None
+
+
+def test_threads_of_a_process_that_vanished_read_as_unknown(tmp_path: Path) -> None:
+    threads = ProcessThreads(str(tmp_path / "gone"))
+    threads.read(1.0)
+    assert threads.busiest != threads.busiest
+    threads.close()
