@@ -89,7 +89,7 @@ def _specs() -> List[MetricSpec]:
               label="processes", roles=(R.PROCESSES, tree)),
         counter(p, "cpu_seconds", "seconds", "CPU time of the tree (100 % = one CPU).",
                 column="cpu_percent", scale=100.0, label="tree CPU", pane=R.PROCESS,
-                roles=(R.CPU_CORES, tree), notes=(("proc.count", "{} processes"),), rank=1),
+                roles=(R.CPU_CORES, tree), notes=(("proc.count", "processes: {}"),), rank=1),
         gauge(p, "rss_bytes", "bytes", "Resident memory summed over the tree's processes.",
               label="tree RSS", pane=R.PROCESS, roles=(R.MEMORY_PEAK, R.MEMORY_GROWTH, tree),
               key="rss", total=R.RAM_TOTAL, notes=(("proc.pss_bytes", "PSS {}"),), rank=2),
@@ -139,17 +139,17 @@ def _specs() -> List[MetricSpec]:
               label="I/O unread", roles=(R.PARTIAL, tree)),
         counter(p, "read_calls", "count", "read() calls of the tree (syscr).",
                 column="read_calls_per_second", label="read calls", pane=R.PROCESS,
-                roles=(R.READ_CALLS, tree), notes=(("proc.read_call_bytes", "of {}"),),
+                roles=(R.READ_CALLS, tree), notes=(("proc.read_bytes_per_call", "of {}"),),
                 rank=4),
         counter(p, "write_calls", "count", "write() calls of the tree (syscw).",
                 column="write_calls_per_second", label="write calls",
                 roles=(R.WRITE_CALLS, tree)),
-        ratio_gauge(p, "read_call_bytes", "bytes",
+        ratio_gauge(p, "read_bytes_per_call", "bytes",
                     "Bytes per read() call over the interval (rchar / syscr): small calls at a "
                     "high rate are the small-file signature.",
                     ratios=[("proc.read_bytes", "proc.read_calls")], label="bytes per read",
                     roles=(R.READ_CALL_SIZE, tree)),
-        ratio_gauge(p, "write_call_bytes", "bytes",
+        ratio_gauge(p, "write_bytes_per_call", "bytes",
                     "Bytes per write() call over the interval (wchar / syscw).",
                     ratios=[("proc.write_bytes", "proc.write_calls")], label="bytes per write",
                     roles=(R.WRITE_CALL_SIZE, tree)),
@@ -157,10 +157,10 @@ def _specs() -> List[MetricSpec]:
               "Live processes of the tree in uninterruptible sleep (state D: waiting in the "
               "kernel, mostly for I/O) at the tick.",
               label="in D state", roles=(R.UNINTERRUPTIBLE, tree)),
-        gauge(p, "busiest_thread_percent", "percent",
+        gauge(p, "top_thread_cpu_percent", "percent",
               "CPU of the tree's busiest thread over the last second, % of one core (100: a "
               "thread that never left the CPU; one loader thread at its limit).",
-              label="busiest thread", pane=R.PROCESS, roles=(R.THREAD_MAX, tree),
+              label="busiest thread", pane=R.CPU, roles=(R.THREAD_MAX, tree),
               key="busiest_thread_percent", rank=5),
     ]
 
