@@ -33,7 +33,12 @@ SHORT_WAIT = 0.02  # waits shorter than this sleep instead of waiting on the wak
 
 
 class Sink(Protocol):
-    """Anything that takes frames: the ring, the CSV writer, the exporter, the run summary."""
+    """Anything that takes frames: the ring, the CSV writer, the exporter, the run summary.
+
+    A sink that never looks at `frame.reading.tables` (the per-process and per-GPU-process
+    rows) may say so with a class attribute `uses_tables = False`: when no sink uses them, the
+    collectors are not asked for their tables (a process tree's rows cost a little every tick).
+    """
 
     def open(self, schema: Schema) -> None: ...
 
@@ -131,6 +136,7 @@ class Sampler:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._opened = False
+        self._tables = True  # whether any sink reads the collectors' tables (Sink.uses_tables)
         self._stale_after = max(3 * interval, 2.0)
         # > 0: run batches of up to this many seconds of ticks in C when the sources allow it
         # (memmap_tui.batch); frames then reach sinks up to this late.
@@ -154,6 +160,7 @@ class Sampler:
                 runner.start()
         for sink in self.sinks:
             sink.open(self.schema)
+        self._tables = any(getattr(sink, "uses_tables", True) for sink in self.sinks)
         self._opened = True
         return self.schema
 
@@ -255,13 +262,13 @@ class Sampler:
             self.ended = str(exc)
             self.stop()
             if exc.values is not None:
-                return exc.values, c.table()
+                return exc.values, c.table() if self._tables else None
             return [NAN] * state.width, None
         except Exception as exc:  # noqa: BLE001 - a broken source degrades, the rest go on
             _mark_failed(state, exc, self.interval, now)
             return [NAN] * state.width, None
         _mark_ok(state)
-        return part, c.table()
+        return part, c.table() if self._tables else None
 
     def _native_batch(self) -> Optional[NativeBatch]:
         if self.batch_seconds <= 0:

@@ -55,6 +55,8 @@ class CsvSink:
     """Appends frames to a CSV file. `fd` may be given already open (the CLI opens it early so
     that a bad path fails before any sampling starts)."""
 
+    uses_tables = False  # fixed columns only: the collectors' per-process rows are not asked for
+
     def __init__(self, path: str, force: bool = False, flush_seconds: float = FLUSH_SECONDS,
                  fd: Optional[int] = None) -> None:
         self.path = path
