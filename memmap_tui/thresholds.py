@@ -56,6 +56,11 @@ TABLE: Tuple[Threshold, ...] = (
               "thread's worth: that thread is its limit even when other jobs keep every CPU busy",
               "a single thread cannot use a second core, so freeing CPUs would not speed it up",
               "our own: half a core leaves room for a helper thread or two"),
+    Threshold("tree_moves_data", 1e6, "bytes/s",
+              "the watched tree must read or write at least this much (through its calls or "
+              "from storage), fault in data or wait for it, for an I/O cause to be its own",
+              "a tree that barely moves data is not slowed by a disk that other jobs keep busy",
+              "our own: 1 MB/s is far above a sleeping process's log writes"),
     Threshold("tree_cpu_active", 25.0, "% of one core",
               "the watched tree must use at least this much CPU for a CPU cause to be its own",
               "a tree that sleeps is not slowed by CPUs that other jobs keep busy",
@@ -145,6 +150,7 @@ GPU_BOUND = value("gpu_bound")
 CPUS_BUSY = value("cpus_busy")
 THREAD_PINNED = value("thread_pinned")
 THREAD_ALONE = value("thread_alone")
+TREE_MOVES_DATA = value("tree_moves_data")
 TREE_CPU_ACTIVE = value("tree_cpu_active")
 RECLAIM_SOME = value("reclaim_some")
 RECLAIM_FULL = value("reclaim_full")

@@ -33,10 +33,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import roles as R
 from . import thresholds as T
+from .figures import Figures, Pick, Window, gpu_busy_specs, gpu_name
 from .model import MetricSpec, Schema
 from .units import fmt_bytes, fmt_count, fmt_duration, fmt_rate
 
@@ -50,9 +51,6 @@ WORDS = {"storage": "storage", "small-files": "small files", "cpu": "CPU-bound",
 WAIT_THRESHOLD = T.INPUT_BOUND
 MEMORY_SOME_THRESHOLD = T.RECLAIM_SOME
 MEMORY_FULL_THRESHOLD = T.RECLAIM_FULL
-TREE_IO_BYTES = 1e6  # bytes/s through the tree's calls or from storage that count as moving data
-Window = Mapping[str, Sequence[float]]
-Pick = Tuple[float, Optional[MetricSpec]]  # a mean and the metric it is of
 
 
 @dataclass(frozen=True)
@@ -88,82 +86,9 @@ class Verdict:
                 "evidence": [e.as_dict() for e in self.evidence]}
 
 
-def mean(values: Sequence[float]) -> float:
-    """Mean of the values that are not NaN; NaN when there are none."""
-    good = [v for v in values if not math.isnan(v)]
-    return sum(good) / len(good) if good else math.nan
-
-
-class Figures:
-    """A window's means, looked up by role."""
-
-    def __init__(self, window: Window, schema: Schema) -> None:
-        self.window, self.schema = window, schema
-        self._means: Dict[str, float] = {}
-
-    def of(self, spec: Optional[MetricSpec]) -> float:
-        if spec is None or not spec.column:
-            return math.nan
-        found = self._means.get(spec.column)
-        if found is None:
-            found = self._means[spec.column] = mean(self.window.get(spec.column, ()))
-        return found
-
-    def first(self, *roles: str) -> Pick:
-        """The first metric with `roles` that has data in the window."""
-        for spec in self.schema.having(*roles):
-            value = self.of(spec)
-            if not math.isnan(value):
-                return value, spec
-        return math.nan, None
-
-    def most(self, *roles: str) -> Pick:
-        """The metric with `roles` whose mean is the highest."""
-        best, found = math.nan, None
-        for spec in self.schema.having(*roles):
-            value = self.of(spec)
-            if not math.isnan(value) and (math.isnan(best) or value > best):
-                best, found = value, spec
-        return best, found
-
-    def sibling(self, spec: Optional[MetricSpec], *roles: str) -> Pick:
-        """The metric with `roles` of the same device as `spec` (the same labels)."""
-        if spec is None:
-            return math.nan, None
-        for other in self.schema.having(*roles):
-            if other.labels == spec.labels:
-                return self.of(other), other
-        return math.nan, None
-
-
 def evidence(spec: Optional[MetricSpec], value: float, text: str) -> Evidence:
     label = spec.shown_label if spec is not None else ""
     return Evidence(label, value, text, spec.column or "" if spec is not None else "")
-
-
-# -- GPUs ---------------------------------------------------------------------------------------
-def gpu_name(spec: MetricSpec) -> str:
-    """"GPU 0" for a metric of GPU 0 (its `gpu` label), "GPU" for a board's only GPU."""
-    index = dict(spec.labels).get("gpu")
-    return f"GPU {index}" if index is not None else "GPU"
-
-
-def gpu_busy_specs(schema: Schema) -> List[MetricSpec]:
-    """Per GPU, the metric that says how busy it is: SM activity where the GPU gives it
-    (GPM), else its utilisation (which only says that a kernel ran)."""
-    chosen: Dict[str, MetricSpec] = {}
-    for spec in schema.having(R.GPU_UTIL):
-        chosen.setdefault(gpu_name(spec), spec)
-    for spec in schema.having(R.GPU_ACTIVITY):
-        chosen[gpu_name(spec)] = spec
-    return list(chosen.values())
-
-
-def gpu_utilisation(window: Window, schema: Schema) -> List[Tuple[str, float]]:
-    """[(GPU name, mean busy %)] for every GPU with data in the window."""
-    figures = Figures(window, schema)
-    found = [(gpu_name(s), figures.of(s)) for s in gpu_busy_specs(schema)]
-    return sorted((name, busy) for name, busy in found if not math.isnan(busy))
 
 
 def _gpus(f: Figures) -> List[Tuple[str, float, MetricSpec]]:
@@ -229,7 +154,7 @@ def _tree_moves_data(f: Figures) -> bool:
                                                   R.STORAGE_WRITTEN)]
     own_wait, _ = f.most(R.WAITING, R.TREE)
     faults, _ = f.first(R.MAJOR_FAULTS, R.TREE)
-    return (any(v >= TREE_IO_BYTES for v in moved) or faults >= T.MANY_FAULTS
+    return (any(v >= T.TREE_MOVES_DATA for v in moved) or faults >= T.MANY_FAULTS
             or own_wait >= T.INPUT_MODERATE)
 
 

@@ -18,11 +18,12 @@ from rich.table import Table
 from .. import roles as R
 from ..catalog import schema_for_columns
 from ..csvread import Recording
+from ..figures import mean
 from ..model import MetricSpec, Schema
 from ..phases import phases_of_rows
 from ..sinks.aggregates import Growth
 from ..units import fmt_bytes, fmt_percent, fmt_rate, fmt_seconds
-from ..verdict import Verdict, diagnose, mean, waiting_share
+from ..verdict import Verdict, diagnose, waiting_share
 
 NAN = math.nan
 # (role set, label prefix) of the flows compared, tree first

@@ -33,11 +33,12 @@ from .. import roles as R
 from ..catalog import schema_for_columns
 from ..collector import UsageError
 from ..csvread import Recording, load_recording
+from ..figures import gpu_utilisation
 from ..model import Schema
 from ..phases import phases_of_rows
 from ..safetext import printable
 from ..units import fmt_bytes, fmt_percent, fmt_seconds, format_value
-from ..verdict import BAD, WARN, diagnose, gpu_utilisation, waiting_share
+from ..verdict import BAD, WARN, diagnose, waiting_share
 from .charts import line_chart
 
 # (title, the metrics it draws: those with every role of one of these sets, value scaling)

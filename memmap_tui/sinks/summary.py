@@ -21,11 +21,12 @@ from array import array
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import roles as R
+from ..figures import gpu_utilisation
 from ..model import COUNTER, Frame, MetricSpec, Schema, summary_key
 from ..phases import Timeline
 from ..tables import tree_gpu_memory_bytes
 from ..units import fmt_bytes, fmt_count, fmt_percent, fmt_rate
-from ..verdict import diagnose, gpu_utilisation, waiting_share
+from ..verdict import diagnose, waiting_share
 from .aggregates import Growth, Histogram
 
 NAN = math.nan
