@@ -9,9 +9,10 @@ Threads are read once a second (THREAD_SECONDS), not every tick: a thread's shar
 only meaningful over many clock ticks (10 ms each), and a tree's threads can be many. A process
 with one thread is not listed at all: its own utime + stime (already read every tick from
 /proc/PID/stat) is its thread's. For a process with more, its task/ folder is listed once a
-second and each thread's stat read through a descriptor kept open (up to MAX_KEPT per process;
-beyond that, by path). A thread seen for the first time gives its baseline, so its share shows
-from the next second on; a thread that ended is forgotten.
+second and each thread's stat read by path (no descriptor is kept: a tree of many processes with
+dozens of threads each would otherwise hold thousands, against the open-files limit). A thread
+seen for the first time gives its baseline, so its share shows from the next second on; a thread
+that ended is forgotten.
 
 The figure is the largest share over the tree's threads in the last second: percent of one core
 (100 = a thread that never left the CPU). NaN until two readings a second apart exist.
@@ -25,7 +26,6 @@ from typing import Dict, List, Optional, Tuple
 from .procfs import CLK_TCK
 
 THREAD_SECONDS = 1.0
-MAX_KEPT = 256  # kept descriptors per process; threads beyond are read by path
 NAN = float("nan")
 
 
@@ -48,21 +48,15 @@ class ProcessThreads:
 
     def __init__(self, base: str) -> None:
         self.task = os.path.join(base, "task")
-        self._fds: Dict[int, int] = {}
         self._ticks: Dict[int, float] = {}
         self.busiest = NAN     # percent of one core over the last interval
         self.busiest_name = ""
 
     def close(self) -> None:
-        for fd in self._fds.values():
-            os.close(fd)
-        self._fds.clear()
         self._ticks.clear()
 
     def single(self, name: str, own_seconds: float, dt: float) -> None:
         """A process with one thread: its own CPU seconds are its thread's."""
-        if self._fds:
-            self.close()
         before = self._ticks.get(0)
         self._ticks = {0: own_seconds * CLK_TCK}
         self._set(name, before, own_seconds * CLK_TCK, dt)
@@ -87,8 +81,6 @@ class ProcessThreads:
                 share = max(now - before, 0.0) / CLK_TCK / dt * 100.0
                 if not share <= best:
                     best, best_name = share, name
-        for tid in set(self._fds) - set(ticks):
-            os.close(self._fds.pop(tid))
         self._ticks = ticks
         self.busiest, self.busiest_name = best, best_name
 
@@ -100,21 +92,16 @@ class ProcessThreads:
         self.busiest_name = name
 
     def _read_one(self, tid: int) -> Optional[Tuple[str, float]]:
-        fd = self._fds.get(tid)
         try:
-            if fd is None:
-                fd = os.open(os.path.join(self.task, str(tid), "stat"),
-                             os.O_RDONLY | os.O_CLOEXEC)
-                if len(self._fds) < MAX_KEPT:
-                    self._fds[tid] = fd
-                    return thread_ticks(os.pread(fd, 1024, 0))
-                try:
-                    return thread_ticks(os.pread(fd, 1024, 0))
-                finally:
-                    os.close(fd)
-            return thread_ticks(os.pread(fd, 1024, 0))
+            fd = os.open(os.path.join(self.task, str(tid), "stat"), os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             return None  # the thread ended between the listing and the read
+        try:
+            return thread_ticks(os.pread(fd, 1024, 0))
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
 
 
 def busiest(threads: List[ProcessThreads]) -> Tuple[float, str]:

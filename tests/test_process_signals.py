@@ -75,7 +75,9 @@ def watch(pid: int, seconds: float, interval: float = 0.1) -> List[Dict[str, flo
     try:
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            rows.append(values(collector))
+            row = values(collector)
+            row["time"] = time.monotonic()
+            rows.append(row)
             time.sleep(interval)
     finally:
         collector.close()
@@ -132,17 +134,20 @@ def test_bytes_per_call_is_the_size_of_the_reads(tmp_path: Path) -> None:
     assert calls and min(calls) > 1000, calls
 
 
-def test_one_busy_thread_among_sleepers_is_the_busiest_at_a_full_core() -> None:
+def test_one_busy_thread_among_sleepers_is_all_of_the_trees_cpu() -> None:
+    """However busy the machine (the thread gets what the scheduler gives it), the busiest
+    thread's share is the tree's CPU: the three other threads sleep."""
     child = subprocess.Popen([sys.executable, "-c", ONE_BUSY])
     try:
         time.sleep(0.3)
-        rows = watch(child.pid, 3.5)
+        rows = watch(child.pid, 4.5, interval=1.0)  # threads and CPU over the same second
     finally:
         child.kill()
         child.wait()
-    busiest = [r["proc.top_thread_cpu_percent"] for r in rows[-10:]]
-    assert rows[-1]["proc.threads"] == 4
-    assert min(busiest) > 80, busiest
+    last = rows[-1]
+    tree, busiest = cpu_percent(rows[-2], last), last["proc.top_thread_cpu_percent"]
+    assert last["proc.threads"] == 4
+    assert busiest > 30 and abs(busiest - tree) < 10, (tree, busiest)
     assert rows[0]["proc.top_thread_cpu_percent"] != rows[0]["proc.top_thread_cpu_percent"]
 
 
@@ -165,8 +170,9 @@ def test_two_busy_processes_are_two_threads_worth_but_their_busiest_is_one() -> 
 
 
 def cpu_percent(before: Dict[str, float], after: Dict[str, float]) -> float:
-    """The tree's CPU between two readings a second apart, % of one core."""
-    return (after["proc.cpu_seconds"] - before["proc.cpu_seconds"]) * 100.0
+    """The tree's CPU between two readings, % of one core."""
+    seconds = after["time"] - before["time"]
+    return (after["proc.cpu_seconds"] - before["proc.cpu_seconds"]) / seconds * 100.0
 
 
 def test_a_sleeper_has_no_busy_thread() -> None:
