@@ -87,6 +87,14 @@ TABLE: Tuple[Threshold, ...] = (
               "this often are many",
               "a few hundred small reads a second is already per-file overhead bound",
               "Drishti: small requests over 10 % of reads; our rate keeps an idle tree out"),
+    Threshold("cold_reads", 50.0, "% of the bytes read",
+              "a watched tree whose many small read calls get at least this share of their "
+              "bytes from storage reads cold small files: input-bound from input_moderate of "
+              "waiting on",
+              "on a fast disk each small read is quick and the per-file overhead fills the rest "
+              "of the time, so the wait stays under input_bound although storage is the limit",
+              "our own: half the bytes from storage means the page cache does not hold the "
+              "data set"),
     Threshold("many_metadata", 1000.0, "per second",
               "network file system metadata operations (open, getattr, lookup, access) at "
               "least this often: small files",
@@ -156,6 +164,7 @@ RECLAIM_SOME = value("reclaim_some")
 RECLAIM_FULL = value("reclaim_full")
 SMALL_READ = value("small_read")
 MANY_READS = value("many_reads")
+COLD_READS = value("cold_reads")
 MANY_METADATA = value("many_metadata")
 DEVICE_BUSY = value("device_busy")
 LINK_BUSY = value("link_busy")

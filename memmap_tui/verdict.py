@@ -27,6 +27,11 @@ I/O pressure, else the host's (PSI, iowait). With a watched tree, an I/O, networ
 is only named when the tree itself moves data or uses CPU: another job's load is not this
 job's bottleneck. Memory-mapped data sets read through page faults, so the tree's major faults
 and its bytes from storage count as I/O too.
+On a fast disk a loader of small files or a memory-mapped data set waits less than INPUT_BOUND:
+each read is quick, and its own per-file or per-fault overhead (system calls, page faults) fills
+the rest of the time. So a watched tree whose reads show the input signature (many small read
+calls whose bytes come mostly from storage, or many major faults) is input-bound from
+INPUT_MODERATE of waiting on: what limits it is how its data is stored, not its CPU.
 """
 
 from __future__ import annotations
@@ -156,6 +161,27 @@ def _tree_moves_data(f: Figures) -> bool:
     faults, _ = f.first(R.MAJOR_FAULTS, R.TREE)
     return (any(v >= T.TREE_MOVES_DATA for v in moved) or faults >= T.MANY_FAULTS
             or own_wait >= T.INPUT_MODERATE)
+
+
+def _input_signature(f: Figures) -> bool:
+    """Whether the watched tree's own reads are input's signature: many major faults (a
+    memory-mapped data set read from storage), or many small read calls whose bytes come
+    mostly from storage in small device requests (cold small files; a big file read in small
+    calls is merged by readahead into big requests, and its limit is the calls, not the
+    storage). False without a tree: the host's reads may be anyone's."""
+    if not _tree(f):
+        return False
+    faults, _ = f.first(R.MAJOR_FAULTS, R.TREE)
+    if faults >= T.MANY_FAULTS:
+        return True
+    calls, _ = f.first(R.READ_CALLS, R.TREE)
+    size, _ = f.first(R.READ_CALL_SIZE, R.TREE)
+    through, _ = f.first(R.BYTES_READ, R.TREE)
+    stored, _ = f.first(R.STORAGE_READ, R.TREE)
+    cold = through > 0 and 100.0 * stored / through >= T.COLD_READS
+    if not (calls >= T.MANY_READS and size < T.SMALL_READ and cold):
+        return False
+    return _busiest_device(f)[1] is None or bool(_small_requests(f))
 
 
 def _tree_uses_cpu(f: Figures) -> bool:
@@ -315,12 +341,13 @@ def diagnose(window: Window, schema: Schema) -> Verdict:
     gpus = _gpus(f)
     wait, wait_spec = waiting_share(window, schema)
     input_bound = wait >= T.INPUT_BOUND and _tree_moves_data(f)
+    signature = wait >= T.INPUT_MODERATE and _input_signature(f)
     found = _memory(f)
     if found is None and gpus and gpus[0][1] >= T.GPU_BOUND and not input_bound:
         name, busy, spec = gpus[0]
         found = ("gpu", [evidence(spec, busy, f"{name} busy {busy:.0f} %")])
     found = found or _host_to_device(f, gpus)
-    if found is None and input_bound:
+    if found is None and (input_bound or signature):
         found = _input(f, wait, wait_spec)
     if found is None and _tree_uses_cpu(f):
         found = _link(f)

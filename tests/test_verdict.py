@@ -215,6 +215,53 @@ def test_memory_mapped_reads_count_as_input() -> None:
     assert v.cause == "storage" and "3.0 k major faults/s (memory-mapped reads)" in v.text
 
 
+STORED = spec("x.tree_storage_read_bytes_per_second", R.STORAGE_READ, R.TREE)
+
+
+def cold_small_files(**changes: float) -> Dict[str, float]:
+    """A loader of cold small files on a fast disk: 15 k calls/s of 2 KiB, their bytes from
+    storage in 4 KiB requests, waiting 9 % (each read is quick; the per-file work fills the
+    rest), its one thread 70 % busy."""
+    figures = dict(tree_wait_percent=9.0, host_wait_percent=9.0, tree_cpu_percent=70.0,
+                   thread_percent=70.0, read_calls_per_second=15000.0,
+                   read_bytes_per_call=2048.0, read_bytes_per_second=30e6,
+                   tree_storage_read_bytes_per_second=30e6, sda__busy_percent=60.0,
+                   sda__reads_per_second=7300.0, sda__read_request_bytes=4096.0)
+    return quiet(**{**figures, **changes})
+
+
+def test_cold_small_files_on_a_fast_disk_are_small_files_below_the_input_line() -> None:
+    v = judge_specs(ALL + [STORED], cold_small_files())
+    assert v.cause == "small-files", v
+    assert "15 k reads/s of 2.00 KiB" in v.text and "proc I/O delay 9 %" in v.text
+
+
+def test_small_files_in_the_page_cache_are_not_an_input_cause() -> None:
+    v = judge_specs(ALL + [STORED], cold_small_files(tree_storage_read_bytes_per_second=0.0))
+    assert v.cause not in ("small-files", "storage"), v
+
+
+def test_cold_small_files_that_barely_wait_are_not_an_input_cause() -> None:
+    just = T.INPUT_MODERATE - 0.5
+    v = judge_specs(ALL + [STORED], cold_small_files(tree_wait_percent=just))
+    assert v.cause not in ("small-files", "storage"), v
+
+
+def test_a_big_cold_file_read_in_small_calls_is_not_input_below_the_line() -> None:
+    """Readahead merges the small calls into big requests: the calls are the limit."""
+    v = judge_specs(ALL + [STORED], cold_small_files(sda__reads_per_second=400.0,
+                                                     sda__read_request_bytes=256e3))
+    assert v.cause not in ("small-files", "storage"), v
+
+
+def test_memory_mapped_reads_are_input_below_the_line() -> None:
+    faults = spec("x.major_faults_per_second", R.MAJOR_FAULTS, R.TREE)
+    means = quiet(tree_wait_percent=12.0, read_bytes_per_second=0.0,
+                  major_faults_per_second=9e3, sda__busy_percent=65.0)
+    v = judge_specs(ALL + [faults], means)
+    assert v.cause == "storage" and "9.0 k major faults/s" in v.text, v
+
+
 def test_a_new_collectors_roles_are_heard_without_a_change() -> None:
     """A metric nobody here knows by name, declared as a waiting signal and a GPU-busy signal
     by a third-party collector, drives the diagnosis."""
