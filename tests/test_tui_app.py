@@ -311,7 +311,7 @@ def test_with_pid_the_host_panes_go_on_after_the_process_exits():
         assert await until(pilot, lambda: pane(app, "process").view.state == "exited")
         assert pane(app, "process").title.startswith("6 Process")
         cpu_row = pane(app, "process").view.rows[0]
-        assert cpu_row.note == "0 processes"
+        assert cpu_row.note == "processes: 0"
 
     try:
         run(app, scenario)

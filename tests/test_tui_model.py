@@ -335,7 +335,7 @@ def test_a_count_shows_the_latest_whole_number_never_a_mean():
     row = next(r for p in build_panes(schema) for r in p.rows if r.column == "proc.cpu_percent")
     assert "proc.count" in row.counts
     view = row_view(row, h, 10)
-    assert view.note == "0 processes"  # the mean would be 0.667
+    assert view.note == "processes: 0"  # the mean would be 0.667
 
 
 def test_a_count_row_shows_its_latest_value():
