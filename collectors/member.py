@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .procfs import IO_FIELDS, NO_MEMORY, PAGE_BYTES, Memory, ProcessGone, ProcFiles, Stat
 from .threads import ProcessThreads
@@ -29,6 +29,30 @@ CMDLINE_CHARS = 200
 _NO_IO = (NAN,) * IO_FIELDS
 
 
+def measured_sum(values: Sequence[float]) -> float:
+    """The sum of the values that were measured; NaN when none was."""
+    measured = [v for v in values if v == v]
+    return float(sum(measured)) if measured else NAN
+
+
+def add_growth(deltas: Sequence[Sequence[float]], totals: List[float]) -> None:
+    """Add the members' growth (one list per member, or one for the whole tree) to the tree's
+    totals; a total stays NaN until measured."""
+    if len(deltas) == 1:  # one process: no sums to make
+        for k, grown in enumerate(deltas[0]):
+            if grown == grown:
+                totals[k] = grown if totals[k] != totals[k] else totals[k] + grown
+        return
+    for k, column in enumerate(zip(*deltas)):
+        grown = sum(column)
+        if grown != grown:
+            measured = [d for d in column if d == d]
+            if not measured:
+                continue
+            grown = sum(measured)
+        totals[k] = grown if totals[k] != totals[k] else totals[k] + grown
+
+
 class Member:
     """A process in the tree. `born_here`: it appeared while watched, so it counts from zero."""
 
@@ -36,7 +60,7 @@ class Member:
                  "state", "_raw_name", "recycled", "exited", "zombie", "exit_status", "stat",
                  "now", "last", "last_time", "deltas", "dt", "delay", "delay_percent",
                  "pending", "carry", "memory", "memory_time", "memory_rss", "memory_cost",
-                 "open_files", "slow_due", "threads")
+                 "open_files", "slow_due", "threads", "rss_bytes", "cmdline_stale")
 
     def __init__(self, pid: int, ppid: int, start_ticks: int, files: ProcFiles, depth: int,
                  born_here: bool) -> None:
@@ -47,6 +71,7 @@ class Member:
         self.recycled = self.exited = self.zombie = False
         self.exit_status: Optional[int] = None
         self.stat: Optional[Stat] = None
+        self.rss_bytes = 0.0  # of the last tick (the tree reader keeps it fresh, stat or not)
         self.now: List[float] = []
         self.last: Optional[List[float]] = None
         self.last_time = 0.0
@@ -62,14 +87,16 @@ class Member:
         self.memory_cost = 0.0  # seconds that read took
         self.open_files: Optional[int] = None
         self.slow_due = 0.0
+        self.cmdline_stale = True  # read when a row is asked for (the TUI), not by `record`
         self.threads = ProcessThreads(files.base)
 
     # -- reading -----------------------------------------------------------------------------
-    def read(self, now: float) -> bool:
-        """Read this tick's values; False when the process is gone or its PID was recycled."""
-        files = self.files
+    def read(self, now: float, values: Optional[List[float]] = None, head: bytes = b"") -> bool:
+        """Read this tick's values, or take them (`values`, `head`: this process's row and
+        stat head as read by the tree reader, collectors/treeread.py); False when the process
+        is gone or its PID was recycled."""
         try:
-            st, io = files.sample()
+            st, io = self.files.sample() if values is None else self.files.take(values, head)
         except ProcessGone:
             return False
         if st.start_ticks != self.start_ticks:
@@ -77,7 +104,7 @@ class Member:
             return False
         if io is None:
             io = _NO_IO
-        self.stat, self.ppid = st, st.ppid
+        self.stat, self.ppid, self.rss_bytes = st, st.ppid, st.rss_bytes
         self.zombie = st.state in (b"Z", b"X")
         self.now = [st.cpu_seconds, io[0], io[1], io[2], io[3], st.major_faults,
                     st.minor_faults, io[4], io[5]]
@@ -88,18 +115,32 @@ class Member:
             self.slow_due = 0.0
         if self.zombie:
             self.memory, self.memory_time = NO_MEMORY, math.inf
+        self.refresh_slow(now)
+        return True
+
+    def refresh_slow(self, now: float) -> None:
+        """Once a second: the open files; the command line is due again (row() reads it)."""
         if now >= self.slow_due:
             self.slow_due = now + SLOW_REFRESH_SECONDS
             self.open_files = None if self.zombie else self.files.open_files()
-            self.cmdline = self.files.cmdline(self.name)[:CMDLINE_CHARS]
-        return True
+            self.cmdline_stale = True
+
+    def read_threads(self, dt: float, threads: int, own_cpu_seconds: float) -> None:
+        """Its threads' CPU over the last `dt` seconds (collectors/threads.py); `threads` and
+        `own_cpu_seconds` (utime + stime) from this tick's stat."""
+        if self.stat is None or self.zombie:
+            self.threads.busiest = NAN
+        elif threads == 1:
+            self.threads.single(self.name, own_cpu_seconds, dt)
+        else:
+            self.threads.read(dt)
 
     def swing(self) -> float:
         """How far RSS moved since memory was last read, as a factor >= 1 (1.5: grown by half
         or shrunk by a third); 1 before the first read."""
         if self.stat is None or self.memory is None or self.memory_time == -math.inf:
             return 1.0
-        moved = max(self.stat.rss_bytes, PAGE_BYTES) / max(self.memory_rss, PAGE_BYTES)
+        moved = max(self.rss_bytes, PAGE_BYTES) / max(self.memory_rss, PAGE_BYTES)
         return moved if moved >= 1.0 else 1.0 / moved
 
     def wants_memory(self) -> bool:
@@ -112,7 +153,7 @@ class Member:
         started = time.thread_time()
         memory = self.files.memory()
         self.memory_time = now if self.wants_memory() else math.inf
-        self.memory_rss = self.stat.rss_bytes if self.stat is not None else 0.0
+        self.memory_rss = self.rss_bytes
         self.memory_cost = time.thread_time() - started
         if memory is not None or "smaps_rollup" in self.files.unavailable:
             self.memory = memory
@@ -121,16 +162,6 @@ class Member:
     def state_letter(self) -> bytes:
         """The state letter of the last stat read (b"R", b"S", b"D", ...); b"" before one."""
         return self.stat.state if self.stat is not None else b""
-
-    def read_threads(self, dt: float) -> None:
-        """Its threads' CPU over the last `dt` seconds (collectors/threads.py)."""
-        st = self.stat
-        if st is None or self.zombie:
-            self.threads.busiest = NAN
-        elif st.threads == 1:
-            self.threads.single(self.name, st.own_cpu_seconds, dt)
-        else:
-            self.threads.read(dt)
 
     def close(self) -> None:
         self.files.close()
@@ -165,6 +196,27 @@ class Member:
         self.last, self.deltas = new, deltas
         self.dt, self.last_time = now - self.last_time, now
         return deltas
+
+    def settle(self, now: float, before: Optional[List[float]], before_delay: float, dt: float,
+               delay_on: bool) -> None:
+        """After read() of values the tree reader already counted (collectors/treeread.py):
+        take them as counted, as account() and account_delay() would have left them; rates
+        over the `dt` seconds since `before` (its counters then, `before_delay` its I/O wait;
+        None: the rates stay as they were). No folds may be pending (the tree reader's
+        steady ticks have none)."""
+        new = self.now
+        if new[1] != new[1] and self.last is not None:  # io unreadable: keep what was counted
+            new = [n if n == n else b for n, b in zip(new, self.last)]
+        if before is not None:
+            self.deltas = [a - b for a, b in zip(self.now, before)]
+            self.dt = dt
+        self.last, self.last_time = new, now
+        if not delay_on or self.stat is None:
+            return
+        self.delay = value = self.stat.io_delay_seconds
+        if before is not None:
+            grown = max(value - before_delay, 0.0)
+            self.delay_percent = grown / dt * 100.0 if dt > 0 and grown == grown else NAN
 
     def _correct(self, deltas: List[float]) -> None:
         """The slow path: take expected folds off; never go negative (NaN stays NaN: a counter
@@ -205,9 +257,12 @@ class Member:
         st = self.stat
         memory = self.memory or _NO_MEMORY_ROW
         gone = self.exited or self.zombie or st is None
+        if self.cmdline_stale and not self.exited:
+            self.cmdline = self.files.cmdline(self.name)[:CMDLINE_CHARS]
+            self.cmdline_stale = False
         row: Dict[str, Any] = {
             "pid": self.pid, "ppid": self.ppid, "depth": self.depth, "name": self.name,
-            "cmdline": self.cmdline,
+            "cmdline": self.cmdline or f"[{self.name}]",
             "state": "exited" if self.exited else st.state.decode() if st else "?",
             "rss_bytes": 0.0 if gone else st.rss_bytes,  # type: ignore[union-attr]
             "pss_bytes": memory[0], "uss_bytes": memory[1], "anon_bytes": memory[2],

@@ -57,7 +57,6 @@ import time
 from collections import deque
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
-from memmap_tui import roles as R
 from memmap_tui.collector import (
     Availability,
     Collector,
@@ -65,110 +64,23 @@ from memmap_tui.collector import (
     CollectorOptions,
     SourceEnded,
 )
-from memmap_tui.model import MetricSpec, counter, gauge, ratio_gauge
+from memmap_tui.model import MetricSpec
 from memmap_tui.units import fmt_exit
 
-from .member import COUNTERS, Member
-from .procfs import NO_MEMORY, ProcessGone, ProcFiles, read_text, thread_group
+from .delayacct import DELAYACCT_HINT, DelayAccounting
+from .member import COUNTERS, Member, add_growth, measured_sum
+from .process_metrics import process_specs
+from .procfs import NO_MEMORY, ProcessGone, ProcFiles, exit_status, read_text, thread_group
 from .proctree import NewProcesses
 from .smaps_budget import MemoryBudget
 from .threads import THREAD_SECONDS, busiest
+from .treeread import TreeRead, TreeTicks
 
 log = logging.getLogger("memmap_tui.process")
 
 NAN = math.nan
 EXITED_ROW_SECONDS = 10.0
-DELAYACCT_HINT = "sysctl -w kernel.task_delayacct=1"
-SYSCTL_SECONDS = 1.0  # how often kernel.task_delayacct is looked at
-
-
-def _specs() -> List[MetricSpec]:
-    p, tree = "proc", R.TREE
-    return [
-        gauge(p, "count", "count", "Live processes in the watched tree.",
-              label="processes", roles=(R.PROCESSES, tree)),
-        counter(p, "cpu_seconds", "seconds", "CPU time of the tree (100 % = one CPU).",
-                column="cpu_percent", scale=100.0, label="tree CPU", pane=R.PROCESS,
-                roles=(R.CPU_CORES, tree), notes=(("proc.count", "processes: {}"),), rank=1),
-        gauge(p, "rss_bytes", "bytes", "Resident memory summed over the tree's processes.",
-              label="tree RSS", pane=R.PROCESS, roles=(R.MEMORY_PEAK, R.MEMORY_GROWTH, tree),
-              key="rss", total=R.RAM_TOTAL, notes=(("proc.pss_bytes", "PSS {}"),), rank=2),
-        gauge(p, "pss_bytes", "bytes", "Proportional set size: shared pages split, not repeated.",
-              label="tree PSS", roles=(R.MEMORY_PEAK, tree), key="pss"),
-        counter(p, "read_bytes", "bytes", "Bytes read through read() calls (rchar).",
-                column="read_bytes_per_second", label="proc read", pane=R.THROUGHPUT,
-                roles=(R.BYTES_READ, tree), rank=40),
-        counter(p, "write_bytes", "bytes", "Bytes written through write() calls (wchar).",
-                column="write_bytes_per_second", label="proc write", pane=R.THROUGHPUT,
-                roles=(R.BYTES_WRITTEN, tree), rank=41),
-        counter(p, "disk_read_bytes", "bytes", "Bytes the tree caused to be read from storage.",
-                column="disk_read_bytes_per_second", label="proc disk rd", pane=R.THROUGHPUT,
-                roles=(R.STORAGE_READ, tree), rank=42),
-        counter(p, "disk_write_bytes", "bytes", "Bytes the tree dirtied for storage.",
-                column="disk_write_bytes_per_second", label="proc disk wr", pane=R.THROUGHPUT,
-                roles=(R.STORAGE_WRITTEN, tree), rank=43),
-        counter(p, "major_faults", "count", "Page faults that had to read from storage.",
-                column="major_faults_per_second", label="major faults", pane=R.PROCESS,
-                roles=(R.MAJOR_FAULTS, tree), rank=3),
-        counter(p, "io_delay_seconds", "seconds", "Main threads' time waiting for block I/O.",
-                column="io_delay_percent", per="process_seconds", scale=100.0,
-                label="proc I/O delay", pane=R.WAITING_PANE, roles=(R.WAITING, tree),
-                key="io_delay_percent", rank=15),
-        counter(p, "process_seconds", "seconds", "Live process time (io delay denominator).",
-                column=None),
-        gauge(p, "uss_bytes", "bytes", "Unique set size: pages private to each process.",
-              label="tree USS", roles=(tree,)),
-        gauge(p, "anon_bytes", "bytes", "Anonymous memory (PSS share where the kernel says).",
-              label="tree anon", roles=(tree,)),
-        gauge(p, "file_bytes", "bytes", "File-backed and shared memory, e.g. mmapped data sets.",
-              label="tree file-backed", roles=(tree,)),
-        gauge(p, "swap_bytes", "bytes", "The tree's memory swapped out.",
-              label="tree swapped", roles=(tree,)),
-        counter(p, "minor_faults", "count", "Page faults served from memory.",
-                column="minor_faults_per_second", label="minor faults", roles=(tree,)),
-        gauge(p, "threads", "count", "Threads in the tree.", label="threads", roles=(tree,)),
-        gauge(p, "open_files", "count", "Open file descriptors in the tree.",
-              label="open files", roles=(tree,)),
-        gauge(p, "unread_memory_count", "count",
-              "Live processes of the tree whose memory map memmap could not read (ptrace "
-              "denied): the PSS, USS, anon, file-backed and swap sums leave them out. 0: whole.",
-              label="memory unread", roles=(R.PARTIAL, tree)),
-        gauge(p, "unread_io_count", "count",
-              "Live processes of the tree whose I/O counters memmap could not read (ptrace "
-              "denied): the read/write byte rates leave them out. 0: whole.",
-              label="I/O unread", roles=(R.PARTIAL, tree)),
-        counter(p, "read_calls", "count", "read() calls of the tree (syscr).",
-                column="read_calls_per_second", label="read calls", pane=R.PROCESS,
-                roles=(R.READ_CALLS, tree), notes=(("proc.read_bytes_per_call", "of {}"),),
-                rank=4),
-        counter(p, "write_calls", "count", "write() calls of the tree (syscw).",
-                column="write_calls_per_second", label="write calls",
-                roles=(R.WRITE_CALLS, tree)),
-        ratio_gauge(p, "read_bytes_per_call", "bytes",
-                    "Bytes per read() call over the interval (rchar / syscr): small calls at a "
-                    "high rate are the small-file signature.",
-                    ratios=[("proc.read_bytes", "proc.read_calls")], label="bytes per read",
-                    roles=(R.READ_CALL_SIZE, tree)),
-        ratio_gauge(p, "write_bytes_per_call", "bytes",
-                    "Bytes per write() call over the interval (wchar / syscw).",
-                    ratios=[("proc.write_bytes", "proc.write_calls")], label="bytes per write",
-                    roles=(R.WRITE_CALL_SIZE, tree)),
-        gauge(p, "uninterruptible_count", "count",
-              "Live processes of the tree in uninterruptible sleep (state D: waiting in the "
-              "kernel, mostly for I/O) at the tick.",
-              label="in D state", roles=(R.UNINTERRUPTIBLE, tree)),
-        gauge(p, "top_thread_cpu_percent", "percent",
-              "CPU of the tree's busiest thread over the last second, % of one core (100: a "
-              "thread that never left the CPU; one loader thread at its limit).",
-              label="busiest thread", pane=R.CPU, roles=(R.THREAD_MAX, tree),
-              key="busiest_thread_percent", rank=5),
-    ]
-
-
-def _measured_sum(values: Sequence[float]) -> float:
-    """The sum of the values that were measured; NaN when none was."""
-    measured = [v for v in values if v == v]
-    return float(sum(measured)) if measured else NAN
+Tally = Tuple[int, float, float, int]  # live processes, RSS bytes, threads, in D state
 
 
 class ProcessCollector(Collector):
@@ -179,8 +91,9 @@ class ProcessCollector(Collector):
 
     def __init__(self, pid: Optional[int], proc_root: str = "/proc",
                  clock=time.monotonic, reader_class: Any = None,  # type: ignore[no-untyped-def]
-                 stop_when_gone: bool = True) -> None:
+                 stop_when_gone: bool = True, tree_reads: bool = True) -> None:
         self.pid, self.proc_root, self.clock = pid, proc_root, clock
+        self.tree_reads = tree_reads  # False: every process reads itself (for comparison)
         self.reader_class = reader_class  # the field reader: None = the C one when built
         self.stop_when_gone = stop_when_gone  # False (the TUI): go on, mark the process exited
         self.members: Dict[int, Member] = {}
@@ -191,14 +104,17 @@ class ProcessCollector(Collector):
         self._totals = [NAN] * len(COUNTERS)
         self._delay_totals = [NAN, NAN]  # main threads' I/O wait, live process seconds
         self._delay_was_on = False
-        self._delay_due = -math.inf
+        self._delayacct = DelayAccounting(proc_root)
         self._finder: Optional[NewProcesses] = None
-        self._delayacct_fd: Optional[int] = None
         self._told: set = set()
         self._now = 0.0
         self._root_recycled = False
         self._threads_at = -math.inf  # when threads were last read
         self._busiest = NAN
+        self._ticks = TreeTicks(reader_class)  # one read for the tree (collectors/treeread.py)
+        self._in_d = 0
+        self._sums: Optional[Tuple[float, ...]] = None  # _member_sums(), while it holds
+        self._sums_key = -1
 
     @property
     def smaps_reads(self) -> int:
@@ -218,10 +134,10 @@ class ProcessCollector(Collector):
 
     @classmethod
     def catalog(cls) -> List[MetricSpec]:
-        return _specs()
+        return process_specs()
 
     def metrics(self) -> List[MetricSpec]:
-        return _specs()
+        return process_specs()
 
     def notes(self) -> List[str]:
         return list(self.unavailable.values())
@@ -245,45 +161,28 @@ class ProcessCollector(Collector):
         self._totals = [NAN] * len(COUNTERS)
         self._delay_totals = [NAN, NAN]
         self._delay_was_on = False
-        self._delay_due = -math.inf
         self.ended = None
         self._root_recycled = False
         self._threads_at, self._busiest = -math.inf, NAN
-        self._open_delayacct()
+        self._delayacct.open()
         self._finder = NewProcesses(self.proc_root, self.members.__contains__, self._adopt_old)
         self._now = self.clock()
         self._finder.full_scan(self._now)
         self._finder.found = self._adopt_new
 
     def close(self) -> None:
+        self._ticks.close()
         for m in self.members.values():
             m.close()
         self.members = {}
         if self._finder is not None:
             self._finder.close()
             self._finder = None
-        if self._delayacct_fd is not None:
-            os.close(self._delayacct_fd)
-            self._delayacct_fd = None
-
-    def _open_delayacct(self) -> None:
-        path = os.path.join(self.proc_root, "sys", "kernel", "task_delayacct")
-        try:
-            self._delayacct_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            self._delayacct_fd = None  # before Linux 5.14: on unless booted with nodelayacct
+        self._delayacct.close()
 
     def _delay_accounting(self, now: float) -> bool:
-        """Whether delay accounting is on (the sysctl is looked at once a second)."""
-        if self._delayacct_fd is None:
-            return True
-        if now < self._delay_due:
-            return self._delay_was_on
-        self._delay_due = now + SYSCTL_SECONDS
-        try:
-            on = os.pread(self._delayacct_fd, 16, 0).strip() != b"0"
-        except OSError:
-            on = False
+        """Whether delay accounting is on (collectors/delayacct.py); why not, when it is off."""
+        on = self._delayacct.on(now)
         if on:
             self.unavailable.pop("io_delay", None)
         else:
@@ -307,6 +206,7 @@ class ProcessCollector(Collector):
         parent = self.members.get(ppid)
         depth = parent.depth + 1 if parent is not None else 1
         self.members[pid] = Member(pid, ppid, start, files, depth, born_here)
+        self._ticks.changed = True
 
     def _adopt_old(self, pid: int, ppid: int, start: int) -> None:
         self._adopt(pid, ppid, start, born_here=False)  # existed before: baseline, no history
@@ -319,49 +219,76 @@ class ProcessCollector(Collector):
         if self._finder is None:
             raise CollectorError("process: collect() before open()")
         now = self.clock()
+        ticks = self._ticks
+        ticks.start()
         self._finder.poll(now)
+        on = self._delay_accounting(now)
+        tree = ticks.tree_for_tick(self.members) if self.tree_reads else None
+        read = tree.read(now) if tree is not None else False
+        if tree is not None and read and ticks.steady(tree, on == self._delay_was_on):
+            alive, tally = self._tree_tick(tree, on)
+        else:
+            ticks.before_member_tick(tree if read else None, self._delay_was_on)
+            alive, tally = self._member_tick(tree if read else None, now, on)
+            ticks.after_member_tick(alive)
+        self._budget.refresh(alive, now, now - self._now)
+        self._read_threads(alive, now)
+        self._now = now
+        values = self._values(alive, tally)
+        self._check_root(values)
+        return values
+
+    @property
+    def tree_ticks(self) -> int:
+        """Ticks counted from the tree's one read alone (collectors/treeread.py)."""
+        return self._ticks.counted
+
+    def _tree_tick(self, tree: TreeRead, on: bool) -> Tuple[List[Member], Tally]:
+        """Count the tick from the tree's read: sums of slices, no member touched but for its
+        RSS and its once-a-second open files."""
+        add_growth([tree.growth()], self._totals)
+        if on:
+            add_growth([list(tree.delay_growth())], self._delay_totals)
+        now = tree.time
+        for m in tree.members:
+            if now >= m.slow_due:
+                m.refresh_slow(now)
+                self._sums = None
+        if tree.heads != tree.last_heads:
+            self._in_d = sum(1 for state in tree.states() if state == b"D")
+        self._ticks.counted_alone()
+        rss, threads = tree.rss_and_threads()
+        return tree.members, (tree.n, rss, threads, self._in_d)
+
+    def _member_tick(self, tree: Optional[TreeRead], now: float,
+                     on: bool) -> Tuple[List[Member], Tally]:
+        """Each member reads (or takes its row of the tree's read) and accounts itself, folds
+        of vanished children included."""
+        index = tree.index if tree is not None else {}
+        self._sums = None
         alive: List[Member] = []
         gone: List[Member] = []
         for m in self.members.values():
-            (alive if m.read(now) else gone).append(m)
+            i = index.get(m)
+            fine = m.read(now) if tree is None or i is None else m.read(now, *tree.member_row(i))
+            (alive if fine else gone).append(m)
         for m in reversed(gone):            # children first: their folds climb to the parent
             parent = self.members.get(m.ppid)
             if parent is not None:
                 parent.expect_fold(m)
-        self._add([m.account(now) for m in alive], self._totals)
-        self._add_delay(alive, now)
-        self._budget.refresh(alive, now, now - self._now)
-        self._read_threads(alive, now)
+        add_growth([m.account(now) for m in alive], self._totals)
+        self._add_delay(alive, on)
         for m in gone:
             self._forget(m, now)
-        self._now = now
-        self._note_unavailable(alive)
-        values = self._values(alive)
-        self._check_root(values)
-        return values
+        live = [m for m in alive if not m.zombie]
+        self._in_d = sum(1 for m in live if m.state_letter() == b"D")
+        threads = sum(m.stat.threads for m in live if m.stat is not None)
+        return alive, (len(live), sum(m.rss_bytes for m in live), threads, self._in_d)
 
-    @staticmethod
-    def _add(deltas: List[List[float]], totals: List[float]) -> None:
-        """Add the members' growth to the tree's totals; a total stays NaN until measured."""
-        if len(deltas) == 1:  # one process: no sums to make
-            for k, grown in enumerate(deltas[0]):
-                if grown == grown:
-                    totals[k] = grown if totals[k] != totals[k] else totals[k] + grown
-            return
-        for k, column in enumerate(zip(*deltas)):
-            grown = sum(column)
-            if grown != grown:
-                measured = [d for d in column if d == d]
-                if not measured:
-                    continue
-                grown = sum(measured)
-            totals[k] = grown if totals[k] != totals[k] else totals[k] + grown
-
-    def _add_delay(self, alive: List[Member], now: float) -> None:
-        on = self._delay_accounting(now)
+    def _add_delay(self, alive: List[Member], on: bool) -> None:
         if on:
             pairs = [m.account_delay() for m in alive]
-            self._add(pairs, self._delay_totals)  # type: ignore[arg-type]
+            add_growth(pairs, self._delay_totals)  # type: ignore[arg-type]
         elif self._delay_was_on:
             for m in alive:
                 m.delay = m.delay_percent = NAN  # a fresh baseline when it is turned on again
@@ -372,11 +299,18 @@ class ProcessCollector(Collector):
         if now - self._threads_at < THREAD_SECONDS:
             return
         dt, self._threads_at = now - self._threads_at, now
-        for m in alive:
-            m.read_threads(dt)
+        ahead = self._ticks.ahead()
+        if ahead is not None:
+            counts = ahead.threads_and_own_cpu()
+        else:
+            counts = [(m.stat.threads, m.stat.own_cpu_seconds) if m.stat else (0, NAN)
+                      for m in alive]
+        for m, (threads, own_cpu_seconds) in zip(alive, counts):
+            m.read_threads(dt, threads, own_cpu_seconds)
         self._busiest = busiest([m.threads for m in alive])[0]
 
     def _forget(self, m: Member, now: float) -> None:
+        self._ticks.changed = True
         if m.pid == self.pid:
             self._root_recycled = m.recycled
         m.close()
@@ -384,28 +318,36 @@ class ProcessCollector(Collector):
         m.exited, m.memory = True, NO_MEMORY
         self._exited.append((now, m.row()))
 
-    def _values(self, alive: List[Member]) -> List[float]:
-        live = [m for m in alive if not m.zombie]
+    def _values(self, alive: List[Member], tally: Tally) -> List[float]:
+        count, rss, threads, in_d = tally
         cpu, read, write, disk_read, disk_write, major, minor, read_calls, write_calls = (
             self._totals)
         delay, seconds = self._delay_totals
-        memories = [m.memory for m in live if m.memory is not None]
-        pss, uss, anon, file, swap = ([_measured_sum(c) for c in zip(*memories)] if memories
-                                      else (NAN,) * 5)
-        files = [m.open_files for m in live if m.open_files is not None]
-        rss = threads = 0.0
-        for m in live:
-            rss += m.stat.rss_bytes  # type: ignore[union-attr]
-            threads += m.stat.threads  # type: ignore[union-attr]
-        unread_io = sum(1 for m in live if "io" in m.files.unavailable)
-        in_d = sum(1 for m in live if m.state_letter() == b"D")
+        pss, uss, anon, file, swap, files, unread_memory, unread_io = self._member_sums(alive,
+                                                                                       count)
         return [
-            float(len(live)), cpu, rss, pss, read, write, disk_read, disk_write, major, delay,
-            seconds, uss, anon, file, swap, minor, threads,
-            float(sum(files)) if files else NAN,
-            float(len(live) - len(memories)), float(unread_io),
+            float(count), cpu, rss, pss, read, write, disk_read, disk_write, major, delay,
+            seconds, uss, anon, file, swap, minor, threads, files, unread_memory, unread_io,
             read_calls, write_calls, NAN, NAN, float(in_d), self._busiest,
         ]
+
+    def _member_sums(self, alive: List[Member], count: int) -> Tuple[float, ...]:
+        """PSS, USS, anon, file-backed, swap, open files, and how many processes' memory and
+        io are unread, over the live members (the unreadable ones noted). Kept while the tree
+        counts alone and nothing they hold changed (no smaps_rollup read, no fd count)."""
+        if self._sums is not None and self._sums_key == self._budget.reads:
+            return self._sums
+        self._note_unavailable(alive)
+        live = [m for m in alive if not m.zombie] if count != len(alive) else alive
+        memories = [m.memory for m in live if m.memory is not None]
+        pss, uss, anon, file, swap = ([measured_sum(c) for c in zip(*memories)] if memories
+                                      else (NAN,) * 5)
+        files = [m.open_files for m in live if m.open_files is not None]
+        unread_io = sum(1 for m in live if "io" in m.files.unavailable)
+        self._sums = (pss, uss, anon, file, swap, float(sum(files)) if files else NAN,
+                      float(len(live) - len(memories)), float(unread_io))
+        self._sums_key = self._budget.reads
+        return self._sums
 
     def _note_unavailable(self, alive: List[Member]) -> None:
         if not self.unavailable.keys() - {"io_delay"} and not any(
@@ -425,7 +367,8 @@ class ProcessCollector(Collector):
         if root is not None and not root.zombie:
             return
         if self.ended is None:
-            status = self._root_status(root)
+            status = (exit_status(self.proc_root, root.pid)
+                      if root is not None and root.pid == self.pid else None)
             if root is not None:
                 root.exit_status = status
             self.ended = f"process {self.pid} {fmt_exit(status)}"
@@ -434,21 +377,10 @@ class ProcessCollector(Collector):
         if self.stop_when_gone:
             raise SourceEnded(self.ended, values)
 
-    def _root_status(self, m: Optional[Member]) -> Optional[int]:
-        """The exit status of the watched process when memmap is its parent (not reaped)."""
-        if m is None or m.pid != self.pid or self.proc_root != "/proc":
-            return None
-        try:
-            info = os.waitid(os.P_PID, m.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except (ChildProcessError, OSError):
-            return None
-        if info is None:
-            return None
-        return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
-
     # -- the process pane --------------------------------------------------------------------
     def table(self) -> Optional[List[Dict[str, Any]]]:
         """One row per process: the live ones in tree order, then those that exited lately."""
+        self._ticks.catch_up(self._delay_was_on)
         rows = [m.row() for m in self.members.values()]
         while self._exited and self._now - self._exited[0][0] > EXITED_ROW_SECONDS:
             self._exited.popleft()

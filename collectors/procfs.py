@@ -11,6 +11,8 @@ row; its Python twin when the extension is not built):
                   read_bytes/write_bytes (bytes that went to or came from storage) and
                   syscr/syscw (read and write calls: with rchar, the bytes per call)
                   (stat and io are one reader: one call per process per tick)
+- `fd/`           open descriptors, once a second: listed, or on Linux >= 6.2 its size (the
+                  count) once a listing showed it readable
 - `smaps_rollup`  Rss, Pss, Pss_Anon/File/Shmem, Private_*, Anonymous, Swap, in kB (its own
                   reader, read on the collector's budget)
 Only the command name and state letter of `stat` become Python objects (from the reader's
@@ -179,6 +181,7 @@ class ProcFiles:
         self._head = b""
         self._name_state = (b"", b"")
         self._io_dropped = False
+        self._fd_listed = False  # fd/ could be listed last time (its size may stand in)
         self._open_tick()
         self._memory: Any = None
         self._memory_row = array("d", [NAN]) * len(SMAPS_KEYS)
@@ -231,9 +234,13 @@ class ProcFiles:
                 raise ProcessGone(f"{self.pid}: {exc.strerror}") from None
             self._drop_io(unavailable_reason(exc))
             return self.sample()
-        values = row.tolist()
+        return self.take(row.tolist(), tick.head())
+
+    def take(self, values: List[float], head: bytes) -> Tuple[Stat, Optional[Tuple[float, ...]]]:
+        """What sample() gives, from a row of TICK_WIDTH values and the stat head read by
+        another reader (collectors/treeread.py reads a whole tree at once); its io values are
+        ignored when this process's io is unavailable."""
         try:
-            head = tick.head()
             if head != self._head:  # the state letter changed, or the name (exec)
                 self._name_state = name_and_state(head)
                 self._head = head
@@ -249,6 +256,10 @@ class ProcFiles:
             self._drop_io("unexpected format")
             return st, None
         return st, tuple(io)
+
+    def reads_io(self) -> bool:
+        """Whether io is read with stat (not unavailable, not dropped)."""
+        return not self._io_dropped
 
     def stat(self) -> Stat:
         return self.sample()[0]
@@ -312,14 +323,26 @@ class ProcFiles:
         return None
 
     def open_files(self) -> Optional[int]:
-        """Count of open descriptors (a listing of fd/), None when it cannot be listed."""
+        """Count of open descriptors, None when fd/ cannot be listed. Once a listing worked,
+        the real /proc's fd/ size is taken instead where it gives the count (Linux >= 6.2; a
+        third of the cost of listing), the listing again where it says 0."""
+        fd_dir = os.path.join(self.base, "fd")
+        if self._fd_listed and self.proc_root == "/proc":
+            try:
+                n = os.stat(fd_dir).st_size
+            except OSError:
+                n = 0
+            if n > 0:
+                return n
         try:
-            n = len(os.listdir(os.path.join(self.base, "fd")))
+            n = len(os.listdir(fd_dir))
         except OSError as exc:
             if not _gone(exc):
                 self.unavailable["fd"] = unavailable_reason(exc)
+            self._fd_listed = False
             return None
         self.unavailable.pop("fd", None)
+        self._fd_listed = True
         return n
 
     def cmdline(self, fallback: str) -> str:
@@ -395,3 +418,17 @@ def numeric_entries(proc_root: str) -> List[int]:
         return [int(n) for n in os.listdir(proc_root) if n.isdigit()]
     except OSError:
         return []
+
+
+def exit_status(proc_root: str, pid: int) -> Optional[int]:
+    """The exit status of a process that exited unreaped, when memmap is its parent (a
+    negative number: the signal that ended it); None otherwise or on a fake /proc."""
+    if proc_root != "/proc":
+        return None
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except (ChildProcessError, OSError):
+        return None
+    if info is None:
+        return None
+    return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status

@@ -10,7 +10,8 @@
  * token at the file's key_token index (0 for "MemTotal:", 2 for a diskstats device name), or,
  * with key_token -1, the tokens after the last ')' of the file (for /proc/PID/stat, whose
  * command name may hold spaces and parentheses); head() then gives the text before those tokens
- * and the first of them ("PID (name) S"). The first line with a rule's key decides that rule
+ * and the first of them ("PID (name) S"), and heads() gives each such file's, as of its last read
+ * (one read covering many processes). The first line with a rule's key decides that rule
  * (NaN when its token is missing or not a number). The meaning of every rule lives in Python.
  *
  * Limits, checked when the reader is made (ValueError), the same in the Python twin: a rule's
@@ -66,6 +67,8 @@ typedef struct {
     size_t need;    /* bytes to ask for next time; 0 = the whole file */
     PyObject *name; /* the path as given, for errors */
     unsigned char first[32]; /* a bit for the first byte of each rule's key */
+    Py_ssize_t head_len;     /* AFTER_PAREN: this file's head, as of its last read */
+    char head[MAX_HEAD];
 } File;
 
 typedef struct {
@@ -345,7 +348,7 @@ static Py_ssize_t waiting(FieldReader *self, const File *f) {
     return n;
 }
 
-static void parse_file(FieldReader *self, const File *f, const char *text, size_t len) {
+static void parse_file(FieldReader *self, File *f, const char *text, size_t len) {
     const char *ts[MAX_TOKENS], *te[MAX_TOKENS];
     const char *end = text + len;
     if (f->key_token < 0) { /* tokens after the last ')' */
@@ -355,6 +358,8 @@ static void parse_file(FieldReader *self, const File *f, const char *text, size_
         const char *head_end = n > 0 ? te[0] : p;
         self->head_len = head_end - text < MAX_HEAD ? head_end - text : MAX_HEAD;
         memcpy(self->head, text, (size_t)self->head_len);
+        f->head_len = self->head_len;
+        memcpy(f->head, text, (size_t)f->head_len);
         apply_rules(self, f, ts, te, n, "", 0, len);
         return;
     }
@@ -517,6 +522,23 @@ static PyObject *FieldReader_read(FieldReader *self, PyObject *arg) {
 static PyObject *FieldReader_head(FieldReader *self, PyObject *Py_UNUSED(ignored)) {
     if (usable(self, "FieldReader.head", 0) < 0) return NULL;
     return PyBytes_FromStringAndSize(self->head, self->head_len);
+}
+
+/* One head per file, in file order: an AFTER_PAREN file's as of its last read, b"" else. */
+static PyObject *FieldReader_heads(FieldReader *self, PyObject *Py_UNUSED(ignored)) {
+    if (usable(self, "FieldReader.heads", 0) < 0) return NULL;
+    PyObject *heads = PyList_New(self->file_count);
+    if (!heads) return NULL;
+    for (Py_ssize_t i = 0; i < self->file_count; i++) {
+        const File *f = &self->files[i];
+        PyObject *head = PyBytes_FromStringAndSize(f->head, f->head_len);
+        if (!head) {
+            Py_DECREF(heads);
+            return NULL;
+        }
+        PyList_SET_ITEM(heads, i, head);
+    }
+    return heads;
 }
 
 /* ---- batches --------------------------------------------------------------------------- */
@@ -984,6 +1006,10 @@ static PyMethodDef FieldReader_methods[] = {
     {"head", (PyCFunction)FieldReader_head, METH_NOARGS,
      "head() -> bytes: of the last AFTER_PAREN file read, the text through the first token "
      "after the last ')' (\"PID (name) S\" of /proc/PID/stat), at most 256 bytes."},
+    {"heads", (PyCFunction)FieldReader_heads, METH_NOARGS,
+     "heads() -> list of bytes: one per file, in file order: an AFTER_PAREN file's head as of "
+     "its last read (b\"\" before one), b\"\" for other files. RuntimeError while a "
+     "read_schedule runs."},
     {NULL, NULL, 0, NULL}};
 
 static PyTypeObject FieldReaderType = {

@@ -8,7 +8,9 @@ MemTotal - MemAvailable; sectors * 512). A slot whose rules did not all match is
 Lines are split on spaces, tabs, ':' and '='. A line is found by its key, the token at the file's
 `key_token` (0 for `MemTotal:`, 2 for a diskstats device), or with AFTER_PAREN by taking the
 tokens after the last ')' of the file (/proc/PID/stat, whose command name may hold spaces);
-`head()` then gives the text before those tokens and the first of them: b"PID (name) S".
+`head()` then gives the text before those tokens and the first of them: b"PID (name) S", and
+`heads()` one such head per file, as of that file's last read (b"" for other files), so that one
+reader can cover the stat files of a whole process tree.
 The first line with a rule's key decides that rule (NaN when its token is missing or not a
 number). An OSError from `read` names the file (as it was given) in its `filename`.
 
@@ -118,12 +120,13 @@ class PyFieldReader:
 
     _closed = True
     _head = b""
+    _heads: List[bytes] = []
     width = 0
 
     def __init__(self, files: Sequence[FileSpec], rules: Sequence[RuleSpec], width: int) -> None:
         if not self._closed:  # a second __init__ starts afresh; a failed one leaves it closed
             self.close()
-        self._closed, self._fds, self._head = True, [], b""
+        self._closed, self._fds, self._head, self._heads = True, [], b"", []
         width = _index_arg(width, _WHERE, "width")
         if not 0 < width <= MAX_WIDTH:
             raise ValueError(f"{_WHERE}: width must be in 1..{MAX_WIDTH}")
@@ -141,6 +144,7 @@ class PyFieldReader:
         self._key_lines = [_key_line_pattern({r[1] for r in self._rules if r[0] == i and r[1]})
                            for i in range(len(specs))]
         self._names = [item[0] for item in files]
+        self._heads = [b""] * len(specs)
         try:
             for path, _ in specs:
                 self._fds.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
@@ -176,6 +180,11 @@ class PyFieldReader:
         ')', at most 256 bytes."""
         return self._head
 
+    def heads(self) -> List[bytes]:
+        """One head per file, in file order: an AFTER_PAREN file's as of its last read (b""
+        before one), b"" for other files."""
+        return list(self._heads)
+
     def _tokens(self, index: int, fd: int) -> dict:
         """{line key: tokens} for one file; the first line with a key wins."""
         try:
@@ -187,7 +196,7 @@ class PyFieldReader:
         if key_token == AFTER_PAREN:
             close = raw.rfind(b")") + 1
             first = _FIRST_TOKEN.match(raw, close)
-            self._head = raw[:first.end() if first else close][:256]
+            self._head = self._heads[index] = raw[:first.end() if first else close][:256]
             return {"": [t for t in _SEPARATORS.split(text[close:]) if t]}
         lines: Dict[str, List[str]] = {}
         if key_token == 0:  # only the lines whose first token is a wanted key

@@ -147,7 +147,8 @@ def reader_arguments(draw: Any, pool: dict) -> Tuple[list, list, Any]:
 
 
 def read_both(readers: List[Any], width: int) -> None:
-    """read() and head() of the C reader and its twin agree (values, or the error's type)."""
+    """read(), head() and heads() of the C reader and its twin agree (values, or the error's
+    type)."""
     rows = [array("d", [1.5]) * width for _ in readers]
     got = [outcome(lambda r=r, row=row: r.read(row)) for r, row in zip(readers, rows)]
     assert got[0][0] == got[1][0]
@@ -156,6 +157,7 @@ def read_both(readers: List[Any], width: int) -> None:
     else:
         assert same(rows[0], rows[1]), (list(rows[0]), list(rows[1]))
     assert readers[0].head() == readers[1].head()
+    assert readers[0].heads() == readers[1].heads()
 
 
 @needs_c
@@ -378,6 +380,7 @@ def test_a_reader_never_initialised_reads_as_closed(cls: Any) -> None:
     with pytest.raises(ValueError, match="closed"):
         reader.read(array("d", [0.0]))
     assert reader.head() == b""
+    assert reader.heads() == []
     reader.close()
 
 
@@ -416,6 +419,7 @@ def test_a_running_batch_makes_the_other_methods_raise_busy(pool: dict) -> None:
     thread, result = start_long_batch(reader)
     try:
         for call in (lambda: reader.read(array("d", [0.0])), reader.close, reader.head,
+                     reader.heads,
                      lambda: reader.__init__(files, rules, 1),
                      lambda: reader.read_schedule(array("d", [0.0]), array("d", [0.0, 0.0]),
                                                   time.monotonic(), 0.01, 0, 1)):

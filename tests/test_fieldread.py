@@ -190,7 +190,7 @@ def test_c_and_python_agree_on_any_text(tmp_path: Path, lines: list, key_token: 
         row, r = plan.new_row(), plan.reader(reader)
         r.read(row)
         rows.append(list(row))
-        heads.append(r.head())
+        heads.append((r.head(), r.heads()))
     assert same(rows[0], rows[1])
     assert heads[0] == heads[1]
 
@@ -275,6 +275,44 @@ def test_head_is_the_pid_name_and_state(reader: Any, tmp_path: Path) -> None:
     assert r.head() == b""
     r.read(array("d", [0.0]))
     assert r.head() == b"4242 (evil) name (x) S"
+
+
+@pytest.mark.parametrize("reader", IMPLEMENTATIONS)
+def test_heads_gives_each_stat_files_head_and_nothing_for_other_files(reader: Any,
+                                                                      tmp_path: Path) -> None:
+    first, io, second = tmp_path / "1.stat", tmp_path / "io", tmp_path / "2.stat"
+    first.write_text("11 (a b) c) R 1 11\n")
+    io.write_text("rchar: 5\n")
+    second.write_text("12 (x) D 11 12\n")
+    r = reader([(str(first), AFTER_PAREN), (str(io), 0), (str(second), AFTER_PAREN)],
+               [(0, "", 1, 0, 1.0), (1, "rchar", 1, 1, 1.0), (2, "", 1, 2, 1.0)], 3)
+    assert r.heads() == [b"", b"", b""]
+    row = array("d", [0.0]) * 3
+    r.read(row)
+    assert r.heads() == [b"11 (a b) c) R", b"", b"12 (x) D"]
+    assert r.head() == b"12 (x) D"  # head() stays the last one's
+    assert list(row) == [1.0, 5.0, 11.0]
+    second.write_text("12 (y) Z 11 12\n")
+    r.read(row)
+    assert r.heads() == [b"11 (a b) c) R", b"", b"12 (y) Z"]
+
+
+@pytest.mark.parametrize("reader", IMPLEMENTATIONS)
+def test_a_read_that_fails_keeps_the_heads_of_the_files_it_did_not_reach(reader: Any) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    files = [(f"/proc/{os.getpid()}/stat", AFTER_PAREN), (f"/proc/{child.pid}/stat", AFTER_PAREN),
+             ("/proc/1/stat", AFTER_PAREN)]
+    r = reader(files, [(i, "", 1, i, 1.0) for i in range(3)], 3)
+    r.read(array("d", [0.0]) * 3)
+    before = r.heads()
+    assert [h.split(b" ")[0] for h in before] == [str(p).encode() for p in
+                                                   (os.getpid(), child.pid, 1)]
+    child.kill()
+    child.wait()  # reaped: its kept descriptor now reads ESRCH
+    with pytest.raises(OSError) as failed:
+        r.read(array("d", [0.0]) * 3)
+    assert failed.value.filename == files[1][0]
+    assert r.heads()[1:] == before[1:]
 
 
 @pytest.mark.parametrize("reader", IMPLEMENTATIONS)

@@ -1,0 +1,210 @@
+"""One read for the whole tree (collectors/treeread.py) counts what every process reading itself
+counts: the same totals, gauges and table rows, tick by tick, through state flips, exec, exits
+folded into parents, zombies, new children and io that turns unreadable; on a fake /proc (where
+the changes can be staged) and on a real tree of workers reading files and being reaped."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, List
+
+import pytest
+from fakeproc import FakeProc
+from memmap_tui.collectors.process import ProcessCollector
+
+from memmap_tui.collector import SourceEnded
+
+ROW_KEYS = ("pid", "state", "name", "cmdline", "rss_bytes", "threads", "cpu_percent",
+            "read_bytes_per_second", "io_delay_percent", "exited", "open_files")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def close(a: float, b: float) -> bool:
+    return (a != a and b != b) or math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-9)
+
+
+def same_values(a: List[float], b: List[float]) -> bool:
+    return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b))
+
+
+def same_rows(a: list, b: list) -> bool:
+    for x, y in zip(a, b):
+        for key in ROW_KEYS:
+            u, v = x.get(key), y.get(key)
+            if isinstance(u, float) and isinstance(v, float) and close(u, v):
+                continue
+            if u != v:
+                return False
+    return len(a) == len(b)
+
+
+def both(root: Path, pid: int, clock: Clock, rows: bool) -> List[ProcessCollector]:
+    """The same tree watched twice: one read for the tree, and each process reading itself;
+    `rows`: the process table asked for every tick too (as the TUI does)."""
+    pair = [ProcessCollector(pid, proc_root=str(root), clock=clock, tree_reads=tree,
+                             stop_when_gone=False) for tree in (True, False)]
+    for c in pair:
+        c.open()
+        c.rows_too = rows  # type: ignore[attr-defined]
+    return pair
+
+
+def tick(pair: List[ProcessCollector], clock: Clock) -> None:
+    clock.now += 0.1
+    values = [list(c.collect()) for c in pair]
+    assert same_values(*values), (values[0], values[1])
+    if pair[0].rows_too:  # type: ignore[attr-defined]
+        assert same_rows(pair[0].table(), pair[1].table())  # type: ignore[arg-type]
+
+
+def stage(fake: FakeProc) -> List[Callable[[int], None]]:
+    """What happens to the tree between ticks (k: the tick)."""
+    def grow(k: int) -> None:
+        fake.process(100, 1, name="train", utime=10 * k, rchar=4096 * k, delay_ticks=k)
+        fake.process(101, 100, name="loader", utime=3 * k, rchar=100 * k, delay_ticks=2 * k,
+                     state="D" if k % 3 == 0 else "S")
+        fake.process(102, 100, name="worker", utime=k, rchar=7 * k, threads=4)
+    return [grow]
+
+
+@pytest.mark.parametrize("rows", [True, False], ids=["with-rows", "record"])
+@pytest.mark.parametrize("delayacct", [0, 1])
+def test_the_tree_read_counts_what_each_process_reading_itself_counts(
+        tmp_path: Path, delayacct: int, rows: bool) -> None:
+    fake = FakeProc(tmp_path / "proc", delayacct=delayacct)
+    grow = stage(fake)[0]
+    grow(0)
+    clock = Clock()
+    pair = both(fake.root, 100, clock, rows)
+    for k in range(1, 8):                      # steady: counted from the tree's read
+        grow(k)
+        tick(pair, clock)
+    assert pair[0].tree_ticks >= 3 and pair[1].tree_ticks == 0
+    fake.process(102, 100, name="python3", utime=9, rchar=70)  # exec: a new name
+    tick(pair, clock)
+    for k in range(8, 12):
+        grow(k)
+        tick(pair, clock)
+    fake.process(102, 1, start=7777)           # 102 exited (its PID now another's) ...
+    fake.process(100, 1, name="train", utime=200, rchar=4096 * 12 + 500)  # ... folded into 100
+    tick(pair, clock)
+    fake.process(103, 101, name="child", utime=1, rchar=10)  # a child is born
+    for k in range(13, 17):
+        fake.process(100, 1, name="train", utime=200 + k, rchar=4096 * 12 + 500 + k)
+        tick(pair, clock)
+    fake.process(101, 100, name="loader", utime=50, rchar=1700, state="Z")  # a zombie
+    for _ in range(3):
+        tick(pair, clock)
+    fake.write("103/io", "")                   # io unreadable from now on
+    for k in range(17, 21):
+        fake.process(103, 101, name="child", utime=k, io=False)
+        tick(pair, clock)
+    assert "io" in pair[0].unavailable
+    before = pair[0].tree_ticks
+    for k in range(21, 26):
+        fake.process(100, 1, name="train", utime=200 + k, rchar=4096 * 12 + 500 + k)
+        tick(pair, clock)
+    assert pair[0].tree_ticks == before  # a zombie in the tree: each process reads itself
+    for c in pair:
+        c.close()
+
+
+def test_a_recycled_root_ends_the_run_the_same_way(tmp_path: Path) -> None:
+    fake = FakeProc(tmp_path / "proc")
+    fake.process(100, 1, name="train")
+    clock = Clock()
+    pair = [ProcessCollector(100, proc_root=str(fake.root), clock=clock, tree_reads=tree)
+            for tree in (True, False)]
+    for c in pair:
+        c.open()
+    for k in range(5):
+        fake.process(100, 1, name="train", utime=k)
+        clock.now += 0.1
+        assert same_values(list(pair[0].collect()), list(pair[1].collect()))
+    assert pair[0].tree_ticks > 0
+    fake.process(100, 1, name="other", start=9999)
+    clock.now += 0.1
+    ended = []
+    for c in pair:
+        with pytest.raises(SourceEnded) as raised:
+            c.collect()
+        ended.append((raised.value.args, c.ended))
+    assert "now names another process" in (ended[0][1] or "")
+    assert ended[0][1] == ended[1][1]
+
+
+TREE = r"""
+import os, sys, time
+path, workers = sys.argv[1], int(sys.argv[2])
+print("ready", flush=True)                # started: its counters hold still from here
+sys.stdin.readline()                      # wait until both collectors have their baseline
+kids = []
+for i in range(workers):
+    pid = os.fork()
+    if pid == 0:
+        for _ in range(5 * (i + 1)):
+            with open(path, "rb") as f:
+                f.read()
+            time.sleep(0.05)
+        os._exit(0)
+    kids.append(pid)
+for pid in kids:
+    os.waitpid(pid, 0)                    # reaped: their io folds into this process
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_real_tree_read_at_once_keeps_the_same_totals_across_reaped_workers(
+        tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.write_bytes(b"x" * (256 << 10))
+    proc = subprocess.Popen([sys.executable, "-c", TREE, str(data), "4"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    pair = [ProcessCollector(proc.pid, tree_reads=tree) for tree in (True, False)]
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        for c in pair:
+            c.open()
+        for _ in range(5):
+            for c in pair:
+                c.collect()
+            time.sleep(0.05)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        names = [s.name for s in pair[0].metrics()]
+        counts = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            counts.append(pair[0].collect()[names.index("proc.count")])
+            pair[1].collect()
+            time.sleep(0.05)
+            if counts[-1] == 1 and max(counts) == 5:
+                break
+        assert max(counts) == 5 and counts[-1] == 1
+        assert proc.stdout.readline().strip() == "done"
+        for _ in range(3):
+            last = [list(c.collect()) for c in pair]
+            time.sleep(0.05)
+        assert pair[0].tree_ticks > 10
+        for name in ("proc.read_bytes", "proc.read_calls", "proc.write_bytes"):
+            tree_total, member_total = (v[names.index(name)] for v in last)
+            assert tree_total == member_total, name
+        assert last[0][names.index("proc.read_bytes")] >= 4 * 5 * 2.5 * (256 << 10) * 0.99
+    finally:
+        for c in pair:
+            c.close()
+        proc.stdin.close()
+        proc.wait(timeout=10)
