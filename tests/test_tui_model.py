@@ -102,6 +102,46 @@ def test_recent_window_holds_ten_seconds_for_the_verdict():
     assert len(window) == 20 and window[-1] == 99.0
 
 
+def test_recent_means_are_the_means_of_the_recent_window_as_rows_come():
+    h = History(["x", "y"], ["x"], 60.0)
+    h.track_recent(["x", "y", "no.such.column"])
+    for k in range(40):  # 20 s in refreshes of a few rows, some NaN
+        h.feed([(1000.0 + (3 * k + i) * 0.5 / 3, float((3 * k + i) % 11), NAN) for i in range(3)])
+        window = h.recent_window(["x"])["x"]
+        assert h.recent_means()["x"] == [pytest.approx(sum(window) / len(window))]
+        assert h.recent_means()["y"] == []  # no value in the window: no mean
+    assert set(h.recent_means()) == {"x", "y"}
+
+
+def test_recent_means_of_zeros_are_exactly_zero_once_the_big_values_left():
+    h = History(["x"], ["x"], 60.0)
+    h.track_recent(["x"])
+    h.feed([(1000.0 + i * 0.1, 0.1 * 3 ** (i % 9)) for i in range(50)])
+    h.feed([(1005.0 + i * 0.1, 0.0) for i in range(120)])  # 12 s of zeros: the rest left
+    assert h.recent_means() == {"x": [0.0]}
+
+
+def test_a_graph_scrolls_cell_by_cell_as_if_drawn_anew():
+    rows = [(1000.0 + i * 0.5, float(i % 5)) for i in range(240)]
+    rows += [(1200.0 + i * 0.5, 7.0) for i in range(120)]  # after a pause: all new cells
+    h = History(["x"], ["x"], 60.0)
+    h.feed(rows[:200])
+    first = h.series("x", 40)
+    assert h.series("x", 40) is first  # no cell completed: the same list
+    seen = 200
+    for end in (203, 240, 245, 360):
+        h.feed(rows[seen:end])
+        seen = end
+        anew = History(["x"], ["x"], 60.0)
+        anew.feed(rows[:end])
+        # the oldest cell may have lost buckets off the window since it was worked out
+        assert _nan_as_none(h.series("x", 40))[1:] == _nan_as_none(anew.series("x", 40))[1:]
+
+
+def _nan_as_none(values):
+    return [None if math.isnan(v) else v for v in values]
+
+
 # -- panes -----------------------------------------------------------------------------------
 def test_a_host_alone_has_memory_throughput_waiting_and_cpu_panes():
     keys = [p.key for p in panes_of(HOST)]
