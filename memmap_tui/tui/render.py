@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from rich.segment import Segment
 from rich.style import Style
@@ -116,25 +116,76 @@ def _glyph_table(line: int, height: int, glyphs: str) -> Tuple[str, ...]:
     return (*chars, " ")
 
 
-def row_segments(view: RowView, lay: PaneLayout, line: int, glyphs: str,
-                 graph_style: Style) -> List[Segment]:
-    """The segments of line `line` of a row (line 0 carries the texts), `lay.cell` wide."""
-    if line == 0:
-        segs = [Segment(view.label[: lay.label].ljust(lay.label + 1), LABEL),
-                Segment(view.value.rjust(VALUE_WIDTH)[:VALUE_WIDTH] + " ",
-                        LEVEL_STYLES.get(view.level, VALUE))]
-        if lay.note:
-            segs.append(Segment(view.note[: lay.note].ljust(lay.note + 1), NOTE))
-        if lay.bar:
-            segs += _bar(view, lay.bar, glyphs)
-            segs.append(Segment(" "))
-    else:  # a taller graph's lower lines: blank up to the graph
-        blank = lay.label + 2 + VALUE_WIDTH + (lay.note + 1 if lay.note else 0)
-        segs = [Segment(" " * (blank + (lay.bar + 1 if lay.bar else 0)))]
-    if lay.graph:
-        text = graph_text(view.levels[-lay.graph:], line, lay.row_height, glyphs)
-        segs.append(Segment(text.rjust(lay.graph), graph_style))
+def row_head(view: RowView, lay: PaneLayout, glyphs: str) -> List[Segment]:
+    """Line 0 of a row up to its graph: label, value, note and bar, `head_width(lay)` wide."""
+    segs = [Segment(view.label[: lay.label].ljust(lay.label + 1), LABEL),
+            Segment(view.value.rjust(VALUE_WIDTH)[:VALUE_WIDTH] + " ",
+                    LEVEL_STYLES.get(view.level, VALUE))]
+    if lay.note:
+        segs.append(Segment(view.note[: lay.note].ljust(lay.note + 1), NOTE))
+    if lay.bar:
+        segs += _bar(view, lay.bar, glyphs)
+        segs.append(Segment(" "))
     return segs
+
+
+def head_width(lay: PaneLayout) -> int:
+    """Cells of a row's line before its graph (a taller graph's lower lines are blank there)."""
+    return lay.label + 2 + VALUE_WIDTH + (lay.note + 1 if lay.note else 0) + (
+        lay.bar + 1 if lay.bar else 0)
+
+
+def graph_lines(levels: Sequence[int], lay: PaneLayout, glyphs: str) -> Tuple[str, ...]:
+    """Each line of a row's graph, top first, `lay.graph` cells wide (the newest on the right)."""
+    if not lay.graph:
+        return ("",) * lay.row_height
+    shown = levels[-lay.graph:]
+    return tuple(graph_text(shown, line, lay.row_height, glyphs).rjust(lay.graph)
+                 for line in range(lay.row_height))
+
+
+class RowParts:
+    """One row of a pane as the segments of each of its lines, rebuilt from the parts that
+    changed: the texts (line 0's label, value, note and bar) when they change, a graph line
+    when its glyphs do (a graph's cells change only as it scrolls)."""
+
+    __slots__ = ("view", "head", "graph", "lines")
+
+    def __init__(self) -> None:
+        self.view: Optional[RowView] = None
+        self.head: List[Segment] = []
+        self.graph: Tuple[str, ...] = ()
+        self.lines: List[List[Segment]] = []
+
+    def update(self, view: RowView, lay: PaneLayout, glyphs: str, style: Style) -> List[int]:
+        """Take the row's new view; returns which of its lines (0: the texts') changed."""
+        old, self.view = self.view, view
+        if old is None:
+            self.head, self.graph = row_head(view, lay, glyphs), graph_lines(view.levels, lay,
+                                                                              glyphs)
+            self.lines = [[] for _ in range(lay.row_height)]
+            changed = list(range(lay.row_height))
+        elif old == view:
+            return []
+        else:
+            changed = self._graph_changes(old, view, lay, glyphs)
+            if (old.label, old.value, old.note, old.bar, old.level) != (
+                    view.label, view.value, view.note, view.bar, view.level):
+                self.head = row_head(view, lay, glyphs)
+                if 0 not in changed:
+                    changed.insert(0, 0)
+        blank = [Segment(" " * head_width(lay))]
+        for line in changed:
+            graph = [Segment(self.graph[line], style)] if lay.graph else []
+            self.lines[line] = (self.head if line == 0 else blank) + graph
+        return changed
+
+    def _graph_changes(self, old: RowView, view: RowView, lay: PaneLayout,
+                       glyphs: str) -> List[int]:
+        if old.levels == view.levels:
+            return []
+        graph, self.graph = self.graph, graph_lines(view.levels, lay, glyphs)
+        return [line for line, text in enumerate(self.graph) if text != graph[line]]
 
 
 def _bar(view: RowView, width: int, glyphs: str) -> List[Segment]:
@@ -163,15 +214,14 @@ def rows_on_line(lay: PaneLayout, y: int, rows: int) -> List[Tuple[int, int]]:
     return out
 
 
-def pane_line(rows: Sequence[RowView], lay: PaneLayout, y: int, glyphs: str,
-              graph_style: Style) -> List[Segment]:
+def pane_line(rows: Sequence[RowParts], lay: PaneLayout, y: int) -> List[Segment]:
     """The segments of content line y (y < rows_height), columns of rows side by side."""
     segs: List[Segment] = []
     for i, line in rows_on_line(lay, y, len(rows)):
         gap = (i // lay.per_column) * (lay.cell + COLUMN_GAP) - _length(segs)
         if gap > 0:
             segs.append(Segment(" " * gap))
-        segs += row_segments(rows[i], lay, line, glyphs, graph_style)
+        segs += rows[i].lines[line]
     return segs
 
 

@@ -34,12 +34,12 @@ class CachedLines(Widget):
 
     def repaint_lines(self, lines: Iterable[int]) -> None:
         """Repaint these lines (widget coordinates) on the next screen update."""
-        regions = _runs(lines, self.size.width)
+        regions = line_regions(lines, self.size.width)
         if regions:
             self.refresh(*regions)
 
 
-def _runs(lines: Iterable[int], width: int) -> List[Region]:
+def line_regions(lines: Iterable[int], width: int) -> List[Region]:
     """One region per run of consecutive lines."""
     regions: List[Region] = []
     for y in sorted(lines):
