@@ -20,7 +20,7 @@ from textual.widgets import Footer, Static
 from ..monitor import Monitor
 from ..panes import CPU, GPU, MEMORY, PROCESS, THROUGHPUT, WAITING, PaneSpec
 from ..view import pane_view
-from ..widgets.cached import Backdrop, line_regions
+from ..widgets.cached import Backdrop, KeptLines, line_regions
 from ..widgets.pane import Pane
 from ..widgets.status import Status, StatusBar, VerdictLine
 
@@ -36,6 +36,11 @@ class Columns(Horizontal, Backdrop):
 
 class Column(Vertical, Backdrop):
     """One column of panes, covered whole by them (their heights are shares of it)."""
+
+
+class KeysFooter(Footer, KeptLines):
+    """The footer (its keys are widgets of their own), its line kept between its repaints:
+    the screen's top-level widgets are drawn again on every update of any part of the screen."""
 
 
 def arrange(panes: Sequence[PaneSpec], wide: bool) -> List[List[PaneSpec]]:
@@ -71,7 +76,7 @@ class OverviewScreen(Screen, Backdrop):
         yield self._verdict
         yield self._pane_area(self.app.size.width >= WIDE)
         yield Static(id="too-small")
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def _pane_area(self, wide: bool) -> Columns:
         """The panes in one column, or two when `wide`."""

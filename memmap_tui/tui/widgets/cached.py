@@ -8,9 +8,9 @@ they are (`render_lines`, no styles pass), and repaints just the changed lines.
 
 from __future__ import annotations
 
-from typing import Iterable, List, Optional
+from typing import Any, Iterable, List, Optional, Tuple
 
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -68,3 +68,25 @@ class Backdrop(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._backdrop = None  # new colours
+
+
+class KeptLines(Widget):
+    """A widget whose own lines, as Textual draws them, are kept until it is refreshed, resized
+    or restyled: for a widget whose look seldom changes but that the compositor asks for on
+    every update. Mixed in after the widget's class, so that CSS still knows it by that name."""
+
+    _kept: Optional[Tuple[Region, Size, List[Strip]]] = None
+
+    def render_lines(self, crop: Region) -> List[Strip]:
+        kept = self._kept
+        if kept is None or kept[0] != crop or kept[1] != self.size:
+            kept = self._kept = (crop, self.size, super().render_lines(crop))
+        return kept[2]
+
+    def refresh(self, *regions: Region, **kwargs: Any) -> Any:
+        self._kept = None
+        return super().refresh(*regions, **kwargs)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._kept = None
