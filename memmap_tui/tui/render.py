@@ -294,15 +294,18 @@ def box_top(width: int, title: str, rule: Style, title_style: Style, compact: bo
 
 
 def box_side(content: List[Segment], width: int, rule: Style,
-             compact: bool) -> List[Segment]:
-    """One content line between the side rules, padded to the content width."""
+             compact: bool) -> Tuple[List[Segment], int]:
+    """One content line between the side rules, padded to the content width; and its cells
+    (every glyph drawn in a pane is one cell wide)."""
     inner = box_content_size(width, 3, compact)[0]
-    pad = inner - _length(content)
-    body = content + [Segment(" " * pad)] if pad > 0 else content
+    length = _length(content)
+    body = content + [Segment(" " * (inner - length))] if length < inner else content
+    length = max(length, inner)
     if compact:
-        return body
+        return body, length
     space = " " * BOX_PAD
-    return [Segment(BOX["v"] + space, rule), *body, Segment(space + BOX["v"], rule)]
+    return [Segment(BOX["v"] + space, rule), *body, Segment(space + BOX["v"], rule)], (
+        length + 2 + 2 * BOX_PAD)
 
 
 def box_bottom(width: int, subtitle: str, rule: Style, note_style: Style) -> List[Segment]:

@@ -177,8 +177,7 @@ class Pane(CachedLines):
 
     def _side(self, segs: List[Segment]) -> Strip:
         width = self._width
-        line = box_side(segs, width, self._rule, self.compact)
-        length = sum(len(s.text) for s in line)  # every glyph drawn here is one cell wide
+        line, length = box_side(segs, width, self._rule, self.compact)
         strip = Strip(line, length)
         return strip if length == width else strip.adjust_cell_length(width)
 
