@@ -16,7 +16,8 @@ from textual.widget import Widget
 
 
 class CachedLines(Widget):
-    """Holds `self._lines` (one Strip per line, top to bottom) and draws nothing else."""
+    """Holds `self._lines` (one Strip per line, top to bottom, all as wide as the widget) and
+    draws nothing else."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -25,6 +26,10 @@ class CachedLines(Widget):
     def render_lines(self, crop: Region) -> List[Strip]:
         """The cached lines within `crop` (widget coordinates)."""
         lines = self._lines
+        x, y, width, height = crop
+        if not x and not y and height == len(lines) and lines and lines[0].cell_length == width:
+            return list(lines)  # the whole widget (its lines are all as wide): the compositor
+            # asks for that on every update, whatever it repaints
         out = []
         for y in range(crop.y, crop.y + crop.height):
             line = lines[y] if y < len(lines) else Strip.blank(crop.right)
