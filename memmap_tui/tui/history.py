@@ -205,14 +205,14 @@ def _cell_mean(col: _Column, cell: int, cells: int, oldest: int) -> float:
     """The mean of the buckets of clock-aligned cell `cell` (NaN if none had a value);
     `oldest` is the bucket id of col.sums[0]."""
     a, b = max(_edge(cell, cells) - oldest, 0), _edge(cell + 1, cells) - oldest
-    c = sum(col.counts[i] for i in range(a, b))
-    return sum(col.sums[i] for i in range(a, b)) / c if c else NAN
+    c = sum(islice(col.counts, a, b))
+    return sum(islice(col.sums, a, b)) / c if c else NAN
 
 
 def _last_complete_cell(done: int, cells: int) -> int:
     """The newest cell whose buckets all come before bucket id `done` (the open one)."""
     last = (done * cells) // BUCKETS
-    while _edge(last + 1, cells) > done:
+    while ((last + 1) * BUCKETS) // cells > done:  # the next cell's first bucket is not done
         last -= 1
     return last
 

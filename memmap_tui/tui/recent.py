@@ -26,10 +26,15 @@ class _Block:
         self.rows = rows
         self.sums: List[float] = []
         self.counts: List[int] = []
+        columns = list(zip(*rows))
         for i in positions:
-            good = [v for v in [r[i] for r in rows] if v == v]  # NaN is no value
-            self.sums.append(sum(good))
-            self.counts.append(len(good))
+            values = columns[i]
+            total = sum(values)
+            if total != total:  # a NaN (no value) among them, or infinities that cancel
+                values = [v for v in values if v == v]
+                total = sum(values)
+            self.sums.append(total)
+            self.counts.append(len(values))
 
 
 class RecentMeans:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 from typing import List, Optional, Sequence, Tuple
 
 from rich.segment import Segment
@@ -218,15 +219,19 @@ def pane_line(rows: Sequence[RowParts], lay: PaneLayout, y: int) -> List[Segment
     """The segments of content line y (y < rows_height), columns of rows side by side."""
     segs: List[Segment] = []
     for i, line in rows_on_line(lay, y, len(rows)):
-        gap = (i // lay.per_column) * (lay.cell + COLUMN_GAP) - _length(segs)
-        if gap > 0:
-            segs.append(Segment(" " * gap))
+        if segs:  # a column of rows after the first
+            gap = (i // lay.per_column) * (lay.cell + COLUMN_GAP) - _length(segs)
+            if gap > 0:
+                segs.append(Segment(" " * gap))
         segs += rows[i].lines[line]
     return segs
 
 
 def _length(segs: Sequence[Segment]) -> int:
-    return sum(len(s.text) for s in segs)
+    return sum(map(len, map(_TEXT, segs)))
+
+
+_TEXT = attrgetter("text")
 
 
 # The process table: column widths, and which columns go first when the pane is narrow.
