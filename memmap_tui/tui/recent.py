@@ -28,7 +28,7 @@ class _Block:
         self.counts: List[int] = []
         columns = list(zip(*rows))
         for i in positions:
-            values = columns[i]
+            values: Sequence[float] = columns[i]
             total = sum(values)
             if total != total:  # a NaN (no value) among them, or infinities that cancel
                 values = [v for v in values if v == v]
