@@ -137,12 +137,22 @@ def head_width(lay: PaneLayout) -> int:
 
 
 def graph_lines(levels: Sequence[int], lay: PaneLayout, glyphs: str) -> Tuple[str, ...]:
-    """Each line of a row's graph, top first, `lay.graph` cells wide (the newest on the right)."""
+    """Each line of a row's graph, top first, `lay.graph` cells wide (the newest on the right):
+    graph_text's lines, made in one pass over the levels."""
     if not lay.graph:
         return ("",) * lay.row_height
     shown = levels[-lay.graph:]
-    return tuple(graph_text(shown, line, lay.row_height, glyphs).rjust(lay.graph)
-                 for line in range(lay.row_height))
+    if not shown:
+        return (" " * lay.graph,) * lay.row_height
+    columns = _glyph_columns(lay.row_height, glyphs)
+    return tuple("".join(line).rjust(lay.graph)
+                 for line in zip(*map(columns.__getitem__, shown)))
+
+
+@lru_cache(maxsize=16)
+def _glyph_columns(height: int, glyphs: str) -> Tuple[Tuple[str, ...], ...]:
+    """Per level 0..LEVELS, then -1: its character on each line of a graph, top first."""
+    return tuple(zip(*(_glyph_table(line, height, glyphs) for line in range(height))))
 
 
 class RowParts:
