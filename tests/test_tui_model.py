@@ -33,6 +33,7 @@ from memmap_tui.tui.render import (
     LINUX_GLYPHS,
     UNICODE_GLYPHS,
     console_glyphs,
+    graph_lines,
     graph_text,
     layout_rows,
     table_columns,
@@ -244,6 +245,17 @@ def test_graph_text_draws_eighth_blocks_and_linux_half_blocks():
     assert graph_text([LEVELS // 2, LEVELS], 0, 1, LINUX_GLYPHS) == "▄█"
     assert console_glyphs("linux") == LINUX_GLYPHS
     assert console_glyphs("xterm-256color") == UNICODE_GLYPHS
+
+
+def test_a_rows_graph_lines_are_graph_texts_lines_right_aligned():
+    levels = tuple((i * 7) % (LEVELS + 2) - 1 for i in range(70))  # every level and blanks
+    for height in (1, 2, 3):
+        for glyphs in (UNICODE_GLYPHS, LINUX_GLYPHS):
+            lay = layout_rows(74, 4 * height, [("row", 0, False)] * 4)
+            for shown in (levels[:0], levels[:5], levels):
+                want = tuple(graph_text(shown[-lay.graph:], line, height, glyphs).rjust(lay.graph)
+                             for line in range(height))
+                assert graph_lines(shown, lay, glyphs) == want
 
 
 def test_a_narrow_table_drops_empty_columns_first():
