@@ -15,7 +15,7 @@ import pytest
 from textual import events
 
 from memmap_tui.tui import driver as driver_module
-from memmap_tui.tui.driver import WakingEvent, quiet_driver_class, read_input
+from memmap_tui.tui.driver import WakingEvent, quiet_driver_class, read_input, wake_pipe
 from memmap_tui.tui.keyboard import InputParser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,8 +38,7 @@ class Loop:
 
     def __init__(self, delay: float = 0.05) -> None:
         self.read_fd, self.write_fd = os.pipe()
-        self.wake_read, wake_write = os.pipe()
-        os.set_blocking(wake_write, False)
+        self.wake_read, wake_write = wake_pipe()
         self.wake_write = wake_write
         self.stop = WakingEvent(wake_write)
         self.parser = CountingParser(delay)
@@ -113,6 +112,26 @@ def test_setting_the_exit_event_wakes_a_sleeping_loop_at_once(loop):
     assert loop.thread.is_alive()
     assert loop.close() < 0.2
     assert not loop.thread.is_alive()
+
+
+def test_two_input_threads_on_one_wake_pipe_both_end_at_exit(loop):
+    """Textual resumes application mode on SIGCONT (a terminal's hangup sends it with SIGHUP)
+    and starts a second input thread beside the first: exit must not wait on either."""
+    failed = []
+
+    def second_thread() -> None:
+        try:
+            read_input(loop.read_fd, loop.wake_read, loop.stop, CountingParser(0.05),
+                       loop.posted.put)
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            failed.append(exc)
+
+    second = threading.Thread(target=second_thread, daemon=True)
+    second.start()
+    time.sleep(0.1)
+    assert loop.close() < 0.2
+    second.join(timeout=2.0)
+    assert not loop.thread.is_alive() and not second.is_alive() and failed == []
 
 
 def test_end_of_input_keeps_waiting_for_exit_without_spinning(loop):

@@ -33,6 +33,7 @@ from memmap_tui.tui.render import (
     LINUX_GLYPHS,
     UNICODE_GLYPHS,
     console_glyphs,
+    graph_lines,
     graph_text,
     layout_rows,
     table_columns,
@@ -100,6 +101,46 @@ def test_recent_window_holds_ten_seconds_for_the_verdict():
     h = history_of([float(i) for i in range(100)])  # 50 s
     window = h.recent_window(["x"])["x"]
     assert len(window) == 20 and window[-1] == 99.0
+
+
+def test_recent_means_are_the_means_of_the_recent_window_as_rows_come():
+    h = History(["x", "y"], ["x"], 60.0)
+    h.track_recent(["x", "y", "no.such.column"])
+    for k in range(40):  # 20 s in refreshes of a few rows, some NaN
+        h.feed([(1000.0 + (3 * k + i) * 0.5 / 3, float((3 * k + i) % 11), NAN) for i in range(3)])
+        window = h.recent_window(["x"])["x"]
+        assert h.recent_means()["x"] == [pytest.approx(sum(window) / len(window))]
+        assert h.recent_means()["y"] == []  # no value in the window: no mean
+    assert set(h.recent_means()) == {"x", "y"}
+
+
+def test_recent_means_of_zeros_are_exactly_zero_once_the_big_values_left():
+    h = History(["x"], ["x"], 60.0)
+    h.track_recent(["x"])
+    h.feed([(1000.0 + i * 0.1, 0.1 * 3 ** (i % 9)) for i in range(50)])
+    h.feed([(1005.0 + i * 0.1, 0.0) for i in range(120)])  # 12 s of zeros: the rest left
+    assert h.recent_means() == {"x": [0.0]}
+
+
+def test_a_graph_scrolls_cell_by_cell_as_if_drawn_anew():
+    rows = [(1000.0 + i * 0.5, float(i % 5)) for i in range(240)]
+    rows += [(1200.0 + i * 0.5, 7.0) for i in range(120)]  # after a pause: all new cells
+    h = History(["x"], ["x"], 60.0)
+    h.feed(rows[:200])
+    first = h.series("x", 40)
+    assert h.series("x", 40) is first  # no cell completed: the same list
+    seen = 200
+    for end in (203, 240, 245, 360):
+        h.feed(rows[seen:end])
+        seen = end
+        anew = History(["x"], ["x"], 60.0)
+        anew.feed(rows[:end])
+        # the oldest cell may have lost buckets off the window since it was worked out
+        assert _nan_as_none(h.series("x", 40))[1:] == _nan_as_none(anew.series("x", 40))[1:]
+
+
+def _nan_as_none(values):
+    return [None if math.isnan(v) else v for v in values]
 
 
 # -- panes -----------------------------------------------------------------------------------
@@ -204,6 +245,17 @@ def test_graph_text_draws_eighth_blocks_and_linux_half_blocks():
     assert graph_text([LEVELS // 2, LEVELS], 0, 1, LINUX_GLYPHS) == "▄█"
     assert console_glyphs("linux") == LINUX_GLYPHS
     assert console_glyphs("xterm-256color") == UNICODE_GLYPHS
+
+
+def test_a_rows_graph_lines_are_graph_texts_lines_right_aligned():
+    levels = tuple((i * 7) % (LEVELS + 2) - 1 for i in range(70))  # every level and blanks
+    for height in (1, 2, 3):
+        for glyphs in (UNICODE_GLYPHS, LINUX_GLYPHS):
+            lay = layout_rows(74, 4 * height, [("row", 0, False)] * 4)
+            for shown in (levels[:0], levels[:5], levels):
+                want = tuple(graph_text(shown[-lay.graph:], line, height, glyphs).rjust(lay.graph)
+                             for line in range(height))
+                assert graph_lines(shown, lay, glyphs) == want
 
 
 def test_a_narrow_table_drops_empty_columns_first():

@@ -19,7 +19,7 @@ import os
 import selectors
 import threading
 import time
-from typing import Any, Callable, Optional, Type
+from typing import Any, Callable, Optional, Tuple, Type
 
 from textual.message import Message
 
@@ -53,6 +53,20 @@ class WakingEvent(threading.Event):
             self._wake_fd = None
 
 
+def wake_pipe() -> Tuple[int, int]:
+    """The (read, write) ends of the pipe that wakes the input thread, both non-blocking.
+
+    Textual resumes application mode on SIGCONT, which a terminal's hangup sends along with
+    SIGHUP, and so starts a second input thread beside the first. At exit a thread that takes
+    the wake-up byte leaves the other asleep in select(), and the exit, which joins it, waits
+    for ever, the terminal gone and the sampler still running: so once the exit event is set,
+    read_input leaves the byte in the pipe, and no read of it ever blocks."""
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    os.set_blocking(write_end, False)
+    return read_end, write_end
+
+
 def read_input(fd: int, wake_fd: int, stop: threading.Event, parser: InputParser,
                post: Callable[[Message], None]) -> None:
     """Read `fd` until `stop` is set, posting what `parser` makes of it; block while idle.
@@ -68,7 +82,12 @@ def read_input(fd: int, wake_fd: int, stop: threading.Event, parser: InputParser
             timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             for key, _mask in selector.select(timeout):
                 if key.data == _WAKE:
-                    os.read(wake_fd, 64)
+                    if stop.is_set():  # the byte stays, for any other input thread to see
+                        break
+                    try:
+                        os.read(wake_fd, 64)
+                    except BlockingIOError:
+                        pass  # another input thread took it
                     continue
                 try:
                     data = os.read(fd, READ_BYTES)
@@ -90,8 +109,7 @@ def quiet(base: Type[Any]) -> Type[Any]:
     class QuietDriver(base):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._wake_read, self._wake_write = os.pipe()
-            os.set_blocking(self._wake_write, False)
+            self._wake_read, self._wake_write = wake_pipe()
             self.exit_event = WakingEvent(self._wake_write)
 
         def run_input_thread(self) -> None:

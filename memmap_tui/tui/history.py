@@ -16,6 +16,7 @@ from itertools import islice
 from typing import Deque, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..thresholds import RECENT_WINDOW
+from .recent import RecentMeans
 
 WINDOWS: Tuple[Tuple[float, str], ...] = ((60.0, "1 min"), (600.0, "10 min"), (3600.0, "1 h"))
 BUCKETS = 120  # at most this many graph cells show distinct values
@@ -49,14 +50,13 @@ class History:
             c: _Column(self.position[c]) for c in dict.fromkeys(tracked) if c in self.position}
         self._bucket: Optional[int] = None
         self._gap = 0.0  # seconds between the last two rows
-        self.generation = 0  # bumps when a bucket completes
         self.recent: Deque[Sequence[float]] = deque()
         self.current_seconds = 1.0  # what "now" means for the values shown: one redraw period
         self._newest: Optional[List[Sequence[float]]] = None
         self.last_time = NAN
-        self._series_cache: Dict[Tuple[str, int], Tuple[int, List[float], int]] = {}
+        self._scrolls: Dict[Tuple[str, int], _Scroll] = {}
         self._current: Dict[str, float] = {}
-        self._cells: Dict[Tuple[str, int], Dict[int, float]] = {}
+        self._recent: Optional[RecentMeans] = None
 
     # -- feeding ------------------------------------------------------------------------------
     def feed(self, rows: Sequence[Sequence[float]]) -> None:
@@ -70,6 +70,8 @@ class History:
         newest = rows[-1][0]
         while self.recent and self.recent[0][0] <= newest - RECENT_SECONDS:
             self.recent.popleft()
+        if self._recent is not None:
+            self._recent.add(rows)
 
     def _add(self, row: Sequence[float]) -> None:
         t = row[0]
@@ -102,7 +104,6 @@ class History:
                 self._fill(col, skipped, carry)
             col.total, col.count = 0.0, 0
         self._bucket = bucket
-        self.generation += 1
 
     @staticmethod
     def _fill(col: _Column, buckets: int, carry: bool) -> None:
@@ -146,35 +147,38 @@ class History:
         """The window as `cells` means, oldest first; NaN where nothing was seen.
 
         Cells are aligned to the clock like buckets (cell g holds buckets g*B/cells up to
-        (g+1)*B/cells), so a complete cell never changes: each call computes only the cells
-        completed since the last one, and a graph scrolls instead of shimmering. The newest
-        cell shows once it is complete (the value beside the graph is always current).
+        (g+1)*B/cells), so a complete cell never changes: the graph scrolls, each call appending
+        only the cells completed since the last one, instead of shimmering. The newest cell shows
+        once it is complete (the value beside the graph is always current). Until a cell
+        completes the same list comes back, so what was worked out from it (levels, peak) holds.
         """
         col = self._tracked.get(column)
         if col is None or cells <= 0 or self._bucket is None:
             return [NAN] * max(cells, 0)
-        key = (column, cells)
-        cached = self._series_cache.get(key)
-        if cached is not None and cached[0] == self.generation:
-            return cached[1]
         shown = min(cells, BUCKETS)
         last = _last_complete_cell(self._bucket, shown)
-        first = last - shown + 1
-        if cached is not None and cached[2] == last:  # no cell completed: the same list, so
-            self._series_cache[key] = (self.generation, cached[1], last)  # what was worked
-            return cached[1]  # out from it (levels, peak) still holds
-        memo = self._cells.setdefault(key, {})
-        for g in [g for g in memo if g < first]:
-            del memo[g]
+        scroll = self._scrolls.get((column, cells))
+        if scroll is not None and scroll.last == last:
+            return scroll.values
+        if scroll is None or not 0 < last - scroll.last < shown:
+            scroll = self._scrolls[(column, cells)] = _Scroll(shown, last - shown)
         oldest = self._bucket - len(col.sums)  # the bucket id of col.sums[0]
-        for g in range(first, last + 1):
-            if g not in memo:
-                a, b = max(_edge(g, shown) - oldest, 0), _edge(g + 1, shown) - oldest
-                c = sum(col.counts[i] for i in range(a, b))  # a few buckets near the end
-                memo[g] = sum(col.sums[i] for i in range(a, b)) / c if c else NAN
-        result = [NAN] * (cells - shown) + [memo[g] for g in range(first, last + 1)]
-        self._series_cache[key] = (self.generation, result, last)
-        return result
+        scroll.means.extend([_cell_mean(col, g, shown, oldest)
+                             for g in range(scroll.last + 1, last + 1)])
+        scroll.last = last
+        scroll.values = [NAN] * (cells - shown) + list(scroll.means)
+        return scroll.values
+
+    def recent_means(self) -> Dict[str, List[float]]:
+        """{column: [its mean over the last RECENT_SECONDS]} ([] when it had no value there) of
+        the columns given to `track_recent`: the verdict reads only means."""
+        return self._recent.means() if self._recent is not None else {}
+
+    def track_recent(self, columns: Iterable[str]) -> None:
+        """Keep running means of these columns over the last RECENT_SECONDS (the verdict's)."""
+        positions = [(c, self.position[c]) for c in dict.fromkeys(columns) if c in self.position]
+        self._recent = RecentMeans(positions, RECENT_SECONDS)
+        self._recent.add(list(self.recent))
 
     def recent_window(self, columns: Iterable[str]) -> Dict[str, List[float]]:
         """{column: values over the last RECENT_SECONDS} for the verdict."""
@@ -186,10 +190,29 @@ class History:
         return out
 
 
+class _Scroll:
+    """One graph's complete cells, `shown` of them, the newest being cell id `last`."""
+
+    __slots__ = ("means", "last", "values")
+
+    def __init__(self, shown: int, last: int) -> None:
+        self.means: Deque[float] = deque([NAN] * shown, maxlen=shown)
+        self.last = last
+        self.values: List[float] = []
+
+
+def _cell_mean(col: _Column, cell: int, cells: int, oldest: int) -> float:
+    """The mean of the buckets of clock-aligned cell `cell` (NaN if none had a value);
+    `oldest` is the bucket id of col.sums[0]."""
+    a, b = max(_edge(cell, cells) - oldest, 0), _edge(cell + 1, cells) - oldest
+    c = sum(islice(col.counts, a, b))
+    return sum(islice(col.sums, a, b)) / c if c else NAN
+
+
 def _last_complete_cell(done: int, cells: int) -> int:
     """The newest cell whose buckets all come before bucket id `done` (the open one)."""
     last = (done * cells) // BUCKETS
-    while _edge(last + 1, cells) > done:
+    while ((last + 1) * BUCKETS) // cells > done:  # the next cell's first bucket is not done
         last -= 1
     return last
 

@@ -106,6 +106,7 @@ class Monitor:
         history = History(self.store.columns, graphed_columns(self.panes),
                           WINDOWS[self.window_index][0])
         history.current_seconds = self.current_seconds
+        history.track_recent(self._verdict_columns)
         return history
 
     def next_window(self) -> str:
@@ -120,16 +121,15 @@ class Monitor:
         self._seen = max(self.store.pushed - len(self.store), 0)
         self._pull(full=True)
         if self._seen:
-            self.verdict = verdict(self.history.recent_window(self._verdict_columns),
-                                   self.store.schema)
+            self.verdict = verdict(self.history.recent_means(), self.store.schema)
 
     def update(self) -> bool:
-        """Read the new rows, recompute the verdict and memmap's own usage; True if rows came."""
+        """Read the new rows, recompute the verdict (from the history's running means over its
+        window: the diagnosis reads only means) and memmap's own usage; True if rows came."""
         self.usage = self.self_meter()
         fresh = self._pull()
         if fresh:
-            self.verdict = verdict(self.history.recent_window(self._verdict_columns),
-                                   self.store.schema)
+            self.verdict = verdict(self.history.recent_means(), self.store.schema)
             self.updates += 1
         return fresh
 

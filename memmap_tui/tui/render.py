@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import List, Sequence, Tuple
+from operator import attrgetter
+from typing import List, Optional, Sequence, Tuple
 
 from rich.segment import Segment
 from rich.style import Style
@@ -116,25 +117,86 @@ def _glyph_table(line: int, height: int, glyphs: str) -> Tuple[str, ...]:
     return (*chars, " ")
 
 
-def row_segments(view: RowView, lay: PaneLayout, line: int, glyphs: str,
-                 graph_style: Style) -> List[Segment]:
-    """The segments of line `line` of a row (line 0 carries the texts), `lay.cell` wide."""
-    if line == 0:
-        segs = [Segment(view.label[: lay.label].ljust(lay.label + 1), LABEL),
-                Segment(view.value.rjust(VALUE_WIDTH)[:VALUE_WIDTH] + " ",
-                        LEVEL_STYLES.get(view.level, VALUE))]
-        if lay.note:
-            segs.append(Segment(view.note[: lay.note].ljust(lay.note + 1), NOTE))
-        if lay.bar:
-            segs += _bar(view, lay.bar, glyphs)
-            segs.append(Segment(" "))
-    else:  # a taller graph's lower lines: blank up to the graph
-        blank = lay.label + 2 + VALUE_WIDTH + (lay.note + 1 if lay.note else 0)
-        segs = [Segment(" " * (blank + (lay.bar + 1 if lay.bar else 0)))]
-    if lay.graph:
-        text = graph_text(view.levels[-lay.graph:], line, lay.row_height, glyphs)
-        segs.append(Segment(text.rjust(lay.graph), graph_style))
+def row_head(view: RowView, lay: PaneLayout, glyphs: str) -> List[Segment]:
+    """Line 0 of a row up to its graph: label, value, note and bar, `head_width(lay)` wide."""
+    segs = [Segment(view.label[: lay.label].ljust(lay.label + 1), LABEL),
+            Segment(view.value.rjust(VALUE_WIDTH)[:VALUE_WIDTH] + " ",
+                    LEVEL_STYLES.get(view.level, VALUE))]
+    if lay.note:
+        segs.append(Segment(view.note[: lay.note].ljust(lay.note + 1), NOTE))
+    if lay.bar:
+        segs += _bar(view, lay.bar, glyphs)
+        segs.append(Segment(" "))
     return segs
+
+
+def head_width(lay: PaneLayout) -> int:
+    """Cells of a row's line before its graph (a taller graph's lower lines are blank there)."""
+    return lay.label + 2 + VALUE_WIDTH + (lay.note + 1 if lay.note else 0) + (
+        lay.bar + 1 if lay.bar else 0)
+
+
+def graph_lines(levels: Sequence[int], lay: PaneLayout, glyphs: str) -> Tuple[str, ...]:
+    """Each line of a row's graph, top first, `lay.graph` cells wide (the newest on the right):
+    graph_text's lines, made in one pass over the levels."""
+    if not lay.graph:
+        return ("",) * lay.row_height
+    shown = levels[-lay.graph:]
+    if not shown:
+        return (" " * lay.graph,) * lay.row_height
+    columns = _glyph_columns(lay.row_height, glyphs)
+    return tuple("".join(line).rjust(lay.graph)
+                 for line in zip(*map(columns.__getitem__, shown)))
+
+
+@lru_cache(maxsize=16)
+def _glyph_columns(height: int, glyphs: str) -> Tuple[Tuple[str, ...], ...]:
+    """Per level 0..LEVELS, then -1: its character on each line of a graph, top first."""
+    return tuple(zip(*(_glyph_table(line, height, glyphs) for line in range(height))))
+
+
+class RowParts:
+    """One row of a pane as the segments of each of its lines, rebuilt from the parts that
+    changed: the texts (line 0's label, value, note and bar) when they change, a graph line
+    when its glyphs do (a graph's cells change only as it scrolls)."""
+
+    __slots__ = ("view", "head", "graph", "lines")
+
+    def __init__(self) -> None:
+        self.view: Optional[RowView] = None
+        self.head: List[Segment] = []
+        self.graph: Tuple[str, ...] = ()
+        self.lines: List[List[Segment]] = []
+
+    def update(self, view: RowView, lay: PaneLayout, glyphs: str, style: Style) -> List[int]:
+        """Take the row's new view; returns which of its lines (0: the texts') changed."""
+        old, self.view = self.view, view
+        if old is None:
+            self.head, self.graph = row_head(view, lay, glyphs), graph_lines(view.levels, lay,
+                                                                              glyphs)
+            self.lines = [[] for _ in range(lay.row_height)]
+            changed = list(range(lay.row_height))
+        elif old == view:
+            return []
+        else:
+            changed = self._graph_changes(old, view, lay, glyphs)
+            if (old.label, old.value, old.note, old.bar, old.level) != (
+                    view.label, view.value, view.note, view.bar, view.level):
+                self.head = row_head(view, lay, glyphs)
+                if 0 not in changed:
+                    changed.insert(0, 0)
+        blank = [Segment(" " * head_width(lay))]
+        for line in changed:
+            graph = [Segment(self.graph[line], style)] if lay.graph else []
+            self.lines[line] = (self.head if line == 0 else blank) + graph
+        return changed
+
+    def _graph_changes(self, old: RowView, view: RowView, lay: PaneLayout,
+                       glyphs: str) -> List[int]:
+        if old.levels == view.levels:
+            return []
+        graph, self.graph = self.graph, graph_lines(view.levels, lay, glyphs)
+        return [line for line, text in enumerate(self.graph) if text != graph[line]]
 
 
 def _bar(view: RowView, width: int, glyphs: str) -> List[Segment]:
@@ -163,20 +225,23 @@ def rows_on_line(lay: PaneLayout, y: int, rows: int) -> List[Tuple[int, int]]:
     return out
 
 
-def pane_line(rows: Sequence[RowView], lay: PaneLayout, y: int, glyphs: str,
-              graph_style: Style) -> List[Segment]:
+def pane_line(rows: Sequence[RowParts], lay: PaneLayout, y: int) -> List[Segment]:
     """The segments of content line y (y < rows_height), columns of rows side by side."""
     segs: List[Segment] = []
     for i, line in rows_on_line(lay, y, len(rows)):
-        gap = (i // lay.per_column) * (lay.cell + COLUMN_GAP) - _length(segs)
-        if gap > 0:
-            segs.append(Segment(" " * gap))
-        segs += row_segments(rows[i], lay, line, glyphs, graph_style)
+        if segs:  # a column of rows after the first
+            gap = (i // lay.per_column) * (lay.cell + COLUMN_GAP) - _length(segs)
+            if gap > 0:
+                segs.append(Segment(" " * gap))
+        segs += rows[i].lines[line]
     return segs
 
 
 def _length(segs: Sequence[Segment]) -> int:
-    return sum(len(s.text) for s in segs)
+    return sum(map(len, map(_TEXT, segs)))
+
+
+_TEXT = attrgetter("text")
 
 
 # The process table: column widths, and which columns go first when the pane is narrow.
@@ -244,15 +309,18 @@ def box_top(width: int, title: str, rule: Style, title_style: Style, compact: bo
 
 
 def box_side(content: List[Segment], width: int, rule: Style,
-             compact: bool) -> List[Segment]:
-    """One content line between the side rules, padded to the content width."""
+             compact: bool) -> Tuple[List[Segment], int]:
+    """One content line between the side rules, padded to the content width; and its cells
+    (every glyph drawn in a pane is one cell wide)."""
     inner = box_content_size(width, 3, compact)[0]
-    pad = inner - _length(content)
-    body = content + [Segment(" " * pad)] if pad > 0 else content
+    length = _length(content)
+    body = content + [Segment(" " * (inner - length))] if length < inner else content
+    length = max(length, inner)
     if compact:
-        return body
+        return body, length
     space = " " * BOX_PAD
-    return [Segment(BOX["v"] + space, rule), *body, Segment(space + BOX["v"], rule)]
+    return [Segment(BOX["v"] + space, rule), *body, Segment(space + BOX["v"], rule)], (
+        length + 2 + 2 * BOX_PAD)
 
 
 def box_bottom(width: int, subtitle: str, rule: Style, note_style: Style) -> List[Segment]:

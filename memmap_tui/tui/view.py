@@ -63,9 +63,42 @@ _MEMO = _SeriesMemo()
 _PEAK = -1.0  # the memo key of a series' peak (scales are positive)
 
 
-def _levels(series: Sequence[float], scale: float) -> Tuple[int, ...]:
-    """Each value as 0..LEVELS of `scale` (clamped), -1 for NaN."""
-    return _MEMO.get(series, scale, lambda: _levels_of(series, scale))  # type: ignore[no-any-return]
+class _ScrolledLevels:
+    """Each graph's levels, kept with the series and the scale they came from: under the same
+    scale, a series that scrolled by a few cells has only its new cells' levels worked out."""
+
+    LIMIT = 256
+    SCROLLS = (1, 2, 3)  # cells a graph may have moved on by between two redraws
+
+    def __init__(self) -> None:
+        self._kept: Dict[Tuple[str, int], Tuple[Sequence[float], float, Tuple[int, ...]]] = {}
+
+    def get(self, column: str, series: Sequence[float], scale: float) -> Tuple[int, ...]:
+        """Each value of `column`'s series as 0..LEVELS of `scale` (clamped), -1 for NaN."""
+        key = (column, len(series))
+        kept = self._kept.get(key)
+        if kept is None or kept[1] != scale:
+            levels = _levels_of(series, scale)
+        elif kept[0] is series:
+            return kept[2]
+        else:
+            levels = _scrolled(kept[0], kept[2], series, scale)
+        if len(self._kept) >= self.LIMIT:
+            self._kept.clear()
+        self._kept[key] = (series, scale, levels)
+        return levels
+
+
+def _scrolled(old: Sequence[float], levels: Tuple[int, ...], series: Sequence[float],
+              scale: float) -> Tuple[int, ...]:
+    """The levels of `series` from those of `old` when it is `old` moved on by a few cells."""
+    for k in _ScrolledLevels.SCROLLS:
+        if len(series) > k and series[:-k] == old[k:]:
+            return levels[k:] + _levels_of(series[-k:], scale)
+    return _levels_of(series, scale)
+
+
+_LEVELS = _ScrolledLevels()
 
 
 def _levels_of(series: Sequence[float], scale: float) -> Tuple[int, ...]:
@@ -129,7 +162,7 @@ def row_view(row: Row, history: History, cells: int) -> RowView:
             note = f"{fraction * 100:.0f} % of link"
     else:
         scale, text = _peak(series, value), _text(row, row.column, value)
-    return RowView(row.label, text, note, bar, _levels(series, scale),
+    return RowView(row.label, text, note, bar, _LEVELS.get(row.column, series, scale),
                    _level(row, value, fraction))
 
 

@@ -20,7 +20,7 @@ from textual.widgets import Footer, Static
 from ..monitor import Monitor
 from ..panes import CPU, GPU, MEMORY, PROCESS, THROUGHPUT, WAITING, PaneSpec
 from ..view import pane_view
-from ..widgets.cached import Backdrop
+from ..widgets.cached import Backdrop, KeptLines, line_regions
 from ..widgets.pane import Pane
 from ..widgets.status import Status, StatusBar, VerdictLine
 
@@ -36,6 +36,11 @@ class Columns(Horizontal, Backdrop):
 
 class Column(Vertical, Backdrop):
     """One column of panes, covered whole by them (their heights are shares of it)."""
+
+
+class KeysFooter(Footer, KeptLines):
+    """The footer (its keys are widgets of their own), its line kept between its repaints:
+    the screen's top-level widgets are drawn again on every update of any part of the screen."""
 
 
 def arrange(panes: Sequence[PaneSpec], wide: bool) -> List[List[PaneSpec]]:
@@ -64,13 +69,14 @@ class OverviewScreen(Screen, Backdrop):
         self._wide = False
         self._panes: Optional[List[Pane]] = None
         self._status, self._verdict = StatusBar(id="status"), VerdictLine(id="verdict")
+        self._area = Columns()
 
     def compose(self) -> ComposeResult:
         yield self._status
         yield self._verdict
         yield self._pane_area(self.app.size.width >= WIDE)
         yield Static(id="too-small")
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def _pane_area(self, wide: bool) -> Columns:
         """The panes in one column, or two when `wide`."""
@@ -84,7 +90,8 @@ class OverviewScreen(Screen, Backdrop):
                 _set_compact(pane, self.app.size.height < COMPACT_HEIGHT)
                 panes.append(pane)
             columns.append(Column(*panes, classes="column"))
-        return Columns(*columns, id="panes")
+        self._area = Columns(*columns, id="panes")
+        return self._area
 
     def on_mount(self) -> None:
         self._fit(self.app.size.width, self.app.size.height)
@@ -134,13 +141,28 @@ class OverviewScreen(Screen, Backdrop):
         if not panes:
             return
         self._verdict.verdict = monitor.verdict
-        for pane in self.panes():
-            if pane.display:
-                self._draw(pane)
+        shown = [pane for pane in self.panes() if pane.display]
+        for pane in shown:
+            self._draw(pane)
+        self._repaint(shown)
 
     def _draw(self, pane: Pane) -> None:
         pane.view = pane_view(pane.spec, self.monitor.history, pane.graph_cells,
                               self.monitor.tables, pane.table_lines)
 
+    def _repaint(self, panes: List[Pane]) -> None:
+        """Repaint the lines the panes redrew, all in one refresh of the pane area: each
+        widget's own refresh is a pass through Textual's refresh and idle machinery, which costs
+        more than drawing a line."""
+        origin = self._area.region.offset
+        regions = []
+        for pane in panes:
+            offset = pane.region.offset - origin
+            regions += [r.translate(offset)
+                        for r in line_regions(pane.take_repaints(), pane.size.width)]
+        if regions:
+            self._area.refresh(*regions)
+
     def on_pane_relayout(self, message: Pane.Relayout) -> None:
         self._draw(message.pane)
+        self._repaint([message.pane])

@@ -8,15 +8,16 @@ they are (`render_lines`, no styles pass), and repaints just the changed lines.
 
 from __future__ import annotations
 
-from typing import Iterable, List, Optional
+from typing import Any, Iterable, List, Optional, Tuple
 
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
 
 class CachedLines(Widget):
-    """Holds `self._lines` (one Strip per line, top to bottom) and draws nothing else."""
+    """Holds `self._lines` (one Strip per line, top to bottom, all as wide as the widget) and
+    draws nothing else."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -25,6 +26,10 @@ class CachedLines(Widget):
     def render_lines(self, crop: Region) -> List[Strip]:
         """The cached lines within `crop` (widget coordinates)."""
         lines = self._lines
+        x, y, width, height = crop
+        if not x and not y and height == len(lines) and lines and lines[0].cell_length == width:
+            return list(lines)  # the whole widget (its lines are all as wide): the compositor
+            # asks for that on every update, whatever it repaints
         out = []
         for y in range(crop.y, crop.y + crop.height):
             line = lines[y] if y < len(lines) else Strip.blank(crop.right)
@@ -34,12 +39,12 @@ class CachedLines(Widget):
 
     def repaint_lines(self, lines: Iterable[int]) -> None:
         """Repaint these lines (widget coordinates) on the next screen update."""
-        regions = _runs(lines, self.size.width)
+        regions = line_regions(lines, self.size.width)
         if regions:
             self.refresh(*regions)
 
 
-def _runs(lines: Iterable[int], width: int) -> List[Region]:
+def line_regions(lines: Iterable[int], width: int) -> List[Region]:
     """One region per run of consecutive lines."""
     regions: List[Region] = []
     for y in sorted(lines):
@@ -68,3 +73,25 @@ class Backdrop(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._backdrop = None  # new colours
+
+
+class KeptLines(Widget):
+    """A widget whose own lines, as Textual draws them, are kept until it is refreshed, resized
+    or restyled: for a widget whose look seldom changes but that the compositor asks for on
+    every update. Mixed in after the widget's class, so that CSS still knows it by that name."""
+
+    _kept: Optional[Tuple[Region, Size, List[Strip]]] = None
+
+    def render_lines(self, crop: Region) -> List[Strip]:
+        kept = self._kept
+        if kept is None or kept[0] != crop or kept[1] != self.size:
+            kept = self._kept = (crop, self.size, super().render_lines(crop))
+        return kept[2]
+
+    def refresh(self, *regions: Region, **kwargs: Any) -> Any:
+        self._kept = None
+        return super().refresh(*regions, **kwargs)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._kept = None

@@ -9,7 +9,7 @@ terminals) draws a title rule instead.
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, Optional, Set, Tuple
 
 from rich.segment import Segment
 from rich.style import Style
@@ -20,6 +20,7 @@ from textual.strip import Strip
 from ..panes import BAR, PaneSpec
 from ..render import (
     PaneLayout,
+    RowParts,
     box_bottom,
     box_content_size,
     box_side,
@@ -28,7 +29,6 @@ from ..render import (
     layout_rows,
     pane_line,
     rows_height,
-    rows_on_line,
     table_lines,
 )
 from ..view import PaneView
@@ -69,7 +69,8 @@ class Pane(CachedLines):
         self._layout: Optional[PaneLayout] = None
         self._drawn = PaneView()  # what the content strips show
         self._content: List[Strip] = []  # content lines, top to bottom
-        self._keys: List[List[Segment]] = []  # what each content line of the rows says
+        self._parts: List[RowParts] = []  # each shown row's lines, as segments
+        self._repaints: Set[int] = set()  # lines redrawn, for the screen to repaint
         self._table_top = 0
         self._rule = Style()
         self._width = self._height = 0
@@ -118,7 +119,7 @@ class Pane(CachedLines):
         width, height = box_content_size(self._width, self._height, self.compact)
         shapes = [(r.label, r.note_width, r.kind == BAR) for r in self.spec.rows]
         self._layout = layout_rows(width, height, shapes, bool(self.spec.table))
-        self._drawn, self._content, self._keys = PaneView(), [], []
+        self._drawn, self._content, self._parts = PaneView(), [], []
         self._redraw(self.view, everything=True)
         self.post_message(self.Relayout(self))
 
@@ -144,43 +145,39 @@ class Pane(CachedLines):
         self._assemble()
         if everything:
             self.refresh()
-        elif dirty or retitle:
-            self.repaint_lines([*(y + 1 for y in dirty), *([0] if retitle else [])])
+        else:  # the screen repaints them, with the other panes' (take_repaints)
+            self._repaints.update(y + 1 for y in dirty)
+            if retitle:
+                self._repaints.add(0)
+
+    def take_repaints(self) -> List[int]:
+        """The lines (widget coordinates) redrawn since the last call, not yet repainted."""
+        lines, self._repaints = sorted(self._repaints), set()
+        return lines
 
     def _row_lines(self, view: PaneView, everything: bool) -> Tuple[List[Strip], List[int]]:
-        """The rows' content lines, reusing those whose rows (or whose text) did not change;
-        and the numbers of the lines that did. A tall graph's lower lines hold only graph, so
-        they change only when its levels do (once a graph cell completes), not with the value."""
+        """The rows' content lines, rebuilt from the parts of the rows that changed (the
+        others' lines are kept); and the numbers of the lines that were rebuilt."""
         lay = self._layout
         assert lay is not None
-        rows, old = view.rows[: lay.shown], self._drawn.rows
-        changed = [everything or i >= len(old) or old[i] != r for i, r in enumerate(rows)]
-        graphs = [everything or i >= len(old) or old[i].levels != r.levels
-                  for i, r in enumerate(rows)]
-        content: List[Strip] = []
-        keys: List[List[Segment]] = []
-        dirty: List[int] = []
-        for y in range(rows_height(lay, len(rows))):
-            known = y < len(self._content)
-            if known and not any(graphs[i] if line else changed[i]
-                                 for i, line in rows_on_line(lay, y, len(rows))):
-                content.append(self._content[y])
-                keys.append(self._keys[y])
-                continue
-            segs = pane_line(rows, lay, y, self.glyphs, self.graph_style)
-            keys.append(segs)
-            if known and segs == self._keys[y]:  # e.g. a tall graph's top line, still blank
-                content.append(self._content[y])
-            else:
-                content.append(self._side(segs))
-                dirty.append(y)
-        self._keys = keys
-        return content, dirty
+        rows = view.rows[: lay.shown]
+        if everything or len(self._parts) != len(rows):
+            self._parts, self._content = [RowParts() for _ in rows], []
+        dirty: Set[int] = set()
+        for i, (parts, row) in enumerate(zip(self._parts, rows)):
+            top = (i % lay.per_column) * lay.row_height if lay.per_column else 0
+            dirty.update(top + line for line in parts.update(row, lay, self.glyphs,
+                                                                  self.graph_style))
+        height = rows_height(lay, len(rows))
+        content = self._content[:height]
+        content += [self._blank] * (height - len(content))
+        for y in sorted(dirty):
+            content[y] = self._side(pane_line(self._parts, lay, y))
+        return content, sorted(dirty)
 
     def _side(self, segs: List[Segment]) -> Strip:
         width = self._width
-        line = box_side(segs, width, self._rule, self.compact)
-        length = sum(len(s.text) for s in line)  # every glyph drawn here is one cell wide
+        line, length = box_side(segs, width, self._rule, self.compact)
         strip = Strip(line, length)
         return strip if length == width else strip.adjust_cell_length(width)
 

@@ -125,6 +125,11 @@ class StatusBar(OneLine):
 
 
 VERDICT_STYLES = {BAD: Style(color="red", bold=True), WARN: Style(color="yellow", bold=True)}
+
+
+def _said(verdict: Optional[Verdict]) -> Optional[Tuple[str, str]]:
+    """What the verdict line shows of a verdict."""
+    return None if verdict is None else (verdict.level, verdict.text)
 OK_MARK = Style(color="green")
 
 
@@ -133,8 +138,9 @@ class VerdictLine(OneLine):
 
     verdict: reactive[Optional[Verdict]] = reactive(None, repaint=False)
 
-    def watch_verdict(self) -> None:
-        self._rebuild()
+    def watch_verdict(self, old: Optional[Verdict], new: Optional[Verdict]) -> None:
+        if _said(old) != _said(new):  # not when only the numbers behind the words moved
+            self._rebuild()
 
     def pieces(self, width: int) -> Pieces:
         v = self.verdict
