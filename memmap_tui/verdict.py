@@ -174,12 +174,10 @@ def _input_signature(f: Figures) -> bool:
     faults, _ = f.first(R.MAJOR_FAULTS, R.TREE)
     if faults >= T.MANY_FAULTS:
         return True
-    calls, _ = f.first(R.READ_CALLS, R.TREE)
-    size, _ = f.first(R.READ_CALL_SIZE, R.TREE)
     through, _ = f.first(R.BYTES_READ, R.TREE)
     stored, _ = f.first(R.STORAGE_READ, R.TREE)
     cold = through > 0 and 100.0 * stored / through >= T.COLD_READS
-    if not (calls >= T.MANY_READS and size < T.SMALL_READ and cold):
+    if not (cold and _reads(f)):
         return False
     return _busiest_device(f)[1] is None or bool(_small_requests(f))
 
