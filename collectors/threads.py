@@ -43,6 +43,14 @@ def thread_ticks(raw: bytes) -> Optional[Tuple[str, float]]:
     return name, ticks
 
 
+def _share(before: Optional[float], now: float, dt: float) -> float:
+    """A thread's share of one core, %, from its ticks `dt` seconds apart; NaN without a
+    baseline."""
+    if before is None or not dt > 0:
+        return NAN
+    return max(now - before, 0.0) / CLK_TCK / dt * 100.0
+
+
 class ProcessThreads:
     """The threads of one process: their CPU ticks at the last reading, and the busiest share."""
 
@@ -57,9 +65,10 @@ class ProcessThreads:
 
     def single(self, name: str, own_seconds: float, dt: float) -> None:
         """A process with one thread: its own CPU seconds are its thread's."""
-        before = self._ticks.get(0)
-        self._ticks = {0: own_seconds * CLK_TCK}
-        self._set(name, before, own_seconds * CLK_TCK, dt)
+        now = own_seconds * CLK_TCK
+        self.busiest = _share(self._ticks.get(0), now, dt)
+        self.busiest_name = name if self.busiest == self.busiest else ""
+        self._ticks = {0: now}
 
     def read(self, dt: float) -> None:
         """List the threads and read each one's ticks; the busiest share over `dt` seconds."""
@@ -76,20 +85,11 @@ class ProcessThreads:
                 continue
             name, now = read
             ticks[tid] = now
-            before = self._ticks.get(tid)
-            if before is not None and dt > 0:
-                share = max(now - before, 0.0) / CLK_TCK / dt * 100.0
-                if not share <= best:
-                    best, best_name = share, name
+            share = _share(self._ticks.get(tid), now, dt)
+            if share == share and not share <= best:
+                best, best_name = share, name
         self._ticks = ticks
         self.busiest, self.busiest_name = best, best_name
-
-    def _set(self, name: str, before: Optional[float], now: float, dt: float) -> None:
-        if before is None or not dt > 0:
-            self.busiest, self.busiest_name = NAN, ""
-            return
-        self.busiest = max(now - before, 0.0) / CLK_TCK / dt * 100.0
-        self.busiest_name = name
 
     def _read_one(self, tid: int) -> Optional[Tuple[str, float]]:
         try:
