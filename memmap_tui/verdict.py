@@ -31,7 +31,8 @@ On a fast disk a loader of small files or a memory-mapped data set waits less th
 each read is quick, and its own per-file or per-fault overhead (system calls, page faults) fills
 the rest of the time. So a watched tree whose reads show the input signature (many small read
 calls whose bytes come mostly from storage, or many major faults) is input-bound from
-INPUT_MODERATE of waiting on: what limits it is how its data is stored, not its CPU.
+INPUT_MODERATE (faults) or SIGNATURE_WAIT (small cold calls) of waiting on: what limits it
+is how its data is stored, not its CPU.
 """
 
 from __future__ import annotations
@@ -163,17 +164,22 @@ def _tree_moves_data(f: Figures) -> bool:
             or own_wait >= T.INPUT_MODERATE)
 
 
-def _input_signature(f: Figures) -> bool:
+def _input_signature(f: Figures, wait: float) -> bool:
     """Whether the watched tree's own reads are input's signature: many major faults (a
     memory-mapped data set read from storage), or many small read calls whose bytes come
     mostly from storage in small device requests (cold small files; a big file read in small
     calls is merged by readahead into big requests, and its limit is the calls, not the
-    storage). False without a tree: the host's reads may be anyone's."""
+    storage). The faults need INPUT_MODERATE of waiting; the small cold calls, four conditions
+    at once, only SIGNATURE_WAIT (that the tree waits for storage at all: on a fast disk
+    their wait share swings around a few percent). False without a tree: the host's reads may
+    be anyone's."""
     if not _tree(f):
         return False
     faults, _ = f.first(R.MAJOR_FAULTS, R.TREE)
-    if faults >= T.MANY_FAULTS:
+    if faults >= T.MANY_FAULTS and wait >= T.INPUT_MODERATE:
         return True
+    if not wait >= T.SIGNATURE_WAIT:
+        return False
     through, _ = f.first(R.BYTES_READ, R.TREE)
     stored, _ = f.first(R.STORAGE_READ, R.TREE)
     cold = through > 0 and 100.0 * stored / through >= T.COLD_READS
@@ -339,7 +345,7 @@ def diagnose(window: Window, schema: Schema) -> Verdict:
     gpus = _gpus(f)
     wait, wait_spec = waiting_share(window, schema)
     input_bound = wait >= T.INPUT_BOUND and _tree_moves_data(f)
-    signature = wait >= T.INPUT_MODERATE and _input_signature(f)
+    signature = _input_signature(f, wait)
     found = _memory(f)
     if found is None and gpus and gpus[0][1] >= T.GPU_BOUND and not input_bound:
         name, busy, spec = gpus[0]

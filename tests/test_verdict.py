@@ -241,8 +241,8 @@ def test_small_files_in_the_page_cache_are_not_an_input_cause() -> None:
     assert v.cause not in ("small-files", "storage"), v
 
 
-def test_cold_small_files_that_barely_wait_are_not_an_input_cause() -> None:
-    just = T.INPUT_MODERATE - 0.5
+def test_cold_small_files_that_do_not_wait_are_not_an_input_cause() -> None:
+    just = T.SIGNATURE_WAIT - 0.5
     v = judge_specs(ALL + [STORED], cold_small_files(tree_wait_percent=just))
     assert v.cause not in ("small-files", "storage"), v
 
@@ -252,6 +252,18 @@ def test_a_big_cold_file_read_in_small_calls_is_not_input_below_the_line() -> No
     v = judge_specs(ALL + [STORED], cold_small_files(sda__reads_per_second=400.0,
                                                      sda__read_request_bytes=256e3))
     assert v.cause not in ("small-files", "storage"), v
+
+
+def test_cold_small_files_on_the_signature_line_are_small_files() -> None:
+    v = judge_specs(ALL + [STORED], cold_small_files(tree_wait_percent=T.SIGNATURE_WAIT))
+    assert v.cause == "small-files", v
+
+
+def test_memory_mapped_reads_need_the_moderate_line() -> None:
+    faults = spec("x.major_faults_per_second", R.MAJOR_FAULTS, R.TREE)
+    means = quiet(tree_wait_percent=T.INPUT_MODERATE - 0.5, read_bytes_per_second=0.0,
+                  major_faults_per_second=9e3, sda__busy_percent=65.0)
+    assert judge_specs(ALL + [faults], means).cause != "storage"
 
 
 def test_memory_mapped_reads_are_input_below_the_line() -> None:
