@@ -129,7 +129,7 @@ class Member:
         """Its threads' CPU over the last `dt` seconds (collectors/threads.py); `threads` and
         `own_cpu_seconds` (utime + stime) from this tick's stat."""
         if self.stat is None or self.zombie:
-            self.threads.busiest = NAN
+            self.threads.forget()
         elif threads == 1:
             self.threads.single(self.name, own_cpu_seconds, dt)
         else:

@@ -73,7 +73,7 @@ from .process_metrics import process_specs
 from .procfs import NO_MEMORY, ProcessGone, ProcFiles, exit_status, read_text, thread_group
 from .proctree import NewProcesses
 from .smaps_budget import MemoryBudget
-from .threads import THREAD_SECONDS, busiest
+from .threads import THREAD_SECONDS, busiest, busiest_process
 from .treeread import TreeRead, TreeTicks
 
 log = logging.getLogger("memmap_tui.process")
@@ -111,6 +111,7 @@ class ProcessCollector(Collector):
         self._root_recycled = False
         self._threads_at = -math.inf  # when threads were last read
         self._busiest = NAN
+        self._top_process: Tuple[float, float] = (NAN, NAN)
         self._ticks = TreeTicks(reader_class)  # one read for the tree (collectors/treeread.py)
         self._in_d = 0
         self._sums: Optional[Tuple[float, ...]] = None  # _member_sums(), while it holds
@@ -164,6 +165,7 @@ class ProcessCollector(Collector):
         self.ended = None
         self._root_recycled = False
         self._threads_at, self._busiest = -math.inf, NAN
+        self._top_process = (NAN, NAN)
         self._delayacct.open()
         self._finder = NewProcesses(self.proc_root, self.members.__contains__, self._adopt_old)
         self._now = self.clock()
@@ -308,6 +310,7 @@ class ProcessCollector(Collector):
         for m, (threads, own_cpu_seconds) in zip(alive, counts):
             m.read_threads(dt, threads, own_cpu_seconds)
         self._busiest = busiest([m.threads for m in alive])[0]
+        self._top_process = busiest_process([m.threads for m in alive])
 
     def _forget(self, m: Member, now: float) -> None:
         self._ticks.changed = True
@@ -328,7 +331,7 @@ class ProcessCollector(Collector):
         return [
             float(count), cpu, rss, pss, read, write, disk_read, disk_write, major, delay,
             seconds, uss, anon, file, swap, minor, threads, files, unread_memory, unread_io,
-            read_calls, write_calls, NAN, NAN, float(in_d), self._busiest,
+            read_calls, write_calls, NAN, NAN, float(in_d), self._busiest, *self._top_process,
         ]
 
     def _member_sums(self, alive: List[Member], count: int) -> Tuple[float, ...]:

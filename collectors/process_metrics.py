@@ -9,6 +9,8 @@ from typing import List
 from memmap_tui import roles as R
 from memmap_tui.model import MetricSpec, counter, gauge, ratio_gauge
 
+from .threads import BUSY_THREAD_SHARE
+
 
 def process_specs() -> List[MetricSpec]:
     """The `proc.*` metrics, in the order of ProcessCollector.collect()'s values."""
@@ -91,4 +93,14 @@ def process_specs() -> List[MetricSpec]:
               "thread that never left the CPU; one loader thread at its limit).",
               label="busiest thread", pane=R.CPU, roles=(R.THREAD_MAX, tree),
               key="busiest_thread_percent", rank=5),
+        gauge(p, "top_process_cpu_percent", "percent",
+              "CPU of the tree's busiest process over the last second, its threads summed, % of "
+              "one core (200: two cores).",
+              label="busiest proc", pane=R.CPU, roles=(R.PROCESS_MAX, tree),
+              notes=(("proc.top_process_busy_threads", "{} busy threads"),), rank=6),
+        gauge(p, "top_process_busy_threads", "count",
+              f"Threads of the busiest process that used at least {BUSY_THREAD_SHARE:.0f} % of a "
+              "core over the last second: several busy threads that together never pass one "
+              "core are serialised, as by Python's GIL.",
+              label="busy threads", roles=(R.BUSY_THREADS, tree)),
     ]

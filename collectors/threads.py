@@ -16,6 +16,11 @@ that ended is forgotten.
 
 The figure is the largest share over the tree's threads in the last second: percent of one core
 (100 = a thread that never left the CPU). NaN until two readings a second apart exist.
+
+The same readings give the busiest process (the largest sum of one process's thread shares) and
+how many of its threads were busy (at least BUSY_THREAD_SHARE of a core in that second). Four
+Python threads under the GIL read as "one process at 95 %, 4 busy threads, the busiest 25 %":
+several threads that together never use more than one core, which no single thread shows.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Dict, List, Optional, Tuple
 from .procfs import CLK_TCK
 
 THREAD_SECONDS = 1.0
+BUSY_THREAD_SHARE = 10.0  # % of one core: a thread that ran at least this much of the second is busy
 NAN = float("nan")
 
 
@@ -59,6 +65,12 @@ class ProcessThreads:
         self._ticks: Dict[int, float] = {}
         self.busiest = NAN     # percent of one core over the last interval
         self.busiest_name = ""
+        self.total = NAN       # the process: its threads' shares summed, percent of one core
+        self.busy = NAN        # how many of its threads were busy (BUSY_THREAD_SHARE)
+
+    def forget(self) -> None:
+        """Nothing to show (a zombie, a process without a stat yet)."""
+        self.busiest = self.total = self.busy = NAN
 
     def close(self) -> None:
         self._ticks.clear()
@@ -66,8 +78,9 @@ class ProcessThreads:
     def single(self, name: str, own_seconds: float, dt: float) -> None:
         """A process with one thread: its own CPU seconds are its thread's."""
         now = own_seconds * CLK_TCK
-        self.busiest = _share(self._ticks.get(0), now, dt)
-        self.busiest_name = name if self.busiest == self.busiest else ""
+        share = self.busiest = self.total = _share(self._ticks.get(0), now, dt)
+        self.busiest_name = name if share == share else ""
+        self.busy = float(share >= BUSY_THREAD_SHARE) if share == share else NAN
         self._ticks = {0: now}
 
     def read(self, dt: float) -> None:
@@ -75,10 +88,11 @@ class ProcessThreads:
         try:
             tids = [int(t) for t in os.listdir(self.task) if t.isdigit()]
         except OSError:
-            self.busiest = NAN  # gone, or its tasks cannot be listed (another user's, hidepid)
+            self.forget()  # gone, or its tasks cannot be listed (another user's, hidepid)
             return
         ticks: Dict[int, float] = {}
         best, best_name = NAN, ""
+        shares: List[float] = []
         for tid in tids:
             read = self._read_one(tid)
             if read is None:
@@ -86,10 +100,15 @@ class ProcessThreads:
             name, now = read
             ticks[tid] = now
             share = _share(self._ticks.get(tid), now, dt)
-            if share == share and not share <= best:
-                best, best_name = share, name
+            if share == share:
+                shares.append(share)
+                if not share <= best:
+                    best, best_name = share, name
         self._ticks = ticks
         self.busiest, self.busiest_name = best, best_name
+        self.total = sum(shares) if shares else NAN
+        self.busy = float(sum(1 for share in shares if share >= BUSY_THREAD_SHARE)) if shares \
+            else NAN
 
     def _read_one(self, tid: int) -> Optional[Tuple[str, float]]:
         try:
@@ -102,6 +121,16 @@ class ProcessThreads:
             return None
         finally:
             os.close(fd)
+
+
+def busiest_process(threads: List[ProcessThreads]) -> Tuple[float, float]:
+    """(the largest process total over `threads`, % of one core; how many of its threads were
+    busy); NaN, NaN when none has a figure yet."""
+    best, busy = NAN, NAN
+    for t in threads:
+        if t.total == t.total and not t.total <= best:
+            best, busy = t.total, t.busy
+    return best, busy
 
 
 def busiest(threads: List[ProcessThreads]) -> Tuple[float, str]:

@@ -38,6 +38,8 @@ CPU_BUSY = "cpu-busy"              # percent of all CPUs busy (100 = every CPU)
 CPU_CORE_MAX = "cpu-core-max"      # the busiest single CPU, percent of it
 CPU_CORES = "cpu-cores"            # CPU used, percent of one core (200 = two cores busy)
 THREAD_MAX = "thread-max"          # the busiest thread, percent of one core
+PROCESS_MAX = "process-max"        # the busiest process, its threads summed, percent of one core
+BUSY_THREADS = "busy-threads"      # how many threads of the busiest process were busy
 PROCESSES = "processes"            # how many processes are alive (a count, never a fraction)
 PARTIAL = "partial"                # how many processes a tree's sums leave out (0: whole)
 
@@ -99,6 +101,8 @@ ROLES: Dict[str, str] = {
     CPU_CORE_MAX: "the busiest CPU, % of it",
     CPU_CORES: "CPU used, % of one core",
     THREAD_MAX: "the busiest thread, % of one core",
+    PROCESS_MAX: "the busiest process, its threads summed, % of one core",
+    BUSY_THREADS: "busy threads of the busiest process (a count)",
     PROCESSES: "live processes (a count)",
     PARTIAL: "processes the tree's sums leave out, unreadable (0: the sums are whole)",
     RAM_USED: "RAM in use, bytes",

@@ -56,6 +56,20 @@ TABLE: Tuple[Threshold, ...] = (
               "thread's worth: that thread is its limit even when other jobs keep every CPU busy",
               "a single thread cannot use a second core, so freeing CPUs would not speed it up",
               "our own: half a core leaves room for a helper thread or two"),
+    Threshold("serial_threads", 1.5, "threads",
+              "a process with at least this many busy threads on average (each at least 10 % "
+              "of a core in a second) whose sum stays under one_core while CPUs are free runs "
+              "serialised: cpu-thread",
+              "threads that could run in parallel would use a second core when one is free; "
+              "several busy threads that together hold one core take turns (Python's GIL, one "
+              "lock), and more CPUs or workers in threads would not help",
+              "our own; the GIL lets one thread run Python at a time (Python docs, "
+              "sys.setswitchinterval), so N busy threads of pure Python sum to one core"),
+    Threshold("one_core", 110.0, "% of one core",
+              "a process whose threads sum to at most this is held to one core",
+              "one core is 100 %; the margin covers one-second readings of 10 ms clock ticks "
+              "and a little work done outside the lock (C code that releases the GIL)",
+              "our own"),
     Threshold("tree_moves_data", 1e6, "bytes/s",
               "the watched tree must read or write at least this much (through its calls or "
               "from storage), fault in data or wait for it, for an I/O cause to be its own",
@@ -165,6 +179,8 @@ GPU_BOUND = value("gpu_bound")
 CPUS_BUSY = value("cpus_busy")
 THREAD_PINNED = value("thread_pinned")
 THREAD_ALONE = value("thread_alone")
+SERIAL_THREADS = value("serial_threads")
+ONE_CORE = value("one_core")
 TREE_MOVES_DATA = value("tree_moves_data")
 TREE_CPU_ACTIVE = value("tree_cpu_active")
 RECLAIM_SOME = value("reclaim_some")

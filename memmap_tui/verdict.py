@@ -18,7 +18,9 @@ The causes, in the order they are tried (the first that holds is named):
   storage         input-bound otherwise: the device is the limit (its busy share, queue, wait)
   cpu-thread      one thread of the watched tree (or, without one, one CPU) pinned at a full
                   core while CPUs are free, or while the tree runs little besides that thread
-                  (a single thread is its own limit however busy the other CPUs are)
+                  (a single thread is its own limit however busy the other CPUs are); or
+                  several busy threads of one process that together hold one core while CPUs
+                  are free (serialised, as by Python's GIL)
   cpu             all CPUs busy, and the watched tree uses CPU
   none            nothing above holds
 Input-bound means waiting for data at least INPUT_BOUND of the time, where the waiting share
@@ -319,7 +321,8 @@ def _host_to_device(f: Figures, gpus: List[Tuple[str, float, MetricSpec]]) -> Fo
 
 def _cpu(f: Figures) -> Found:
     """cpu-thread when one thread is pinned and either CPUs are free or the tree runs little
-    besides it (more CPUs would not help a single thread); cpu when all CPUs are busy."""
+    besides it (more CPUs would not help a single thread), or when one process's busy threads
+    take turns on one core while CPUs are free; cpu when all CPUs are busy."""
     if not _tree_uses_cpu(f):
         return None
     cpus, cpus_spec = f.first(R.CPU_BUSY, R.HOST)
@@ -334,9 +337,28 @@ def _cpu(f: Figures) -> Found:
         label = thread_spec.shown_label if thread_spec is not None else "busiest thread"
         return "cpu-thread", [evidence(thread_spec, thread, f"{label} {thread:.0f} % of a core"),
                               *said]
+    serial = _serialised(f, thread, thread_spec)
+    if serial is not None and not busy:
+        return "cpu-thread", serial + said
     if busy:
         return "cpu", said
     return None
+
+
+def _serialised(f: Figures, thread: float,
+                thread_spec: Optional[MetricSpec]) -> Optional[List[Evidence]]:
+    """The evidence that one process's busy threads take turns on one core (SERIAL_THREADS of
+    them, together between THREAD_PINNED and ONE_CORE of a core), or None."""
+    process, process_spec = f.first(R.PROCESS_MAX, R.TREE)
+    threads, threads_spec = f.first(R.BUSY_THREADS, R.TREE)
+    if not (threads >= T.SERIAL_THREADS and T.THREAD_PINNED <= process <= T.ONE_CORE):
+        return None
+    said = [evidence(threads_spec, threads, f"{threads:.0f} busy threads share one core"),
+            evidence(process_spec, process, f"process {process:.0f} % of a core")]
+    if thread == thread:
+        label = thread_spec.shown_label if thread_spec is not None else "busiest thread"
+        said.append(evidence(thread_spec, thread, f"{label} {thread:.0f} %"))
+    return said
 
 
 def diagnose(window: Window, schema: Schema) -> Verdict:

@@ -42,6 +42,27 @@ if __name__ == "__main__":
     with multiprocessing.Pool(os.cpu_count()) as pool:
         pool.map(work, [float(sys.argv[1])] * os.cpu_count())
 """
+GIL = """
+import sys, threading, time
+end = time.time() + float(sys.argv[1])
+def spin():
+    while time.time() < end:
+        sum(range(1000))
+threads = [threading.Thread(target=spin) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+"""
+THREADED_ZIP = """
+import os, sys, threading, time, zlib
+end = time.time() + float(sys.argv[1])
+def work():
+    data = os.urandom(1 << 20)
+    while time.time() < end:
+        zlib.compress(data, 6)  # releases the GIL: the threads run in parallel
+threads = [threading.Thread(target=work) for _ in range(os.cpu_count())]
+for t in threads: t.start()
+for t in threads: t.join()
+"""
 SMALL = """
 import os, sys, time
 root, end = sys.argv[1], time.time() + float(sys.argv[2])
@@ -163,6 +184,26 @@ def test_one_compressing_thread_is_cpu_thread_not_storage(tmp_path: Path) -> Non
     verdict = data["verdict"]
     assert verdict["cause"] == "cpu-thread", verdict
     assert data["cpu"]["busiest_thread_percent"] > 80
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: nothing is left free")
+def test_four_threads_under_the_gil_are_cpu_thread(tmp_path: Path) -> None:
+    """No thread is pinned (each gets a quarter of the turns), yet the loader is held to one
+    core while another is free: the GIL is its limit."""
+    data = run_json(tmp_path, PY, script(tmp_path, "gil.py", GIL), "6")
+    verdict = data["verdict"]
+    assert verdict["cause"] == "cpu-thread", verdict
+    assert data["cpu"]["busiest_thread_percent"] < 80  # the serialised rule, not a pinned thread
+    assert data["cpu"]["busiest_process_busy_threads"] >= 2
+    assert "busy threads share one core" in verdict["text"]
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: threads cannot run in parallel")
+def test_threads_that_release_the_gil_fill_the_cpus_and_are_cpu(tmp_path: Path) -> None:
+    """The neighbour: one process whose threads compress in parallel is past one core."""
+    data = run_json(tmp_path, PY, script(tmp_path, "tzip.py", THREADED_ZIP), "6")
+    assert data["verdict"]["cause"] == "cpu", data["verdict"]
+    assert data["cpu"]["busiest_process_percent"] > 110
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: a pool is one thread")

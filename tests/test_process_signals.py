@@ -42,6 +42,18 @@ while time.time() < end:
     sum(range(1000))
 """
 
+# Four threads of pure Python: the GIL lets one run at a time.
+GIL_BOUND = r"""
+import threading, time
+def spin():
+    end = time.time() + 30
+    while time.time() < end:
+        sum(range(1000))
+for _ in range(4):
+    threading.Thread(target=spin, daemon=True).start()
+time.sleep(30)
+"""
+
 # Two processes, each spinning in its main thread.
 TWO_BUSY = r"""
 import os, time
@@ -134,16 +146,23 @@ def test_bytes_per_call_is_the_size_of_the_reads(tmp_path: Path) -> None:
     assert calls and min(calls) > 1000, calls
 
 
+def watch_program(code: str, seconds: float, settle: float = 0.3) -> List[Dict[str, float]]:
+    """Run a Python program, watch it once a second (threads and CPU over the same second),
+    then end it and its children."""
+    child = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        time.sleep(settle)
+        return watch(child.pid, seconds, interval=1.0)
+    finally:
+        subprocess.run(["pkill", "-P", str(child.pid)], check=False)
+        child.kill()
+        child.wait()
+
+
 def test_one_busy_thread_among_sleepers_is_all_of_the_trees_cpu() -> None:
     """However busy the machine (the thread gets what the scheduler gives it), the busiest
     thread's share is the tree's CPU: the three other threads sleep."""
-    child = subprocess.Popen([sys.executable, "-c", ONE_BUSY])
-    try:
-        time.sleep(0.3)
-        rows = watch(child.pid, 4.5, interval=1.0)  # threads and CPU over the same second
-    finally:
-        child.kill()
-        child.wait()
+    rows = watch_program(ONE_BUSY, 4.5)
     last = rows[-1]
     tree, busiest = cpu_percent(rows[-2], last), last["proc.top_thread_cpu_percent"]
     assert last["proc.threads"] == 4
@@ -154,19 +173,35 @@ def test_one_busy_thread_among_sleepers_is_all_of_the_trees_cpu() -> None:
 def test_two_busy_processes_are_two_threads_worth_but_their_busiest_is_one() -> None:
     """Each of two spinning processes gets a share (however busy the machine): the busiest
     thread is the larger share, the tree's CPU is both."""
-    child = subprocess.Popen([sys.executable, "-c", TWO_BUSY])
-    try:
-        time.sleep(0.5)
-        rows = watch(child.pid, 4.5, interval=1.0)  # threads and CPU over the same second
-    finally:
-        subprocess.run(["pkill", "-P", str(child.pid)], check=False)
-        child.kill()
-        child.wait()
+    rows = watch_program(TWO_BUSY, 4.5, settle=0.5)
     last = rows[-1]
     tree, busiest = cpu_percent(rows[-2], last), last["proc.top_thread_cpu_percent"]
     assert last["proc.count"] == 2
     assert tree / 2 - 5 <= busiest <= tree + 5, (tree, busiest)
     assert tree - busiest > 20, (tree, busiest)  # the other process's thread worked too
+
+
+def test_four_threads_under_the_gil_are_one_process_at_one_core_over_four_busy_threads() -> None:
+    """No thread is pinned, but the process's threads together hold about one core (what the
+    scheduler gives it on a busy machine), and all four count as busy."""
+    rows = watch_program(GIL_BOUND, 4.5)
+    last = rows[-1]
+    tree = cpu_percent(rows[-2], last)
+    process, busy = last["proc.top_process_cpu_percent"], last["proc.top_process_busy_threads"]
+    thread = last["proc.top_thread_cpu_percent"]
+    assert abs(process - tree) < 10, (process, tree)
+    assert process <= 110, process  # never two cores' worth: the GIL
+    assert busy >= 3, busy          # each thread gets its turns (10 % of a core or more)
+    assert thread < process - 20, (thread, process)
+
+
+def test_one_busy_thread_is_a_process_with_one_busy_thread() -> None:
+    rows = watch_program(ONE_BUSY, 3.5)
+    last = rows[-1]
+    assert last["proc.top_process_busy_threads"] == 1  # three sleepers are not busy
+    assert abs(last["proc.top_process_cpu_percent"] - last["proc.top_thread_cpu_percent"]) < 3
+    first = rows[0]["proc.top_process_cpu_percent"]
+    assert first != first  # no figure before two readings a second apart
 
 
 def cpu_percent(before: Dict[str, float], after: Dict[str, float]) -> float:

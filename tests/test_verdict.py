@@ -148,6 +148,50 @@ def test_a_busy_thread_is_not_a_busy_disk() -> None:
     assert v.cause == "cpu-thread"
 
 
+PROCESS = spec("x.process_percent", R.PROCESS_MAX, R.TREE, label="busiest process")
+BUSY_THREADS = spec("x.busy_threads", R.BUSY_THREADS, R.TREE, label="busy threads")
+SERIAL = ALL + [PROCESS, BUSY_THREADS]
+
+
+def test_busy_threads_that_share_one_core_are_cpu_thread_with_their_numbers() -> None:
+    """Four Python threads under the GIL: no thread is pinned, but the process never passes one
+    core while a CPU is free."""
+    v = judge_specs(SERIAL, quiet(thread_percent=25.0, tree_cpu_percent=96.0,
+                                  process_percent=95.0, busy_threads=4.0, cpus_percent=55.0,
+                                  gpu0__util_percent=20.0))
+    assert v.cause == "cpu-thread"
+    assert v.text == ("GPU 0 idle 80 % — one thread: 4 busy threads share one core, process 95 % "
+                      "of a core, busiest thread 25 %, CPUs 55 % busy")
+    assert [e.column for e in v.evidence][:2] == ["x.busy_threads", "x.process_percent"]
+
+
+def test_threads_that_run_in_parallel_are_not_serialised() -> None:
+    """Two threads in C code that releases the GIL use two cores: past one core is not one
+    core's worth, and with the CPUs busy it is cpu."""
+    v = judge_specs(SERIAL, quiet(thread_percent=95.0 - 1.0, tree_cpu_percent=190.0,
+                                  process_percent=188.0, busy_threads=2.0, cpus_percent=97.0))
+    assert v.cause == "cpu"
+    v = judge_specs(SERIAL, quiet(thread_percent=60.0, tree_cpu_percent=130.0,
+                                  process_percent=130.0, busy_threads=3.0, cpus_percent=40.0))
+    assert v.cause == "none"
+
+
+def test_serialised_threads_need_free_cpus_several_threads_and_a_full_core() -> None:
+    base = dict(thread_percent=25.0, tree_cpu_percent=96.0, process_percent=95.0,
+                busy_threads=4.0, cpus_percent=55.0)
+    assert judge_specs(SERIAL, quiet(**base)).cause == "cpu-thread"
+    # every CPU busy: it could as well be the CPUs (cpu), so serialisation is not claimed
+    assert judge_specs(SERIAL, quiet(**dict(base, cpus_percent=96.0))).cause == "cpu"
+    # one busy thread on average: a single thread below its line is not a limit
+    assert judge_specs(SERIAL, quiet(**dict(base, busy_threads=1.2))).cause == "none"
+    # threads that use most of a core but not all of it are not held by it
+    assert judge_specs(SERIAL, quiet(**dict(base, process_percent=T.THREAD_PINNED - 5.0,
+                                            tree_cpu_percent=85.0))).cause == "none"
+    # just past one core by more than the margin: some of it ran in parallel
+    assert judge_specs(SERIAL, quiet(**dict(base, process_percent=T.ONE_CORE + 5.0,
+                                            tree_cpu_percent=116.0))).cause == "none"
+
+
 def test_without_a_tree_the_busiest_cpu_stands_for_the_thread() -> None:
     core = spec("x.core_percent", R.CPU_CORE_MAX, R.HOST, label="busiest CPU")
     v = judge_specs([HOST_CPU, core], {"x.cpus_percent": 51.0, "x.core_percent": 100.0})

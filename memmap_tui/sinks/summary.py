@@ -189,6 +189,8 @@ class RunSummary:
                       for key, spec in self._flows if spec.has(R.THROUGHPUT_FLOW)},
             "cpu": {"tree_percent": self._mean(window, R.CPU_CORES, R.TREE),
                     "busiest_thread_percent": self._mean(window, R.THREAD_MAX, R.TREE),
+                    "busiest_process_percent": self._mean(window, R.PROCESS_MAX, R.TREE),
+                    "busiest_process_busy_threads": self._mean(window, R.BUSY_THREADS, R.TREE),
                     "host_percent": self._mean(window, R.CPU_BUSY, R.HOST)},
             "waiting": waiting,
             "memory": memory,
@@ -223,8 +225,11 @@ def _calls(read: Dict[str, Any]) -> str:
 
 
 def _cpu(cpu: Dict[str, float]) -> str:
+    threads = cpu.get("busiest_process_busy_threads", NAN)
+    busy = f" over {threads:.0f} busy threads" if threads == threads else ""
     return (f"  {'CPU':<9} tree {fmt_percent(cpu['tree_percent'])} of a core, busiest thread "
-            f"{fmt_percent(cpu['busiest_thread_percent'])}, all CPUs "
+            f"{fmt_percent(cpu['busiest_thread_percent'])}, busiest process "
+            f"{fmt_percent(cpu.get('busiest_process_percent', NAN))}{busy}, all CPUs "
             f"{fmt_percent(cpu['host_percent'])}")
 
 
