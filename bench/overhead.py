@@ -75,7 +75,8 @@ int main(int argc, char **argv) {
             due.tv_nsec += interval;
             due.tv_sec += due.tv_nsec / 1000000000L;
             due.tv_nsec %= 1000000000L;
-        } while (due.tv_sec < now.tv_sec || (due.tv_sec == now.tv_sec && due.tv_nsec <= now.tv_nsec));
+        } while (due.tv_sec < now.tv_sec ||
+                 (due.tv_sec == now.tv_sec && due.tv_nsec <= now.tv_nsec));
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, 0);
     }
     return 0;

@@ -97,7 +97,7 @@ def process_specs() -> List[MetricSpec]:
               "CPU of the tree's busiest process over the last second, its threads summed, % of "
               "one core (200: two cores).",
               label="busiest proc", pane=R.CPU, roles=(R.PROCESS_MAX, tree),
-              notes=(("proc.top_process_busy_threads", "{} busy threads"),), rank=6),
+              notes=(("proc.top_process_busy_threads", "busy threads: {}"),), rank=6),
         gauge(p, "top_process_busy_threads", "count",
               f"Threads of the busiest process that used at least {BUSY_THREAD_SHARE:.0f} % of a "
               "core over the last second: several busy threads that together never pass one "

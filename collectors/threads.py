@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Tuple
 from .procfs import CLK_TCK
 
 THREAD_SECONDS = 1.0
-BUSY_THREAD_SHARE = 10.0  # % of one core: a thread that ran at least this much of the second is busy
+BUSY_THREAD_SHARE = 10.0  # % of one core: a thread that ran this much of the second is busy
 NAN = float("nan")
 
 

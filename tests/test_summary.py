@@ -28,9 +28,10 @@ SPECS = [
 ]
 
 
-def feed(summary: RunSummary, rows: list, tables: list = ()) -> None:  # type: ignore[assignment]
+def feed(summary: RunSummary, rows: list, tables: list = (),  # type: ignore[assignment]
+         specs: list = SPECS) -> None:
     """rows: (monotonic, [raw values]) fed through derive() into the sink."""
-    schema = Schema(SPECS)
+    schema = Schema(specs)
     summary.open(schema)
     prev = None
     for k, (t, values) in enumerate(rows):
@@ -110,6 +111,22 @@ def test_the_verdict_speaks_of_waiting_when_io_pressure_is_high() -> None:
     text = render(result, summary.schema, "memmap run: `x` exited with status 0")
     assert "50.0 % of wall time waiting for data (PSI io some 50.0 %)" in text
     assert "peak RSS 95.37 MiB" in text
+
+
+def test_the_cpu_line_gives_the_busiest_process_and_its_busy_threads() -> None:
+    specs = SPECS + [
+        gauge("proc", "top_process_cpu_percent", "percent", "Busiest.",
+              roles=(R.PROCESS_MAX, R.TREE)),
+        gauge("proc", "top_process_busy_threads", "count", "Busy.",
+              roles=(R.BUSY_THREADS, R.TREE)),
+    ]
+    for busy, said in ((4.0, "busiest process 95.0 % over 4 busy threads"),
+                       (1.0, "busiest process 95.0 % over 1 busy thread,")):
+        summary = RunSummary()
+        feed(summary, [(float(t), [1.0, 1e8, 0.0, 0.0, 95.0, busy]) for t in range(4)], specs=specs)
+        result = summary.result()
+        assert result["cpu"]["busiest_process_percent"] == pytest.approx(95.0)
+        assert said in render(result, summary.schema, "memmap run")
 
 
 def test_peak_gpu_memory_is_the_trees_share_from_nvml_rows() -> None:
