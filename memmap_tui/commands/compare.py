@@ -32,7 +32,9 @@ FLOWS: Tuple[Tuple[Tuple[str, ...], str], ...] = (
     ((R.BYTES_WRITTEN, R.TREE), "written through calls"),
     ((R.STORAGE_WRITTEN, R.TREE), "written to storage"))
 CPU = (((R.CPU_CORES, R.TREE), "tree CPU (% of a core)"),
-       ((R.THREAD_MAX, R.TREE), "busiest thread (% of a core)"), ((R.CPU_BUSY, R.HOST), "all CPUs"))
+       ((R.THREAD_MAX, R.TREE), "busiest thread (% of a core)"),
+       ((R.PROCESS_MAX, R.TREE), "busiest process (% of a core)"),
+       ((R.CPU_BUSY, R.HOST), "all CPUs"))
 
 
 @dataclass
