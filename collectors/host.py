@@ -6,7 +6,10 @@ parsed in C straight into the row when the extension is built):
                     the `cpuN` lines give each CPU's busy and total time, and the busiest CPU
                     of the interval (max over CPUs of d(busy)/d(total), a derived gauge)
 - /proc/meminfo     kB -> bytes; used = MemTotal - MemAvailable (what `free` calls used)
-- /proc/vmstat      pgmajfault, pgfault (minor = all - major)
+- /proc/vmstat      pgmajfault, pgfault (minor = all - major); workingset_refault_anon +
+                    workingset_refault_file (Linux >= 5.9; workingset_refault before) x the page
+                    size: pages read back in after the kernel evicted them (mm/workingset.c),
+                    re-reads that more memory for the page cache would have spared
 - /proc/diskstats   sectors are always 512 bytes here, whatever the device's block size;
                     io_ticks (ms) gives the busy share of each device; per disk also its
                     requests as `iostat -x` shows them (collectors/host_detail.py)
@@ -42,6 +45,9 @@ from memmap_tui.model import DEVICE, MetricSpec, counter, gauge
 from .host_detail import busiest_cpu_spec, core_specs, cpu_numbers, request_specs
 
 CLK_TCK = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+PAGE_BYTES = float(os.sysconf("SC_PAGE_SIZE")) if hasattr(os, "sysconf") else 4096.0
+# The refault counters of /proc/vmstat: split by kind since Linux 5.9, one counter before.
+REFAULT_KEYS = (("workingset_refault_anon", "workingset_refault_file"), ("workingset_refault",))
 SECTOR_BYTES = 512.0
 _EXCLUDED_DISK = re.compile(r"^(loop|ram|zram|fd|sr)\d*")
 _PARTITION = re.compile(r"^(.*\d)p\d+$|^([a-z]+)\d+$")
@@ -167,6 +173,7 @@ class HostCollector(Collector):
     @classmethod
     def catalog(cls) -> List[MetricSpec]:
         return [*_cpu_specs(), busiest_cpu_spec([]), *_memory_specs(), *_fault_specs(),
+                _refault_spec(),
                 *_disk_specs(DEVICE), *_disk_specs(None), *_nic_specs(DEVICE), *_nic_specs(None),
                 *(_psi_spec(resource, kind) for resource in ("io", "memory", "cpu")
                   for kind in ("some", "full"))]
@@ -239,6 +246,11 @@ class HostCollector(Collector):
         self._plan.add(vmstat, "pgmajfault", 1, major)
         self._plan.add(vmstat, "pgfault", 1, minor)
         self._plan.add(vmstat, "pgmajfault", 1, minor, -1.0)
+        keys = refault_keys(self._path("vmstat"))
+        if keys:
+            refaults = self._metric(_refault_spec())
+            for key in keys:
+                self._plan.add(vmstat, key, 1, refaults, PAGE_BYTES)
 
     # -- disks and NICs ----------------------------------------------------------------------
     def _add_disks(self) -> None:
@@ -322,6 +334,24 @@ def _memory_specs() -> List[MetricSpec]:
                   label="swap used", pane=R.MEMORY, total="host.swap.total_bytes",
                   roles=(R.SWAP_USED, R.HOST), rank=4),
             gauge("host.swap", "total_bytes", "bytes", "Swap space.", label="swap")]
+
+
+def refault_keys(vmstat: str) -> Tuple[str, ...]:
+    """The refault counters this kernel's /proc/vmstat has (REFAULT_KEYS), () for none."""
+    try:
+        with open(vmstat, "rb") as f:
+            names = {line.split(b" ", 1)[0].decode("ascii", "replace") for line in f}
+    except OSError:
+        return ()
+    return next((keys for keys in REFAULT_KEYS if names.issuperset(keys)), ())
+
+
+def _refault_spec() -> MetricSpec:
+    return counter("host.vm", "refault_bytes", "bytes",
+                   "Pages read back in after the kernel evicted them from memory (vmstat "
+                   "workingset_refault, times the page size): data that did not stay cached.",
+                   column="refault_bytes_per_second", label="refaults",
+                   roles=(R.REFAULTS, R.HOST))
 
 
 def _fault_specs() -> List[MetricSpec]:

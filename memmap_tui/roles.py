@@ -65,6 +65,7 @@ BYTES_WRITTEN = "bytes-written"    # written through write() calls
 STORAGE_READ = "storage-read"      # read from storage (block devices)
 STORAGE_WRITTEN = "storage-written"  # written to storage
 MAJOR_FAULTS = "major-faults"      # page faults that read from storage per second (mmapped data)
+REFAULTS = "refaults"              # bytes/s of evicted pages read back in (the cache was too small)
 LINK_SHARE = "link-share"          # percent of a link's capacity in use (a NIC, an IB port, PCIe)
 HOST_TO_DEVICE = "host-to-device"  # a link between host memory and a device (a GPU's PCIe)
 
@@ -122,6 +123,7 @@ ROLES: Dict[str, str] = {
     STORAGE_READ: "bytes/s read from storage",
     STORAGE_WRITTEN: "bytes/s written to storage",
     MAJOR_FAULTS: "page faults that read from storage, per second",
+    REFAULTS: "bytes/s of pages read back in after eviction",
     LINK_SHARE: "share of a link's capacity in use, %",
     HOST_TO_DEVICE: "a link between host memory and a device (PCIe)",
     READ_CALLS: "read() calls per second",

@@ -90,6 +90,22 @@ TABLE: Tuple[Threshold, ...] = (
               "no task made progress for that share of time",
               "kernel PSI 'full' line; a fraction of the 'some' threshold, as the kernel docs "
               "describe full stalls as the severe case"),
+    Threshold("limit_full", 90.0, "% of the job's memory limit",
+              "a job's memory (page cache included) at least this share of its cgroup limit "
+              "is held by it: the kernel evicts the job's own pages to stay under it",
+              "a cgroup's page cache counts against its limit, so a job that streams data sits "
+              "near its limit; what matters is whether it reads the same data again "
+              "(refault_share)",
+              "our own; the kernel reclaims at memory.high / memory.max (cgroup-v2.rst)"),
+    Threshold("refault_share", 50.0, "% of reads from storage",
+              "a job at limit_full whose refaults (pages read back in after eviction) make up "
+              "at least this share of what is read from storage (the watched tree's reads, "
+              "else the host's), both at least tree_moves_data: memory is the cause",
+              "the data was in memory and was pushed out before it was used again: more memory "
+              "for the page cache (or a higher cgroup limit) turns these reads into hits, and a "
+              "faster disk only makes the re-reading cheaper",
+              "kernel working-set detection (mm/workingset.c): a refault is a page read again "
+              "after its eviction; ours: when they are most of the reads, the cache is too small"),
     Threshold("small_read", 64.0 * 1024, "bytes",
               "a mean read call or device read request smaller than this is small",
               "half of Linux's default 128 KiB readahead: sequential reads of big files are "
@@ -185,6 +201,8 @@ TREE_MOVES_DATA = value("tree_moves_data")
 TREE_CPU_ACTIVE = value("tree_cpu_active")
 RECLAIM_SOME = value("reclaim_some")
 RECLAIM_FULL = value("reclaim_full")
+REFAULT_SHARE = value("refault_share")
+LIMIT_FULL = value("limit_full")
 SMALL_READ = value("small_read")
 MANY_READS = value("many_reads")
 COLD_READS = value("cold_reads")

@@ -7,7 +7,9 @@ waiting signal, a GPU-busy signal or a device's busy share is heard here without
 threshold is in memmap_tui.thresholds, with its reasoning and anchor.
 
 The causes, in the order they are tried (the first that holds is named):
-  memory          reclaim stalls (PSI memory some / full) at their lines
+  memory          reclaim stalls (PSI memory some / full) at their lines, or a job at its
+                  cgroup memory limit whose reads from storage are mostly pages read back in
+                  after eviction (refaults): the limit is too small to keep its data cached
   gpu             every GPU busy (SM activity where the GPU gives it, else utilisation) and the
                   run not input-bound: the data keeps up
   host-to-device  a GPU's PCIe link near its limit while the GPU is not busy
@@ -148,6 +150,25 @@ def _memory(f: Figures) -> Found:
             said.append(evidence(full_spec, full, f"all tasks stalled {full:.0f} %"))
         return "memory", said
     return None
+
+
+def _refaults(f: Figures) -> Found:
+    """memory when the job's memory is at LIMIT_FULL of its cgroup limit and refaults are at
+    least REFAULT_SHARE of the bytes read from storage (the tree's, else the host's), both at
+    least TREE_MOVES_DATA. Without a limit, refaults alone say little: a page evicted hours ago
+    (yesterday's data set) is a refault too when it is read again."""
+    limit, limit_spec = f.first(R.MEMORY_LIMIT_USED, R.JOB)
+    refault, spec = f.first(R.REFAULTS, R.HOST)
+    storage, _ = f.first(R.STORAGE_READ, R.TREE if _tree(f) else R.HOST)
+    if not (limit >= T.LIMIT_FULL and refault >= T.TREE_MOVES_DATA
+            and storage >= T.TREE_MOVES_DATA):
+        return None
+    share = min(refault / storage, 1.0) * 100.0
+    if share < T.REFAULT_SHARE:
+        return None
+    return "memory", [evidence(limit_spec, limit, f"job memory {limit:.0f} % of its limit"),
+                      evidence(spec, refault, f"{fmt_rate(refault)} read back after eviction "
+                                              f"({share:.0f} % of reads from storage)")]
 
 
 def _tree(f: Figures) -> bool:
@@ -368,7 +389,7 @@ def diagnose(window: Window, schema: Schema) -> Verdict:
     wait, wait_spec = waiting_share(window, schema)
     input_bound = wait >= T.INPUT_BOUND and _tree_moves_data(f)
     signature = _input_signature(f, wait)
-    found = _memory(f)
+    found = _memory(f) or _refaults(f)
     if found is None and gpus and gpus[0][1] >= T.GPU_BOUND and not input_bound:
         name, busy, spec = gpus[0]
         found = ("gpu", [evidence(spec, busy, f"{name} busy {busy:.0f} %")])

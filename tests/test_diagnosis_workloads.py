@@ -2,10 +2,13 @@
 
 Each workload is a real program on this machine: fio reading with direct I/O (the device is the
 limit), a loader reading thousands of small files whose pages were just evicted (posix_fadvise
-DONTNEED: cold reads without root), one thread compressing (one thread limits), one compressor
-per CPU (all CPUs busy), a memory-mapped file read through page faults, a sleeper, and a
-two-phase run. The neighbours are asserted too: a busy thread must not look like a busy disk,
-small files must not look like a saturated disk, and a sleeper is not blamed for anything.
+DONTNEED: cold reads without root), one thread compressing (one thread limits), four threads
+under the GIL (one core between them), one compressor per CPU (all CPUs busy), a memory-mapped
+file read through page faults, a data set re-read under a cgroup memory limit smaller than it
+(memory), a sleeper, and a two-phase run. The neighbours are asserted too: a busy thread must
+not look like a busy disk, small files must not look like a saturated disk, threads that run in
+parallel are not held to one core, a data set that fits in memory is not memory, and a sleeper
+is not blamed for anything.
 Causes that need hardware this machine lacks (a GPU's PCIe link, a saturated NIC) are proven
 on role figures in tests/test_verdict.py.
 """
@@ -17,8 +20,9 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Tuple
 
 import pytest
 from conftest import memmap_cmd, memmap_env
@@ -102,6 +106,61 @@ with open(path, "rb") as f:
             if time.time() >= end:
                 break
 """
+
+
+REREAD = """
+import sys, time
+end = time.time() + float(sys.argv[2])
+while time.time() < end:  # epoch after epoch over a data set bigger than the memory it may use
+    with open(sys.argv[1], "rb") as f:
+        while f.read(1 << 20):
+            pass
+"""
+LIMIT_BYTES = 96 << 20
+
+
+def memory_hierarchy() -> Optional[Tuple[Path, str]]:
+    """Where a memory-limited cgroup can be made: the cgroup v1 memory hierarchy, or a cgroup v2
+    tree whose root offers the memory controller (from /proc/self/mountinfo, proc(5))."""
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        fields = line.split()
+        sep = fields.index("-")
+        fstype, point, options = fields[sep + 1], Path(fields[4]), fields[sep + 3]
+        if fstype == "cgroup" and "memory" in options.split(","):
+            return point, "v1"
+        controllers = point / "cgroup.controllers"
+        if fstype == "cgroup2" and controllers.exists() and \
+                "memory" in controllers.read_text().split():
+            return point, "v2"
+    return None
+
+
+@pytest.fixture
+def memory_limit() -> Path:
+    """A cgroup whose memory (page cache included) is limited to LIMIT_BYTES; its cgroup.procs."""
+    found = memory_hierarchy()
+    if found is None:
+        pytest.skip("no cgroup memory controller is mounted here")
+    base, version = found
+    group = base / f"memmap-test-{os.getpid()}"
+    try:
+        group.mkdir()
+        if version == "v1":
+            (group / "memory.limit_in_bytes").write_text(str(LIMIT_BYTES))
+        else:
+            (base / "cgroup.subtree_control").write_text("+memory")
+            (group / "memory.max").write_text(str(LIMIT_BYTES))
+    except OSError as exc:
+        if group.exists():
+            group.rmdir()
+        pytest.skip(f"cannot make a memory-limited cgroup ({exc.strerror}): it needs root")
+    yield group / "cgroup.procs"
+    for _ in range(50):  # its processes have exited; the kernel lets the folder go soon after
+        try:
+            group.rmdir()
+            break
+        except OSError:
+            time.sleep(0.1)
 
 
 def run_json(tmp: Path, *command: str, interval: str = "0.2") -> Dict[str, Any]:
@@ -225,6 +284,28 @@ def test_a_memory_mapped_data_set_read_through_faults_is_input(disk: Path,
     assert verdict["cause"] in ("storage", "small-files"), verdict
     assert any("major faults" in e["text"] or "requests/s" in e["text"]
                for e in verdict["evidence"]), verdict
+
+
+@needs_fio
+def test_a_data_set_re_read_under_a_smaller_memory_limit_is_memory(
+        disk: Path, big_file: Path, memory_limit: Path) -> None:
+    """512 MiB read epoch after epoch in a cgroup that may hold 96 MiB: every epoch reads it
+    from storage again, pages evicted before their next use (refaults). A bigger limit would
+    fix it; a faster disk only makes re-reading cheaper."""
+    reread = script(disk, "reread.py", REREAD)
+    data = run_json(disk, "sh", "-c", f'echo $$ > {memory_limit}; exec "$0" "$@"',
+                    PY, reread, str(big_file), "7")
+    verdict = data["verdict"]
+    assert verdict["cause"] == "memory", verdict
+    assert verdict["evidence"], verdict  # reclaim stalls, or the limit and the refaults
+
+
+@needs_fio
+def test_a_data_set_that_fits_in_memory_is_not_memory(disk: Path, big_file: Path) -> None:
+    """The neighbour: the same epochs without a limit read storage once, then the page cache."""
+    reread = script(disk, "reread.py", REREAD)
+    data = run_json(disk, PY, reread, str(big_file), "6")
+    assert data["verdict"]["cause"] != "memory", data["verdict"]
 
 
 @needs_fio

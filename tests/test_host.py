@@ -110,6 +110,37 @@ def test_fake_tree_faults_split_major_and_minor(fake_host: HostCollector) -> Non
     assert v["host.vm.minor_faults"] == 90000 - 1234
 
 
+# /proc/vmstat's refault lines as mm/vmstat.c (vmstat_text) prints them: split by kind since
+# Linux 5.9 ("workingset_refault_anon", "workingset_refault_file"), one counter from 4.x to 5.8.
+REFAULT_LINES = {
+    "5.9+": "workingset_nodes 12\nworkingset_refault_anon 10\nworkingset_refault_file 90\n"
+            "workingset_activate_anon 0\nworkingset_activate_file 40\n",
+    "4.x-5.8": "workingset_refault 100\nworkingset_activate 40\nworkingset_nodereclaim 0\n",
+}
+
+
+@pytest.mark.parametrize("kernel", sorted(REFAULT_LINES))
+def test_refaults_are_pages_read_back_in_bytes(kernel: str, tmp_path: Path,
+                                               data_dir: Path) -> None:
+    root = tmp_path / "proc"
+    shutil.copytree(data_dir / "proc_a", root)
+    vmstat = (root / "vmstat").read_text()
+    (root / "vmstat").write_text(REFAULT_LINES[kernel] + vmstat)
+    host = HostCollector(str(root), str(data_dir / "sys_a"))
+    host.open()
+    try:
+        v = _values(host)
+    finally:
+        host.close()
+    assert v["host.vm.refault_bytes"] == 100 * os.sysconf("SC_PAGE_SIZE")
+    assert v["host.vm.major_faults"] == 1234
+
+
+def test_a_kernel_without_refault_counters_has_no_refault_column(
+        fake_host: HostCollector) -> None:
+    assert "host.vm.refault_bytes" not in _values(fake_host)
+
+
 def test_disks_are_whole_physical_devices_only(fake_host: HostCollector) -> None:
     assert fake_host.disks == ["nvme0n1", "sda"]
     v = _values(fake_host)

@@ -198,6 +198,46 @@ def test_without_a_tree_the_busiest_cpu_stands_for_the_thread() -> None:
     assert v.cause == "cpu-thread" and "busiest CPU 100 % of a core" in v.text
 
 
+REFAULTS = spec("x.refault_bytes_per_second", R.REFAULTS, R.HOST, label="refaults")
+TREE_STORAGE = spec("x.tree_disk_read_bytes_per_second", R.STORAGE_READ, R.TREE)
+LIMIT = spec("x.job_memory_limit_percent", R.MEMORY_LIMIT_USED, R.JOB, label="job memory")
+THRASH = ALL + [REFAULTS, TREE_STORAGE, LIMIT]
+
+
+def test_reads_that_are_mostly_refaults_are_memory_with_their_numbers() -> None:
+    """A data set that does not stay in memory (a cgroup limit, too little RAM) is read again
+    and again from storage: the disk is busy, but memory is what would fix it."""
+    v = judge_specs(THRASH, quiet(refault_bytes_per_second=180e6,
+                                  tree_disk_read_bytes_per_second=190e6,
+                                  job_memory_limit_percent=99.6, tree_wait_percent=30.0,
+                                  sda__busy_percent=95.0, gpu0__util_percent=30.0))
+    assert v.cause == "memory"
+    assert v.text == ("GPU 0 idle 70 % — memory pressure: job memory 100 % of its limit, "
+                      "180 MB/s read back after eviction (95 % of reads from storage)")
+
+
+def test_first_reads_and_other_jobs_refaults_are_not_memory() -> None:
+    busy_disk = dict(tree_wait_percent=30.0, sda__busy_percent=95.0)
+    # a first pass over the data: nothing was evicted yet, the disk is the limit
+    first = quiet(refault_bytes_per_second=0.0, tree_disk_read_bytes_per_second=190e6,
+                  job_memory_limit_percent=99.0, **busy_disk)
+    assert judge_specs(THRASH, first).cause == "storage"
+    # refaults a third of the tree's reads: most of what it reads is new to memory
+    third = quiet(refault_bytes_per_second=60e6, tree_disk_read_bytes_per_second=190e6,
+                  job_memory_limit_percent=99.0, **busy_disk)
+    assert judge_specs(THRASH, third).cause == "storage"
+    # the host refaults, but the tree reads nothing from storage: another job's, not this one's
+    other = quiet(refault_bytes_per_second=180e6, tree_disk_read_bytes_per_second=0.0,
+                  job_memory_limit_percent=99.0)
+    assert judge_specs(THRASH, other).cause == "none"
+    # refaults without a full limit: data evicted long ago (yesterday's run) read again
+    unlimited = quiet(refault_bytes_per_second=180e6, tree_disk_read_bytes_per_second=190e6,
+                      **busy_disk)
+    assert judge_specs(THRASH, unlimited).cause == "storage"
+    roomy = dict(unlimited, **{"x.job_memory_limit_percent": 40.0})
+    assert judge_specs(THRASH, roomy).cause == "storage"
+
+
 def test_reclaim_stalls_come_first() -> None:
     v = judge({"host.psi.memory_some_percent": 25.0, "host.psi.memory_full_percent": 6.0,
                "host.psi.io_some_percent": 50.0, "host.cpu.util_percent": 99.0})
