@@ -13,9 +13,8 @@ import sys
 from typing import Any, Callable, List, NoReturn, Optional
 
 from . import __version__
-from .collector import UsageError
 from .safetext import printable
-from .sampler import MAX_INTERVAL, MIN_INTERVAL
+from .usage import MAX_INTERVAL, MIN_INTERVAL, UsageError
 
 EPILOG_TUI = """examples:
   memmap                          live monitor of this machine

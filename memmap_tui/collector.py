@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
 
 from .model import MetricSpec
+from .usage import UsageError as UsageError  # raised here; its home keeps the CLI light
 
 log = logging.getLogger("memmap_tui")
 
@@ -49,10 +50,6 @@ class SourceEnded(CollectorError):
     def __init__(self, message: str, values: Optional[Sequence[float]] = None) -> None:
         super().__init__(message)
         self.values = values
-
-
-class UsageError(Exception):
-    """Bad user input: the CLI prints the message on one line and exits 2."""
 
 
 @dataclass(frozen=True)
