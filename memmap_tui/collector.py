@@ -22,7 +22,8 @@ log = logging.getLogger("memmap_tui")
 
 ENTRY_POINT_GROUP = "memmap_tui.collectors"
 
-# Used when the package runs from a source tree that was never installed (no entry points).
+# Our own entry points name the same targets; these are found without scanning the installed
+# distributions, and also where the package runs from a source tree never installed.
 BUILTIN_COLLECTORS: Dict[str, str] = {
     "host": "memmap_tui.collectors.host:HostCollector",
     "process": "memmap_tui.collectors.process:ProcessCollector",
@@ -198,12 +199,15 @@ def available_names() -> List[str]:
 
 
 def collector_class(name: str) -> Type[Collector]:
-    """The class registered under `name`; UsageError naming the known ones if there is none."""
+    """The class registered under `name`; UsageError naming the known ones if there is none.
+
+    A built-in name always means the built-in collector (as our own entry points say), so it is
+    found without scanning the installed distributions; only other names need the scan."""
+    if name in BUILTIN_COLLECTORS:
+        return _load_target(BUILTIN_COLLECTORS[name])
     eps = _entry_points()
     if name in eps:
         return _load_target(eps[name])
-    if name in BUILTIN_COLLECTORS:
-        return _load_target(BUILTIN_COLLECTORS[name])
     raise UsageError(f"unknown collector '{name}' (known: {', '.join(available_names())})")
 
 
@@ -212,10 +216,11 @@ def parse_collector_list(text: str) -> List[str]:
     names = [n.strip() for n in text.split(",")]
     if not names or any(not n for n in names):
         raise UsageError(f"--collectors: empty name in '{text}'")
-    known = available_names()
-    for n in names:
-        if n not in known:
-            raise UsageError(f"unknown collector '{n}' (known: {', '.join(known)})")
+    if any(n not in BUILTIN_COLLECTORS for n in names):  # a third-party name: scan for it
+        known = available_names()
+        for n in names:
+            if n not in known:
+                raise UsageError(f"unknown collector '{n}' (known: {', '.join(known)})")
     return list(dict.fromkeys(names))
 
 
