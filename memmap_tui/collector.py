@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type
 
 from .model import MetricSpec
 from .usage import UsageError as UsageError  # raised here; its home keeps the CLI light
@@ -53,8 +53,7 @@ class SourceEnded(CollectorError):
         self.values = values
 
 
-@dataclass(frozen=True)
-class Availability:
+class Availability(NamedTuple):
     """What `probe()` says: whether the source exists here, and if not, why (with a hint)."""
 
     available: bool
