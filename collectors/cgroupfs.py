@@ -26,8 +26,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from .host import whole_disks
 from .kernfs import NAN, read_small
@@ -44,8 +43,7 @@ _UNIT = re.compile(r"(?:^|/)([^/]+\.(?:service|scope))$")
 _NOT_A_JOB_UNIT = re.compile(r"^(?:init\.scope|session-[^/]*\.scope|user@\d+\.service)$")
 
 
-@dataclass(frozen=True)
-class Membership:
+class Membership(NamedTuple):
     """One line of /proc/PID/cgroup: the hierarchy's controllers ("" for v2) and the path."""
 
     controllers: str
@@ -56,14 +54,13 @@ class Membership:
         return self.controllers == V2
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(NamedTuple):
     """A mounted cgroup hierarchy: where, which part of it, and its controllers (v1)."""
 
     mountpoint: str
     root: str
     v2: bool
-    controllers: frozenset = field(default_factory=frozenset)
+    controllers: frozenset = frozenset()
 
 
 def parse_cgroup_file(text: str) -> List[Membership]:

@@ -52,7 +52,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from memmap_tui.collector import Availability, Collector, CollectorError, CollectorOptions
 from memmap_tui.model import DEVICE, NAN, MetricSpec
@@ -70,8 +70,10 @@ from .nvml_pcie import (
     counter_fields,
     read_counters,
 )
-from .nvml_procs import ProcessLists
 from .nvml_specs import ALL_COUNTERS, gpu_specs
+
+if TYPE_CHECKING:
+    from .nvml_procs import ProcessLists
 
 log = logging.getLogger("memmap_tui.nvml")
 
@@ -154,6 +156,8 @@ class NvmlCollector(Collector):
         return Availability(True, f"{count} GPU(s), driver {driver}{left}")
 
     def open(self) -> None:
+        from .nvml_procs import ProcessLists  # ctypes: only where there is a GPU to ask
+
         self._nvml.call(None, "init", "nvmlInit")
         self._opened = True
         self._procs = ProcessLists(self._nvml, self.driver_version())

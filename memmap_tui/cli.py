@@ -10,12 +10,15 @@ import argparse
 import os
 import re
 import sys
-from typing import Any, Callable, List, NoReturn, Optional
 
 from . import __version__
-from .collector import UsageError
-from .safetext import printable
-from .sampler import MAX_INTERVAL, MIN_INTERVAL
+from .usage import MAX_INTERVAL, MIN_INTERVAL, UsageError
+
+# The names below are for the type checker only: importing typing costs `memmap --help` a tenth
+# of its start-up, and every name here is used in annotations alone.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, List, NoReturn, Optional
 
 EPILOG_TUI = """examples:
   memmap                          live monitor of this machine
@@ -294,18 +297,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         args = parser.parse_args(argv)
         return int(args.handler(args))
     except UsageError as exc:
-        print(f"memmap: error: {printable(str(exc), 400)}", file=sys.stderr)
+        print(f"memmap: error: {_shown(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
     except OSError as exc:
-        print(f"memmap: error: {printable(str(exc), 400)}", file=sys.stderr)
+        print(f"memmap: error: {_shown(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - a bug still gets one line; MEMMAP_DEBUG=1 shows all
         if os.environ.get("MEMMAP_DEBUG"):
             raise
-        print(f"memmap: internal error: {type(exc).__name__}: {printable(str(exc), 400)} "
+        print(f"memmap: internal error: {type(exc).__name__}: {_shown(exc)} "
               "(set MEMMAP_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+
+
+def _shown(exc: BaseException) -> str:
+    """The error's message as it may reach a terminal: controls escaped, at most 400 characters."""
+    from .safetext import printable  # only on the way out with an error
+
+    return printable(str(exc), 400)

@@ -13,15 +13,17 @@ import logging
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type
 
 from .model import MetricSpec
+from .usage import UsageError as UsageError  # raised here; its home keeps the CLI light
 
 log = logging.getLogger("memmap_tui")
 
 ENTRY_POINT_GROUP = "memmap_tui.collectors"
 
-# Used when the package runs from a source tree that was never installed (no entry points).
+# Our own entry points name the same targets; these are found without scanning the installed
+# distributions, and also where the package runs from a source tree never installed.
 BUILTIN_COLLECTORS: Dict[str, str] = {
     "host": "memmap_tui.collectors.host:HostCollector",
     "process": "memmap_tui.collectors.process:ProcessCollector",
@@ -51,12 +53,7 @@ class SourceEnded(CollectorError):
         self.values = values
 
 
-class UsageError(Exception):
-    """Bad user input: the CLI prints the message on one line and exits 2."""
-
-
-@dataclass(frozen=True)
-class Availability:
+class Availability(NamedTuple):
     """What `probe()` says: whether the source exists here, and if not, why (with a hint)."""
 
     available: bool
@@ -201,12 +198,15 @@ def available_names() -> List[str]:
 
 
 def collector_class(name: str) -> Type[Collector]:
-    """The class registered under `name`; UsageError naming the known ones if there is none."""
+    """The class registered under `name`; UsageError naming the known ones if there is none.
+
+    A built-in name always means the built-in collector (as our own entry points say), so it is
+    found without scanning the installed distributions; only other names need the scan."""
+    if name in BUILTIN_COLLECTORS:
+        return _load_target(BUILTIN_COLLECTORS[name])
     eps = _entry_points()
     if name in eps:
         return _load_target(eps[name])
-    if name in BUILTIN_COLLECTORS:
-        return _load_target(BUILTIN_COLLECTORS[name])
     raise UsageError(f"unknown collector '{name}' (known: {', '.join(available_names())})")
 
 
@@ -215,10 +215,11 @@ def parse_collector_list(text: str) -> List[str]:
     names = [n.strip() for n in text.split(",")]
     if not names or any(not n for n in names):
         raise UsageError(f"--collectors: empty name in '{text}'")
-    known = available_names()
-    for n in names:
-        if n not in known:
-            raise UsageError(f"unknown collector '{n}' (known: {', '.join(known)})")
+    if any(n not in BUILTIN_COLLECTORS for n in names):  # a third-party name: scan for it
+        known = available_names()
+        for n in names:
+            if n not in known:
+                raise UsageError(f"unknown collector '{n}' (known: {', '.join(known)})")
     return list(dict.fromkeys(names))
 
 

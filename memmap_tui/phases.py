@@ -13,8 +13,7 @@ all cut a run this way.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 from . import thresholds as T
 from .model import Schema
@@ -23,8 +22,7 @@ from .verdict import Verdict, diagnose, needed_columns
 MAX_BUCKETS = 4096
 
 
-@dataclass(frozen=True)
-class Phase:
+class Phase(NamedTuple):
     """A stretch of the run with one cause: start and end in seconds from the run's start."""
 
     start: float

@@ -24,11 +24,10 @@ from .collector import Collector, SourceEnded
 from .derive import derive
 from .model import NAN, Frame, MetricSpec, Reading, Schema
 from .slow import FIRST_BACKOFF, Backoff, Mailbox
+from .usage import MAX_INTERVAL, MIN_INTERVAL
 
 log = logging.getLogger("memmap_tui")
 
-MIN_INTERVAL = 0.001
-MAX_INTERVAL = 3600.0
 SHORT_WAIT = 0.02  # waits shorter than this sleep instead of waiting on the wake event
 
 

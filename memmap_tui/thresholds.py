@@ -8,12 +8,10 @@ this table (a test keeps the two the same).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, Tuple
+from typing import Dict, NamedTuple, Tuple
 
 
-@dataclass(frozen=True)
-class Threshold:
+class Threshold(NamedTuple):
     name: str
     value: float
     unit: str

@@ -42,8 +42,7 @@ is how its data is stored, not its CPU.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import roles as R
 from . import thresholds as T
@@ -63,8 +62,7 @@ MEMORY_SOME_THRESHOLD = T.RECLAIM_SOME
 MEMORY_FULL_THRESHOLD = T.RECLAIM_FULL
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(NamedTuple):
     """One number behind a cause: what it is, its value in base units, how it reads, its column
     ("" for a figure made of several)."""
 
@@ -78,14 +76,13 @@ class Evidence:
                 "column": self.column or None}
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     """level: ok / warn / bad; cause: a stable word (CAUSES); text: the headline."""
 
     level: str
     cause: str
     text: str
-    evidence: Tuple[Evidence, ...] = field(default=())
+    evidence: Tuple[Evidence, ...] = ()
 
     @property
     def kind(self) -> str:

@@ -88,3 +88,32 @@ def test_no_driver_means_nvml_unavailable_without_importing_pynvml(
     avail = nvml.NvmlCollector().probe()
     assert not avail.available and "no NVIDIA driver loaded" in avail.reason
     assert "pynvml" not in sys.modules
+
+
+def test_built_in_collectors_are_found_without_scanning_installed_distributions(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_scan() -> None:
+        raise AssertionError("the entry points were scanned for built-in names")
+
+    monkeypatch.setattr(registry, "_entry_points", no_scan)
+    assert parse_collector_list("host,process") == ["host", "process"]
+    assert collector_class("host").__name__ == "HostCollector"
+
+
+def test_a_third_party_collector_is_named_beside_built_in_ones(plugin_on_path) -> None:
+    assert parse_collector_list("host,answer") == ["host", "answer"]
+    names = [c.name for c in build_collectors(["host", "answer"], CollectorOptions())]
+    assert names == ["host", "answer"]
+
+
+def test_a_built_in_name_means_the_built_in_collector(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    dist = tmp_path / "aaa_shadow-1.0.dist-info"
+    dist.mkdir()
+    (dist / "entry_points.txt").write_text("[memmap_tui.collectors]\nhost = nothing:Here\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    registry._entry_points.cache_clear()
+    try:
+        assert collector_class("host").__module__ == "memmap_tui.collectors.host"
+    finally:
+        registry._entry_points.cache_clear()

@@ -34,7 +34,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from .columns import is_fake_sensor
 
@@ -84,8 +84,7 @@ def read_number(path: Optional[str]) -> float:
         return NAN
 
 
-@dataclass(frozen=True)
-class Rail:
+class Rail(NamedTuple):
     """One power monitor channel: a power file (`power_scale` to watts), or volts and amps."""
 
     name: str

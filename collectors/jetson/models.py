@@ -26,8 +26,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 __all__ = [
     "JetsonModule",
@@ -41,8 +40,7 @@ __all__ = [
 GIB = 1024**3
 
 
-@dataclass(frozen=True)
-class JetsonModule:
+class JetsonModule(NamedTuple):
     """One row of the module table.
 
     patterns: lower-case substrings of /proc/device-tree/model; any one of them matches.

@@ -50,7 +50,9 @@ _END = r"(?=\s|$)"
 
 # Leading `\s*` makes the matches contiguous (no searching over runs of blanks); the last
 # alternative eats any token nothing else reads, so a match always starts at a token.
-_TOKEN = re.compile(
+# The patterns are compiled on first use (re's cache), not at import: every `memmap` start
+# imports this package to probe for a Jetson, and most machines never parse a line.
+_TOKEN = (
     r"\s*(?:"
     + "|".join(
         [
@@ -69,11 +71,10 @@ _TOKEN = re.compile(
             r"\S+",
         ]
     )
-    + ")",
-    re.ASCII,
+    + ")"
 )
 # One core of a CPU list: `x%@F`, `x%`, or anything else (`off`) as an empty util.
-_CORES = re.compile(rf"(?:^|,)(?:({_D})%(?:@({_D}))?|[^,]*)(?=,|$)", re.ASCII)
+_CORES = rf"(?:^|,)(?:({_D})%(?:@({_D}))?|[^,]*)(?=,|$)"
 
 # (util_percent, freq_mhz, off)
 Value = Tuple[Optional[int], Optional[int], bool]
@@ -106,7 +107,7 @@ def parse_line(line: Any) -> Dict[str, Any]:
     result = empty_result()
     # Without trailing blanks a search always finds a token at once (the `\S+` alternative),
     # so the scan stays linear even for a line of pathological whitespace.
-    for match in _TOKEN.finditer(line.rstrip()):
+    for match in re.finditer(_TOKEN, line.rstrip(), re.ASCII):
         handler = _HANDLERS.get(match.lastgroup)  # type: ignore[arg-type]
         if handler is not None:
             handler(match, result)
@@ -138,7 +139,7 @@ def _on_cpu(m: Match[str], out: Dict[str, Any]) -> None:
     utils: List[Optional[int]] = []
     freqs: List[Optional[int]] = []
     entries = m["cpu_list"]
-    for util, freq in _CORES.findall(entries) if entries else ():
+    for util, freq in re.findall(_CORES, entries, re.ASCII) if entries else ():
         if util:
             utils.append(int(util))
             freqs.append(int(freq) if freq else shared)

@@ -9,15 +9,13 @@ value through a `memmap_tui.slow.Mailbox`; what it cannot read now is NaN.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from memmap_tui.collector import Availability
 from memmap_tui.model import MetricSpec
 
 
-@dataclass(frozen=True)
-class Gap:
+class Gap(NamedTuple):
     """Columns a source would give but cannot here, and why ("the EMC clock is in debugfs,
     readable only by root"). Said once, by the collector, when no other source fills them."""
 

@@ -27,7 +27,7 @@ import math
 import os
 import shutil
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from memmap_tui.collector import Availability, CollectorError
 from memmap_tui.model import MetricSpec
@@ -35,9 +35,11 @@ from memmap_tui.model import MetricSpec
 from . import columns as col
 from .models import emc_bytes_per_second, find_module, read_model
 from .parse import empty_result
-from .process import TegrastatsProcess
 from .source import Gap, Source
 from .sysfs import unknown_module
+
+if TYPE_CHECKING:
+    from .process import TegrastatsProcess
 
 NAN = math.nan
 NOT_FOUND = "tegrastats not found (not a Jetson? set --tegrastats-cmd)"
@@ -104,6 +106,8 @@ class TegrastatsSource(Source):
         path = resolve_command(self.cmd)
         if path is None:
             raise CollectorError(self.probe().reason)
+        from .process import TegrastatsProcess  # subprocess: only where tegrastats runs
+
         self.model = read_model(self.proc_root, self.sys_root)
         self.process = TegrastatsProcess([path, "--interval", str(self.interval_ms)])
         self.process.start()

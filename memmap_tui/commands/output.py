@@ -25,8 +25,7 @@ import errno
 import fcntl
 import os
 import stat
-from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 from ..collector import UsageError
 
@@ -35,8 +34,7 @@ _KINDS = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")
 PUBLISH_TRIES = 5
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     """An output file that passed `check_output`: what the user wrote, and where it leads."""
 
     path: str                              # as given (for messages)
