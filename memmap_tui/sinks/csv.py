@@ -13,9 +13,15 @@ against spreadsheet formula injection.
 from __future__ import annotations
 
 import os
+from array import array
 from typing import List, Optional
 
 from ..model import Frame, Schema
+
+try:  # the C twin of format_row (memmap_tui/_fieldread.c), when built
+    from .._fieldread import format_rows as _format_rows  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - a build without the extension
+    _format_rows = None
 
 FORMULA_LEADERS = ("=", "+", "-", "@", "\t", "\r")
 FLUSH_SECONDS = 0.5  # the longest a row waits before it is written (README's guarantee)
@@ -43,6 +49,17 @@ def format_row(timestamp: float, values: List[float]) -> str:
     """`timestamp,v1,v2,...\\n` with NaN as an empty cell."""
     cells = ["%.12g" % v if v == v else "" for v in values]
     return "%.6f," % timestamp + ",".join(cells) + "\n"
+
+
+def format_frame_row(timestamp: float, values: List[float]) -> str:
+    """format_row's text, made in C where it is built: one call instead of a cell per value.
+    The C twin writes the timestamp as "%.6f" only below 1e15 (and NaN as an empty cell), and
+    no comma after it for a row of no values: those, like a build without it, take format_row."""
+    if _format_rows is None or not values or not abs(timestamp) < 1e15:
+        return format_row(timestamp, values)
+    row = array("d", values)
+    row.insert(0, timestamp)
+    return _format_rows(row, 1, len(row))  # type: ignore[no-any-return]
 
 
 def open_exclusive(path: str, force: bool) -> int:
@@ -76,7 +93,7 @@ class CsvSink:
     def write(self, frame: Frame) -> None:
         """Add a row; write what is pending unless the next row is due before the oldest
         pending one is `flush_seconds` old (the first row goes out at once)."""
-        self._pending.append(format_row(frame.timestamp, frame.values))
+        self._pending.append(format_frame_row(frame.timestamp, frame.values))
         self.rows += 1
         now = frame.reading.monotonic
         if now < self._oldest:
