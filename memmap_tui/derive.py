@@ -19,6 +19,7 @@ The plan is 5 numbers per column, the same for this function and its C twin
 
 from __future__ import annotations
 
+import struct
 from array import array
 from typing import Any, List, Optional, Tuple
 
@@ -108,8 +109,9 @@ class TickDerive:
     where it is built: one call instead of Python's loop over the columns. The frames are
     derive()'s, value for value, as floats (derive() passes a gauge's raw object through: an
     int stays an int there). The first frame (no previous reading: derive() leaves its gauges
-    unscaled), rows of another width and a build without the extension take derive() itself.
-    The raw row of the last reading is kept as an array for the next tick."""
+    unscaled), rows of another width or not all numbers, and a build without the extension
+    take derive() itself. The raw rows are packed (struct: one C loop) into two arrays that
+    take turns: this reading's, and the last one's for the next tick."""
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
@@ -118,6 +120,8 @@ class TickDerive:
         self.width = len(schema.specs)
         self.out = array("d", [NAN]) * (len(schema.columns) + 1)
         self.stamps = array("d", [NAN, NAN])
+        self._rows = (array("d", [NAN]) * self.width, array("d", [NAN]) * self.width)
+        self._pack = struct.Struct(f"{self.width}d").pack_into
         self._last: Optional[Reading] = None  # the reading whose raw row is _last_row
         self._last_row: Any = None
 
@@ -125,10 +129,13 @@ class TickDerive:
         if (prev is None or not self.native or len(cur.values) != self.width
                 or len(prev.values) != self.width):
             return derive(self.schema, prev, cur)
+        rows = self._rows
+        row = rows[1] if self._last_row is rows[0] else rows[0]
         try:
-            row = array("d", cur.values)
+            self._pack(row, 0, *cur.values)
             before = self._last_row if prev is self._last else array("d", prev.values)
-        except (TypeError, OverflowError):  # not all floats: derive() says what it makes of it
+        except (TypeError, OverflowError, struct.error):  # not all numbers: derive() says
+            self._last = self._last_row = None           # what it makes of them
             return derive(self.schema, prev, cur)
         stamps = self.stamps
         stamps[0], stamps[1] = cur.monotonic, cur.timestamp

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from memmap_tui import fieldread
 from memmap_tui.model import Frame, Reading, Schema, gauge
 from memmap_tui.sinks import csv as csv_sink
-from memmap_tui.sinks.csv import CsvSink, format_frame_row, format_row, safe_text
+from memmap_tui.sinks.csv import CsvSink, RowFormatter, format_frame_row, format_row, safe_text
 
 SCHEMA = Schema([gauge("a", "x_bytes", "bytes", "x"), gauge("a", "y_percent", "percent", "y")])
 
@@ -131,3 +131,16 @@ def test_the_sink_writes_format_row_text_on_odd_values(tmp_path: Path) -> None:
     sink.close()
     lines = (tmp_path / "r.csv").read_text().splitlines(keepends=True)
     assert lines[1] == format_row(1_700_000_000.25, ODD_VALUES)
+
+
+def test_a_row_of_another_width_is_format_row_text() -> None:
+    assert RowFormatter(3)(0.5, ODD_VALUES) == format_row(0.5, ODD_VALUES)
+    assert RowFormatter(30)(0.5, [1.0, 2.0]) == format_row(0.5, [1.0, 2.0])
+
+
+def test_a_row_that_is_not_all_numbers_fails_as_format_row_does() -> None:
+    for values in ([1.0, None], [1.0, "2"], [10**400, 1.0]):
+        with pytest.raises(Exception) as want:
+            format_row(0.5, values)  # type: ignore[arg-type]
+        with pytest.raises(want.type):
+            RowFormatter(2)(0.5, values)  # type: ignore[arg-type]
