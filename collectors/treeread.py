@@ -9,10 +9,12 @@ row is `values[index::n]`, and heads() gives each member's "PID (name) S".
 
 When nothing happened but counting (`steady`: the same processes, none recycled, reparented,
 exec'd or turned zombie, no counter gone back, io still readable), the tree's growth is a
-difference of slice sums and no member is read or accounted one by one; only each member's RSS
-is handed on (the PSS budget weighs it). Anything else goes the per-member way (collectors/
-process.py), fed this read where a member is covered, after `sync` has given every member the
-state it would have had reading itself: the totals are the same either way.
+difference of per-field sums and no member is read or accounted one by one (the sums and
+the steady check loop over the row in C where built: `_fieldread.column_sums`,
+`steady_rows`); only each member's RSS is handed on (the PSS budget weighs it). Anything
+else goes the per-member way (collectors/process.py), fed this read where a member is
+covered, after `sync` has given every member the state it would have had reading itself: the
+totals are the same either way.
 
 Sources and units are those of collectors/procfs.py (stat: clock ticks and pages; io: bytes and
 calls). The descriptors are the tree reader's own (each member's ProcFiles keeps its own for the

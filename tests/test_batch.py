@@ -100,10 +100,10 @@ def test_tick_derive_leaves_rows_that_are_not_floats_to_derive() -> None:
 def test_a_sampler_deriving_in_c_writes_the_same_csv(tmp_path: Path) -> None:
     texts = []
     for in_c in (False, True):
-        clock = iter(range(100, 200)).__next__
+        ticks = iter(range(100, 200))
         sampler = Sampler([RowsCollector(SCHEMA)], 0.1,
-                          [CsvSink(str(tmp_path / f"{in_c}.csv"))], clock=lambda: float(clock()),
-                          wall=lambda: 1.7e9)
+                          [CsvSink(str(tmp_path / f"{in_c}.csv"))],
+                          clock=lambda ticks=ticks: float(next(ticks)), wall=lambda: 1.7e9)
         sampler.open()
         if in_c:
             sampler.derive_in_c()

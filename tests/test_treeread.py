@@ -9,11 +9,10 @@ import math
 import subprocess
 import sys
 import time
-from pathlib import Path
-from typing import Callable, List
-
 from array import array
 from operator import lt
+from pathlib import Path
+from typing import Callable, List
 
 import pytest
 from fakeproc import FakeProc
