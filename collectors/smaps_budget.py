@@ -17,6 +17,7 @@ workers sharing 32 MiB each every ~10 s; a steady 20 GiB process every minute or
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import List
 
 from .member import Member
@@ -27,8 +28,7 @@ SMAPS_MAX_DEBT = 0.02  # CPU seconds the reads of swung members may borrow (~7 s
 RSS_SWING = 1.1  # RSS moved by this factor since smaps_rollup was read: read it before others
 
 
-def _memory_time(m: Member) -> float:
-    return m.memory_time
+_memory_time = attrgetter("memory_time")
 
 
 class MemoryBudget:
@@ -47,7 +47,10 @@ class MemoryBudget:
         for m in alive:
             if m.memory is None and m.wants_memory():
                 credit -= self._read(m, now)
-        swung = [(swing, m.pid, m) for m in alive if (swing := m.swing()) >= RSS_SWING]
+        # An RSS equal to the one at the last read has not swung (swing() is 1 then): only the
+        # others are asked, which in a steady tree is none of them.
+        swung = [(swing, m.pid, m) for m in alive
+                 if m.rss_bytes != m.memory_rss and (swing := m.swing()) >= RSS_SWING]
         for _, _, m in sorted(swung, reverse=True):
             if credit <= -SMAPS_MAX_DEBT:
                 break

@@ -9,10 +9,12 @@ row is `values[index::n]`, and heads() gives each member's "PID (name) S".
 
 When nothing happened but counting (`steady`: the same processes, none recycled, reparented,
 exec'd or turned zombie, no counter gone back, io still readable), the tree's growth is a
-difference of slice sums and no member is read or accounted one by one; only each member's RSS
-is handed on (the PSS budget weighs it). Anything else goes the per-member way (collectors/
-process.py), fed this read where a member is covered, after `sync` has given every member the
-state it would have had reading itself: the totals are the same either way.
+difference of per-field sums and no member is read or accounted one by one (the sums and
+the steady check loop over the row in C where built: `_fieldread.column_sums`,
+`steady_rows`); only each member's RSS is handed on (the PSS budget weighs it). Anything
+else goes the per-member way (collectors/process.py), fed this read where a member is
+covered, after `sync` has given every member the state it would have had reading itself: the
+totals are the same either way.
 
 Sources and units are those of collectors/procfs.py (stat: clock ticks and pages; io: bytes and
 calls). The descriptors are the tree reader's own (each member's ProcFiles keeps its own for the
@@ -29,6 +31,11 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from memmap_tui import fieldread
 from memmap_tui.fieldread import AFTER_PAREN
+
+try:  # the loops over the row in C (memmap_tui/_fieldread.c), when built
+    from memmap_tui._fieldread import column_sums, steady_rows  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - a build without the extension
+    column_sums = steady_rows = None
 
 from .member import Member
 from .procfs import (
@@ -88,14 +95,17 @@ class TreeRead:
             readers = [i for i, reads in enumerate(self.reads_io) if reads]
             self._io_slots = [[f * n + i for i in readers] for f in range(RCHAR, TICK_WIDTH)]
         self.reader = reader_class(files, rules, n * TICK_WIDTH)
-        self._row = array("d", [NAN]) * (n * TICK_WIDTH)  # io slots of members without io: NaN
-        self.values: List[float] = []
+        # Two rows and two rows of sums, taking turns: this read's, and the read before's (io
+        # slots of members without io are never written: NaN).
+        self._rows = (array("d", [NAN]) * (n * TICK_WIDTH), array("d", [NAN]) * (n * TICK_WIDTH))
+        self._sum_rows = (array("d", [NAN]) * TICK_WIDTH, array("d", [NAN]) * TICK_WIDTH)
+        self.values: Sequence[float] = []
         self.heads: List[bytes] = []
-        self.sums: List[float] = []
+        self.sums: Sequence[float] = []
         self.time = NAN
-        self.last: Optional[List[float]] = None  # the read before, for steady() and growth
+        self.last: Optional[Sequence[float]] = None  # the read before, for steady() and growth
         self.last_heads: List[bytes] = []
-        self.last_sums: List[float] = []
+        self.last_sums: Sequence[float] = []
         self.last_time = NAN
 
     def close(self) -> None:
@@ -104,24 +114,32 @@ class TreeRead:
     def read(self, now: float) -> bool:
         """Read every member's files; False when one failed (a process vanished, or its io
         turned unreadable): the per-member way then finds out which."""
+        rows, sum_rows = self._rows, self._sum_rows
+        row = rows[1] if self.values is rows[0] else rows[0]  # not this read's: the one before
         try:
-            self.reader.read(self._row)
+            self.reader.read(row)
         except OSError:
             self.last = None
             return False
         self.last, self.last_heads, self.last_sums, self.last_time = (
             self.values or None, self.heads, self.sums, self.time)
-        self.values, self.heads, self.time = self._row.tolist(), self.reader.heads(), now
-        self.sums = self._sums(self.values)
+        self.values, self.heads, self.time = row, self.reader.heads(), now
+        self.sums = self._sums(row, sum_rows[1] if self.last_sums is sum_rows[0] else sum_rows[0])
         return True
 
-    def _sums(self, v: List[float]) -> List[float]:
-        """Each field summed over the members (io over those that read it; NaN when none)."""
-        n = self.n
-        sums = [sum(v[f * n:(f + 1) * n]) for f in range(RCHAR)]
-        if self._io_slots is None:
-            return sums + [sum(v[f * n:(f + 1) * n]) for f in range(RCHAR, TICK_WIDTH)]
-        return sums + [sum(v[k] for k in slots) if slots else NAN for slots in self._io_slots]
+    def _sums(self, v: Sequence[float], sums: Any) -> Any:
+        """Each field summed over the members into `sums` (io over those that read it; NaN
+        when none)."""
+        n, io_slots = self.n, self._io_slots
+        if column_sums is not None:
+            column_sums(v, n, sums if io_slots is None else memoryview(sums)[:RCHAR])
+        else:
+            for f in range(RCHAR if io_slots is not None else TICK_WIDTH):
+                sums[f] = sum(v[f * n:(f + 1) * n])
+        if io_slots is not None:
+            for f, slots in enumerate(io_slots, RCHAR):
+                sums[f] = sum(v[k] for k in slots) if slots else NAN
+        return sums
 
     def member_row(self, i: int) -> tuple:
         """(values, head) of member i from the last read, as ProcFiles.take wants them."""
@@ -132,10 +150,11 @@ class TreeRead:
         """Whether this read differs from the last only by counting: the same processes (start
         times), parents, names; no zombie; no counter back; every stat whole, every io read."""
         v, p, n = self.values, self.last, self.n
-        if p is None or v[:2 * n] != p[:2 * n]:  # PPID and START lead the row
+        # PPID and START lead the row; the counters follow
+        if p is None or not _steady_rows(v, p, 2 * n, FIRST_COUNTER * n):
             return False
         rss = self.sums[RSS_PAGES]
-        if rss != rss or any(map(lt, v[FIRST_COUNTER * n:], p[FIRST_COUNTER * n:])):
+        if rss != rss:
             return False
         io = self.sums[RCHAR:]
         if any(s != s for s in io) and any(self.reads_io):
@@ -289,6 +308,17 @@ class TreeTicks:
         self._quiet = not self.changed
 
 
-def _counters(values: List[float]) -> List[float]:
+def _steady_rows_in_python(now: Sequence[float], before: Sequence[float], same: int,
+                           grow_from: int) -> bool:
+    """steady_rows' twin: the first `same` values equal (NaN equals nothing), none from
+    `grow_from` on below the value before."""
+    return (list(now[:same]) == list(before[:same])
+            and not any(map(lt, now[grow_from:], before[grow_from:])))
+
+
+_steady_rows = steady_rows if steady_rows is not None else _steady_rows_in_python
+
+
+def _counters(values: Sequence[float]) -> List[float]:
     """A member's counters (COUNTERS order and units) from its row."""
     return [values[f] / unit for f, unit in zip(COUNTER_FIELDS, COUNTER_UNITS)]

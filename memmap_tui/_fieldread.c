@@ -1245,11 +1245,89 @@ static PyObject *format_rows(PyObject *Py_UNUSED(module), PyObject *args) {
     return result;
 }
 
+/* ---- a process tree's row (collectors/treeread.py) --------------------------------------- */
+
+/*
+ * column_sums(row, n, out): out[f] = the sum of row[f * n] .. row[f * n + n - 1], added in that
+ * order to 0.0 (as sum() adds floats), for each f below len(out); row holds at least
+ * len(out) * n values (a field-major row: n members per field). n >= 1.
+ */
+static PyObject *column_sums(PyObject *Py_UNUSED(module), PyObject *args) {
+    const char *where = "column_sums";
+    PyObject *row_obj, *n_obj, *out_obj;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "OOO:column_sums", &row_obj, &n_obj, &out_obj) ||
+        index_arg(n_obj, where, "n", &n) < 0)
+        return NULL;
+    if (n < 1) return PyErr_Format(PyExc_ValueError, "%s: n must be >= 1", where);
+    Py_buffer out, row;
+    if (get_doubles(out_obj, &out, 0, 1, 0, where) < 0) return NULL;
+    Py_ssize_t fields = out.len / 8, values = values_of(fields, n);
+    if (values < 0) {
+        PyBuffer_Release(&out);
+        return PyErr_Format(PyExc_ValueError, "%s: len(out) x n is too large", where);
+    }
+    if (get_doubles(row_obj, &row, values, 0, 0, where) < 0) {
+        PyBuffer_Release(&out);
+        return NULL;
+    }
+    const double *v = row.buf;
+    double *o = out.buf;
+    for (Py_ssize_t f = 0; f < fields; f++) {
+        double total = 0.0;
+        for (Py_ssize_t i = 0; i < n; i++) total += v[f * n + i];
+        o[f] = total;
+    }
+    PyBuffer_Release(&row);
+    PyBuffer_Release(&out);
+    Py_RETURN_NONE;
+}
+
+/*
+ * steady_rows(now, before, same, grow_from) -> bool: whether now[k] == before[k] for every
+ * k < same (NaN equals nothing) and no now[k] < before[k] for k >= grow_from. now and before
+ * hold the same number of values; 0 <= same, grow_from <= that number.
+ */
+static PyObject *steady_rows(PyObject *Py_UNUSED(module), PyObject *args) {
+    const char *where = "steady_rows";
+    PyObject *now_obj, *before_obj, *same_obj, *from_obj;
+    Py_ssize_t same, grow_from;
+    if (!PyArg_ParseTuple(args, "OOOO:steady_rows", &now_obj, &before_obj, &same_obj,
+                          &from_obj) ||
+        index_arg(same_obj, where, "same", &same) < 0 ||
+        index_arg(from_obj, where, "grow_from", &grow_from) < 0)
+        return NULL;
+    Py_buffer now, before;
+    if (get_doubles(now_obj, &now, 0, 0, 0, where) < 0) return NULL;
+    Py_ssize_t width = now.len / 8;
+    if (get_doubles(before_obj, &before, width, 0, 1, where) < 0) {
+        PyBuffer_Release(&now);
+        return NULL;
+    }
+    if (same < 0 || same > width || grow_from < 0 || grow_from > width) {
+        PyBuffer_Release(&before);
+        PyBuffer_Release(&now);
+        return PyErr_Format(PyExc_ValueError, "%s: same and grow_from must be in 0..%zd", where,
+                            width);
+    }
+    const double *a = now.buf, *b = before.buf;
+    int steady = 1;
+    for (Py_ssize_t k = 0; k < same && steady; k++) steady = a[k] == b[k];
+    for (Py_ssize_t k = grow_from; k < width && steady; k++) steady = !(a[k] < b[k]);
+    PyBuffer_Release(&before);
+    PyBuffer_Release(&now);
+    return PyBool_FromLong(steady);
+}
+
 static PyMethodDef module_functions[] = {
     {"derive_rows", derive_rows, METH_VARARGS,
      "derive_rows(plan, previous, previous_time, rows, stamps, count, out): derive() for a batch."},
     {"format_rows", format_rows, METH_VARARGS,
      "format_rows(out, count, width) -> str: CSV lines for derived rows."},
+    {"column_sums", column_sums, METH_VARARGS,
+     "column_sums(row, n, out): each field's sum over n members of a field-major row."},
+    {"steady_rows", steady_rows, METH_VARARGS,
+     "steady_rows(now, before, same, grow_from) -> bool: leading values equal, the rest grew."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef fieldread_module = {

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tupl
 
 from .batch import NativeBatch, native_reader_of, ticks_left
 from .collector import Collector, SourceEnded
-from .derive import derive
+from .derive import TickDerive, derive
 from .model import NAN, Frame, MetricSpec, Reading, Schema
 from .slow import FIRST_BACKOFF, Backoff, Mailbox
 from .usage import MAX_INTERVAL, MIN_INTERVAL
@@ -141,6 +141,7 @@ class Sampler:
         # (memmap_tui.batch); frames then reach sinks up to this late.
         self.batch_seconds = 0.0
         self._native: Optional[NativeBatch] = None
+        self._deriver: Optional[TickDerive] = None  # derive_in_c(): derive() in C per tick
 
     # -- life cycle --------------------------------------------------------------------------
     def open(self) -> Schema:
@@ -225,6 +226,12 @@ class Sampler:
                 restart = True
         return restart
 
+    def derive_in_c(self) -> None:
+        """From now on derive each tick with the C twin of derive() where it is built (after
+        open()). Its frames hold floats where derive() passes a gauge's raw object through (an
+        int stays an int): the same text in a CSV cell, so `record` asks for it."""
+        self._deriver = TickDerive(self.schema)
+
     # -- sampling ----------------------------------------------------------------------------
     def sample(self) -> Frame:
         """Take one reading now, derive the frame and hand it to every sink."""
@@ -240,7 +247,9 @@ class Sampler:
             if table is not None:
                 tables[c.name] = table
         reading = Reading(now, self.wall(), values, tables)
-        frame = derive(self.schema, self._prev, reading)
+        deriver = self._deriver
+        frame = (derive(self.schema, self._prev, reading) if deriver is None
+                 else deriver(self._prev, reading))
         self._prev = reading
         for sink in self.sinks:
             sink.write(frame)

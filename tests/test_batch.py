@@ -19,7 +19,7 @@ from test_derive import GROUP_SCHEMA
 from test_derive import SCHEMA as DERIVE_SCHEMA
 
 from memmap_tui import fieldread
-from memmap_tui.derive import derive, plan_array
+from memmap_tui.derive import TickDerive, derive, plan_array
 from memmap_tui.model import Reading, Schema, gauge
 from memmap_tui.sampler import Sampler
 from memmap_tui.sinks.csv import CsvSink, format_row
@@ -64,6 +64,55 @@ def test_derive_rows_matches_derive(steps: list) -> None:
         assert got[0] == reading.timestamp
         assert same(list(got[1:]), frame.values)
         prev = reading
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.floats(min_value=-1, max_value=10),
+                          st.lists(number, min_size=len(SCHEMA.specs),
+                                   max_size=len(SCHEMA.specs))), min_size=1, max_size=8),
+       st.integers(min_value=0, max_value=7))
+def test_tick_derive_gives_derives_frames(steps: list, skip: int) -> None:
+    """Frame for frame, the C path gives derive()'s frames: the first, times that stand still
+    or go back, and a previous reading other than the last one it saw (its row is remade)."""
+    tick_derive, prev, t = TickDerive(SCHEMA), None, 100.0
+    for i, (dt, values) in enumerate(steps):
+        t += dt
+        reading = Reading(t, 1.7e9 + t, values)
+        want, got = derive(SCHEMA, prev, reading), tick_derive(prev, reading)
+        assert (got.timestamp, got.reading) == (want.timestamp, want.reading)
+        assert same(got.values, want.values)
+        assert same([got.interval], [want.interval])
+        if i != skip:
+            prev = reading
+
+
+def test_tick_derive_leaves_rows_that_are_not_floats_to_derive() -> None:
+    tick_derive = TickDerive(SCHEMA)
+    first = Reading(1.0, 1.7e9, [1.0] * len(SCHEMA.specs))
+    tick_derive(None, first)
+    odd = Reading(2.0, 1.7e9 + 1, [10**400] + [2.0] * (len(SCHEMA.specs) - 1))
+    assert repr(tick_derive(first, odd).values) == repr(derive(SCHEMA, first, odd).values)
+    short = Reading(3.0, 1.7e9 + 2, [1.0])
+    with pytest.raises(IndexError):
+        tick_derive(odd, short)
+
+
+def test_a_sampler_deriving_in_c_writes_the_same_csv(tmp_path: Path) -> None:
+    texts = []
+    for in_c in (False, True):
+        ticks = iter(range(100, 200))
+        sampler = Sampler([RowsCollector(SCHEMA)], 0.1,
+                          [CsvSink(str(tmp_path / f"{in_c}.csv"))],
+                          clock=lambda ticks=ticks: float(next(ticks)), wall=lambda: 1.7e9)
+        sampler.open()
+        if in_c:
+            sampler.derive_in_c()
+        for _ in range(6):
+            sampler.sample()
+        sampler.close()
+        texts.append((tmp_path / f"{in_c}.csv").read_text())
+    assert texts[0] == texts[1]
+    assert texts[0].count("\n") == 7
 
 
 @settings(max_examples=200)
@@ -237,3 +286,33 @@ def test_hints_follow_a_line_that_moved(tmp_path: Path) -> None:
     path.write_text("b 5\na 1\nzz 3\n")
     reader.read(row)
     assert row[0] == 5.0
+
+
+class RowsCollector:
+    """A collector giving fixed rows of SCHEMA's width: odd values, counters that go back."""
+
+    name, slow = "rows", False
+
+    def __init__(self, schema: Schema) -> None:
+        self.width, self.calls = len(schema.specs), 0
+        self.specs = schema.specs
+
+    def open(self) -> None:
+        self.calls = 0
+
+    def close(self) -> None:
+        pass
+
+    def metrics(self) -> list:
+        return list(self.specs)
+
+    def collect(self) -> list:
+        self.calls += 1
+        odd = [math.nan, -0.0, 1e300, 7, 2.5 * self.calls, 1e12 + 1, -3.0, 0.1 * self.calls]
+        return [odd[(k + self.calls) % len(odd)] for k in range(self.width)]
+
+    def table(self) -> None:
+        return None
+
+    def native_reader(self) -> None:
+        return None

@@ -14,7 +14,9 @@ examples per fuzz test (the default here keeps the plain test run short).
 from __future__ import annotations
 
 import errno
+import functools
 import math
+import operator
 import os
 import random
 import signal
@@ -748,6 +750,69 @@ def csv_line(row: List[float]) -> str:
         return "%.12g" % x if x == x else ""
     first = "%.6f" % row[0] if abs(row[0]) < 1e15 else cell(row[0])
     return ",".join([first] + [cell(v) for v in row[1:]]) + "\n"
+
+
+# --- column_sums and steady_rows (a process tree's row) ---------------------------------------
+
+ODD_ROWS: List[Callable[[], Any]] = [
+    lambda: None, lambda: b"12345678", lambda: bytearray(16), lambda: array("f", [1.0] * 4),
+    lambda: memoryview(array("d", [1.0] * 8))[::2], lambda: [1.0, 2.0]]
+ROWS = st.one_of(st.lists(st.floats(), max_size=12).map(lambda v: array("d", v)),
+                 st.sampled_from(ODD_ROWS).map(lambda make: make()))
+INDICES = st.one_of(st.integers(-2, 14), st.sampled_from(HUGE + [1.0, None, "1"]))
+
+
+@needs_c
+@fuzz
+@given(row=ROWS, n=INDICES, out=ROWS)
+def test_column_sums_checks_every_size_then_sums(row: Any, n: Any, out: Any) -> None:
+    got = outcome(lambda: c_fieldread.column_sums(row, n, out))
+    if not hasattr(type(n), "__index__"):
+        assert got == ("raised", TypeError)
+        return
+    if clamp(n) < 1:
+        assert got == ("raised", ValueError)
+        return
+    problem = buffer_problem(out, 0, True)
+    fields = len(memoryview(out)) if problem is None else 0
+    if problem is None and clamp(n) > sys.maxsize // 8 // max(fields, 1) and fields:
+        problem = ValueError
+    problem = problem or buffer_problem(row, fields * clamp(n), False)
+    if problem is not None:
+        assert got == ("raised", problem)
+        return
+    n = clamp(n)
+    assert got == ("ok", None)
+    values = list(row)  # added one by one from 0.0 (Python >= 3.12's sum() compensates)
+    want = [functools.reduce(operator.add, values[f * n:(f + 1) * n], 0.0) for f in range(fields)]
+    assert same(list(out), want)
+
+
+@needs_c
+@fuzz
+@given(now=ROWS, before=ROWS, same_count=INDICES, grow_from=INDICES)
+def test_steady_rows_checks_every_index_then_compares(now: Any, before: Any, same_count: Any,
+                                                      grow_from: Any) -> None:
+    got = outcome(lambda: c_fieldread.steady_rows(now, before, same_count, grow_from))
+    if not all(hasattr(type(v), "__index__") for v in (same_count, grow_from)):
+        assert got == ("raised", TypeError)
+        return
+    problem = buffer_problem(now, 0, False)
+    width = len(memoryview(now)) if problem is None else 0
+    if problem is None:
+        problem = buffer_problem(before, width, False)
+        if problem is None and len(memoryview(before)) != width:
+            problem = ValueError
+    if problem is None and not (0 <= clamp(same_count) <= width and 0 <= clamp(grow_from)
+                                <= width):
+        problem = ValueError
+    if problem is not None:
+        assert got == ("raised", problem)
+        return
+    a, b = list(now), list(before)
+    want = (all(x == y for x, y in zip(a[:same_count], b[:same_count]))
+            and not any(x < y for x, y in zip(a[grow_from:], b[grow_from:])))
+    assert got == ("ok", want)
 
 
 # --- RingBuffer: extreme sizes, indices and rows --------------------------------------------

@@ -9,11 +9,16 @@ import math
 import subprocess
 import sys
 import time
+from array import array
+from operator import lt
 from pathlib import Path
 from typing import Callable, List
 
 import pytest
 from fakeproc import FakeProc
+from hypothesis import given
+from hypothesis import strategies as st
+from memmap_tui.collectors import treeread
 from memmap_tui.collectors.process import ProcessCollector
 
 from memmap_tui.collector import SourceEnded
@@ -78,10 +83,21 @@ def stage(fake: FakeProc) -> List[Callable[[int], None]]:
     return [grow]
 
 
+@pytest.fixture(params=["c", "python"])
+def row_loops(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The loops over the tree's row (column_sums, steady_rows): C where built, or the twins."""
+    if request.param == "c" and treeread.column_sums is None:
+        pytest.skip("C extension not built in this checkout")
+    if request.param == "python":
+        monkeypatch.setattr(treeread, "column_sums", None)
+        monkeypatch.setattr(treeread, "_steady_rows", treeread._steady_rows_in_python)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("rows", [True, False], ids=["with-rows", "record"])
 @pytest.mark.parametrize("delayacct", [0, 1])
 def test_the_tree_read_counts_what_each_process_reading_itself_counts(
-        tmp_path: Path, delayacct: int, rows: bool) -> None:
+        tmp_path: Path, delayacct: int, rows: bool, row_loops: str) -> None:
     fake = FakeProc(tmp_path / "proc", delayacct=delayacct)
     grow = stage(fake)[0]
     grow(0)
@@ -208,3 +224,71 @@ def test_a_real_tree_read_at_once_keeps_the_same_totals_across_reaped_workers(
             c.close()
         proc.stdin.close()
         proc.wait(timeout=10)
+
+
+# --- the loops over the row: C and the twin -------------------------------------------------
+
+needs_c = pytest.mark.skipif(treeread.column_sums is None,
+                             reason="C extension not built in this checkout")
+counts = st.one_of(st.integers(0, 2**40).map(float), st.just(math.nan))
+
+
+def naive_sums(row: List[float], n: int, fields: int) -> List[float]:
+    sums = []
+    for f in range(fields):
+        total = 0.0
+        for v in row[f * n:(f + 1) * n]:
+            total += v
+        sums.append(total)
+    return sums
+
+
+@needs_c
+@given(st.integers(1, 6), st.integers(0, 5), st.data())
+def test_column_sums_add_each_field_in_order(n: int, fields: int, data: st.DataObject) -> None:
+    row = data.draw(st.lists(st.floats(), min_size=n * fields, max_size=n * fields + 3))
+    out = array("d", [7.0]) * fields
+    treeread.column_sums(array("d", row), n, out)
+    assert repr(list(out)) == repr(naive_sums(row, n, fields))
+
+
+@needs_c
+@given(st.integers(1, 6), st.integers(1, 5), st.data())
+def test_column_sums_of_counts_are_what_sum_makes(n: int, fields: int,
+                                                   data: st.DataObject) -> None:
+    row = data.draw(st.lists(counts, min_size=n * fields, max_size=n * fields))
+    out = array("d", [0.0]) * fields
+    treeread.column_sums(array("d", row), n, out)
+    assert repr(list(out)) == repr([sum(row[f * n:(f + 1) * n]) for f in range(fields)])
+
+
+@needs_c
+@given(st.lists(st.tuples(st.sampled_from([0.0, 1.0, 2.0, math.nan]),
+                          st.sampled_from([0.0, 1.0, 2.0, math.nan])), max_size=10), st.data())
+def test_steady_rows_is_its_python_twin(pairs: list, data: st.DataObject) -> None:
+    now, before = (array("d", [p[k] for p in pairs]) for k in (0, 1))
+    same = data.draw(st.integers(0, len(pairs)))
+    grow_from = data.draw(st.integers(0, len(pairs)))
+    want = (all(a == b for a, b in zip(now[:same], before[:same]))
+            and not any(map(lt, now[grow_from:], before[grow_from:])))
+    assert treeread.steady_rows(now, before, same, grow_from) is want
+    assert treeread._steady_rows_in_python(now, before, same, grow_from) is want
+
+
+@needs_c
+@pytest.mark.parametrize("call, error", [
+    (lambda: treeread.column_sums(array("d", [1.0]), 0, array("d", [0.0])), ValueError),
+    (lambda: treeread.column_sums(array("d", [1.0]), 2, array("d", [0.0])), ValueError),
+    (lambda: treeread.column_sums(array("d", [1.0]), 2**62, array("d", [0.0]) * 4), ValueError),
+    (lambda: treeread.column_sums([1.0], 1, array("d", [0.0])), TypeError),
+    (lambda: treeread.column_sums(array("d", [1.0]), 1, b"12345678"), TypeError),
+    (lambda: treeread.column_sums(array("d", [1.0]), 1.0, array("d", [0.0])), TypeError),
+    (lambda: treeread.column_sums(array("f", [1.0]), 1, array("d", [0.0])), ValueError),
+    (lambda: treeread.steady_rows(array("d", [1.0]), array("d", [1.0, 2.0]), 0, 0), ValueError),
+    (lambda: treeread.steady_rows(array("d", [1.0]), array("d", [1.0]), 2, 0), ValueError),
+    (lambda: treeread.steady_rows(array("d", [1.0]), array("d", [1.0]), 0, -1), ValueError),
+    (lambda: treeread.steady_rows(array("d", [1.0]), None, 0, 0), TypeError),
+])
+def test_the_row_loops_check_their_arguments(call: Callable[[], object], error: type) -> None:
+    with pytest.raises(error):
+        call()

@@ -76,6 +76,7 @@ def run_record(args: Any) -> int:
     if args.duration is not None and sys.stderr.isatty():
         progress = Progress(args.duration, sys.stderr, sampler.stats)
     sampler.batch_seconds = BATCH_SECONDS
+    sampler.derive_in_c()  # the ticks that are not batched: only CSV text is made of them
     previous = stop_on_signals(sampler.stop)
     try:
         stats = sampler.run(args.duration, on_tick=progress)

@@ -13,9 +13,16 @@ against spreadsheet formula injection.
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+import struct
+from array import array
+from typing import Callable, List, Optional
 
 from ..model import Frame, Schema
+
+try:  # the C twin of format_row (memmap_tui/_fieldread.c), when built
+    from .._fieldread import format_rows as _format_rows  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - a build without the extension
+    _format_rows = None
 
 FORMULA_LEADERS = ("=", "+", "-", "@", "\t", "\r")
 FLUSH_SECONDS = 0.5  # the longest a row waits before it is written (README's guarantee)
@@ -45,6 +52,34 @@ def format_row(timestamp: float, values: List[float]) -> str:
     return "%.6f," % timestamp + ",".join(cells) + "\n"
 
 
+class RowFormatter:
+    """format_row's text for rows of `width` values, made in C where it is built: the row is
+    packed (struct: one C loop) into an array and `format_rows` writes it in one call. The C
+    twin writes the timestamp as "%.6f" only below 1e15 (and NaN as an empty cell) and no comma
+    after it for a row of no values: those rows, rows of another width or not all numbers, and
+    a build without it take format_row itself."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self._row = array("d", [0.0]) * (width + 1)
+        self._pack = struct.Struct(f"{width + 1}d").pack_into
+
+    def __call__(self, timestamp: float, values: List[float]) -> str:
+        if (_format_rows is None or not values or len(values) != self.width
+                or not abs(timestamp) < 1e15):
+            return format_row(timestamp, values)
+        try:
+            self._pack(self._row, 0, timestamp, *values)
+        except (TypeError, OverflowError, struct.error):
+            return format_row(timestamp, values)
+        return _format_rows(self._row, 1, self.width + 1)  # type: ignore[no-any-return]
+
+
+def format_frame_row(timestamp: float, values: List[float]) -> str:
+    """format_row's text, made by a RowFormatter (in C where it is built)."""
+    return RowFormatter(len(values))(timestamp, values)
+
+
 def open_exclusive(path: str, force: bool) -> int:
     """Open `path` for writing; without `force` an existing file is an error (FileExistsError)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if force else os.O_EXCL)
@@ -66,8 +101,10 @@ class CsvSink:
         self.rows = 0
         self._pending: List[str] = []
         self._oldest = float("inf")  # monotonic time of the oldest row not yet written
+        self._format: Callable[[float, List[float]], str] = format_row
 
     def open(self, schema: Schema) -> None:
+        self._format = RowFormatter(len(schema.columns))
         if self.fd is None:
             self.fd = open_exclusive(self.path, self.force)
         header = ",".join(quote(c) for c in ["timestamp", *schema.columns]) + "\n"
@@ -76,7 +113,7 @@ class CsvSink:
     def write(self, frame: Frame) -> None:
         """Add a row; write what is pending unless the next row is due before the oldest
         pending one is `flush_seconds` old (the first row goes out at once)."""
-        self._pending.append(format_row(frame.timestamp, frame.values))
+        self._pending.append(self._format(frame.timestamp, frame.values))
         self.rows += 1
         now = frame.reading.monotonic
         if now < self._oldest:
