@@ -118,6 +118,7 @@ def waiting_share(window: Window, schema: Schema) -> Pick:
 def needed_columns(schema: Schema) -> List[str]:
     """Every column the diagnosis reads, for callers that keep windows of only those."""
     wanted = (R.WAITING, R.GPU_UTIL, R.GPU_ACTIVITY, R.CPU_BUSY, R.CPU_CORE_MAX, R.THREAD_MAX,
+              R.PROCESS_MAX, R.BUSY_THREADS, R.REFAULTS, R.MEMORY_LIMIT_USED,
               R.CPU_CORES, R.MEMORY_STALL, R.MEMORY_STALL_FULL, R.READ_CALLS, R.READ_CALL_SIZE,
               R.BYTES_READ, R.BYTES_WRITTEN, R.STORAGE_READ, R.STORAGE_WRITTEN, R.MAJOR_FAULTS,
               R.UNINTERRUPTIBLE, R.DEVICE_READS, R.READ_REQUEST_SIZE, R.READ_AWAIT,

@@ -11,11 +11,21 @@ from __future__ import annotations
 import math
 from typing import Dict, List
 
+import pytest
+
 from memmap_tui import roles as R
 from memmap_tui import thresholds as T
 from memmap_tui.catalog import schema_for_columns
+from memmap_tui.figures import Figures
 from memmap_tui.model import GAUGE, MetricSpec, Schema, gauge
-from memmap_tui.verdict import CAUSES, Verdict, diagnose, waiting_share, window_from_rows
+from memmap_tui.verdict import (
+    CAUSES,
+    Verdict,
+    diagnose,
+    needed_columns,
+    waiting_share,
+    window_from_rows,
+)
 
 
 def judge(means: Dict[str, float]) -> Verdict:
@@ -416,3 +426,30 @@ def test_the_jobs_own_memory_stalls_stand_in_for_the_hosts() -> None:
 def test_without_the_jobs_own_stalls_the_hosts_count() -> None:
     window = {"host.psi.io_some_percent": [60, 60], "job.mem.used_bytes": [1e9]}
     assert waiting_share(window, schema_for_columns(list(window)))[0] == 60
+
+
+def test_the_columns_kept_for_the_verdict_are_every_column_it_reads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The TUI keeps running means of needed_columns() only: a column the diagnosis reads but
+    that list leaves out would be NaN there, and the live headline would differ from `run`'s.
+    Each rule's windows are judged while every column the diagnosis looks at is noted."""
+    specs = THRASH + [PROCESS, BUSY_THREADS]
+    read = set()
+    real_of = Figures.of
+
+    def noting(self, spec):  # type: ignore[no-untyped-def]
+        if spec is not None and spec.column:
+            read.add(spec.column)
+        return real_of(self, spec)
+
+    monkeypatch.setattr(Figures, "of", noting)
+    windows = [quiet(), quiet(thread_percent=99.0, tree_cpu_percent=102.0, cpus_percent=52.0),
+               quiet(thread_percent=25.0, tree_cpu_percent=96.0, process_percent=95.0,
+                     busy_threads=4.0, cpus_percent=55.0),
+               quiet(tree_wait_percent=45.0, sda__busy_percent=97.0),
+               quiet(refault_bytes_per_second=180e6, tree_disk_read_bytes_per_second=190e6,
+                     job_memory_limit_percent=99.6)]
+    for means in windows:
+        judge_specs(specs, means)
+    assert read and read <= set(needed_columns(Schema(specs))), read - set(
+        needed_columns(Schema(specs)))
