@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from memmap_tui import fieldread
 from memmap_tui.model import Frame, Reading, Schema, gauge
 from memmap_tui.sinks import csv as csv_sink
-from memmap_tui.sinks.csv import CsvSink, RowFormatter, format_frame_row, format_row, safe_text
+from memmap_tui.sinks.csv import CsvSink, RowFormatter, format_row, safe_text
 
 SCHEMA = Schema([gauge("a", "x_bytes", "bytes", "x"), gauge("a", "y_percent", "percent", "y")])
 
@@ -103,7 +103,7 @@ needs_c = pytest.mark.skipif(fieldread.IMPLEMENTATION != "c",
 
 @pytest.mark.parametrize("timestamp", ODD_TIMESTAMPS)
 def test_a_frame_row_is_format_rows_text_on_odd_values(timestamp: float) -> None:
-    assert format_frame_row(timestamp, ODD_VALUES) == format_row(timestamp, ODD_VALUES)
+    assert RowFormatter(len(ODD_VALUES))(timestamp, ODD_VALUES) == format_row(timestamp, ODD_VALUES)
 
 
 @needs_c
@@ -114,12 +114,12 @@ def test_a_frame_row_is_made_in_c_where_it_is_built() -> None:
 @settings(max_examples=300)
 @given(st.floats(), st.lists(st.floats(), max_size=40))
 def test_a_frame_row_is_format_rows_text_for_any_floats(timestamp: float, values: list) -> None:
-    assert format_frame_row(timestamp, values) == format_row(timestamp, values)
+    assert RowFormatter(len(values))(timestamp, values) == format_row(timestamp, values)
 
 
 def test_a_frame_row_without_the_extension_is_format_row(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(csv_sink, "_format_rows", None)
-    assert format_frame_row(0.5, ODD_VALUES) == format_row(0.5, ODD_VALUES)
+    assert RowFormatter(len(ODD_VALUES))(0.5, ODD_VALUES) == format_row(0.5, ODD_VALUES)
 
 
 def test_the_sink_writes_format_row_text_on_odd_values(tmp_path: Path) -> None:

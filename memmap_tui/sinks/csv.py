@@ -75,11 +75,6 @@ class RowFormatter:
         return _format_rows(self._row, 1, self.width + 1)  # type: ignore[no-any-return]
 
 
-def format_frame_row(timestamp: float, values: List[float]) -> str:
-    """format_row's text, made by a RowFormatter (in C where it is built)."""
-    return RowFormatter(len(values))(timestamp, values)
-
-
 def open_exclusive(path: str, force: bool) -> int:
     """Open `path` for writing; without `force` an existing file is an error (FileExistsError)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if force else os.O_EXCL)
