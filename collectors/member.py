@@ -133,7 +133,7 @@ class Member:
         elif threads == 1:
             self.threads.single(self.name, own_cpu_seconds, dt)
         else:
-            self.threads.read(dt)
+            self.threads.read(dt, own_cpu_seconds)
 
     def swing(self) -> float:
         """How far RSS moved since memory was last read, as a factor >= 1 (1.5: grown by half

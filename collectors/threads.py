@@ -17,10 +17,11 @@ that ended is forgotten.
 The figure is the largest share over the tree's threads in the last second: percent of one core
 (100 = a thread that never left the CPU). NaN until two readings a second apart exist.
 
-The same readings give the busiest process (the largest sum of one process's thread shares) and
-how many of its threads were busy (at least BUSY_THREAD_SHARE of a core in that second). Four
-Python threads under the GIL read as "one process at 95 %, 4 busy threads, the busiest 25 %":
-several threads that together never use more than one core, which no single thread shows.
+The same readings give the busiest process (its own share of a core, from its utime + stime in
+/proc/PID/stat, which counts all its threads) and how many of its threads were busy (at least
+BUSY_THREAD_SHARE of a core in that second). Four Python threads under the GIL read as "one
+process at 95 %, 4 busy threads, the busiest 25 %": several threads that together never use
+more than one core, which no single thread shows.
 """
 
 from __future__ import annotations
@@ -65,12 +66,14 @@ class ProcessThreads:
         self._ticks: Dict[int, float] = {}
         self.busiest = NAN     # percent of one core over the last interval
         self.busiest_name = ""
-        self.total = NAN       # the process: its threads' shares summed, percent of one core
+        self.total = NAN       # the process's own share of a core (all its threads together)
         self.busy = NAN        # how many of its threads were busy (BUSY_THREAD_SHARE)
+        self._own: Optional[float] = None  # the process's own ticks at the last reading
 
     def forget(self) -> None:
         """Nothing to show (a zombie, a process without a stat yet)."""
         self.busiest = self.total = self.busy = NAN
+        self._own = None
 
     def close(self) -> None:
         self._ticks.clear()
@@ -78,13 +81,23 @@ class ProcessThreads:
     def single(self, name: str, own_seconds: float, dt: float) -> None:
         """A process with one thread: its own CPU seconds are its thread's."""
         now = own_seconds * CLK_TCK
-        share = self.busiest = self.total = _share(self._ticks.get(0), now, dt)
+        share = self.busiest = _share(self._ticks.get(0), now, dt)
         self.busiest_name = name if share == share else ""
         self.busy = float(share >= BUSY_THREAD_SHARE) if share == share else NAN
         self._ticks = {0: now}
+        self._own_share(own_seconds, dt)
 
-    def read(self, dt: float) -> None:
-        """List the threads and read each one's ticks; the busiest share over `dt` seconds."""
+    def _own_share(self, own_seconds: float, dt: float) -> None:
+        """The process's share of a core from its own utime + stime (/proc/PID/stat counts
+        every thread, those that started or ended within the second too): exact where the sum
+        of the threads' shares would miss a thread seen for the first time."""
+        now = own_seconds * CLK_TCK if own_seconds == own_seconds else None
+        self.total = _share(self._own, now, dt) if now is not None else NAN
+        self._own = now
+
+    def read(self, dt: float, own_seconds: float = NAN) -> None:
+        """List the threads and read each one's ticks; the busiest share over `dt` seconds;
+        `own_seconds`: the process's utime + stime now (its stat), for its own share."""
         try:
             tids = [int(t) for t in os.listdir(self.task) if t.isdigit()]
         except OSError:
@@ -106,7 +119,7 @@ class ProcessThreads:
                     best, best_name = share, name
         self._ticks = ticks
         self.busiest, self.busiest_name = best, best_name
-        self.total = sum(shares) if shares else NAN
+        self._own_share(own_seconds, dt)
         self.busy = float(sum(1 for share in shares if share >= BUSY_THREAD_SHARE)) if shares \
             else NAN
 

@@ -5,6 +5,7 @@ thread against work spread over threads), and processes in uninterruptible sleep
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import subprocess
 import sys
@@ -247,4 +248,27 @@ def test_threads_of_a_process_that_vanished_read_as_unknown(tmp_path: Path) -> N
     threads = ProcessThreads(str(tmp_path / "gone"))
     threads.read(1.0)
     assert threads.busiest != threads.busiest
+    threads.close()
+
+
+def test_a_process_share_counts_threads_seen_for_the_first_time(tmp_path: Path) -> None:
+    """A thread that started within the second has no share of its own yet; the process's
+    share comes from its own utime + stime, which counts it (task stat lines as proc(5))."""
+    base = tmp_path / "4242"
+
+    def task(tid: int, ticks: int) -> None:
+        (base / "task" / str(tid)).mkdir(parents=True, exist_ok=True)
+        line = f"{tid} (loader) R 1 2 3 4 5 6 7 8 9 10 {ticks} 0 0 0 20 0 2 0 99 1 1\n"
+        (base / "task" / str(tid) / "stat").write_text(line)
+
+    hz = os.sysconf("SC_CLK_TCK")
+    task(4242, 0)
+    threads = ProcessThreads(str(base))
+    threads.read(1.0, 0.0)
+    task(4242, hz // 2)   # half a core over the second
+    task(4243, hz // 2)   # a new thread: half a core too, but no baseline yet
+    threads.read(1.0, 1.0)  # the process's own utime + stime: one second over the second
+    assert threads.busiest == pytest.approx(50.0)
+    assert threads.busy == 1.0  # only the thread with a baseline is known to be busy
+    assert threads.total == pytest.approx(100.0)
     threads.close()
