@@ -225,12 +225,12 @@ def _calls(read: Dict[str, Any]) -> str:
 
 
 def _cpu(cpu: Dict[str, float]) -> str:
-    threads = cpu.get("busiest_process_busy_threads", NAN)
+    threads = cpu["busiest_process_busy_threads"]
     busy = (f" over {threads:.0f} busy thread{'' if round(threads) == 1 else 's'}"
             if threads == threads else "")
     return (f"  {'CPU':<9} tree {fmt_percent(cpu['tree_percent'])} of a core, busiest thread "
             f"{fmt_percent(cpu['busiest_thread_percent'])}, busiest process "
-            f"{fmt_percent(cpu.get('busiest_process_percent', NAN))}{busy}, all CPUs "
+            f"{fmt_percent(cpu['busiest_process_percent'])}{busy}, all CPUs "
             f"{fmt_percent(cpu['host_percent'])}")
 
 
