@@ -88,7 +88,7 @@ class Member:
         self.open_files: Optional[int] = None
         self.slow_due = 0.0
         self.cmdline_stale = True  # read when a row is asked for (the TUI), not by `record`
-        self.threads = ProcessThreads(files.base)
+        self.threads = ProcessThreads(files.base, start_ticks)
 
     # -- reading -----------------------------------------------------------------------------
     def read(self, now: float, values: Optional[List[float]] = None, head: bytes = b"") -> bool:

@@ -107,7 +107,7 @@ class ProcessCollector(Collector):
         self._delayacct = DelayAccounting(proc_root)
         self._finder: Optional[NewProcesses] = None
         self._told: set = set()
-        self._now = 0.0
+        self._now = self._opened = 0.0
         self._root_recycled = False
         self._threads_at = -math.inf  # when threads were last read
         self._busiest = NAN
@@ -168,7 +168,7 @@ class ProcessCollector(Collector):
         self._top_process = (NAN, NAN)
         self._delayacct.open()
         self._finder = NewProcesses(self.proc_root, self.members.__contains__, self._adopt_old)
-        self._now = self.clock()
+        self._now = self._opened = self.clock()
         self._finder.full_scan(self._now)
         self._finder.found = self._adopt_new
 
@@ -300,7 +300,9 @@ class ProcessCollector(Collector):
         """Once a second: the busiest thread's share of a core (collectors/threads.py)."""
         if now - self._threads_at < THREAD_SECONDS:
             return
-        dt, self._threads_at = now - self._threads_at, now
+        # the first reading's window starts at open(): what began before is only a baseline
+        since = self._threads_at if self._threads_at > -math.inf else self._opened
+        dt, self._threads_at = now - since, now
         ahead = self._ticks.ahead()
         if ahead is not None:
             counts = ahead.threads_and_own_cpu()

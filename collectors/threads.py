@@ -11,8 +11,16 @@ with one thread is not listed at all: its own utime + stime (already read every 
 /proc/PID/stat) is its thread's. For a process with more, its task/ folder is listed once a
 second and each thread's stat read by path (no descriptor is kept: a tree of many processes with
 dozens of threads each would otherwise hold thousands, against the open-files limit). A thread
-seen for the first time gives its baseline, so its share shows from the next second on; a thread
 that ended is forgotten.
+
+A thread or process seen for the first time that began since the last reading (its start time,
+field 22 of its stat, clock ticks since boot, against CLOCK_BOOTTIME now) counts from its start:
+its share is its CPU time over its life so far. A pipeline of short single-threaded tools (a
+shell loop over files, each tool living a few seconds) would otherwise read as idle for each
+tool's first second. One seen first that began long before (when memmap attaches) gives only a
+baseline, so its share shows from the next second on: its whole life is not this second. Lives
+shorter than MIN_LIFE_SECONDS give no share yet (a tick or two is too coarse a measure), and a
+thread's share over a short life is held to one core (the ticks are rounded).
 
 The figure is the largest share over the tree's threads in the last second: percent of one core
 (100 = a thread that never left the CPU). NaN until two readings a second apart exist.
@@ -26,28 +34,39 @@ more than one core, which no single thread shows.
 
 from __future__ import annotations
 
+import math
 import os
-from typing import Dict, List, Optional, Tuple
+import time
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .procfs import CLK_TCK
 
 THREAD_SECONDS = 1.0
 BUSY_THREAD_SHARE = 10.0  # % of one core: a thread that ran this much of the second is busy
+MIN_LIFE_SECONDS = 0.05   # a first sighting's share needs this much life (5 clock ticks)
+ONE_CORE = 100.0
 NAN = float("nan")
 
 
-def thread_ticks(raw: bytes) -> Optional[Tuple[str, float]]:
-    """(name, utime + stime in ticks) from a task's stat line; None when it is not one."""
+def boot_seconds() -> float:
+    """Seconds since boot on the clock /proc's start times count on (CLOCK_BOOTTIME)."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME)
+
+
+def thread_ticks(raw: bytes) -> Optional[Tuple[str, float, float]]:
+    """(name, utime + stime in ticks, start time in ticks since boot) from a task's stat line;
+    None when it is not one."""
     close = raw.rfind(b")")
     if close < 0:
         return None
     fields = raw[close + 2:].split()
     try:
         ticks = float(int(fields[11]) + int(fields[12]))
+        start = float(int(fields[19]))
     except (IndexError, ValueError):
         return None
     name = raw[raw.find(b"(") + 1:close].decode("utf-8", "replace")
-    return name, ticks
+    return name, ticks, start
 
 
 def _share(before: Optional[float], now: float, dt: float) -> float:
@@ -58,11 +77,28 @@ def _share(before: Optional[float], now: float, dt: float) -> float:
     return max(now - before, 0.0) / CLK_TCK / dt * 100.0
 
 
+def _first_share(ticks: float, start_ticks: Optional[float], boot_now: float, dt: float,
+                 most: float = math.inf) -> float:
+    """The share of a thread or process seen for the first time, over its life so far, when
+    it began within the last `dt` seconds and has lived at least MIN_LIFE_SECONDS, at most
+    `most`; NaN else."""
+    if start_ticks is None or not dt > 0:
+        return NAN
+    life = boot_now - start_ticks / CLK_TCK
+    if not MIN_LIFE_SECONDS <= life <= dt + 2.0 / CLK_TCK:  # 2 ticks: start is rounded down
+        return NAN
+    return min(max(ticks, 0.0) / CLK_TCK / life * 100.0, most)
+
+
 class ProcessThreads:
     """The threads of one process: their CPU ticks at the last reading, and the busiest share."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, start_ticks: Optional[float] = None,
+                 boot_clock: Callable[[], float] = boot_seconds) -> None:
+        """`base`: the process's /proc folder; `start_ticks`: its start time (stat field 22)."""
         self.task = os.path.join(base, "task")
+        self._start = start_ticks
+        self._boot_clock = boot_clock
         self._ticks: Dict[int, float] = {}
         self.busiest = NAN     # percent of one core over the last interval
         self.busiest_name = ""
@@ -81,7 +117,12 @@ class ProcessThreads:
     def single(self, name: str, own_seconds: float, dt: float) -> None:
         """A process with one thread: its own CPU seconds are its thread's."""
         now = own_seconds * CLK_TCK
-        share = self.busiest = _share(self._ticks.get(0), now, dt)
+        before = self._ticks.get(0)
+        if before is None:
+            share = _first_share(now, self._start, self._boot_clock(), dt, ONE_CORE)
+        else:
+            share = _share(before, now, dt)
+        self.busiest = share
         self.busiest_name = name if share == share else ""
         self.busy = float(share >= BUSY_THREAD_SHARE) if share == share else NAN
         self._ticks = {0: now}
@@ -92,7 +133,12 @@ class ProcessThreads:
         every thread, those that started or ended within the second too): exact where the sum
         of the threads' shares would miss a thread seen for the first time."""
         now = own_seconds * CLK_TCK if own_seconds == own_seconds else None
-        self.total = _share(self._own, now, dt) if now is not None else NAN
+        if now is None:
+            self.total = NAN
+        elif self._own is None:
+            self.total = _first_share(now, self._start, self._boot_clock(), dt)
+        else:
+            self.total = _share(self._own, now, dt)
         self._own = now
 
     def read(self, dt: float, own_seconds: float = NAN) -> None:
@@ -106,13 +152,20 @@ class ProcessThreads:
         ticks: Dict[int, float] = {}
         best, best_name = NAN, ""
         shares: List[float] = []
+        boot_now: Optional[float] = None
         for tid in tids:
             read = self._read_one(tid)
             if read is None:
                 continue
-            name, now = read
+            name, now, start = read
             ticks[tid] = now
-            share = _share(self._ticks.get(tid), now, dt)
+            before = self._ticks.get(tid)
+            if before is None:
+                if boot_now is None:
+                    boot_now = self._boot_clock()
+                share = _first_share(now, start, boot_now, dt, ONE_CORE)
+            else:
+                share = _share(before, now, dt)
             if share == share:
                 shares.append(share)
                 if not share <= best:
@@ -123,7 +176,7 @@ class ProcessThreads:
         self.busy = float(sum(1 for share in shares if share >= BUSY_THREAD_SHARE)) if shares \
             else NAN
 
-    def _read_one(self, tid: int) -> Optional[Tuple[str, float]]:
+    def _read_one(self, tid: int) -> Optional[Tuple[str, float, float]]:
         try:
             fd = os.open(os.path.join(self.task, str(tid), "stat"), os.O_RDONLY | os.O_CLOEXEC)
         except OSError:

@@ -2,7 +2,8 @@
 
 Each workload is a real program on this machine: fio reading with direct I/O (the device is the
 limit), a loader reading thousands of small files whose pages were just evicted (posix_fadvise
-DONTNEED: cold reads without root), one thread compressing (one thread limits), four threads
+DONTNEED: cold reads without root), one thread compressing (one thread limits), a shell loop of
+short compressors (a new process each second, one thread limits all the same), four threads
 under the GIL (one core between them), one compressor per CPU (all CPUs busy), a memory-mapped
 file read through page faults, a data set re-read under a cgroup memory limit smaller than it
 (memory), a sleeper, and a two-phase run. The neighbours are asserted too: a busy thread must
@@ -240,6 +241,16 @@ def test_small_files_in_the_page_cache_are_not_an_input_cause(disk: Path) -> Non
 
 def test_one_compressing_thread_is_cpu_thread_not_storage(tmp_path: Path) -> None:
     data = run_json(tmp_path, PY, script(tmp_path, "zip.py", ZIP), "6")
+    verdict = data["verdict"]
+    assert verdict["cause"] == "cpu-thread", verdict
+    assert data["cpu"]["busiest_thread_percent"] > 80
+
+
+def test_a_shell_loop_of_short_compressors_is_cpu_thread(tmp_path: Path) -> None:
+    """One tool after another (a loop over files, each a new process living about a second):
+    each is one busy thread from its start, and the pipeline is serial."""
+    zip_py = script(tmp_path, "zip.py", ZIP)
+    data = run_json(tmp_path, "sh", "-c", f"for i in 1 2 3 4 5 6; do '{PY}' '{zip_py}' 1.1; done")
     verdict = data["verdict"]
     assert verdict["cause"] == "cpu-thread", verdict
     assert data["cpu"]["busiest_thread_percent"] > 80

@@ -239,7 +239,7 @@ def test_a_vfork_parent_waiting_in_the_kernel_is_counted_in_d_state(tmp_path: Pa
 
 def test_a_task_stat_line_gives_the_thread_name_and_its_ticks() -> None:
     line = b"4242 (data (loader) 1) R 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 4 0 99 1 1\n"
-    assert thread_ticks(line) == ("data (loader) 1", 300.0)
+    assert thread_ticks(line) == ("data (loader) 1", 300.0, 99.0)
     assert thread_ticks(b"4242 (short) R 1 2") is None
     assert thread_ticks(b"no parenthesis") is None
 
@@ -272,3 +272,67 @@ def test_a_process_share_counts_threads_seen_for_the_first_time(tmp_path: Path) 
     assert threads.busy == 1.0  # only the thread with a baseline is known to be busy
     assert threads.total == pytest.approx(100.0)
     threads.close()
+
+
+def _task(base: Path, tid: int, ticks: int, start: int) -> None:
+    """A task stat line as proc(5) lays it out: utime field 14, starttime field 22."""
+    (base / "task" / str(tid)).mkdir(parents=True, exist_ok=True)
+    line = f"{tid} (tool) R 1 2 3 4 5 6 7 8 9 10 {ticks} 0 0 0 20 0 1 0 {start} 1 1\n"
+    (base / "task" / str(tid) / "stat").write_text(line)
+
+
+def test_a_thread_that_began_within_the_second_counts_from_its_start(tmp_path: Path) -> None:
+    """A short tool in a shell loop is new at every reading: its share is its CPU time over its
+    life so far when it began since the last reading, not unknown for its first second."""
+    hz = os.sysconf("SC_CLK_TCK")
+    boot = 1000.0  # seconds since boot, now
+    base = tmp_path / "4242"
+    _task(base, 4242, 0, int((boot - 30) * hz))    # the shell: began long ago, idle
+    _task(base, 4250, hz // 2, int((boot - 0.5) * hz))  # began 0.5 s ago, ran all of it
+    _task(base, 4251, 1, int((boot - 0.02) * hz))  # 20 ms old: too short to tell
+    threads = ProcessThreads(str(base), start_ticks=(boot - 30) * hz, boot_clock=lambda: boot)
+    threads.read(1.0, 0.5)
+    assert threads.busiest == pytest.approx(100.0, abs=5)
+    assert threads.busy == 1.0  # the shell has only a baseline, the 20 ms thread no share
+    assert threads.total != threads.total  # the process began long before: a baseline only
+    threads.close()
+
+
+def test_a_thread_seen_first_that_began_long_ago_has_only_a_baseline(tmp_path: Path) -> None:
+    """Attaching to a process that has run for an hour: its threads' lifetime averages are not
+    this second's shares."""
+    hz = os.sysconf("SC_CLK_TCK")
+    base = tmp_path / "4242"
+    _task(base, 4242, 3600 * hz, int(10.0 * hz))
+    threads = ProcessThreads(str(base), start_ticks=10.0 * hz, boot_clock=lambda: 3610.0)
+    threads.read(1.0, 3600.0)
+    assert threads.busiest != threads.busiest and threads.total != threads.total
+
+
+def test_a_one_thread_process_that_began_within_the_second_counts_from_its_start() -> None:
+    hz = os.sysconf("SC_CLK_TCK")
+    threads = ProcessThreads("/nonexistent", start_ticks=(500.0 - 0.8) * hz,
+                             boot_clock=lambda: 500.0)
+    threads.single("sha256sum", 0.4, 1.0)  # 0.4 s of CPU over its 0.8 s of life
+    assert threads.busiest == pytest.approx(50.0, abs=3)
+    assert threads.total == pytest.approx(50.0, abs=3)
+    assert threads.busiest_name == "sha256sum"
+
+
+def test_a_loop_of_short_busy_tools_keeps_its_busiest_thread_at_a_core(tmp_path: Path) -> None:
+    """A shell loop starting a busy single-threaded tool every 1.3 s (a real process each
+    time): the busiest thread reads near a full core for the whole run, not idle for each
+    tool's first second."""
+    loop = "for i in 1 2 3 4 5; do timeout 1.3 sh -c 'while :; do :; done'; done"
+    proc = subprocess.Popen(["sh", "-c", loop])
+    try:
+        rows = watch(proc.pid, 5.5)
+    finally:
+        proc.kill()
+        proc.wait()
+    shares = [r["proc.top_thread_cpu_percent"] for r in rows[8:]]  # after the first second
+    shares = [s for s in shares if s == s]
+    assert shares and sum(shares) / len(shares) > 85, shares
+    # a reading can fall in a tool's first 50 ms (no share yet): rarely, not once a tool
+    assert sum(1 for s in shares if s > 80) >= 0.85 * len(shares), shares
+    assert max(shares) <= 100.0
