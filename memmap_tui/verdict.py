@@ -121,7 +121,7 @@ def needed_columns(schema: Schema) -> List[str]:
               R.PROCESS_MAX, R.BUSY_THREADS, R.REFAULTS, R.MEMORY_LIMIT_USED,
               R.CPU_CORES, R.MEMORY_STALL, R.MEMORY_STALL_FULL, R.READ_CALLS, R.READ_CALL_SIZE,
               R.BYTES_READ, R.BYTES_WRITTEN, R.STORAGE_READ, R.STORAGE_WRITTEN, R.MAJOR_FAULTS,
-              R.UNINTERRUPTIBLE, R.DEVICE_READS, R.READ_REQUEST_SIZE, R.READ_AWAIT,
+              R.UNINTERRUPTIBLE, R.DEVICE_READS, R.READ_REQUEST_SIZE, R.READ_AWAIT, R.WRITE_AWAIT,
               R.QUEUE_DEPTH, R.DEVICE_BUSY, R.METADATA_OPS, R.ROUND_TRIP_SHARE, R.LINK_SHARE,
               R.THROUGHPUT_FLOW, R.SWAP_USED)
     return list(dict.fromkeys(s.column for s in schema.column_specs
@@ -300,15 +300,19 @@ def _storage(f: Figures) -> List[Evidence]:
     if device is not None:
         name = dict(device.labels).get("device", "disk")
         parts = [f"{name} {busy:.0f} % busy"]
-        rate, _ = f.sibling(device, R.STORAGE_READ)
+        read, _ = f.sibling(device, R.STORAGE_READ)
+        written, _ = f.sibling(device, R.STORAGE_WRITTEN)
         queue, _ = f.sibling(device, R.QUEUE_DEPTH)
-        wait, _ = f.sibling(device, R.READ_AWAIT)
+        # the direction that moved more bytes is the one the device was busy with
+        writing = written == written and not written <= (read if read == read else 0.0)
+        rate, verb, what = (written, "written", "a write") if writing else (read, "read", "a read")
+        wait, _ = f.sibling(device, R.WRITE_AWAIT if writing else R.READ_AWAIT)
         if rate == rate:
-            parts.append(f"{fmt_rate(rate)} read")
+            parts.append(f"{fmt_rate(rate)} {verb}")
         if queue == queue:
             parts.append(f"queue {queue:.1f}")
         if wait == wait:
-            parts.append(f"{fmt_duration(wait)} a read")
+            parts.append(f"{fmt_duration(wait)} {what}")
         said.append(evidence(device, busy, ", ".join(parts)))
     faults, fault_spec = f.first(R.MAJOR_FAULTS, R.TREE)
     if faults >= T.MANY_FAULTS:

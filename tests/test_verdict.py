@@ -91,6 +91,25 @@ def test_a_busy_device_is_storage_with_its_numbers() -> None:
     assert {e.column for e in v.evidence} >= {"x.sda.busy_percent", "x.tree_wait_percent"}
 
 
+def test_a_device_busy_writing_is_storage_with_its_write_numbers() -> None:
+    """A checkpoint or an output writer: the evidence names what the device was busy with,
+    the bytes written and the time a write took, not the trickle of reads beside them."""
+    written = spec("x.sda.write_bytes_per_second", R.STORAGE_WRITTEN, R.DEVICE, labels=DISK)
+    write_wait = spec("x.sda.write_await_seconds", R.WRITE_AWAIT, R.DEVICE, labels=DISK)
+    read_wait = spec("x.sda.read_await_seconds", R.READ_AWAIT, R.DEVICE, labels=DISK)
+    means = quiet(tree_wait_percent=60.0, sda__busy_percent=95.0, sda__read_bytes_per_second=2e4)
+    means.update({"x.sda.write_bytes_per_second": 400e6, "x.sda.write_await_seconds": 0.025,
+                  "x.sda.read_await_seconds": 0.001})
+    v = judge_specs(ALL + [written, write_wait, read_wait], means)
+    assert v.cause == "storage"
+    assert "sda 95 % busy, 400 MB/s written" in v.text and "25.0 ms a write" in v.text, v.text
+    assert "read" not in v.evidence[0].text
+    # reads that moved more bytes than the writes are still what is said
+    means["x.sda.read_bytes_per_second"] = 500e6
+    v = judge_specs(ALL + [written, write_wait, read_wait], means)
+    assert "500 MB/s read" in v.text and "1.0 ms a read" in v.text, v.text
+
+
 def test_many_small_reads_are_small_files_not_storage() -> None:
     v = judge_specs(ALL, quiet(tree_wait_percent=35.0, read_calls_per_second=21000.0,
                                read_bytes_per_call=4096.0, sda__busy_percent=90.0,
