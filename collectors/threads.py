@@ -19,8 +19,13 @@ its share is its CPU time over its life so far. A pipeline of short single-threa
 shell loop over files, each tool living a few seconds) would otherwise read as idle for each
 tool's first second. One seen first that began long before (when memmap attaches) gives only a
 baseline, so its share shows from the next second on: its whole life is not this second. Lives
-shorter than MIN_LIFE_SECONDS give no share yet (a tick or two is too coarse a measure), and a
-thread's share over a short life is held to one core (the ticks are rounded).
+shorter than MIN_LIFE_SECONDS give no share yet: utime and stime count whole clock ticks, so
+over 20 ticks a share is within 5 %, over 5 within 20 %. A thread's share over a short life is
+held to one core (the ticks are rounded). While such a young
+one is there, the tree's busiest thread and process are unknown (NaN) for that reading, not the
+largest of the others: the young one may be the busiest (the next tool of a loop, just begun,
+beside its idle shell). A tree that starts processes many times a second (a shell script of
+short commands) therefore often has no busiest-thread figure: unknown, rather than a guess.
 
 The figure is the largest share over the tree's threads in the last second: percent of one core
 (100 = a thread that never left the CPU). NaN until two readings a second apart exist.
@@ -43,7 +48,7 @@ from .procfs import CLK_TCK
 
 THREAD_SECONDS = 1.0
 BUSY_THREAD_SHARE = 10.0  # % of one core: a thread that ran this much of the second is busy
-MIN_LIFE_SECONDS = 0.05   # a first sighting's share needs this much life (5 clock ticks)
+MIN_LIFE_SECONDS = 0.2    # a first sighting's share needs this much life (20 clock ticks)
 ONE_CORE = 100.0
 NAN = float("nan")
 
@@ -77,6 +82,11 @@ def _share(before: Optional[float], now: float, dt: float) -> float:
     return max(now - before, 0.0) / CLK_TCK / dt * 100.0
 
 
+def _young(start_ticks: Optional[float], boot_now: float) -> bool:
+    """Whether a thread or process began less than MIN_LIFE_SECONDS ago."""
+    return start_ticks is not None and boot_now - start_ticks / CLK_TCK < MIN_LIFE_SECONDS
+
+
 def _first_share(ticks: float, start_ticks: Optional[float], boot_now: float, dt: float,
                  most: float = math.inf) -> float:
     """The share of a thread or process seen for the first time, over its life so far, when
@@ -104,12 +114,14 @@ class ProcessThreads:
         self.busiest_name = ""
         self.total = NAN       # the process's own share of a core (all its threads together)
         self.busy = NAN        # how many of its threads were busy (BUSY_THREAD_SHARE)
+        self.young = False     # a thread too young for a share was seen at the last reading
         self._own: Optional[float] = None  # the process's own ticks at the last reading
 
     def forget(self) -> None:
         """Nothing to show (a zombie, a process without a stat yet)."""
         self.busiest = self.total = self.busy = NAN
         self._own = None
+        self.young = False
 
     def close(self) -> None:
         self._ticks.clear()
@@ -118,8 +130,11 @@ class ProcessThreads:
         """A process with one thread: its own CPU seconds are its thread's."""
         now = own_seconds * CLK_TCK
         before = self._ticks.get(0)
+        self.young = False
         if before is None:
-            share = _first_share(now, self._start, self._boot_clock(), dt, ONE_CORE)
+            boot_now = self._boot_clock()
+            share = _first_share(now, self._start, boot_now, dt, ONE_CORE)
+            self.young = _young(self._start, boot_now)
         else:
             share = _share(before, now, dt)
         self.busiest = share
@@ -153,6 +168,7 @@ class ProcessThreads:
         best, best_name = NAN, ""
         shares: List[float] = []
         boot_now: Optional[float] = None
+        self.young = False
         for tid in tids:
             read = self._read_one(tid)
             if read is None:
@@ -164,6 +180,7 @@ class ProcessThreads:
                 if boot_now is None:
                     boot_now = self._boot_clock()
                 share = _first_share(now, start, boot_now, dt, ONE_CORE)
+                self.young = self.young or _young(start, boot_now)
             else:
                 share = _share(before, now, dt)
             if share == share:
@@ -191,8 +208,10 @@ class ProcessThreads:
 
 def busiest_process(threads: List[ProcessThreads]) -> Tuple[float, float]:
     """(the largest process total over `threads`, % of one core; how many of its threads were
-    busy); NaN, NaN when none has a figure yet."""
+    busy); NaN, NaN when none has a figure yet or one is too young for a figure."""
     best, busy = NAN, NAN
+    if any(t.young for t in threads):
+        return best, busy
     for t in threads:
         if t.total == t.total and not t.total <= best:
             best, busy = t.total, t.busy
@@ -200,8 +219,11 @@ def busiest_process(threads: List[ProcessThreads]) -> Tuple[float, float]:
 
 
 def busiest(threads: List[ProcessThreads]) -> Tuple[float, str]:
-    """(the largest share of a core over the processes' threads, that thread's name)."""
+    """(the largest share of a core over the processes' threads, that thread's name); NaN
+    when none has a share yet or a thread is too young for one."""
     best, name = NAN, ""
+    if any(t.young for t in threads):
+        return best, name
     for t in threads:
         if t.busiest == t.busiest and not t.busiest <= best:
             best, name = t.busiest, t.busiest_name

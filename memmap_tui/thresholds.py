@@ -130,6 +130,18 @@ TABLE: Tuple[Threshold, ...] = (
               "the wait only has to show that the tree waits for it at all (on a fast disk the "
               "share swings between 4 and 15 % for the same loader)",
               "our own: measured on a virtio disk, cold 4 KiB files, 14 k reads/s"),
+    Threshold("call_share", 20.0, "% of the bytes from storage",
+              "a watched tree whose read calls carried at most this share of what it read "
+              "from storage, with few major faults, in many small device requests, walks "
+              "metadata: small-files from signature_wait of waiting on",
+              "read calls count the file contents they return (rchar), and faults the "
+              "memory-mapped pages; storage reads that neither explains are directory and "
+              "inode blocks read by lookups, getdents and stat (du, find, ls -l, rsync, a "
+              "loader listing its data set), or small reads submitted through io_uring or "
+              "Linux AIO (no read call counts them); either way many small requests",
+              "proc(5): rchar counts bytes through read calls, read_bytes what the process "
+              "caused to be fetched from storage; ours: a cold `du -s /usr` read 40 MB/s from "
+              "storage with no read call, in 6 KiB requests"),
     Threshold("many_metadata", 1000.0, "per second",
               "network file system metadata operations (open, getattr, lookup, access) at "
               "least this often: small files",
@@ -205,6 +217,7 @@ SMALL_READ = value("small_read")
 MANY_READS = value("many_reads")
 COLD_READS = value("cold_reads")
 SIGNATURE_WAIT = value("signature_wait")
+CALL_SHARE = value("call_share")
 MANY_METADATA = value("many_metadata")
 DEVICE_BUSY = value("device_busy")
 LINK_BUSY = value("link_busy")

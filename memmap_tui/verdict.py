@@ -190,8 +190,9 @@ def _input_signature(f: Figures, wait: float) -> bool:
     memory-mapped data set read from storage), or many small read calls whose bytes come
     mostly from storage in small device requests (cold small files; a big file read in small
     calls is merged by readahead into big requests, and its limit is the calls, not the
-    storage). The faults need INPUT_MODERATE of waiting; the small cold calls, four conditions
-    at once, only SIGNATURE_WAIT (that the tree waits for storage at all: on a fast disk
+    storage), or storage reads that its calls and faults do not explain, in small device
+    requests (a metadata walk: CALL_SHARE). The faults need INPUT_MODERATE of waiting; the
+    small cold calls, four conditions at once, and the metadata walk only SIGNATURE_WAIT (that the tree waits for storage at all: on a fast disk
     their wait share swings around a few percent). False without a tree: the host's reads may
     be anyone's."""
     if not _tree(f):
@@ -201,6 +202,8 @@ def _input_signature(f: Figures, wait: float) -> bool:
         return True
     if not wait >= T.SIGNATURE_WAIT:
         return False
+    if _metadata_reads(f):
+        return True
     through, _ = f.first(R.BYTES_READ, R.TREE)
     stored, _ = f.first(R.STORAGE_READ, R.TREE)
     cold = through > 0 and 100.0 * stored / through >= T.COLD_READS
@@ -265,6 +268,25 @@ def _reads(f: Figures) -> List[Evidence]:
     return []
 
 
+def _metadata_reads(f: Figures) -> List[Evidence]:
+    """The tree reads from storage what neither its read calls nor its page faults explain,
+    in many small device requests: directory and inode blocks (a metadata walk: du, find), or
+    small reads submitted without read calls (io_uring, Linux AIO), which /proc cannot tell
+    apart without root; the evidence says both."""
+    stored, stored_spec = f.first(R.STORAGE_READ, R.TREE)
+    through, _ = f.first(R.BYTES_READ, R.TREE)
+    faults, _ = f.first(R.MAJOR_FAULTS, R.TREE)
+    if not (stored >= T.TREE_MOVES_DATA and through == through
+            and 100.0 * through <= T.CALL_SHARE * stored and not faults >= T.MANY_FAULTS):
+        return []
+    requests = _small_requests(f)
+    if not requests:
+        return []
+    return [evidence(stored_spec, stored,
+                     f"{fmt_rate(stored)} from storage, {100.0 * through / stored:.0f} % "
+                     "through read calls (metadata or async I/O)"), *requests]
+
+
 def _busiest_device(f: Figures) -> Pick:
     return f.most(R.DEVICE_BUSY, R.DEVICE)
 
@@ -289,6 +311,9 @@ def _small_files(f: Figures) -> Found:
     reads, requests = _reads(f), _small_requests(f)
     if reads and (requests or _busiest_device(f)[1] is None):
         return "small-files", reads + requests
+    walk = _metadata_reads(f)
+    if walk:
+        return "small-files", walk
     if requests and f.first(R.READ_CALLS, R.TREE)[1] is None:  # the tree's calls unknown
         return "small-files", requests
     return None

@@ -226,6 +226,52 @@ def test_thousands_of_small_cold_files_are_small_files(disk: Path) -> None:
     assert calls["bytes_per_call"] < 64 * 1024 and calls["calls_per_second"] > 500
 
 
+WALK = """#!/bin/sh
+# du over a cold tree, three times: the page cache, dentries and inodes dropped before each
+for i in 1 2 3; do
+    sync; echo 3 > /proc/sys/vm/drop_caches
+    du -s "$1" > /dev/null
+done
+"""
+
+
+@pytest.fixture(scope="module")
+def names_tree(disk: Path) -> Path:
+    """60,000 empty files in 600 folders: a data set's names without its bytes."""
+    root = disk / "names"
+    for d in range(600):
+        sub = root / f"{d:03d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        for i in range(100):
+            os.close(os.open(sub / f"{i:03d}.json", os.O_CREAT | os.O_WRONLY, 0o644))
+    os.sync()
+    return root
+
+
+def test_a_cold_metadata_walk_is_small_files(disk: Path, names_tree: Path) -> None:
+    """`du` on a cold tree reads directory and inode blocks, not files: no read call, few
+    faults, yet MB/s from storage in small requests. It is the small-files cause (a bigger disk
+    would not fix it), though its wait stays under input_bound."""
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3")
+    except OSError as exc:
+        pytest.skip(f"cannot drop the page cache ({exc.strerror}): it needs root, as CI has")
+    walk = script(disk, "walk.sh", WALK)
+    os.chmod(walk, 0o755)
+    data = run_json(disk, walk, str(names_tree), interval="0.1")
+    verdict = data["verdict"]
+    assert verdict["cause"] == "small-files", verdict
+    assert "through read calls (metadata or async I/O)" in verdict["text"], verdict
+
+
+def test_a_warm_metadata_walk_is_not_small_files(disk: Path, names_tree: Path) -> None:
+    """The neighbour: the same walk with every name in memory reads nothing from storage."""
+    subprocess.run(["du", "-s", str(names_tree)], check=True, capture_output=True)
+    data = run_json(disk, "sh", "-c", f"for i in 1 2 3 4 5 6 7 8; do du -s '{names_tree}'; done",
+                    interval="0.1")
+    assert data["verdict"]["cause"] not in ("small-files", "storage"), data["verdict"]
+
+
 def test_small_files_in_the_page_cache_are_not_an_input_cause(disk: Path) -> None:
     """The neighbour of cold small files: the same calls served from memory. The loader is
     limited by its own per-file work, never by storage."""

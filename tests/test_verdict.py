@@ -110,6 +110,52 @@ def test_a_device_busy_writing_is_storage_with_its_write_numbers() -> None:
     assert "500 MB/s read" in v.text and "1.0 ms a read" in v.text, v.text
 
 
+FAULTS = spec("x.major_faults_per_second", R.MAJOR_FAULTS, R.TREE)
+
+
+def walk(**changes: float) -> Dict[str, float]:
+    """A cold `du`: 35 MB/s from storage, no read call, 5 k device requests/s of 7 KiB,
+    14 % I/O pressure, 80 % of a core (stat is kernel work). STORED is defined below."""
+    means = quiet(host_wait_percent=14.0, tree_wait_percent=float("nan"),
+                  read_bytes_per_second=0.0, read_calls_per_second=0.0,
+                  read_bytes_per_call=float("nan"), sda__busy_percent=40.0,
+                  sda__reads_per_second=5000.0, sda__read_request_bytes=7000.0,
+                  sda__read_bytes_per_second=35e6, tree_cpu_percent=80.0,
+                  thread_percent=80.0)
+    means.update({"x.tree_storage_read_bytes_per_second": 35e6, "x.major_faults_per_second": 0.0})
+    means.update({f"x.{k}": v for k, v in changes.items()})
+    return means
+
+
+def test_a_cold_metadata_walk_is_small_files() -> None:
+    """du or find on a cold cache: storage reads that no read call and no fault explains, in
+    small requests, are directory and inode blocks; the wait is under input_bound."""
+    v = judge_specs(ALL + [STORED, FAULTS], walk())
+    assert v.cause == "small-files", v
+    assert "35.0 MB/s from storage, 0 % through read calls" in v.text, v.text
+    assert "sda 5.0 k requests/s of 6.84 KiB" in v.text, v.text
+    assert {e.column for e in v.evidence} >= {"x.tree_storage_read_bytes_per_second",
+                                              "x.sda.reads_per_second"}
+
+
+def test_storage_reads_that_calls_or_faults_explain_are_no_metadata_walk() -> None:
+    """The neighbours: the same bytes through read calls (a reader of big chunks), through
+    major faults (a memory-mapped data set), in big device requests (readahead of a big
+    file), or no bytes from storage at all (a warm cache) are not a metadata walk."""
+    specs = ALL + [STORED, FAULTS]
+    calls = judge_specs(specs, walk(read_bytes_per_second=30e6, read_calls_per_second=30.0,
+                                    read_bytes_per_call=1e6))
+    assert "through read calls" not in calls.text
+    faults = judge_specs(specs, walk(major_faults_per_second=5000.0))
+    assert faults.cause != "small-files" and "through read calls" not in faults.text
+    big = judge_specs(specs, walk(**{"sda.read_request_bytes": 512e3,
+                                     "sda.reads_per_second": 70.0}))
+    assert big.cause != "small-files", big
+    warm = judge_specs(specs, walk(tree_storage_read_bytes_per_second=0.0,
+                                   **{"sda.read_bytes_per_second": 0.0}))
+    assert warm.cause != "small-files", warm
+
+
 def test_many_small_reads_are_small_files_not_storage() -> None:
     v = judge_specs(ALL, quiet(tree_wait_percent=35.0, read_calls_per_second=21000.0,
                                read_bytes_per_call=4096.0, sda__busy_percent=90.0,
