@@ -192,9 +192,9 @@ def _input_signature(f: Figures, wait: float) -> bool:
     calls is merged by readahead into big requests, and its limit is the calls, not the
     storage), or storage reads that its calls and faults do not explain, in small device
     requests (a metadata walk: CALL_SHARE). The faults need INPUT_MODERATE of waiting; the
-    small cold calls, four conditions at once, and the metadata walk only SIGNATURE_WAIT (that the tree waits for storage at all: on a fast disk
-    their wait share swings around a few percent). False without a tree: the host's reads may
-    be anyone's."""
+    small cold calls, four conditions at once, and the metadata walk only SIGNATURE_WAIT
+    (that the tree waits for storage at all: on a fast disk their wait share swings around a
+    few percent). False without a tree: the host's reads may be anyone's."""
     if not _tree(f):
         return False
     faults, _ = f.first(R.MAJOR_FAULTS, R.TREE)
