@@ -211,6 +211,19 @@ def test_direct_reads_at_the_devices_pace_are_storage(disk: Path, big_file: Path
     assert verdict["evidence"] and all(e["text"] for e in verdict["evidence"])
 
 
+@needs_fio
+def test_direct_writes_at_the_devices_pace_are_storage_told_as_writes(disk: Path) -> None:
+    """A checkpoint writer: the evidence gives the bytes written and the time a write took,
+    not the reads beside them."""
+    data = run_json(disk, "fio", "--name=w", "--rw=write", "--bs=1M", "--size=512M",
+                    f"--filename={disk / 'out.bin'}", "--direct=1", "--time_based",
+                    "--runtime=5", "--output=/dev/null")
+    verdict = data["verdict"]
+    assert verdict["cause"] == "storage", verdict
+    assert "written" in verdict["evidence"][0]["text"], verdict
+    assert "a write" in verdict["evidence"][0]["text"], verdict
+
+
 def test_thousands_of_small_cold_files_are_small_files(disk: Path) -> None:
     root = disk / "small"
     for i in range(20000):
