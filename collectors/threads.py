@@ -100,6 +100,15 @@ def _first_share(ticks: float, start_ticks: Optional[float], boot_now: float, dt
     return min(max(ticks, 0.0) / CLK_TCK / life * 100.0, most)
 
 
+def _since(before: Optional[float], now: float, start_ticks: Optional[float], boot_now: float,
+           dt: float, most: float = math.inf) -> Tuple[float, bool]:
+    """(the share of a core since the last reading, or over its life when seen for the first
+    time; whether it is too young for a share)."""
+    if before is not None:
+        return _share(before, now, dt), False
+    return _first_share(now, start_ticks, boot_now, dt, most), _young(start_ticks, boot_now)
+
+
 class ProcessThreads:
     """The threads of one process: their CPU ticks at the last reading, and the busiest share."""
 
@@ -128,32 +137,21 @@ class ProcessThreads:
 
     def single(self, name: str, own_seconds: float, dt: float) -> None:
         """A process with one thread: its own CPU seconds are its thread's."""
-        now = own_seconds * CLK_TCK
-        before = self._ticks.get(0)
-        self.young = False
-        if before is None:
-            boot_now = self._boot_clock()
-            share = _first_share(now, self._start, boot_now, dt, ONE_CORE)
-            self.young = _young(self._start, boot_now)
-        else:
-            share = _share(before, now, dt)
+        now, boot_now = own_seconds * CLK_TCK, self._boot_clock()
+        share, self.young = _since(self._ticks.get(0), now, self._start, boot_now, dt, ONE_CORE)
         self.busiest = share
         self.busiest_name = name if share == share else ""
         self.busy = float(share >= BUSY_THREAD_SHARE) if share == share else NAN
         self._ticks = {0: now}
-        self._own_share(own_seconds, dt)
+        self._own_share(own_seconds, dt, boot_now)
 
-    def _own_share(self, own_seconds: float, dt: float) -> None:
+    def _own_share(self, own_seconds: float, dt: float, boot_now: float) -> None:
         """The process's share of a core from its own utime + stime (/proc/PID/stat counts
         every thread, those that started or ended within the second too): exact where the sum
         of the threads' shares would miss a thread seen for the first time."""
         now = own_seconds * CLK_TCK if own_seconds == own_seconds else None
-        if now is None:
-            self.total = NAN
-        elif self._own is None:
-            self.total = _first_share(now, self._start, self._boot_clock(), dt)
-        else:
-            self.total = _share(self._own, now, dt)
+        self.total = _since(self._own, now, self._start, boot_now, dt)[0] if now is not None \
+            else NAN
         self._own = now
 
     def read(self, dt: float, own_seconds: float = NAN) -> None:
@@ -167,7 +165,7 @@ class ProcessThreads:
         ticks: Dict[int, float] = {}
         best, best_name = NAN, ""
         shares: List[float] = []
-        boot_now: Optional[float] = None
+        boot_now = self._boot_clock()
         self.young = False
         for tid in tids:
             read = self._read_one(tid)
@@ -175,21 +173,15 @@ class ProcessThreads:
                 continue
             name, now, start = read
             ticks[tid] = now
-            before = self._ticks.get(tid)
-            if before is None:
-                if boot_now is None:
-                    boot_now = self._boot_clock()
-                share = _first_share(now, start, boot_now, dt, ONE_CORE)
-                self.young = self.young or _young(start, boot_now)
-            else:
-                share = _share(before, now, dt)
+            share, young = _since(self._ticks.get(tid), now, start, boot_now, dt, ONE_CORE)
+            self.young = self.young or young
             if share == share:
                 shares.append(share)
                 if not share <= best:
                     best, best_name = share, name
         self._ticks = ticks
         self.busiest, self.busiest_name = best, best_name
-        self._own_share(own_seconds, dt)
+        self._own_share(own_seconds, dt, boot_now)
         self.busy = float(sum(1 for share in shares if share >= BUSY_THREAD_SHARE)) if shares \
             else NAN
 
@@ -206,25 +198,29 @@ class ProcessThreads:
             os.close(fd)
 
 
+def _largest(threads: List[ProcessThreads],
+             figure: Callable[[ProcessThreads], float]) -> Optional[ProcessThreads]:
+    """The process with the largest `figure`; None when none has one yet, or when a thread is
+    too young for one (it may be the largest)."""
+    if any(t.young for t in threads):
+        return None
+    best: Optional[ProcessThreads] = None
+    for t in threads:
+        value = figure(t)
+        if value == value and (best is None or value > figure(best)):
+            best = t
+    return best
+
+
 def busiest_process(threads: List[ProcessThreads]) -> Tuple[float, float]:
     """(the largest process total over `threads`, % of one core; how many of its threads were
-    busy); NaN, NaN when none has a figure yet or one is too young for a figure."""
-    best, busy = NAN, NAN
-    if any(t.young for t in threads):
-        return best, busy
-    for t in threads:
-        if t.total == t.total and not t.total <= best:
-            best, busy = t.total, t.busy
-    return best, busy
+    busy); NaN, NaN when there is none (_largest)."""
+    t = _largest(threads, lambda t: t.total)
+    return (t.total, t.busy) if t is not None else (NAN, NAN)
 
 
 def busiest(threads: List[ProcessThreads]) -> Tuple[float, str]:
-    """(the largest share of a core over the processes' threads, that thread's name); NaN
-    when none has a share yet or a thread is too young for one."""
-    best, name = NAN, ""
-    if any(t.young for t in threads):
-        return best, name
-    for t in threads:
-        if t.busiest == t.busiest and not t.busiest <= best:
-            best, name = t.busiest, t.busiest_name
-    return best, name
+    """(the largest share of a core over the processes' threads, that thread's name); NaN, ""
+    when there is none (_largest)."""
+    t = _largest(threads, lambda t: t.busiest)
+    return (t.busiest, t.busiest_name) if t is not None else (NAN, "")
