@@ -48,3 +48,29 @@ def memmap_env() -> dict:
     if not (Path(sys.executable).parent / "memmap").exists():
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
+
+
+ANSWER_PLUGIN = '''
+from memmap_tui.collector import Availability, Collector
+from memmap_tui.model import gauge
+
+class Answer(Collector):
+    name = "answer"
+    def probe(self):
+        return Availability(True, "always here")
+    def metrics(self):
+        return [gauge("answer", "value_count", "count", "The answer.")]
+    def collect(self):
+        return [42.0]
+'''
+
+
+def write_answer_plugin(folder: Path, other_groups: str = "") -> None:
+    """A third-party collector as pip would install it into `folder`: its module and a
+    dist-info whose entry point names it in the memmap_tui.collectors group (after
+    `other_groups`, entry_points.txt sections of other groups)."""
+    (folder / "memmap_answer_plugin.py").write_text(ANSWER_PLUGIN)
+    dist = folder / "memmap_answer-1.0.dist-info"
+    dist.mkdir()
+    (dist / "entry_points.txt").write_text(
+        other_groups + "[memmap_tui.collectors]\nanswer = memmap_answer_plugin:Answer\n")

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import write_answer_plugin
 
 from memmap_tui import collector as registry
 from memmap_tui.collector import (
@@ -17,29 +18,10 @@ from memmap_tui.collector import (
     parse_collector_list,
 )
 
-PLUGIN = '''
-from memmap_tui.collector import Availability, Collector
-from memmap_tui.model import gauge
-
-class Answer(Collector):
-    name = "answer"
-    def probe(self):
-        return Availability(True, "always")
-    def metrics(self):
-        return [gauge("answer", "value_count", "count", "The answer.")]
-    def collect(self):
-        return [42.0]
-'''
-
 
 @pytest.fixture
 def plugin_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    (tmp_path / "memmap_answer_plugin.py").write_text(PLUGIN)
-    dist = tmp_path / "memmap_answer-1.0.dist-info"
-    dist.mkdir()
-    (dist / "entry_points.txt").write_text(
-        "[console_scripts]\nanswer = nothing:here\n\n"
-        "[memmap_tui.collectors]\nanswer = memmap_answer_plugin:Answer\n")
+    write_answer_plugin(tmp_path, "[console_scripts]\nanswer = nothing:here\n\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     registry._entry_points.cache_clear()
     yield

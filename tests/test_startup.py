@@ -9,21 +9,9 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from conftest import write_answer_plugin
+
 SCREEN_LIBRARIES = ("textual", "rich", "plotext", "memmap_tui.tui")
-
-PLUGIN = '''
-from memmap_tui.collector import Availability, Collector
-from memmap_tui.model import gauge
-
-class Answer(Collector):
-    name = "answer"
-    def probe(self):
-        return Availability(True, "always here")
-    def metrics(self):
-        return [gauge("answer", "value_count", "count", "The answer.")]
-    def collect(self):
-        return [42.0]
-'''
 
 
 def _main_in_a_new_python(argv: List[str], cwd: Path, env: Optional[Dict[str, str]] = None
@@ -71,11 +59,7 @@ def test_help_loads_neither_the_collectors_nor_the_sampler(tmp_path: Path) -> No
 
 
 def _plugin_environment(tmp_path: Path) -> Dict[str, str]:
-    (tmp_path / "memmap_answer_plugin.py").write_text(PLUGIN)
-    dist = tmp_path / "memmap_answer-1.0.dist-info"
-    dist.mkdir()
-    (dist / "entry_points.txt").write_text(
-        "[memmap_tui.collectors]\nanswer = memmap_answer_plugin:Answer\n")
+    write_answer_plugin(tmp_path)
     path = os.pathsep.join([str(tmp_path)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     return {**os.environ, "PYTHONPATH": path}
 
