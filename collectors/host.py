@@ -4,7 +4,9 @@ Sources (read through memmap_tui.fieldread: descriptors kept open, re-read with 
 parsed in C straight into the row when the extension is built):
 - /proc/stat        first `cpu` line, USER_HZ jiffies -> seconds (busy and iowait over all);
                     the `cpuN` lines give each CPU's busy and total time, and the busiest CPU
-                    of the interval (max over CPUs of d(busy)/d(total), a derived gauge)
+                    of the interval (max over CPUs of d(busy)/d(total), a derived gauge).
+                    Its resolution is one USER_HZ tick (10 ms), so at shorter intervals it is
+                    read every 10 ms and the CPU columns are empty on the rows between
 - /proc/meminfo     kB -> bytes; used = MemTotal - MemAvailable (what `free` calls used)
 - /proc/vmstat      pgmajfault, pgfault (minor = all - major); workingset_refault_anon +
                     workingset_refault_file (Linux >= 5.9; workingset_refault before) x the page
@@ -45,6 +47,7 @@ from memmap_tui.model import DEVICE, MetricSpec, counter, gauge
 from .host_detail import busiest_cpu_spec, core_specs, cpu_numbers, request_specs
 
 CLK_TCK = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+STAT_PERIOD = 1.0 / CLK_TCK  # /proc/stat's resolution: a batch reads it at most this often
 PAGE_BYTES = float(os.sysconf("SC_PAGE_SIZE")) if hasattr(os, "sysconf") else 4096.0
 # The refault counters of /proc/vmstat: split by kind since Linux 5.9, one counter before.
 REFAULT_KEYS = (("workingset_refault_anon", "workingset_refault_file"), ("workingset_refault",))
@@ -200,7 +203,10 @@ class HostCollector(Collector):
 
     # -- CPU ---------------------------------------------------------------------------------
     def _add_cpu(self) -> None:
-        stat = self._plan.file(self._path("stat"))
+        # Its times count whole USER_HZ ticks: read faster, they hold still (a 1 ms row would
+        # show 0 % or 100 % of a CPU). Every column from them is a ratio of two of them, which
+        # holds as NaN on the rows between reads (no time went by) rather than as a false 0.
+        stat = self._plan.file(self._path("stat"), period=STAT_PERIOD)
         busy, wait, total = (self._metric(spec) for spec in _cpu_specs())
         # cpu  user nice system idle iowait irq softirq steal (guest time is inside user/nice)
         for token in range(1, 9):

@@ -27,6 +27,12 @@
  * (and MARGIN more). Only whole lines of a cut read are parsed; if a wanted line was not among
  * them (it moved), the file is read whole again at once. The values are the same either way.
  *
+ * A file may have a period, (path, key_token, period): read_schedule() then reads it at most
+ * that often and its rules keep the values of its last read on the ticks between, for a file
+ * whose numbers cannot change faster (the CPU times of /proc/stat count USER_HZ ticks, 10 ms:
+ * read at 1 kHz they hold still for nine reads of ten). read() always reads every file, and the
+ * first tick of a schedule after a read() does too.
+ *
  * read_schedule() runs without the GIL. While it runs, the reader is busy: read, head, close,
  * __init__ and another read_schedule raise RuntimeError instead of sharing its buffers and
  * files; cancel() and wake_fd() stay usable (they are how a batch is ended). After close(),
@@ -65,6 +71,8 @@ typedef struct {
     Py_ssize_t first_rule;
     Py_ssize_t rule_count;
     size_t need;    /* bytes to ask for next time; 0 = the whole file */
+    double period;  /* read_schedule reads it at most this often (seconds); 0 = every tick */
+    double last_due; /* read_schedule: the due time of its last read; -inf = read it next */
     PyObject *name; /* the path as given, for errors */
     unsigned char first[32]; /* a bit for the first byte of each rule's key */
     Py_ssize_t head_len;     /* AFTER_PAREN: this file's head, as of its last read */
@@ -465,14 +473,26 @@ static int fill_file(FieldReader *self, File *f) {
     return 0;
 }
 
-/* Fill row (width values) from every file; needs no GIL. Each slot is the sum, in rule order,
- * of its rules' values, as the Python twin adds them. -1 with errno set (and self->failed
- * naming the file) when a read fails. */
-static int fill_row(FieldReader *self, double *row) {
-    memset(self->matched, 0, (size_t)self->rule_count);
+/* Whether file f is read at a tick due at `due` (NaN: outside a schedule, every file is): one
+ * with a period is held, its rules keeping the values of its last read, until that period has
+ * gone by since the due time of that read (less half a tick, so that a period of ten ticks
+ * reads every tenth tick however the sums round). */
+static int due_now(const File *f, double due, double interval) {
+    if (!(f->period > 0) || isnan(due)) return 1;
+    return !(due - f->last_due < f->period - 0.5 * interval);
+}
+
+/* Fill row (width values) from every file due at `due` (see due_now); needs no GIL. Each slot
+ * is the sum, in rule order, of its rules' values, as the Python twin adds them. -1 with errno
+ * set (and self->failed naming the file) when a read fails. */
+static int fill_row(FieldReader *self, double *row, double due, double interval) {
+    /* every link afresh (a walk may step past its file's end), matched only where read */
     for (Py_ssize_t r = 0; r <= self->rule_count; r++) self->rules[r].next = r;
     for (Py_ssize_t i = 0; i < self->file_count; i++) {
         File *f = &self->files[i];
+        if (!due_now(f, due, interval)) continue;
+        f->last_due = isnan(due) ? -INFINITY : due;
+        if (f->rule_count > 0) memset(self->matched + f->first_rule, 0, (size_t)f->rule_count);
         if (f->fd >= 0 && fill_file(self, f) < 0) {
             self->failed = f->name;
             return -1;
@@ -508,7 +528,7 @@ static PyObject *FieldReader_read(FieldReader *self, PyObject *arg) {
         self->busy = 0;
         return NULL;
     }
-    int failed = fill_row(self, (double *)view.buf);
+    int failed = fill_row(self, (double *)view.buf, NAN, 0.0);
     int saved = errno;
     PyBuffer_Release(&view);
     self->busy = 0;
@@ -674,7 +694,8 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
         if (stop) break;
         stamp[2 * done] = seconds(CLOCK_MONOTONIC);
         stamp[2 * done + 1] = seconds(CLOCK_REALTIME);
-        if (fill_row(self, row + done * self->width) < 0) {
+        if (fill_row(self, row + done * self->width, s.start + (double)tick * s.interval,
+                     s.interval) < 0) {
             error = errno;
             break;
         }
@@ -815,14 +836,25 @@ static int parse_rule(PyObject *item, Py_ssize_t r, Rule *rule, Py_ssize_t *file
     return 0;
 }
 
-/* files[i]: (path, key_token), checked; *path gets the path as bytes (a new reference). */
+/* files[i]: (path, key_token) or (path, key_token, period), checked; *path gets the path as
+ * bytes (a new reference). */
 static int parse_file_spec(PyObject *item, Py_ssize_t i, File *file, PyObject **path) {
     const char *where = "FieldReader()";
     Py_ssize_t key_token;
-    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
-        PyErr_Format(PyExc_TypeError, "%s: files[%zd] must be a (path, key_token) tuple", where,
-                     i);
+    double period = 0.0;
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) < 2 || PyTuple_GET_SIZE(item) > 3) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s: files[%zd] must be a (path, key_token[, period]) tuple", where, i);
         return -1;
+    }
+    if (PyTuple_GET_SIZE(item) == 3) {
+        if (float_arg(PyTuple_GET_ITEM(item, 2), where, "a file's period", &period) < 0)
+            return -1;
+        if (!(period >= 0.0 && period <= MAX_SLEEP)) { /* NaN fails too */
+            PyErr_Format(PyExc_ValueError, "%s: files[%zd]: period must be in 0..%g seconds",
+                         where, i, MAX_SLEEP);
+            return -1;
+        }
     }
     if (!PyUnicode_FSConverter(PyTuple_GET_ITEM(item, 0), path)) return -1;
     if (index_arg(PyTuple_GET_ITEM(item, 1), where, "key_token", &key_token) < 0) return -1;
@@ -832,6 +864,8 @@ static int parse_file_spec(PyObject *item, Py_ssize_t i, File *file, PyObject **
         return -1;
     }
     file->key_token = (int)key_token;
+    file->period = period;
+    file->last_due = -INFINITY;
     file->name = PyTuple_GET_ITEM(item, 0);
     Py_INCREF(file->name);
     return 0;

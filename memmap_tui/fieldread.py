@@ -21,6 +21,11 @@ than MAX_KEY (64) characters, without separators or newlines; `width` is at most
 A file longer than 64 MiB is an OSError (EFBIG). After `close()`, `read()` raises ValueError;
 calling `__init__` again closes the old files first.
 
+A file may be given as (path, key_token, period): the C reader's `read_schedule` then reads it
+at most once a period and holds its rules' values on the ticks between, for files whose numbers
+cannot change faster (/proc/stat counts CPU time in USER_HZ ticks of 10 ms). `read()` reads every
+file, in C and in the twin.
+
 The C reader also reads less where it can: once every rule of a keyed file matched, it asks the
 kernel only for the bytes up to the last wanted line (and a margin), which for a seq_file such as
 /proc/vmstat skips formatting the rest. Cut lines are not parsed, and a wanted line that moved
@@ -47,7 +52,8 @@ MAX_TOKENS = 64  # tokens 0..63 of a line can be a key or a rule's number
 MAX_KEY = 64  # keys are shorter than this
 MAX_WIDTH = sys.maxsize // 8  # slots of a row: width * 8 bytes must fit in a Py_ssize_t
 MAX_FILE = 64 << 20  # bytes of one file
-FileSpec = Tuple[str, int]
+MAX_PERIOD = 3600.0  # seconds: the longest period of a file (C's MAX_SLEEP)
+FileSpec = Tuple[str, int, float]
 RuleSpec = Tuple[int, str, int, int, float]
 
 _SEPARATORS = re.compile(r"[ \t:=]+")
@@ -81,9 +87,14 @@ def _float_arg(obj: Any, where: str, what: str) -> float:
 
 
 def _file_spec(item: Any, i: int) -> Tuple[bytes, int]:
-    """files[i]: (path, key_token), checked as the C type checks it."""
-    if not isinstance(item, tuple) or len(item) != 2:
-        raise TypeError(f"{_WHERE}: files[{i}] must be a (path, key_token) tuple")
+    """files[i]: (path, key_token) or (path, key_token, period), checked as the C type checks
+    it (the twin has no read_schedule, so it reads every file on every read, as read() does)."""
+    if not isinstance(item, tuple) or len(item) not in (2, 3):
+        raise TypeError(f"{_WHERE}: files[{i}] must be a (path, key_token[, period]) tuple")
+    if len(item) == 3:
+        period = _float_arg(item[2], _WHERE, "a file's period")
+        if not 0.0 <= period <= MAX_PERIOD:
+            raise ValueError(f"{_WHERE}: files[{i}]: period must be in 0..{MAX_PERIOD:g} seconds")
     path = os.fsencode(item[0])
     if b"\0" in path:
         raise ValueError("embedded null byte")
@@ -280,12 +291,13 @@ class RowPlan:
         self.rules: List[RuleSpec] = []
         self.width = 0
 
-    def file(self, path: str, key_token: int = 0) -> int:
-        """Index of `path` (added once)."""
-        for i, (known, _) in enumerate(self.files):
+    def file(self, path: str, key_token: int = 0, period: float = 0.0) -> int:
+        """Index of `path` (added once). `period`: the file's numbers cannot change faster
+        than this (seconds), so a batch at a shorter interval reads it only this often."""
+        for i, (known, _, _) in enumerate(self.files):
             if known == path:
                 return i
-        self.files.append((path, key_token))
+        self.files.append((path, key_token, period))
         return len(self.files) - 1
 
     def slot(self) -> int:

@@ -868,3 +868,57 @@ def test_ring_buffer_twins_agree_on_extreme_arguments(data: Any, columns: Any,
         return
     for operation in data.draw(st.lists(ring_operations(rings[0].columns), max_size=30)):
         assert ring_outcome(rings[0], operation) == ring_outcome(rings[1], operation), operation
+
+
+# --- FieldReader: a file's period ------------------------------------------------------------
+
+PERIODS = [0, 0.0, 0.001, 0.01, 3600, 3600.0, 3600.5, -0.0, -1e-9, -1, float("nan"),
+           float("inf"), -float("inf"), 1e308, 2**63, True, "0.01", None, b"1", [0.01]]
+
+
+@needs_c
+@fuzz
+@given(period=st.one_of(st.sampled_from(PERIODS), st.floats(allow_nan=True),
+                        st.integers(-(2**70), 2**70)),
+       size=st.sampled_from([1, 2, 3, 4]))
+def test_c_and_python_take_and_refuse_the_same_periods(tmp_path: Path, period: Any,
+                                                       size: int) -> None:
+    path = tmp_path / "f"
+    path.write_text("x 1\n")
+    spec = (str(path), 0, period, 0)[:size]
+    made = [outcome(lambda cls=cls: cls([spec], [(0, "x", 1, 0, 1.0)], 1))
+            for cls in (c_fieldread.FieldReader, PyFieldReader)]
+    assert [m[0] for m in made] == [made[1][0]] * 2
+    if made[0][0] == "raised":
+        assert made[0][1] is made[1][1]
+    ok = size == 2 or (size == 3 and not isinstance(period, (str, bytes, list, type(None)))
+                       and 0 <= float(period) <= 3600)
+    assert made[0][0] == ("ok" if ok else "raised"), (spec, made)
+
+
+@needs_c
+@fuzz
+@given(seed=st.integers(0, 2**32), periods=st.lists(
+           st.sampled_from([0.0, 0.0005, 0.002, 0.0035, 0.01, 3600.0]), min_size=1, max_size=4),
+       ticks=st.integers(1, 40))
+def test_a_schedule_with_periods_gives_the_rows_that_read_gives(
+        tmp_path: Path, seed: int, periods: List[float], ticks: int) -> None:
+    """Files that do not change between reads: whatever each file's period, every row of a
+    schedule is what read() gives, in C and in the twin (held values are the values)."""
+    rnd = random.Random(seed)
+    files, rules = [], []
+    for i, period in enumerate(periods):
+        path = tmp_path / f"f{i}"
+        path.write_bytes(random_text(rnd, 5, [1, 3, 70]))
+        files.append((str(path), rnd.choice([0, 1]), period))
+        rules += [(i, rnd.choice(["k0", "k1", "k2"]), rnd.randrange(4), rnd.randrange(3), 1.0)
+                  for _ in range(rnd.randrange(1, 4))]
+    c_reader, twin = c_fieldread.FieldReader(files, rules, 3), PyFieldReader(files, rules, 3)
+    want = array("d", [0.0]) * 3
+    twin.read(want)
+    for _ in range(2):  # a second schedule goes on from the first one's last reads
+        rows, stamps = array("d", [0.0]) * (3 * ticks), array("d", [0.0]) * (2 * ticks)
+        done, _, _ = c_reader.read_schedule(rows, stamps, time.monotonic(), 0.0005, 0, ticks)
+        assert done == ticks
+        for t in range(done):
+            assert same(rows[3 * t:3 * t + 3], want), (t, list(rows), list(want))

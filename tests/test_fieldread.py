@@ -4,12 +4,14 @@ snapshots of the real /proc; and the native reader's short reads give the values
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import random
 import shutil
 import subprocess
 import sys
+import time
 from array import array
 from pathlib import Path
 from typing import Any, List
@@ -461,3 +463,54 @@ def test_rules_of_a_key_spread_out_and_lines_out_of_order_are_all_found(reader: 
     plan.reader(PyFieldReader).read(twin)
     assert same(list(row), list(twin))
     assert row[0] == 1 + 4 and row[1] == 3 + 8 and math.isnan(row[2]) and row[3] == 2 + 1
+
+
+@pytest.mark.skipif(fieldread.IMPLEMENTATION != "c", reason="C extension not built here")
+def test_a_schedule_reads_a_file_with_a_period_only_that_often() -> None:
+    """/proc/self/io's rchar grows with every read this process makes, so it differs at every
+    read: the file without a period changes every tick, the one with a period of 10 ticks only
+    every 10th (its values held between), and read() reads both."""
+    from memmap_tui._fieldread import FieldReader
+
+    io = "/proc/self/io"
+    reader = FieldReader([(io, 0), (io, 0, 0.01)], [(0, "rchar", 1, 0, 1.0),
+                                                    (1, "rchar", 1, 1, 1.0)], 2)
+    ticks = 60
+    rows, stamps = array("d", [0.0]) * (2 * ticks), array("d", [0.0]) * (2 * ticks)
+    done, _, missed = reader.read_schedule(rows, stamps, time.monotonic(), 0.001, 0, ticks)
+    assert done == ticks
+    every = [rows[2 * t] for t in range(done)]
+    held = [rows[2 * t + 1] for t in range(done)]
+    assert all(b > a for a, b in zip(every, every[1:]))
+    changes = [t for t in range(1, done) if held[t] != held[t - 1]]
+    assert changes, held
+    assert all(b - a >= 9 for a, b in zip(changes, changes[1:])), changes
+    assert len(changes) >= (done - 10 - missed) // 10
+    # read in file order: after file 0 on the ticks it is read, from before it on the others
+    assert all((held[t] > every[t]) == (t == 0 or t in changes) for t in range(done))
+    row = array("d", [0.0, 0.0])
+    reader.read(row)
+    again = array("d", [0.0, 0.0])
+    reader.read(again)
+    assert again[1] > row[1] > held[-1]
+
+
+def test_host_cpu_columns_are_filled_once_a_user_hz_tick_at_1_khz(tmp_path: Path) -> None:
+    """/proc/stat counts CPU time in USER_HZ ticks (10 ms): at 1 kHz the CPU columns are
+    filled on one row in ten, each over the 10 ms since the last, and never a 1 ms 0 % / 100 %;
+    memory, read every tick, is in every row."""
+    out = tmp_path / "k.csv"
+    subprocess.run([sys.executable, "-m", "memmap_tui", "record", "-o", str(out), "--interval",
+                    "0.001", "--duration", "1", "--collectors", "host"], check=True,
+                   capture_output=True)
+    with open(out) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) >= 900
+    tick = 1.0 / os.sysconf("SC_CLK_TCK")
+    filled = [i for i, row in enumerate(rows) if row["host.cpu.util_percent"] != ""]
+    gaps = [b - a for a, b in zip(filled, filled[1:])]
+    assert len(filled) <= 1.05 * len(rows) * 0.001 / tick + 2, len(filled)
+    assert len(filled) >= 0.5 * len(rows) * 0.001 / tick, len(filled)
+    assert min(gaps) >= round(tick / 0.001) - 1, gaps
+    assert all(0.0 <= float(rows[i]["host.cpu.util_percent"]) <= 100.0 for i in filled)
+    assert sum(row["host.mem.used_bytes"] != "" for row in rows) >= len(rows) - 1
