@@ -511,6 +511,9 @@ def test_host_cpu_columns_are_filled_once_a_user_hz_tick_at_1_khz(tmp_path: Path
     gaps = [b - a for a, b in zip(filled, filled[1:])]
     assert len(filled) <= 1.05 * len(rows) * 0.001 / tick + 2, len(filled)
     assert len(filled) >= 0.5 * len(rows) * 0.001 / tick, len(filled)
-    assert min(gaps) >= round(tick / 0.001) - 1, gaps
+    # in time, not rows: a late tick skips whole slots, and the next read comes fewer rows on
+    seconds = [float(rows[b]["timestamp"]) - float(rows[a]["timestamp"])
+               for a, b in zip(filled, filled[1:])]
+    assert min(seconds) >= 0.8 * tick, (gaps, seconds)
     assert all(0.0 <= float(rows[i]["host.cpu.util_percent"]) <= 100.0 for i in filled)
     assert sum(row["host.mem.used_bytes"] != "" for row in rows) >= len(rows) - 1
