@@ -200,6 +200,8 @@ def _input_signature(f: Figures, wait: float) -> bool:
     faults, _ = f.first(R.MAJOR_FAULTS, R.TREE)
     if faults >= T.MANY_FAULTS and wait >= T.INPUT_MODERATE:
         return True
+    if _device_bound(f):
+        return True
     if not wait >= T.SIGNATURE_WAIT:
         return False
     if _metadata_reads(f):
@@ -291,6 +293,33 @@ def _busiest_device(f: Figures) -> Pick:
     return f.most(R.DEVICE_BUSY, R.DEVICE)
 
 
+def _device_bound(f: Figures) -> List[Evidence]:
+    """The busiest device is busy DEVICE_BUSY of the time, DEVICE_SHARE of its bytes are the
+    tree's own, and no thread of the tree is pinned: the tree waits for that device, even
+    when no waiting signal shows it (asynchronous or direct I/O waits outside iowait and PSI).
+    The evidence: the tree's share of the device's bytes and its CPU. [] otherwise."""
+    busy, device = _busiest_device(f)
+    if device is None or not busy >= T.DEVICE_BUSY or not _tree(f):
+        return []
+    thread, _ = f.first(R.THREAD_MAX, R.TREE)
+    if thread >= T.THREAD_PINNED:
+        return []
+    read, read_spec = f.first(R.STORAGE_READ, R.TREE)
+    written, _ = f.first(R.STORAGE_WRITTEN, R.TREE)
+    own = sum(v for v in (read, written) if v == v)
+    moved = sum(v for v in (f.sibling(device, role)[0] for role in (R.STORAGE_READ,
+                                                                    R.STORAGE_WRITTEN)) if v == v)
+    if not (own >= T.TREE_MOVES_DATA and moved > 0 and 100.0 * own >= T.DEVICE_SHARE * moved):
+        return []
+    name = dict(device.labels).get("device", "disk")
+    said = [evidence(read_spec, own, f"the tree's {fmt_rate(own)} are "
+                                     f"{min(100.0, 100.0 * own / moved):.0f} % of {name}'s")]
+    cpu, cpu_spec = f.first(R.CPU_CORES, R.TREE)
+    if cpu == cpu:
+        said.append(evidence(cpu_spec, cpu, f"tree on CPU {cpu:.0f} % of a core"))
+    return said
+
+
 def _small_requests(f: Figures) -> List[Evidence]:
     """A busy device serving many small read requests."""
     _, device = _busiest_device(f)
@@ -351,12 +380,14 @@ def _storage(f: Figures) -> List[Evidence]:
 
 def _input(f: Figures, wait: float, wait_spec: Optional[MetricSpec]) -> Found:
     """Input-bound: which of network, small files or storage."""
-    waited = evidence(wait_spec, wait, f"{wait_spec.shown_label if wait_spec else 'waiting'} "
-                                       f"{wait:.0f} %")
+    waited = [evidence(wait_spec, wait, f"{wait_spec.shown_label if wait_spec else 'waiting'} "
+                                        f"{wait:.0f} %")]
+    if not wait >= T.INPUT_MODERATE:  # little wait shows: say what shows the tree waits
+        waited = _device_bound(f) or waited
     for found in (_round_trips(f), _link(f), _small_files(f)):
         if found is not None:
-            return found[0], found[1] + [waited]
-    return "storage", _storage(f) + [waited]
+            return found[0], found[1] + waited
+    return "storage", _storage(f) + waited
 
 
 def _host_to_device(f: Figures, gpus: List[Tuple[str, float, MetricSpec]]) -> Found:

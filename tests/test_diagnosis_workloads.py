@@ -212,6 +212,35 @@ def test_direct_reads_at_the_devices_pace_are_storage(disk: Path, big_file: Path
 
 
 @needs_fio
+def test_asynchronous_direct_reads_that_keep_the_device_busy_are_storage(
+        disk: Path, big_file: Path) -> None:
+    """fio libaio: a few 1 MiB reads in flight, reaped in io_getevents, which neither iowait
+    nor the I/O pressure counts; the device busy with the tree's own bytes says it instead."""
+    data = run_json(disk, "fio", "--name=r", "--rw=randread", "--bs=1M", "--iodepth=4",
+                    "--ioengine=libaio", f"--filename={big_file}", "--direct=1",
+                    "--time_based", "--runtime=6", "--output=/dev/null")
+    verdict = data["verdict"]
+    assert verdict["cause"] == "storage", verdict
+    texts = " | ".join(e["text"] for e in verdict["evidence"])
+    assert "the tree's" in texts and "tree on CPU" in texts, verdict
+
+
+@needs_fio
+def test_a_sleeper_beside_asynchronous_reads_outside_its_tree_has_no_cause(
+        disk: Path, big_file: Path) -> None:
+    """The neighbour: the same reads keep the device busy, but they are not the tree's."""
+    fio = subprocess.Popen(["fio", "--name=r", "--rw=randread", "--bs=1M", "--iodepth=4",
+                            "--ioengine=libaio", f"--filename={big_file}", "--direct=1",
+                            "--time_based", "--runtime=8", "--output=/dev/null"])
+    try:
+        time.sleep(1)
+        data = run_json(disk, "sleep", "5")
+    finally:
+        fio.wait()
+    assert data["verdict"]["cause"] == "none", data["verdict"]
+
+
+@needs_fio
 def test_direct_writes_at_the_devices_pace_are_storage_told_as_writes(disk: Path) -> None:
     """A checkpoint writer: the evidence gives the bytes written and the time a write took,
     not the reads beside them."""

@@ -156,6 +156,59 @@ def test_storage_reads_that_calls_or_faults_explain_are_no_metadata_walk() -> No
     assert warm.cause != "small-files", warm
 
 
+def async_reader(**changes: float) -> Dict[str, float]:
+    """fio libaio 1 MiB direct reads: sda 88 % busy with 2.6 GB/s, all of it the tree's, at
+    18 % of a core; no read call, and no waiting signal (io_getevents is neither iowait nor
+    I/O pressure)."""
+    means = quiet(host_wait_percent=0.0, tree_wait_percent=float("nan"),
+                  read_bytes_per_second=700.0, read_calls_per_second=16.0,
+                  read_bytes_per_call=42.0, sda__busy_percent=88.0,
+                  sda__reads_per_second=2500.0, sda__read_request_bytes=1048576.0,
+                  sda__read_bytes_per_second=2.6e9, tree_cpu_percent=18.0, thread_percent=17.0)
+    means.update({"x.tree_storage_read_bytes_per_second": 2.6e9, "x.major_faults_per_second": 0.0})
+    means.update({f"x.{k}": v for k, v in changes.items()})
+    return means
+
+
+def test_a_reader_that_keeps_its_device_busy_without_waiting_signals_is_storage() -> None:
+    """Asynchronous or direct I/O: nothing counts its wait, but the device is busy with the
+    tree's own bytes and the tree is not busy on a CPU. The evidence says so in place of a
+    0 % wait."""
+    v = judge_specs(ALL + [STORED, FAULTS], async_reader())
+    assert v.cause == "storage", v
+    assert "sda 88 % busy, 2.60 GB/s read" in v.text, v.text
+    assert "the tree's 2.60 GB/s are 100 % of sda's" in v.text, v.text
+    assert "tree on CPU 18 % of a core" in v.text and "pressure 0 %" not in v.text, v.text
+    assert {e.column for e in v.evidence} >= {"x.sda.busy_percent",
+                                              "x.tree_storage_read_bytes_per_second",
+                                              "x.tree_cpu_percent"}
+    # in small requests, it is many small reads: small-files, as psync 4 KiB reads are
+    small = judge_specs(ALL + [STORED, FAULTS], async_reader(
+        tree_storage_read_bytes_per_second=150e6, **{"sda.read_bytes_per_second": 150e6,
+                                                     "sda.reads_per_second": 36000.0,
+                                                     "sda.read_request_bytes": 4096.0}))
+    assert small.cause == "small-files" and "metadata or async I/O" in small.text, small
+
+
+@pytest.mark.parametrize("changes", [
+    {"tree_storage_read_bytes_per_second": 0.5e9},   # someone else keeps the device busy
+    {"sda.busy_percent": 60.0},                      # a device with room to spare
+    {"tree_storage_read_bytes_per_second": 0.0},     # a tree that reads nothing itself
+], ids=["others-bytes", "device-not-busy", "tree-reads-nothing"])
+def test_a_busy_device_is_not_the_trees_limit_unless_it_is_busy_with_the_tree(
+        changes: Dict[str, float]) -> None:
+    v = judge_specs(ALL + [STORED, FAULTS], async_reader(**changes))
+    assert v.cause == "none", v
+
+
+def test_a_pinned_thread_beside_a_busy_device_is_cpu_thread_not_storage() -> None:
+    """A decompressor reading its input with O_DIRECT: its thread at a full core is the
+    limit, whatever keeps the device busy."""
+    v = judge_specs(ALL + [STORED, FAULTS], async_reader(thread_percent=100.0,
+                                                         tree_cpu_percent=105.0))
+    assert v.cause == "cpu-thread", v
+
+
 def test_many_small_reads_are_small_files_not_storage() -> None:
     v = judge_specs(ALL, quiet(tree_wait_percent=35.0, read_calls_per_second=21000.0,
                                read_bytes_per_call=4096.0, sda__busy_percent=90.0,
