@@ -484,7 +484,8 @@ def test_a_schedule_reads_a_file_with_a_period_only_that_often() -> None:
     assert all(b > a for a, b in zip(every, every[1:]))
     changes = [t for t in range(1, done) if held[t] != held[t - 1]]
     assert changes, held
-    assert all(b - a >= 9 for a, b in zip(changes, changes[1:])), changes
+    # ten ticks apart; fewer rows where late ticks skipped slots (none on an idle machine)
+    assert all(b - a >= 10 - missed for a, b in zip(changes, changes[1:])), (changes, missed)
     assert len(changes) >= (done - 10 - missed) // 10
     # read in file order: after file 0 on the ticks it is read, from before it on the others
     assert all((held[t] > every[t]) == (t == 0 or t in changes) for t in range(done))
@@ -511,9 +512,10 @@ def test_host_cpu_columns_are_filled_once_a_user_hz_tick_at_1_khz(tmp_path: Path
     gaps = [b - a for a, b in zip(filled, filled[1:])]
     assert len(filled) <= 1.05 * len(rows) * 0.001 / tick + 2, len(filled)
     assert len(filled) >= 0.5 * len(rows) * 0.001 / tick, len(filled)
-    # in time, not rows: a late tick skips whole slots, and the next read comes fewer rows on
-    seconds = [float(rows[b]["timestamp"]) - float(rows[a]["timestamp"])
-               for a, b in zip(filled, filled[1:])]
-    assert min(seconds) >= 0.8 * tick, (gaps, seconds)
+    # in time, not rows (a late tick skips whole slots, so the next read comes fewer rows on),
+    # and typically: a read due on time after a late one comes less than a tick after it
+    seconds = sorted(float(rows[b]["timestamp"]) - float(rows[a]["timestamp"])
+                     for a, b in zip(filled, filled[1:]))
+    assert seconds[len(seconds) // 2] >= 0.9 * tick, (gaps, seconds)
     assert all(0.0 <= float(rows[i]["host.cpu.util_percent"]) <= 100.0 for i in filled)
     assert sum(row["host.mem.used_bytes"] != "" for row in rows) >= len(rows) - 1
