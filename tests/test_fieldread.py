@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, List
 
 import pytest
+from conftest import memmap_cmd, memmap_env
 from fakeproc import FakeProc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -501,9 +502,10 @@ def test_host_cpu_columns_are_filled_once_a_user_hz_tick_at_1_khz(tmp_path: Path
     filled on one row in ten, each over the 10 ms since the last, and never a 1 ms 0 % / 100 %;
     memory, read every tick, is in every row."""
     out = tmp_path / "k.csv"
-    subprocess.run([sys.executable, "-m", "memmap_tui", "record", "-o", str(out), "--interval",
-                    "0.001", "--duration", "1", "--collectors", "host"], check=True,
-                   capture_output=True)
+    done = subprocess.run([*memmap_cmd(), "record", "-o", str(out), "--interval", "0.001",
+                           "--duration", "1", "--collectors", "host"], cwd=tmp_path,
+                          env=memmap_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
     with open(out) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) >= 900
