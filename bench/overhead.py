@@ -10,7 +10,8 @@ Prints, in one run (machines are noisy, so every figure comes with its baseline)
    process's stat and io.
 3. Ring buffer push ns for a 32-column row, C and Python.
 4. CPU % of one core for `memmap record` at 10 Hz, 100 Hz and 1 kHz (host metrics), side by
-   side with the C floor program reading the same files at the same rate in the same window.
+   side with the C floor program reading the same files at the same rate in the same window
+   (/proc/stat, which memmap reads once a USER_HZ tick below 10 ms a sample, as often).
 5. CPU % of one core for `memmap record --pid` watching a tree of 16 processes (15 forked
    workers) at 10 Hz, beside a host-only `memmap record` at 10 Hz in the same window (schedstat
    nanoseconds). Its floor: host reads, the tree's stat and io reads, the PSS budget (0.3 %).
@@ -39,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _installed  # noqa: E402 - first: the installed package, with its C extensions, or exit 2
 
 _installed.require_built()
-from memmap_tui.collectors.host import HostCollector  # noqa: E402
+from memmap_tui.collectors.host import STAT_PERIOD, HostCollector  # noqa: E402
 from memmap_tui.collectors.process import ProcessCollector  # noqa: E402
 from process_tick import TREE  # noqa: E402
 from ring_bench import push_ns  # noqa: E402
@@ -56,19 +57,33 @@ FLOOR_C = r"""
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
-/* floor INTERVAL_NS COUNT FILES...: pread every file each tick; COUNT 0 = forever. Ticks keep
+/* floor INTERVAL_NS COUNT FILES...: pread every file each tick; COUNT 0 = forever. A file given
+ * as @TICKS:PATH is read every TICKS ticks only (memmap reads /proc/stat once a USER_HZ tick,
+ * its resolution, when it samples faster: the floor does the same work). Ticks keep
  * a drift-free schedule (absolute deadlines, late slots skipped), as memmap's sampler does: a
  * relative sleep after the reads would tick less often than asked (about 900 times a second
  * when 1,000 are asked here) and make the floor look cheaper than the same work is. */
 int main(int argc, char **argv) {
     long interval = atol(argv[1]), count = atol(argv[2]);
-    int n = argc - 3, fd[32];
+    int n = argc - 3 < 32 ? argc - 3 : 32, fd[32];
+    long every[32];
     static char buf[1 << 16];
-    for (int i = 0; i < n && i < 32; i++) fd[i] = open(argv[i + 3], O_RDONLY);
+    for (int i = 0; i < n; i++) {
+        const char *path = argv[i + 3];
+        every[i] = 1;
+        if (path[0] == '@') {
+            char *colon;
+            every[i] = strtol(path + 1, &colon, 10);
+            if (every[i] < 1) every[i] = 1;
+            path = *colon == ':' ? colon + 1 : colon;
+        }
+        fd[i] = open(path, O_RDONLY);
+    }
     struct timespec due, now;
     clock_gettime(CLOCK_MONOTONIC, &due);
     for (long k = 0; count == 0 || k < count; k++) {
-        for (int i = 0; i < n; i++) if (fd[i] >= 0) pread(fd[i], buf, sizeof buf, 0);
+        for (int i = 0; i < n; i++)
+            if (fd[i] >= 0 && k % every[i] == 0) pread(fd[i], buf, sizeof buf, 0);
         if (!interval) continue;
         clock_gettime(CLOCK_MONOTONIC, &now);
         do {
@@ -113,6 +128,13 @@ def build_floor(workdir: str) -> Optional[str]:
 
 def files_present() -> List[str]:
     return [f for f in HOST_FILES if os.access(f, os.R_OK)]
+
+
+def files_at(interval: float) -> List[str]:
+    """The floor's files when it samples every `interval` s: /proc/stat no more often than
+    memmap reads it (STAT_PERIOD, its USER_HZ resolution), as @TICKS:/proc/stat."""
+    every = max(1, round(STAT_PERIOD / interval))
+    return [f"@{every}:{f}" if f == "/proc/stat" and every > 1 else f for f in files_present()]
 
 
 def floor_sample_seconds(floor: str, n: int = 20000, extra: Sequence[str] = ()) -> float:
@@ -202,8 +224,8 @@ def record_section(floor: Optional[str], window: float, rates: List[float]) -> N
         with tempfile.TemporaryDirectory() as tmp:
             rec = subprocess.Popen([*memmap, "record", "-o", os.path.join(tmp, "r.csv"),
                                     "--interval", str(interval)], stderr=subprocess.DEVNULL)
-            flo = subprocess.Popen([floor, str(int(interval * 1e9)), "0", *files_present()]) \
-                if floor else None
+            flo = subprocess.Popen([floor, str(int(interval * 1e9)), "0",
+                                    *files_at(interval)]) if floor else None
             time.sleep(2.0)
             before = [process_cpu(p.pid) for p in (rec, flo) if p]
             time.sleep(window)
