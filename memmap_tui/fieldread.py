@@ -293,7 +293,10 @@ class RowPlan:
 
     def file(self, path: str, key_token: int = 0, period: float = 0.0) -> int:
         """Index of `path` (added once). `period`: the file's numbers cannot change faster
-        than this (seconds), so a batch at a shorter interval reads it only this often."""
+        than this (seconds), so a batch at a shorter interval reads it only this often. Only
+        for numbers whose columns are ratios of two of them (NaN on the rows between reads,
+        where no time went by): a per-second rate of a held counter would read 0, then all
+        of it at once."""
         for i, (known, _, _) in enumerate(self.files):
             if known == path:
                 return i
