@@ -521,3 +521,21 @@ def test_host_cpu_columns_are_filled_once_a_user_hz_tick_at_1_khz(tmp_path: Path
     assert seconds[len(seconds) // 2] >= 0.9 * tick, (gaps, seconds)
     assert all(0.0 <= float(rows[i]["host.cpu.util_percent"]) <= 100.0 for i in filled)
     assert sum(row["host.mem.used_bytes"] != "" for row in rows) >= len(rows) - 1
+
+
+def test_a_held_files_numbers_show_only_as_ratios() -> None:
+    """A file with a period holds its numbers between reads: any column made of them must be
+    a ratio of two of them (NaN while held), never a per-second rate (0, then all at once)."""
+    host = HostCollector()
+    host.open()
+    try:
+        plan, specs = host._plan, host.metrics()
+        held = {i for i, (_, _, period) in enumerate(plan.files) if period > 0}
+        assert held, plan.files  # /proc/stat
+        slots = {rule[3] for rule in plan.rules if rule[0] in held}
+        assert slots
+        for slot in slots:
+            spec = specs[slot]
+            assert spec.column is None or spec.per, spec
+    finally:
+        host.close()
