@@ -166,3 +166,11 @@ def test_report_of_a_starving_gpu_says_so(tmp_path: Path) -> None:
     assert "GPU 0: busy 20.0 % on average" in out.stdout
     assert "1.50 GB/s" in out.stdout and "Throughput (GB/s)" in out.stdout
     assert "Memory (GiB)" in out.stdout and "GPU0 mem" in out.stdout
+
+
+def test_describe_gives_a_fast_recordings_step_in_milliseconds(tmp_path: Path) -> None:
+    """1 kHz: the step is "1.0 ms", not "0.0 s"."""
+    path = tmp_path / "fast.csv"
+    rows = "".join(f"{1700000000 + i * 0.001:.6f},{i}\n" for i in range(200))
+    path.write_text("timestamp,host.mem.used_bytes\n" + rows)
+    assert "every 1.0 ms" in describe(load_recording(str(path)))

@@ -37,7 +37,7 @@ from ..figures import gpu_utilisation
 from ..model import Schema
 from ..phases import phases_of_rows
 from ..safetext import printable
-from ..units import fmt_bytes, fmt_percent, fmt_seconds, format_value
+from ..units import fmt_bytes, fmt_duration, fmt_percent, fmt_seconds, format_value
 from ..verdict import BAD, WARN, diagnose, waiting_share
 from .charts import line_chart
 
@@ -100,7 +100,9 @@ def describe(rec: Recording) -> str:
     """`run.csv: 30 samples over 2.9 s, every 0.10 s, 2025-01-01 12:00:00 to 12:00:03`."""
     stamps = rec.timestamps
     steps = sorted(b - a for a, b in zip(stamps, stamps[1:]) if b >= a)
-    every = f", every {fmt_seconds(percentile(steps, 0.5))}" if steps else ""
+    step = float(f"{percentile(steps, 0.5):.3g}") if steps else math.nan  # 0.000999 -> 1 ms
+    # under 0.1 s, "0.0 s" would say nothing: 1 kHz reads "every 1.0 ms"
+    every = f", every {fmt_duration(step) if step < 0.1 else fmt_seconds(step)}" if steps else ""
     start = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamps[0]))
     end = time.strftime("%H:%M:%S", time.localtime(stamps[-1]))
     return (f"{printable(rec.path)}: {len(rec)} samples over {fmt_seconds(rec.duration)}"
