@@ -96,14 +96,18 @@ class NativeBatch:
 
     def _hand_over(self, done: int) -> None:
         """Give the block to every sink: pre-formatted CSV text where a sink takes it (made
-        once), else one Frame per row."""
+        once), the derived rows themselves (timestamp, then the values) where it takes those,
+        else one Frame per row."""
         text: Optional[str] = None
         for sink in self.sampler.sinks:
             write_batch = getattr(sink, "write_text_batch", None)
+            write_rows = getattr(sink, "write_rows", None)
             if write_batch is not None:
                 if text is None:
                     text = self.format_rows(self.out, done, self.columns)
                 write_batch(text, done, self.previous_time)
+            elif write_rows is not None:
+                write_rows(memoryview(self.out)[:done * self.columns], self.columns)
             else:
                 for i in range(done):
                     sink.write(self._frame(i))

@@ -10,6 +10,7 @@ import threading
 import time
 from array import array
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -316,3 +317,33 @@ class RowsCollector:
 
     def native_reader(self) -> None:
         return None
+
+
+def test_a_batch_fills_the_tuis_ring_with_the_rows_its_frames_carry() -> None:
+    """The TUI's sink takes a batch's derived rows at once (StoreSink.write_rows); the ring
+    holds what a sink taking one Frame per row gets: the same timestamps and values."""
+    from memmap_tui.tui.source import StoreSink
+
+    class Frames:
+        def __init__(self) -> None:
+            self.rows: list = []
+
+        def open(self, schema: Schema) -> None:
+            pass
+
+        def write(self, frame: Any) -> None:
+            self.rows.append([frame.timestamp, *frame.values])
+
+        def close(self) -> None:
+            pass
+
+    frames, store = Frames(), StoreSink(0.01)
+    sampler = Sampler([HostCollector()], interval=0.01, sinks=[frames, store])
+    sampler.batch_seconds = 0.2
+    stats = sampler.run(duration=0.5)
+    sampler.close()
+    assert store.store is not None and stats.ticks >= 20
+    assert store.store.pushed == len(frames.rows) == stats.ticks
+    ring = [list(row) for row in store.store.latest(stats.ticks)]
+    assert len(ring) == len(frames.rows)
+    assert all(same(a, b) for a, b in zip(ring, frames.rows))

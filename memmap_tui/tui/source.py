@@ -65,6 +65,15 @@ class FrameStore:
             if tables is not None:
                 self.tables = tables
 
+    def push_rows(self, rows: memoryview, width: int) -> None:
+        """Push a block of float64 rows of `width` values each (timestamp, then the values),
+        as the sampler's batches derive them: one lock, no object per row."""
+        count = len(rows) // width
+        with self._lock:
+            for i in range(count):
+                self.ring.push_buffer(rows[i * width:(i + 1) * width])
+            self.pushed += count
+
     def since(self, seen: int) -> Tuple[int, List[Sequence[float]]]:
         """(push count now, the rows pushed after `seen` that the ring still holds)."""
         with self._lock:
@@ -101,6 +110,12 @@ class StoreSink:
     def write(self, frame: Frame) -> None:
         if self.store is not None:
             self.store.push(frame.timestamp, frame.values, frame.reading.tables)
+
+    def write_rows(self, rows: memoryview, width: int) -> None:
+        """A batch's derived rows at once (memmap_tui/batch.py); the same as one write() per
+        row, for frames without tables, which batched frames never have."""
+        if self.store is not None:
+            self.store.push_rows(rows, width)
 
     def close(self) -> None:
         pass
