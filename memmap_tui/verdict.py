@@ -289,6 +289,11 @@ def _metadata_reads(f: Figures) -> List[Evidence]:
                      "through read calls (metadata or async I/O)"), *requests]
 
 
+def _writes_more(read: float, written: float) -> bool:
+    """Whether writes moved more bytes than reads (NaN: none measured)."""
+    return written == written and not written <= (read if read == read else 0.0)
+
+
 def _busiest_device(f: Figures) -> Pick:
     return f.most(R.DEVICE_BUSY, R.DEVICE)
 
@@ -305,14 +310,17 @@ def _device_bound(f: Figures) -> List[Evidence]:
     if thread >= T.THREAD_PINNED:
         return []
     read, read_spec = f.first(R.STORAGE_READ, R.TREE)
-    written, _ = f.first(R.STORAGE_WRITTEN, R.TREE)
+    written, written_spec = f.first(R.STORAGE_WRITTEN, R.TREE)
     own = sum(v for v in (read, written) if v == v)
+    # the column behind the figure: the direction that moved more of the tree's bytes
+    spec, value = ((written_spec, written) if _writes_more(read, written)
+                   else (read_spec, read))
     moved = sum(v for v in (f.sibling(device, role)[0] for role in (R.STORAGE_READ,
                                                                     R.STORAGE_WRITTEN)) if v == v)
     if not (own >= T.TREE_MOVES_DATA and moved > 0 and 100.0 * own >= T.DEVICE_SHARE * moved):
         return []
     name = dict(device.labels).get("device", "disk")
-    said = [evidence(read_spec, own, f"the tree's {fmt_rate(own)} are "
+    said = [evidence(spec, value, f"the tree's {fmt_rate(own)} are "
                                      f"{min(100.0, 100.0 * own / moved):.0f} % of {name}'s")]
     cpu, cpu_spec = f.first(R.CPU_CORES, R.TREE)
     if cpu == cpu:
@@ -357,8 +365,7 @@ def _storage(f: Figures) -> List[Evidence]:
         read, _ = f.sibling(device, R.STORAGE_READ)
         written, _ = f.sibling(device, R.STORAGE_WRITTEN)
         queue, _ = f.sibling(device, R.QUEUE_DEPTH)
-        # the direction that moved more bytes is the one the device was busy with
-        writing = written == written and not written <= (read if read == read else 0.0)
+        writing = _writes_more(read, written)  # the device was busy with that direction
         rate, verb, what = (written, "written", "a write") if writing else (read, "read", "a read")
         wait, _ = f.sibling(device, R.WRITE_AWAIT if writing else R.READ_AWAIT)
         if rate == rate:

@@ -190,6 +190,22 @@ def test_a_reader_that_keeps_its_device_busy_without_waiting_signals_is_storage(
     assert small.cause == "small-files" and "metadata or async I/O" in small.text, small
 
 
+def test_an_asynchronous_writer_names_its_written_bytes() -> None:
+    """A checkpoint written with O_DIRECT and libaio: the tree's share is of the device's
+    bytes both ways, and the figure behind it is the tree's written bytes."""
+    tree_written = spec("x.tree_storage_write_bytes_per_second", R.STORAGE_WRITTEN, R.TREE)
+    written = spec("x.sda.write_bytes_per_second", R.STORAGE_WRITTEN, R.DEVICE, labels=DISK)
+    means = async_reader(tree_storage_read_bytes_per_second=1e6,
+                         **{"sda.read_bytes_per_second": 1e6})
+    means.update({"x.tree_storage_write_bytes_per_second": 900e6,
+                  "x.sda.write_bytes_per_second": 900e6})
+    v = judge_specs(ALL + [STORED, FAULTS, tree_written, written], means)
+    assert v.cause == "storage", v
+    assert "the tree's 901 MB/s are 100 % of sda's" in v.text, v.text
+    share = next(e for e in v.evidence if "the tree's" in e.text)
+    assert share.column == "x.tree_storage_write_bytes_per_second" and share.value == 900e6
+
+
 @pytest.mark.parametrize("changes", [
     {"tree_storage_read_bytes_per_second": 0.5e9},   # someone else keeps the device busy
     {"sda.busy_percent": 60.0},                      # a device with room to spare
