@@ -28,11 +28,14 @@ import _installed  # noqa: E402 - first: the installed package, with its C exten
 
 _installed.require_built()
 from memmap_tui.collectors.process import ProcessCollector  # noqa: E402
+from memmap_tui.collectors.smaps_budget import STILL_MAX_AGE  # noqa: E402
 
 TARGET_SECONDS = 0.001
 WORKERS = 15
+# argv: workers, then "moving" for workers that map and touch 1 MiB anew every 50 ms (minor
+# faults every tick: the PSS budget is spent whole; a still tree's is not, smaps_budget.py)
 TREE = r"""
-import os, sys, time
+import mmap, os, sys, time
 data = bytearray(32 * 2**20)
 for i in range(0, len(data), 4096):
     data[i] = 1
@@ -40,6 +43,11 @@ kids = []
 for _ in range(int(sys.argv[1])):
     pid = os.fork()
     if pid == 0:
+        while sys.argv[2:] == ["moving"]:
+            m = mmap.mmap(-1, 1 << 20)
+            m.write(b"\x01" * (1 << 20))
+            m.close()
+            time.sleep(0.05)
         time.sleep(3600)
         os._exit(0)
     kids.append(pid)
@@ -129,7 +137,8 @@ def main() -> int:
     span = args.ticks * args.interval
     every = span * (WORKERS + 1) / reads if reads > 0 else float("inf")
     print(f"ours re-read each process's smaps_rollup (PSS) every ~{every:.1f} s on its CPU "
-          f"budget ({reads} reads in {span:g} s); psutil read all {WORKERS + 1} every tick")
+          f"budget ({reads} reads in {span:g} s; a still tree's only every {STILL_MAX_AGE:g} s); "
+          f"psutil read all {WORKERS + 1} every tick")
     return 0 if mine <= TARGET_SECONDS or args.interval != 0.1 else 1
 
 

@@ -30,7 +30,8 @@ child born and reaped between two ticks is still counted. The totals never go ba
 
 smaps_rollup (PSS, USS, anon/file, swap) costs kernel time that grows with the memory mapped,
 so its reads share a CPU budget (collectors/smaps_budget.py): new and exec'd processes at once,
-then those whose RSS swung, then the stalest; values are carried in between. RSS, CPU, I/O and
+then those whose RSS swung, then the stalest (in a still tree, whose RSS and faults do not move,
+only every STILL_MAX_AGE); values are carried in between. RSS, CPU, I/O and
 faults (from stat and io) are fresh every tick. A sum over processes memmap could not read
 (another user's, without ptrace access) leaves them out, and `proc.unread_memory_count` /
 `proc.unread_io_count` (role PARTIAL) say how many: 0 means the sums are whole.
@@ -81,6 +82,7 @@ log = logging.getLogger("memmap_tui.process")
 NAN = math.nan
 EXITED_ROW_SECONDS = 10.0
 Tally = Tuple[int, float, float, int]  # live processes, RSS bytes, threads, in D state
+MINOR_TOTAL, MAJOR_TOTAL = COUNTERS.index("minor_faults"), COUNTERS.index("major_faults")
 
 
 class ProcessCollector(Collector):
@@ -116,6 +118,7 @@ class ProcessCollector(Collector):
         self._in_d = 0
         self._sums: Optional[Tuple[float, ...]] = None  # _member_sums(), while it holds
         self._sums_key = -1
+        self._memory_key: Optional[Tuple[float, ...]] = None  # _moved()'s tally, the tick before
 
     @property
     def smaps_reads(self) -> int:
@@ -166,6 +169,7 @@ class ProcessCollector(Collector):
         self._root_recycled = False
         self._threads_at, self._busiest = -math.inf, NAN
         self._top_process = (NAN, NAN)
+        self._memory_key = None
         self._delayacct.open()
         self._finder = NewProcesses(self.proc_root, self.members.__contains__, self._adopt_old)
         self._now = self._opened = self.clock()
@@ -233,7 +237,7 @@ class ProcessCollector(Collector):
             ticks.before_member_tick(tree if read else None, self._delay_was_on)
             alive, tally = self._member_tick(tree if read else None, now, on)
             ticks.after_member_tick(alive)
-        self._budget.refresh(alive, now, now - self._now)
+        self._budget.refresh(alive, now, now - self._now, self._moved(tally))
         self._read_threads(alive, now)
         self._now = now
         values = self._values(alive, tally)
@@ -286,6 +290,15 @@ class ProcessCollector(Collector):
         self._in_d = sum(1 for m in live if m.state_letter() == b"D")
         threads = sum(m.stat.threads for m in live if m.stat is not None)
         return alive, (len(live), sum(m.rss_bytes for m in live), threads, self._in_d)
+
+    def _moved(self, tally: Tally) -> bool:
+        """Whether the tree's memory may have changed since the tick before: a process came
+        or went, or the tree's RSS or its minor or major faults changed (a NaN, unmeasured,
+        counts as moved). The PSS budget re-reads a still tree's smaps_rollup only rarely
+        (collectors/smaps_budget.py)."""
+        key = (tally[0], tally[1], self._totals[MINOR_TOTAL], self._totals[MAJOR_TOTAL])
+        last, self._memory_key = self._memory_key, key
+        return self._ticks.changed or last is None or any(a != b for a, b in zip(key, last))
 
     def _add_delay(self, alive: List[Member], on: bool) -> None:
         if on:

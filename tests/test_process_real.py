@@ -132,6 +132,58 @@ def test_forked_workers_sharing_memory_have_total_pss_below_total_rss() -> None:
     assert values["proc.pss_bytes"] < values["proc.rss_bytes"] / 2  # shared pages split
 
 
+
+# A parent holding 64 MiB it shares with one forked worker; the worker, told on stdin, writes
+# every page (copy on write: its own minor faults; neither RSS moves, the parent's PSS doubles).
+COW_WORKER = r"""
+import os, sys, time
+shared = bytearray(64 * 2**20)
+for i in range(0, len(shared), 4096):
+    shared[i] = 1
+if os.fork() == 0:
+    sys.stdin.read(1)
+    for i in range(0, len(shared), 4096):
+        shared[i] = 2
+    print("written", flush=True)
+    time.sleep(30)
+    os._exit(0)
+print("ready", flush=True)
+time.sleep(30)
+"""
+
+
+def test_a_still_tree_is_not_reread_and_a_workers_copy_on_write_is() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", COW_WORKER], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    c = ProcessCollector(proc.pid)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == "ready"
+        c.open()
+        names = [s.name for s in c.metrics()]
+        pss = lambda values: dict(zip(names, values))["proc.pss_bytes"]  # noqa: E731
+        values = c.collect()
+        wait_for(lambda: c.collect()[names.index("proc.count")] == 2)
+        time.sleep(1.5)  # credit for both first reads; then the tree is still
+        values = c.collect()
+        shared_pss, reads = pss(values), c.smaps_reads
+        for _ in range(20):  # 2 s of still ticks, credit enough for several reads
+            time.sleep(0.1)
+            values = c.collect()
+        assert c.smaps_reads == reads, "a still tree's smaps_rollup was read again"
+        proc.stdin.write("x")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "written"
+        deadline = time.monotonic() + 10
+        while pss(values) < shared_pss + 24 * 2**20:  # the parent's half of 64 MiB comes back
+            assert time.monotonic() < deadline, f"PSS stayed {pss(values)} after the write"
+            time.sleep(0.1)
+            values = c.collect()
+    finally:
+        c.close()
+        proc.kill()
+        proc.wait()
+
 # Waves of forked children that each read DATA_BYTES, then linger (seen alive) or not
 # (born and reaped between two ticks); the parent reaps them and writes what all read.
 WAVES = r"""

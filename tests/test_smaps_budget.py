@@ -57,3 +57,29 @@ def test_the_stalest_is_read_while_the_budget_lasts() -> None:
     members = [FakeMember(1, 8e6, 8e6, 50.0), FakeMember(2, 8e6, 8e6, 10.0),
                FakeMember(3, 8e6, 8e6, -math.inf)]
     assert reads(members, 1.0) == [2, 3]
+
+
+def test_a_still_tree_is_not_read_again_until_it_moves() -> None:
+    members = [FakeMember(1, 8e6, 8e6, -math.inf), FakeMember(2, 8e6, 8e6, -math.inf)]
+    budget = MemoryBudget()
+    budget.refresh(members, 10.0, 0.5)  # type: ignore[arg-type]
+    assert [m.memory_time for m in members] == [10.0, -math.inf]  # one read's worth of credit
+    budget.refresh(members, 11.0, 0.5, moved=False)  # type: ignore[arg-type]
+    assert [m.memory_time for m in members] == [10.0, 11.0]  # read before the move at 10
+    for now in (12.0, 13.0, 14.0):  # still: whatever the credit, nothing is read
+        budget.refresh(members, now, 0.5, moved=False)  # type: ignore[arg-type]
+        assert [m.memory_time for m in members] == [10.0, 11.0]
+    assert budget.credit > 0.002
+    budget.refresh(members, 15.0, 0.5, moved=True)  # type: ignore[arg-type]
+    assert [m.memory_time for m in members] == [15.0, 15.0]  # moved: all may be stale
+
+
+def test_a_still_tree_is_read_again_after_the_still_max_age() -> None:
+    from memmap_tui.collectors.smaps_budget import STILL_MAX_AGE
+    member = FakeMember(1, 8e6, 8e6, -math.inf)
+    budget = MemoryBudget()
+    budget.refresh([member], 10.0, 1.0)  # type: ignore[list-item]
+    budget.refresh([member], 10.0 + STILL_MAX_AGE - 1, 1.0, moved=False)  # type: ignore[list-item]
+    assert member.memory_time == 10.0
+    budget.refresh([member], 10.0 + STILL_MAX_AGE, 1.0, moved=False)  # type: ignore[list-item]
+    assert member.memory_time == 10.0 + STILL_MAX_AGE  # what the tree cannot see shows by then
