@@ -82,6 +82,8 @@ log = logging.getLogger("memmap_tui.process")
 NAN = math.nan
 EXITED_ROW_SECONDS = 10.0
 Tally = Tuple[int, float, float, int]  # live processes, RSS bytes, threads, in D state
+DELAY_OFF = (f"I/O delay is not measured: delay accounting is off (enable it with: "
+             f"{DELAYACCT_HINT})")
 MINOR_TOTAL, MAJOR_TOTAL = COUNTERS.index("minor_faults"), COUNTERS.index("major_faults")
 
 
@@ -191,9 +193,8 @@ class ProcessCollector(Collector):
         on = self._delayacct.on(now)
         if on:
             self.unavailable.pop("io_delay", None)
-        else:
-            self._tell("io_delay", f"I/O delay is not measured: delay accounting is off "
-                                   f"(enable it with: {DELAYACCT_HINT})")
+        elif "io_delay" not in self.unavailable:  # said once, not formatted every tick
+            self._tell("io_delay", DELAY_OFF)
         return on
 
     def _tell(self, group: str, message: str, reason: str = "") -> None:

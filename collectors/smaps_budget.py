@@ -52,10 +52,12 @@ class MemoryBudget:
         self.credit = 0.0
         self.reads = 0  # how many smaps_rollup reads so far (PSS freshness, for the bench)
         self.moved_at = math.inf  # the last tick at which the tree moved (inf: not told yet)
+        self._still_until = -math.inf  # while still, nothing is due before this
 
     def reset(self) -> None:
         self.credit = 0.0
         self.moved_at = math.inf
+        self._still_until = -math.inf
 
     def refresh(self, alive: List[Member], now: float, elapsed: float,
                 moved: bool = True) -> None:
@@ -65,6 +67,9 @@ class MemoryBudget:
         if moved:
             self.moved_at = now
         credit = min(self.credit + SMAPS_CPU_SHARE * elapsed, SMAPS_MAX_CREDIT)
+        if not moved and self._still_until > now:
+            self.credit = credit  # still, and nothing too old: the tick's only work
+            return
         for m in alive:
             if m.memory is None and m.wants_memory():
                 credit -= self._read(m, now)
@@ -72,22 +77,29 @@ class MemoryBudget:
         # others are asked, which in a steady tree is none of them.
         swung = [(swing, m.pid, m) for m in alive
                  if m.rss_bytes != m.memory_rss and (swing := m.swing()) >= RSS_SWING]
+        pending = False  # something due is left unread for want of credit
         for _, _, m in sorted(swung, reverse=True):
             if credit <= -SMAPS_MAX_DEBT:
+                pending = True
                 break
             if m.wants_memory():
                 credit -= self._read(m, now)
-        if credit > 0.0:
-            # read before the tree last moved, or too long ago to trust a still tree
-            moved_at, old = self.moved_at, now - STILL_MAX_AGE
-            stale = [m for m in alive if m.memory_time < moved_at or m.memory_time <= old]
-            while credit > 0.0 and stale:
-                stalest = min(stale, key=_memory_time)
-                if stalest.memory_time >= now:
-                    break
-                stale.remove(stalest)
-                credit -= self._read(stalest, now)
+        # read before the tree last moved, or too long ago to trust a still tree
+        moved_at, old = self.moved_at, now - STILL_MAX_AGE
+        stale = [m for m in alive if m.memory_time < moved_at or m.memory_time <= old]
+        while stale:
+            stalest = min(stale, key=_memory_time)
+            if stalest.memory_time >= now:
+                break
+            if credit <= 0.0:
+                pending = True
+                break
+            stale.remove(stalest)
+            credit -= self._read(stalest, now)
         self.credit = credit
+        # Until the oldest read is STILL_MAX_AGE old, a still tree has nothing due
+        self._still_until = -math.inf if pending else (
+            min((m.memory_time for m in alive), default=math.inf) + STILL_MAX_AGE)
 
     def _read(self, m: Member, now: float) -> float:
         self.reads += 1

@@ -242,9 +242,11 @@ def _link_share(f: Figures, spec: MetricSpec) -> float:
 def _busy_link(f: Figures, pcie: bool) -> Pick:
     """The busiest link of one kind: a GPU's PCIe link (pcie) or a NIC / InfiniBand port."""
     best, found = math.nan, None
-    for spec in f.schema.column_specs:
-        if not (spec.has(R.LINK_SHARE) or spec.has(R.THROUGHPUT_FLOW) and spec.total):
-            continue
+    schema = f.schema  # the links, in schema order, from having()'s memo: asked every refresh
+    links = schema.having(R.LINK_SHARE) + [s for s in schema.having(R.THROUGHPUT_FLOW)
+                                           if s.total and not s.has(R.LINK_SHARE)]
+    links.sort(key=lambda s: schema.column_index[s.column])
+    for spec in links:
         if spec.has(R.HOST_TO_DEVICE) != pcie:
             continue
         value = _link_share(f, spec)

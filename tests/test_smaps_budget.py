@@ -83,3 +83,15 @@ def test_a_still_tree_is_read_again_after_the_still_max_age() -> None:
     assert member.memory_time == 10.0
     budget.refresh([member], 10.0 + STILL_MAX_AGE, 1.0, moved=False)  # type: ignore[list-item]
     assert member.memory_time == 10.0 + STILL_MAX_AGE  # what the tree cannot see shows by then
+
+
+def test_what_was_due_when_the_tree_stopped_moving_is_still_read_as_credit_comes() -> None:
+    members = [FakeMember(pid, 8e6, 8e6, -math.inf) for pid in (1, 2, 3)]
+    budget = MemoryBudget()
+    budget.refresh(members, 10.0, 0.5)  # type: ignore[arg-type]
+    read_at = [[m.memory_time for m in members]]
+    for now in (11.0, 12.0, 13.0, 14.0):  # still from here on; credit for one read a tick
+        budget.refresh(members, now, 0.5, moved=False)  # type: ignore[arg-type]
+        read_at.append([m.memory_time for m in members])
+    assert read_at == [[10.0, -math.inf, -math.inf], [10.0, 11.0, -math.inf],
+                       [10.0, 11.0, 12.0], [10.0, 11.0, 12.0], [10.0, 11.0, 12.0]]
