@@ -245,7 +245,7 @@ def _busy_link(f: Figures, pcie: bool) -> Pick:
     schema = f.schema  # the links, in schema order, from having()'s memo: asked every refresh
     links = schema.having(R.LINK_SHARE) + [s for s in schema.having(R.THROUGHPUT_FLOW)
                                            if s.total and not s.has(R.LINK_SHARE)]
-    links.sort(key=lambda s: schema.column_index[s.column])
+    links.sort(key=lambda s: schema.column_index[s.column or ""])
     for spec in links:
         if spec.has(R.HOST_TO_DEVICE) != pcie:
             continue
