@@ -122,6 +122,56 @@ def test_recent_means_of_zeros_are_exactly_zero_once_the_big_values_left():
     assert h.recent_means() == {"x": [0.0]}
 
 
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_recent_means_are_the_means_of_the_rows_in_their_window(seed: int) -> None:
+    import random
+
+    from memmap_tui.tui.recent import RecentMeans
+    rng = random.Random(seed)
+    followed = [("b", 2), ("d", 4)] if seed % 3 else [("d", 4)]  # one column: a tuple too
+    means, rows, t = RecentMeans(followed, 5.0), [], 0.0
+    for _ in range(40):
+        block = []
+        for _ in range(rng.randint(1, 30)):
+            t += rng.choice([0.1, 0.1, 0.5, 2.0])
+            block.append((t, *(rng.choice([math.nan, rng.uniform(0, 100)]) for _ in range(4))))
+        means.add(block)
+        rows += block
+        window = [r for r in rows if r[0] > t - 5.0]
+        for name, position in followed:
+            values = [r[position] for r in window if r[position] == r[position]]
+            want = [sum(values) / len(values)] if values else []
+            assert means.means()[name] == pytest.approx(want)
+
+@pytest.mark.parametrize("seed", range(8))
+def test_history_fed_in_blocks_equals_history_fed_row_by_row(seed: int) -> None:
+    """A refresh hands History a block of rows; the block is summed bucket by bucket at once.
+    It must give what feeding the rows one at a time gives: gaps, a clock stepped back, NaNs,
+    blocks that span several buckets, columns not graphed."""
+    import random
+    rng = random.Random(seed)
+    columns = ["a", "b", "c"]
+    rows, t = [], 1000.0
+    for _ in range(600):
+        t += rng.choice([0.1, 0.1, 0.1, 0.25, 0.5, 3.0, 40.0, -0.2])
+        rows.append((t, *(rng.choice([math.nan, rng.uniform(-5, 1e6)]) for _ in columns)))
+    whole, single = History(columns, ["a", "c"], 60.0), History(columns, ["a", "c"], 60.0)
+    k = 0
+    while k < len(rows):
+        n = rng.randint(1, 40)
+        whole.feed(rows[k:k + n])
+        for row in rows[k:k + n]:
+            single.feed([row])
+        k += n
+        for column in ("a", "c"):
+            for cells in (30, 120):
+                assert whole.series(column, cells) == pytest.approx(
+                    single.series(column, cells), rel=1e-12, nan_ok=True)
+            assert whole.current(column) == pytest.approx(single.current(column), nan_ok=True)
+
+
 def test_a_graph_scrolls_cell_by_cell_as_if_drawn_anew():
     rows = [(1000.0 + i * 0.5, float(i % 5)) for i in range(240)]
     rows += [(1200.0 + i * 0.5, 7.0) for i in range(120)]  # after a pause: all new cells
