@@ -81,10 +81,11 @@ log = logging.getLogger("memmap_tui.process")
 
 NAN = math.nan
 EXITED_ROW_SECONDS = 10.0
-Tally = Tuple[int, float, float, int]  # live processes, RSS bytes, threads, in D state
+# live processes, RSS bytes, threads, in D state, and their page faults as /proc reads them
+# (minor and major, reaped children's included; not the tree's fold-corrected totals)
+Tally = Tuple[int, float, float, int, float]
 DELAY_OFF = (f"I/O delay is not measured: delay accounting is off (enable it with: "
              f"{DELAYACCT_HINT})")
-MINOR_TOTAL, MAJOR_TOTAL = COUNTERS.index("minor_faults"), COUNTERS.index("major_faults")
 
 
 class ProcessCollector(Collector):
@@ -265,7 +266,7 @@ class ProcessCollector(Collector):
             self._in_d = sum(1 for state in tree.states() if state == b"D")
         self._ticks.counted_alone()
         rss, threads = tree.rss_and_threads()
-        return tree.members, (tree.n, rss, threads, self._in_d)
+        return tree.members, (tree.n, rss, threads, self._in_d, tree.faults())
 
     def _member_tick(self, tree: Optional[TreeRead], now: float,
                      on: bool) -> Tuple[List[Member], Tally]:
@@ -290,14 +291,19 @@ class ProcessCollector(Collector):
         live = [m for m in alive if not m.zombie]
         self._in_d = sum(1 for m in live if m.state_letter() == b"D")
         threads = sum(m.stat.threads for m in live if m.stat is not None)
-        return alive, (len(live), sum(m.rss_bytes for m in live), threads, self._in_d)
+        faults = sum(m.stat.major_faults + m.stat.minor_faults for m in live
+                     if m.stat is not None)
+        return alive, (len(live), sum(m.rss_bytes for m in live), threads, self._in_d,
+                       float(faults))
 
     def _moved(self, tally: Tally) -> bool:
         """Whether the tree's memory may have changed since the tick before: a process came
-        or went, or the tree's RSS or its minor or major faults changed (a NaN, unmeasured,
-        counts as moved). The PSS budget re-reads a still tree's smaps_rollup only rarely
-        (collectors/smaps_budget.py)."""
-        key = (tally[0], tally[1], self._totals[MINOR_TOTAL], self._totals[MAJOR_TOTAL])
+        or went, or the tree's RSS or its processes' page faults changed (a NaN, unmeasured,
+        counts as moved). The faults are the processes' own counters, not the tree's totals:
+        a fold expected from a child the kernel never folds (a parent that ignores SIGCHLD)
+        is taken off the totals and would hide the parent's new faults. The PSS budget
+        re-reads a still tree's smaps_rollup only rarely (collectors/smaps_budget.py)."""
+        key = (tally[0], tally[1], tally[4])
         last, self._memory_key = self._memory_key, key
         return self._ticks.changed or last is None or any(a != b for a, b in zip(key, last))
 
@@ -338,7 +344,7 @@ class ProcessCollector(Collector):
         self._exited.append((now, m.row()))
 
     def _values(self, alive: List[Member], tally: Tally) -> List[float]:
-        count, rss, threads, in_d = tally
+        count, rss, threads, in_d, _ = tally
         cpu, read, write, disk_read, disk_write, major, minor, read_calls, write_calls = (
             self._totals)
         delay, seconds = self._delay_totals

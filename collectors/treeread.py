@@ -193,6 +193,10 @@ class TreeRead:
             m.rss_bytes = pages * PAGE_BYTES
         return self.sums[RSS_PAGES] * PAGE_BYTES, self.sums[THREADS]
 
+    def faults(self) -> float:
+        """The members' major and minor faults (reaped children's included) at the last read."""
+        return self.sums[MAJOR] + self.sums[MINOR]
+
     def threads_and_own_cpu(self) -> List[tuple]:
         """Each member's (threads, utime + stime in seconds) at the last read."""
         n, v = self.n, self.values

@@ -184,6 +184,84 @@ def test_a_still_tree_is_not_reread_and_a_workers_copy_on_write_is() -> None:
         proc.kill()
         proc.wait()
 
+
+# The same, under a parent that ignores SIGCHLD: its children are reaped without their counters
+# being folded into its own, so the tree's totals take an expected fold off the parent's next
+# faults. Told "s", it starts a short child that touches 120 MiB and exits; told "w", it writes
+# every page it shares with its long-lived worker.
+UNFOLDED = r"""
+import os, signal, sys, time
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+shared = bytearray(40 * 2**20)
+for i in range(0, len(shared), 4096):
+    shared[i] = 1
+if os.fork() == 0:
+    time.sleep(60)
+    os._exit(0)
+print("ready", flush=True)
+for line in sys.stdin:
+    if line.strip() == "s" and os.fork() == 0:
+        short = bytearray(120 * 2**20)
+        for i in range(0, len(short), 4096):
+            short[i] = 1
+        time.sleep(1.0)
+        os._exit(0)
+    if line.strip() == "w":
+        for i in range(0, len(shared), 4096):
+            shared[i] = 2
+    print("done", flush=True)
+"""
+
+
+def true_pss(pids: List[int]) -> float:
+    """The PSS of `pids` summed from their smaps_rollup (the kernel's own figure), bytes."""
+    total = 0.0
+    for pid in set(pids):
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            total += sum(int(line.split()[1]) * 1024 for line in f if line.startswith("Pss:"))
+    return total
+
+
+def test_a_copy_on_write_after_an_unfolded_child_is_still_seen_at_once() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", UNFOLDED], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    c = ProcessCollector(proc.pid)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        assert proc.stdout.readline().strip() == "ready"
+        c.open()
+        names = [s.name for s in c.metrics()]
+        at = {n: i for i, n in enumerate(names)}
+
+        def tick_until(count: int) -> None:  # ticks 0.1 s apart, as `record` would take them
+            deadline = time.monotonic() + 15
+            while c.collect()[at["proc.count"]] != count:
+                assert time.monotonic() < deadline, "timed out"
+                time.sleep(0.1)
+
+        tick_until(2)
+        proc.stdin.write("s\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "done"
+        tick_until(3)
+        tick_until(2)  # gone, and never folded
+        proc.stdin.write("w\n")  # within the tick the fold is expected in
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "done"
+        truth = true_pss([proc.pid, *c.members])
+        deadline = time.monotonic() + 10  # well inside STILL_MAX_AGE (30 s)
+        values = c.collect()
+        while values[at["proc.pss_bytes"]] < truth - 8 * 2**20:
+            assert time.monotonic() < deadline, (
+                f"the parent's copy on write went unseen: PSS {values[at['proc.pss_bytes']]}, "
+                f"truth {truth}")
+            time.sleep(0.1)
+            values = c.collect()
+    finally:
+        c.close()
+        proc.kill()
+        proc.wait()
+
 # Waves of forked children that each read DATA_BYTES, then linger (seen alive) or not
 # (born and reaped between two ticks); the parent reaps them and writes what all read.
 WAVES = r"""
