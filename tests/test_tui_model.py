@@ -348,6 +348,29 @@ def test_self_meter_reads_this_process():
     meter.close()
 
 
+def test_self_meter_asked_less_often_than_its_window_gives_the_mean_since_the_last_call():
+    """--refresh 30: each call comes 30 s after the last, longer than the 10 s window; the
+    figure is the mean over those 30 s (this divided by zero and ended the screen)."""
+    now = [100.0]
+    meter = SelfMeter(clock=lambda: now[0])
+    for _ in range(3):
+        now[0] += 30.0
+        usage = meter()
+        assert 0.0 <= usage.cpu_percent < 100.0
+        assert [t for t, _ in meter._readings] == [now[0] - 30.0, now[0]]
+    meter.close()
+
+
+def test_self_meter_window_starts_at_the_newest_reading_at_least_window_old():
+    now = [0.0]
+    meter = SelfMeter(clock=lambda: now[0])
+    for _ in range(25):
+        now[0] += 1.0
+        meter()
+    assert [t for t, _ in meter._readings][0] == now[0] - SelfMeter.WINDOW
+    meter.close()
+
+
 def test_recording_source_loads_a_recording_file(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("timestamp,host.mem.used_bytes\n1.0,5\n1.5,6\n2.0,\n")

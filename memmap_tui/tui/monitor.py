@@ -30,17 +30,21 @@ class SelfMeter:
     """memmap's own CPU and RSS from /proc/self/stat and statm, kept open and re-read.
 
     The kernel counts CPU time in ticks (10 ms), so one second's share jumps between 0 and 1 %:
-    the CPU figure is the mean over the last WINDOW seconds, recomputed every EVERY seconds.
+    the CPU figure is the mean over the last WINDOW seconds, recomputed every EVERY seconds. When
+    the screen asks less often than WINDOW (a --refresh of 30 s), it is the mean since the
+    previous call: the window starts at the newest reading at least WINDOW old.
     """
 
     WINDOW, EVERY = 10.0, 5.0
 
-    def __init__(self, proc: str = "/proc/self") -> None:
+    def __init__(self, proc: str = "/proc/self",
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._hz = os.sysconf("SC_CLK_TCK")
         self._page = os.sysconf("SC_PAGE_SIZE")
+        self._clock = clock
         self._stat = os.open(f"{proc}/stat", os.O_RDONLY | os.O_CLOEXEC)
         self._statm = os.open(f"{proc}/statm", os.O_RDONLY | os.O_CLOEXEC)
-        self._readings: Deque[Tuple[float, float]] = deque([(time.monotonic(), self._cpu())])
+        self._readings: Deque[Tuple[float, float]] = deque([(clock(), self._cpu())])
         self._usage = SelfUsage(float("nan"), self._rss())
         self._shown_at = self._readings[0][0]
 
@@ -56,13 +60,15 @@ class SelfMeter:
             os.close(fd)
 
     def __call__(self) -> SelfUsage:
-        now = time.monotonic()
-        self._readings.append((now, self._cpu()))
-        while now - self._readings[0][0] > self.WINDOW:
-            self._readings.popleft()
+        now = self._clock()
+        readings = self._readings
+        readings.append((now, self._cpu()))
+        while len(readings) > 2 and now - readings[1][0] >= self.WINDOW:
+            readings.popleft()
         if now - self._shown_at >= self.EVERY:
-            (start, cpu0), (end, cpu1) = self._readings[0], self._readings[-1]
-            self._usage = SelfUsage(100.0 * (cpu1 - cpu0) / (end - start), self._rss())
+            (start, cpu0), (end, cpu1) = readings[0], readings[-1]
+            cpu = 100.0 * (cpu1 - cpu0) / (end - start) if end > start else float("nan")
+            self._usage = SelfUsage(cpu, self._rss())
             self._shown_at = now
         return self._usage
 
