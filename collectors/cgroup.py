@@ -303,7 +303,7 @@ def _cpu_specs() -> List[MetricSpec]:
                 column=None),
         counter("job.cpu", "throttled_periods", "count",
                 "CFS bandwidth periods in which the job's cgroup used up its quota.",
-                column="throttled_percent", per="periods", scale=100.0,
+                column="throttled_percent", per="periods", scale=100.0, share=True,
                 label="job CPU throttled", pane=R.WAITING_PANE,
                 roles=(R.CPU_THROTTLED, R.JOB), rank=18),
         counter("job.cpu", "throttled_seconds", "seconds",

@@ -322,11 +322,12 @@ def _cpu_specs() -> List[MetricSpec]:
     return [
         counter("host.cpu", "busy_seconds", "seconds",
                 "CPU time neither idle nor waiting, all CPUs.", column="util_percent",
-                per="total_seconds", scale=100.0, label="all CPUs", pane=R.CPU,
+                per="total_seconds", scale=100.0, share=True, label="all CPUs", pane=R.CPU,
                 roles=(R.CPU_BUSY, R.HOST), rank=1),
         counter("host.cpu", "iowait_seconds", "seconds", "CPU time idle waiting for I/O, all CPUs.",
-                column="iowait_percent", per="total_seconds", scale=100.0, label="CPU iowait",
-                pane=R.WAITING_PANE, roles=(R.WAITING, R.HOST), key="iowait_percent", rank=10),
+                column="iowait_percent", per="total_seconds", scale=100.0, share=True,
+                label="CPU iowait", pane=R.WAITING_PANE, roles=(R.WAITING, R.HOST),
+                key="iowait_percent", rank=10),
         counter("host.cpu", "total_seconds", "seconds", "CPU time of every kind, all CPUs.",
                 column=None),
     ]

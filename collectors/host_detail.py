@@ -71,7 +71,8 @@ def busiest_cpu_spec(cpus: Sequence[int]) -> MetricSpec:
         "Busy share of the busiest CPU over the interval (max over CPUs of busy/total time).",
         ratios=[(device_name("host.cpu", f"cpu{c}", "busy_seconds"),
                  device_name("host.cpu", f"cpu{c}", "total_seconds")) for c in cpus],
-        scale=100.0, label="busiest CPU", pane=R.CPU, roles=(R.CPU_CORE_MAX, R.HOST), rank=2)
+        scale=100.0, share=True, label="busiest CPU", pane=R.CPU,
+        roles=(R.CPU_CORE_MAX, R.HOST), rank=2)
 
 
 def request_specs(disk: str) -> List[MetricSpec]:

@@ -1060,7 +1060,7 @@ static PyTypeObject FieldReaderType = {
 /* ---- batch derive and CSV formatting: the C twins of derive.derive and csv.format_row ---- */
 
 #define PLAN_WIDTH 5 /* numbers per plan column: kind, raw, per, scale, count (derive.py) */
-enum { GAUGE_KIND, RATE_KIND, RATIO_KIND, MAX_RATIO_KIND };
+enum { GAUGE_KIND, RATE_KIND, RATIO_KIND, MAX_RATIO_KIND, SHARE_KIND, MAX_SHARE_KIND };
 
 /* Whether x is a whole number in [low, high). */
 static int index_in(double x, double low, double high) {
@@ -1068,26 +1068,25 @@ static int index_in(double x, double low, double high) {
 }
 
 /* Each plan column (kind, raw, per, scale, count), as derive.py's docstring says:
- * kind 0, 1, 2: raw an index of the raw row, per -1 (an index for kind 2), count 1;
- * kind 3: count >= 1 pairs, raw .. raw + count - 1 and per .. per + count - 1 indices of it.
+ * kind 0, 1, 2, 4: raw an index of the raw row, per -1 (an index for kinds 2 and 4), count 1;
+ * kind 3, 5: count >= 1 pairs, raw .. raw + count - 1 and per .. per + count - 1 indices of it.
  * -1 with ValueError naming the column. */
 static int check_plan(const double *p, Py_ssize_t columns, Py_ssize_t width) {
     for (Py_ssize_t c = 0; c < columns; c++) {
         const double *q = p + PLAN_WIDTH * c;
         double kind = q[0], raw = q[1], per = q[2], count = q[4];
-        int ok;
-        if (kind == MAX_RATIO_KIND)
+        int ok, ratio = kind == RATIO_KIND || kind == SHARE_KIND;
+        if (kind == MAX_RATIO_KIND || kind == MAX_SHARE_KIND)
             ok = index_in(count, 1, (double)width + 1) &&
                  index_in(raw, 0, (double)width - count + 1) &&
                  index_in(per, 0, (double)width - count + 1);
         else
-            ok = (kind == GAUGE_KIND || kind == RATE_KIND || kind == RATIO_KIND) && count == 1 &&
-                 index_in(raw, 0, (double)width) &&
-                 index_in(per, kind == RATIO_KIND ? 0 : -1, (double)width);
+            ok = (kind == GAUGE_KIND || kind == RATE_KIND || ratio) && count == 1 &&
+                 index_in(raw, 0, (double)width) && index_in(per, ratio ? 0 : -1, (double)width);
         if (!ok) {
-            PyErr_Format(PyExc_ValueError, "derive_rows: plan column %zd: want kind 0, 1, 2 or "
-                         "3 and whole indices below the raw width %zd (per -1 unless kind 2 or "
-                         "3; count 1, or for kind 3 how many pairs, all inside the row)", c,
+            PyErr_Format(PyExc_ValueError, "derive_rows: plan column %zd: want kind 0 to 5 and "
+                         "whole indices below the raw width %zd (per -1 unless kind 2 to 5; "
+                         "count 1, or for kinds 3 and 5 how many pairs, all inside the row)", c,
                          width);
             return -1;
         }
@@ -1096,15 +1095,17 @@ static int check_plan(const double *p, Py_ssize_t columns, Py_ssize_t width) {
 }
 
 /* scale * the largest d(top)/d(base) over `count` pairs whose top did not go backwards and
- * whose base grew; NaN when none did (derive._max_ratio). */
+ * whose base grew, each at most 1 for a share; NaN when none did (derive._max_ratio). */
 static double max_ratio(const double *now, const double *before, Py_ssize_t tops,
-                        Py_ssize_t bases, double scale, Py_ssize_t count) {
+                        Py_ssize_t bases, double scale, Py_ssize_t count, int share) {
     double best = NAN;
     for (Py_ssize_t k = 0; k < count; k++) {
         double top = now[tops + k] - before[tops + k];
         double base = now[bases + k] - before[bases + k];
         if (top >= 0.0 && base > 0.0) {
-            double ratio = top / base * scale;
+            double ratio = top / base;
+            if (share && ratio > 1.0) ratio = 1.0;
+            ratio *= scale;
             if (!(best >= ratio)) best = ratio;
         }
     }
@@ -1128,17 +1129,20 @@ static void derive_block(const double *p, Py_ssize_t columns, Py_ssize_t width,
                 o[c + 1] = scale != 1.0 ? now[at] * scale : now[at];
                 continue;
             }
-            if (kind == MAX_RATIO_KIND) {
-                o[c + 1] = max_ratio(now, before, at, per_at, scale, (Py_ssize_t)q[4]);
+            if (kind == MAX_RATIO_KIND || kind == MAX_SHARE_KIND) {
+                o[c + 1] = max_ratio(now, before, at, per_at, scale, (Py_ssize_t)q[4],
+                                     kind == MAX_SHARE_KIND);
                 continue;
             }
             double delta = now[at] - before[at];
-            if (!(delta >= 0.0)) {
+            double base = kind == RATE_KIND ? dt : now[per_at] - before[per_at];
+            if (!(delta >= 0.0) || !(base > 0.0)) { /* backwards or NaN; nothing elapsed */
                 o[c + 1] = NAN;
                 continue;
             }
-            double base = kind == RATE_KIND ? dt : now[per_at] - before[per_at];
-            o[c + 1] = base > 0.0 ? delta / base * scale : NAN;
+            double ratio = delta / base;
+            if (kind == SHARE_KIND && ratio > 1.0) ratio = 1.0;
+            o[c + 1] = ratio * scale;
         }
         before = now;
         before_time = s[2 * i];
@@ -1147,8 +1151,9 @@ static void derive_block(const double *p, Py_ssize_t columns, Py_ssize_t width,
 
 /*
  * derive_rows(plan, previous, previous_time, rows, stamps, count, out)
- * plan: PLAN_WIDTH floats per column (kind 0 gauge / 1 rate / 2 ratio / 3 max of ratios, raw
- * index, per index, scale, count of pairs), as derive.plan_array makes it.
+ * plan: PLAN_WIDTH floats per column (kind 0 gauge / 1 rate / 2 ratio / 3 max of ratios /
+ * 4 share / 5 max of shares, raw index, per index, scale, count of pairs), as
+ * derive.plan_array makes it.
  * previous: the raw row before this batch (NaN-filled before the first); its length is the raw
  * width. previous_time its monotonic time (NaN before the first). rows: count raw rows; stamps:
  * (monotonic, wall) pairs. out: count rows of 1 + columns: the wall timestamp, then each

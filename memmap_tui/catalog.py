@@ -80,7 +80,7 @@ def spec_for_column(column: str) -> MetricSpec:
     if found is None:
         return MetricSpec(name=column, unit="", kind=GAUGE, help="")
     return replace(found, name=column, kind=GAUGE, column=column, per=None, scale=1.0,
-                   ratios=(), family=column)
+                   ratios=(), share=False, family=column)
 
 
 def schema_for_columns(columns: Sequence[str]) -> Schema:

@@ -6,15 +6,19 @@ that goes backwards (reset, device unplugged, wrap) gives NaN for that interval,
 or huge rate; the first frame's rates are NaN. A gauge with `ratios` (MetricSpec.ratios) is the
 largest of several such ratios (the busiest CPU; with one pair, bytes per read request): pairs
 whose numerator went backwards or whose denominator did not grow are left out, NaN if all are.
+A share (MetricSpec.share: a part over its whole, busy CPU time over all of it) is held at most
+at scale: the float delta of two large counters can land a hair above the whole. It is never
+below 0, as a numerator that went backwards is NaN already.
 
 The plan is 5 numbers per column, the same for this function and its C twin
 `_fieldread.derive_rows` (see plan_array):
-  kind   0 gauge, 1 rate, 2 ratio, 3 max of ratios
-  raw    the raw index (kind 3: of the first numerator)
-  per    the denominator's raw index (kind 2; kind 3: of the first denominator); else -1
+  kind   0 gauge, 1 rate, 2 ratio, 3 max of ratios; 4 share and 5 max of shares: kinds 2
+         and 3 with each d(numerator)/d(denominator) taken as at most 1 before the scale
+  raw    the raw index (kinds 3 and 5: of the first numerator)
+  per    the denominator's raw index (kinds 2 and 4; 3 and 5: of the first denominator); else -1
   scale  multiplies the result
-  count  how many (numerator, denominator) pairs: kind 3's numerators are raw .. raw+count-1
-         and its denominators per .. per+count-1; 1 for the other kinds
+  count  how many (numerator, denominator) pairs: kind 3's and 5's numerators are
+         raw .. raw+count-1 and their denominators per .. per+count-1; 1 for the other kinds
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ try:  # the C twin of derive() (memmap_tui/_fieldread.c), when built
 except ImportError:  # pragma: no cover - a build without the extension
     _derive_rows = None
 
-GAUGE_KIND, RATE_KIND, RATIO_KIND, MAX_RATIO_KIND = 0, 1, 2, 3
+GAUGE_KIND, RATE_KIND, RATIO_KIND, MAX_RATIO_KIND, SHARE_KIND, MAX_SHARE_KIND = 0, 1, 2, 3, 4, 5
 PLAN_WIDTH = 5  # numbers per column in plan_array
 Plan = List[Tuple[int, int, int, float, int]]
 
@@ -44,11 +48,13 @@ def _plan(schema: Schema) -> Plan:
         i = schema.raw_index[spec.name]
         if spec.ratios:  # two runs of consecutive metrics (Schema checks it)
             tops, bases = (schema.raw_index[name] for name in spec.ratios[0])
-            plan.append((MAX_RATIO_KIND, tops, bases, spec.scale, len(spec.ratios)))
+            plan.append((MAX_SHARE_KIND if spec.share else MAX_RATIO_KIND, tops, bases,
+                         spec.scale, len(spec.ratios)))
         elif spec.kind != COUNTER:
             plan.append((GAUGE_KIND, i, -1, spec.scale, 1))
         elif spec.per is not None:
-            plan.append((RATIO_KIND, i, schema.raw_index[spec.per], spec.scale, 1))
+            plan.append((SHARE_KIND if spec.share else RATIO_KIND, i,
+                         schema.raw_index[spec.per], spec.scale, 1))
         else:
             plan.append((RATE_KIND, i, -1, spec.scale, 1))
     schema._derive_plan = plan  # type: ignore[attr-defined]
@@ -56,13 +62,16 @@ def _plan(schema: Schema) -> Plan:
 
 
 def _max_ratio(now: List[float], before: List[float], tops: int, bases: int, scale: float,
-               count: int) -> float:
+               count: int, share: bool) -> float:
     best = NAN
     for k in range(count):
         top = now[tops + k] - before[tops + k]
         base = now[bases + k] - before[bases + k]
         if top >= 0.0 and base > 0.0:
-            ratio = top / base * scale
+            ratio = top / base
+            if share and ratio > 1.0:
+                ratio = 1.0
+            ratio *= scale
             if not best >= ratio:  # best is NaN until a pair counts
                 best = ratio
     return best
@@ -83,15 +92,19 @@ def derive(schema: Schema, prev: Optional[Reading], cur: Reading) -> Frame:
         if kind == GAUGE_KIND:
             append(now[i] * scale if scale != 1.0 else now[i])
             continue
-        if kind == MAX_RATIO_KIND:
-            append(_max_ratio(now, before, i, per, scale, count))
+        if kind == MAX_RATIO_KIND or kind == MAX_SHARE_KIND:
+            append(_max_ratio(now, before, i, per, scale, count, kind == MAX_SHARE_KIND))
             continue
         delta = now[i] - before[i]
         if not delta >= 0.0:  # backwards or NaN
             append(NAN)
             continue
         base = dt if kind == RATE_KIND else now[per] - before[per]
-        append(delta / base * scale if base > 0.0 else NAN)
+        if not base > 0.0:
+            append(NAN)
+            continue
+        ratio = delta / base
+        append((1.0 if kind == SHARE_KIND and ratio > 1.0 else ratio) * scale)
     return Frame(cur.timestamp, values, cur, dt if dt > 0 else NAN)
 
 

@@ -46,6 +46,12 @@ class MetricSpec:
             busiest of a group (the busiest CPU). Its own raw value is not used. The numerators
             must be consecutive metrics, and so must the denominators (derive's plan addresses
             them as two runs).
+    share:  the ratio (`per`, or each pair of `ratios`) is a part of its whole: the numerator's
+            time or count is part of the denominator's (busy CPU time of all CPU time, throttled
+            periods of all periods). Its column is then held within [0, scale]: the float delta
+            of two large counters can land a hair above the whole (100.000000073 %). Not for
+            ratios that may exceed 1 (seconds per request, delay over process time). A scale
+            above 0, and for a counter a `per`.
     family: the name with the device part taken out, for Prometheus (`host.disk.read_bytes`).
     labels: the device part as labels, for Prometheus ((("device", "sda"),)).
 
@@ -71,6 +77,7 @@ class MetricSpec:
     per: Optional[str] = None
     scale: float = 1.0
     ratios: Tuple[Tuple[str, str], ...] = ()
+    share: bool = False
     family: str = ""
     labels: Labels = ()
     label: str = ""
@@ -87,6 +94,9 @@ class MetricSpec:
             raise ValueError(f"MetricSpec {self.name}: kind must be gauge or counter")
         if self.ratios and self.kind != GAUGE:
             raise ValueError(f"MetricSpec {self.name}: only a gauge is derived from ratios")
+        if self.share and (not self.scale > 0 or (self.kind == COUNTER and not self.per)):
+            raise ValueError(f"MetricSpec {self.name}: a share needs a scale above 0, and a "
+                             "counter's share a per")
         if self.kind == GAUGE and self.column is None:
             object.__setattr__(self, "column", self.name)
         if not self.family:
@@ -168,10 +178,12 @@ def counter(
     scale: float = 1.0,
     label_key: str = "device",
     family_prefix: Optional[str] = None,
+    share: bool = False,
     **meaning: Any,
 ) -> MetricSpec:
     """A counter `<prefix>[.<device>].<quantity>`, shown as `<prefix>[.<device>].<column>`;
-    `meaning` as for gauge()."""
+    `share` with `per` when it is a part of `per` (MetricSpec.share); `meaning` as for
+    gauge()."""
     return MetricSpec(
         name=device_name(prefix, device, quantity),
         unit=unit,
@@ -180,6 +192,7 @@ def counter(
         column=device_name(prefix, device, column) if column else None,
         per=device_name(prefix, device, per) if per else None,
         scale=scale,
+        share=share,
         family=f"{family_prefix or prefix}.{quantity}",
         labels=((label_key, device),) if device else (),
         **meaning,
@@ -196,12 +209,15 @@ def ratio_gauge(
     scale: float = 1.0,
     label_key: str = "device",
     family_prefix: Optional[str] = None,
+    share: bool = False,
     **meaning: Any,
 ) -> MetricSpec:
     """A gauge `<prefix>[.<device>].<quantity>` derived from counters: scale * the largest
-    d(numerator)/d(denominator) of `ratios` (full metric names; see MetricSpec.ratios)."""
+    d(numerator)/d(denominator) of `ratios` (full metric names; see MetricSpec.ratios);
+    `share` when each numerator is a part of its denominator (MetricSpec.share)."""
     return replace(gauge(prefix, quantity, unit, help, device, label_key, family_prefix,
-                         **meaning), ratios=tuple((a, b) for a, b in ratios), scale=scale)
+                         **meaning), ratios=tuple((a, b) for a, b in ratios), scale=scale,
+                   share=share)
 
 
 @dataclass

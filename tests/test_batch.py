@@ -16,7 +16,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from memmap_tui.collectors.host import HostCollector
-from test_derive import GROUP_SCHEMA
+from test_derive import (
+    BUSY,
+    GROUP_SCHEMA,
+    OVER,
+    SHARE_SCHEMA,
+    STEP,
+    TOTAL,
+    group_specs,
+    share_readings,
+)
 from test_derive import SCHEMA as DERIVE_SCHEMA
 
 from memmap_tui import fieldread
@@ -28,8 +37,9 @@ from memmap_tui.sinks.csv import CsvSink, format_row
 pytestmark = pytest.mark.skipif(fieldread.IMPLEMENTATION != "c",
                                 reason="C extension not built in this checkout")
 
-# derive()'s test schemas (every kind: gauge, rate, ratio, the busiest of a group), plus a gauge
-SCHEMA = Schema([*DERIVE_SCHEMA.specs, *GROUP_SCHEMA.specs,
+# derive()'s test schemas (every kind: gauge, rate, ratio, the busiest of a group, a share, the
+# busiest share of a group), plus a gauge
+SCHEMA = Schema([*DERIVE_SCHEMA.specs, *GROUP_SCHEMA.specs, *SHARE_SCHEMA.specs,
                  gauge("t.x", "scaled_percent", "percent", "scaled")])
 
 number = st.one_of(st.floats(min_value=-1e13, max_value=1e13), st.just(math.nan),
@@ -116,16 +126,45 @@ def test_a_sampler_deriving_in_c_writes_the_same_csv(tmp_path: Path) -> None:
     assert texts[0].count("\n") == 7
 
 
+def derive_in_c(schema: Schema, readings: list) -> list:
+    """derive_rows over `readings`, from no previous row: each frame's values."""
+    from memmap_tui._fieldread import derive_rows
+
+    width, columns = len(schema.specs), len(schema.columns) + 1
+    rows = array("d", [v for r in readings for v in r.values])
+    stamps = array("d", [x for r in readings for x in (r.monotonic, r.timestamp)])
+    out = array("d", [0.0]) * (len(readings) * columns)
+    derive_rows(plan_array(schema), array("d", [math.nan]) * width, math.nan, rows, stamps,
+                len(readings), out)
+    return [list(out[i * columns + 1:(i + 1) * columns]) for i in range(len(readings))]
+
+
+@pytest.mark.parametrize("busiest_core", [0, 2])
+def test_derive_rows_holds_a_share_that_rounds_above_its_whole_at_scale(
+        busiest_core: int) -> None:
+    frames = derive_in_c(SHARE_SCHEMA, list(share_readings(busiest_core)))
+    assert frames[1] == [100.0, 100.0]
+
+
+def test_derive_rows_leaves_a_ratio_that_is_not_a_share_above_scale() -> None:
+    not_shares = Schema([*DERIVE_SCHEMA.specs, *GROUP_SCHEMA.specs])
+
+    def row(step: float) -> list:  # memory, bytes read, CPU busy and total, each core's
+        return [1.0, 0.0, BUSY + step, TOTAL + step, *[BUSY + step] * 3, *[TOTAL + step] * 3, 0.0]
+    readings = [Reading(0.0, 0.0, row(0.0)), Reading(STEP, STEP, row(STEP))]
+    assert derive_in_c(not_shares, readings)[1][2:] == [OVER, OVER]
+
+
 @settings(max_examples=200)
 @given(st.lists(st.lists(st.tuples(st.floats(min_value=0, max_value=1e3),
                                    st.floats(min_value=0, max_value=1e3)),
                          min_size=3, max_size=3), min_size=2, max_size=8),
-       st.lists(st.integers(min_value=0, max_value=2), max_size=4))
+       st.lists(st.integers(min_value=0, max_value=2), max_size=4), st.booleans())
 def test_derive_rows_matches_derive_for_the_busiest_of_growing_counters(
-        steps: list, offline: list) -> None:
-    """Counters that grow like a CPU's, some cores offline (NaN) now and then."""
-    from memmap_tui._fieldread import derive_rows
-
+        steps: list, offline: list, share: bool) -> None:
+    """Counters that grow like a CPU's, some cores offline (NaN) now and then; the busiest
+    share too (the busiest CPU is one)."""
+    schema = Schema(group_specs("t.cpu", share=share))
     readings, busy, total = [], [0.0] * 3, [0.0] * 3
     for i, step in enumerate(steps):
         for n, (b, idle) in enumerate(step):
@@ -135,16 +174,9 @@ def test_derive_rows_matches_derive_for_the_busiest_of_growing_counters(
         values = [math.nan if n == gone else x for n, x in enumerate(busy)]
         values += [math.nan if n == gone else x for n, x in enumerate(total)]
         readings.append(Reading(float(i), 1.7e9 + i, [*values, 0.0]))
-    width, columns = len(GROUP_SCHEMA.specs), len(GROUP_SCHEMA.columns) + 1
-    rows = array("d", [v for r in readings for v in r.values])
-    stamps = array("d", [x for r in readings for x in (r.monotonic, r.timestamp)])
-    out = array("d", [0.0]) * (len(readings) * columns)
-    derive_rows(plan_array(GROUP_SCHEMA), array("d", [math.nan]) * width, math.nan, rows,
-                stamps, len(readings), out)
     prev = None
-    for i, reading in enumerate(readings):
-        assert same(list(out[i * columns + 1:(i + 1) * columns]),
-                    derive(GROUP_SCHEMA, prev, reading).values)
+    for reading, frame in zip(readings, derive_in_c(schema, readings)):
+        assert same(frame, derive(schema, prev, reading).values)
         prev = reading
 
 
@@ -156,7 +188,12 @@ def test_derive_rows_matches_derive_for_the_busiest_of_growing_counters(
     [3, 0, 3, 1, 2.5],  # not a whole count
     [0, 0, -1, 1, 2],   # a count for a kind without pairs
     [2, 0, -1, 1, 1],   # a ratio without its denominator
-    [4, 0, -1, 1, 1],   # no such kind
+    [4, 0, -1, 1, 1],   # a share without its denominator
+    [4, 0, 3, 1, 2],    # a count for a share (one pair)
+    [5, 0, 3, 1, 0],    # the busiest share of no pairs
+    [5, 5, 0, 1, 3],    # numerators of shares past the row
+    [6, 0, -1, 1, 1],   # no such kind
+    [-1, 0, -1, 1, 1],  # nor this
 ])
 def test_derive_rows_refuses_a_plan_outside_the_row(column: list) -> None:
     from memmap_tui._fieldread import derive_rows

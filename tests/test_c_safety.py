@@ -594,7 +594,7 @@ def test_read_schedule_runs_or_refuses_exactly_as_documented(
 
 # --- derive_rows and format_rows ------------------------------------------------------------
 
-KINDS = [0.0, 1.0, 2.0, 3.0, -1.0, 0.5, math.nan, math.inf]
+KINDS = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, -1.0, 0.5, 4.5, math.nan, math.inf]
 
 
 def index_values(width: int) -> Any:
@@ -610,7 +610,7 @@ def derive_arguments(draw: Any) -> tuple:
     for _ in range(columns):
         plan.extend([draw(st.sampled_from(KINDS)), draw(index_values(width)),
                      draw(index_values(width)), draw(st.floats()),
-                     draw(st.one_of(st.just(1.0), index_values(width)))])  # pairs (kind 3)
+                     draw(st.one_of(st.just(1.0), index_values(width)))])  # pairs (kinds 3, 5)
     if draw(st.integers(0, 9)) == 0:
         plan.append(0.0)  # not 5 floats per column
     count = draw(st.one_of(st.integers(-1, 3), st.sampled_from(HUGE + [1.5, None])))
@@ -662,12 +662,12 @@ def reference_derive_rows(plan: Any, prev: Any, prev_time: Any, rows: Any, stamp
 
     for c in range(columns):
         kind, raw, per, _, pairs = p[PLAN_WIDTH * c:PLAN_WIDTH * (c + 1)]
-        if kind == 3:
+        if kind in (3, 5):
             ok = whole_in(pairs, 1, width + 1) and whole_in(raw, 0, width - pairs + 1) and \
                 whole_in(per, 0, width - pairs + 1)
         else:
-            ok = kind in (0, 1, 2) and pairs == 1 and whole_in(raw, 0, width) and \
-                whole_in(per, 0 if kind == 2 else -1, width)
+            ok = kind in (0, 1, 2, 4) and pairs == 1 and whole_in(raw, 0, width) and \
+                whole_in(per, 0 if kind in (2, 4) else -1, width)
         if not ok:
             return ValueError, []
     return None, derive_values(p, before, float(prev_time), list(memoryview(rows)),
@@ -687,9 +687,11 @@ def derive_values(p: list, before: list, before_time: float, rows: list, stamps:
             if kind == 0:
                 out.append(now[at] * scale if scale != 1.0 else now[at])
                 continue
-            if kind == 3:  # the largest ratio of the pairs that count (derive._max_ratio)
-                ratios = [(now[at + k] - before[at + k]) / (now[per + k] - before[per + k])
-                          * scale for k in range(int(pairs))
+            # a share's d(numerator)/d(denominator) is at most 1 (kinds 4 and 5)
+            most = 1.0 if kind in (4, 5) else math.inf
+            if kind in (3, 5):  # the largest ratio of the pairs that count (derive._max_ratio)
+                ratios = [min((now[at + k] - before[at + k]) / (now[per + k] - before[per + k]),
+                              most) * scale for k in range(int(pairs))
                           if now[at + k] - before[at + k] >= 0.0
                           and now[per + k] - before[per + k] > 0.0]
                 best = math.nan
@@ -701,7 +703,7 @@ def derive_values(p: list, before: list, before_time: float, rows: list, stamps:
             delta = now[at] - before[at]
             base = dt if kind == 1 else now[per] - before[per]
             out.append(math.nan if not delta >= 0.0 else
-                       delta / base * scale if base > 0.0 else math.nan)
+                       min(delta / base, most) * scale if base > 0.0 else math.nan)
         before, before_time = now, stamps[2 * i]
     return out
 

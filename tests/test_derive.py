@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from memmap_tui.catalog import known_columns
 from memmap_tui.derive import derive, plan_array
 from memmap_tui.model import MetricSpec, Reading, Schema, counter, gauge, ratio_gauge
 
@@ -104,17 +106,23 @@ def test_derive_is_pure() -> None:
 
 
 # -- the busiest of a group: a gauge derived as the largest of several counter ratios ----------
-def _core(n: int, kind: str) -> MetricSpec:
-    return counter("t.cpu", f"{kind}_seconds", "seconds", kind, column=None, device=f"cpu{n}")
+def _core(n: int, kind: str, prefix: str = "t.cpu") -> MetricSpec:
+    return counter(prefix, f"{kind}_seconds", "seconds", kind, column=None, device=f"cpu{n}")
 
 
 CORES = 3
-GROUP_SCHEMA = Schema([
-    *(_core(n, "busy") for n in range(CORES)), *(_core(n, "total") for n in range(CORES)),
-    ratio_gauge("t.cpu", "max_core_util_percent", "percent", "busiest",
-                ratios=[(f"t.cpu.cpu{n}.busy_seconds", f"t.cpu.cpu{n}.total_seconds")
-                        for n in range(CORES)], scale=100.0),
-])
+
+
+def group_specs(prefix: str, share: bool = False) -> list:
+    """CORES busy counters, CORES total counters, then their busiest share."""
+    return [*(_core(n, "busy", prefix) for n in range(CORES)),
+            *(_core(n, "total", prefix) for n in range(CORES)),
+            ratio_gauge(prefix, "max_core_util_percent", "percent", "busiest",
+                        ratios=[(f"{prefix}.cpu{n}.busy_seconds", f"{prefix}.cpu{n}.total_seconds")
+                                for n in range(CORES)], scale=100.0, share=share)]
+
+
+GROUP_SCHEMA = Schema(group_specs("t.cpu"))
 
 
 def cores(t: float, busy: list, total: list) -> Reading:
@@ -191,3 +199,96 @@ def test_plan_array_has_five_numbers_per_column() -> None:
     plan = plan_array(GROUP_SCHEMA)
     assert list(plan) == [3.0, 0.0, 3.0, 100.0, 3.0]
     assert list(plan_array(SCHEMA))[:5] == [0.0, 0.0, -1.0, 1.0, 1.0]
+
+
+# -- shares: a part over its whole (MetricSpec.share) stays within [0, scale] ------------------
+SHARE_SCHEMA = Schema([
+    counter("t.share", "busy_seconds", "seconds", "busy", column="util_percent",
+            per="total_seconds", scale=100.0, share=True),
+    counter("t.share", "total_seconds", "seconds", "all", column=None),
+    *group_specs("t.share", share=True),
+])
+# the same numbers, not declared shares
+NOT_SHARE_SCHEMA = Schema([replace(spec, share=False) for spec in SHARE_SCHEMA.specs])
+
+# A fully busy CPU's counters at 1 kHz, 10 ms on: as float deltas the busy time comes out
+# 100.00000007275958 % of all time (0.010000000002037268 s over 0.00999999999476131 s).
+BUSY, TOTAL, STEP = 50000.0, 80000.0, 0.01
+OVER = ((BUSY + STEP) - BUSY) / ((TOTAL + STEP) - TOTAL) * 100.0
+
+
+def share_readings(busiest_core: int) -> tuple:
+    """Before and after: all CPUs, and `busiest_core`, fully busy over STEP; the other cores
+    half busy."""
+    def row(step: float) -> list:
+        busy = [BUSY + step if n == busiest_core else 1.0 + step / 2 for n in range(CORES)]
+        total = [TOTAL + step if n == busiest_core else 2.0 + step for n in range(CORES)]
+        return [BUSY + step, TOTAL + step, *busy, *total, 0.0]
+    return Reading(0.0, 0.0, row(0.0)), Reading(STEP, STEP, row(STEP))
+
+
+def test_the_numbers_round_above_the_whole() -> None:
+    assert OVER > 100.0
+    before, after = share_readings(1)
+    assert derive(NOT_SHARE_SCHEMA, before, after).values == [OVER, OVER]
+
+
+def test_a_share_that_rounds_above_its_whole_is_exactly_scale() -> None:
+    before, after = share_readings(1)
+    assert derive(SHARE_SCHEMA, before, after).values[0] == 100.0
+
+
+@pytest.mark.parametrize("busiest_core", range(CORES))
+def test_a_busiest_share_that_rounds_above_its_whole_is_exactly_scale(busiest_core: int) -> None:
+    before, after = share_readings(busiest_core)
+    assert derive(SHARE_SCHEMA, before, after).values[1] == 100.0
+
+
+def test_a_ratio_that_is_not_a_share_is_not_held_at_scale() -> None:
+    before = reading(0.0, 1.0, 0.0, BUSY, TOTAL)
+    after = reading(STEP, 1.0, 0.0, BUSY + STEP, TOTAL + STEP)
+    assert derive(SCHEMA, before, after).values[2] == OVER
+    assert busiest(cores(0.0, [BUSY] * CORES, [TOTAL] * CORES),
+                   cores(STEP, [BUSY + STEP] * CORES, [TOTAL + STEP] * CORES)) == OVER
+
+
+share_value = st.one_of(st.floats(min_value=-1e13, max_value=1e13), st.just(math.nan),
+                        st.sampled_from([BUSY, TOTAL, BUSY + STEP, TOTAL + STEP]))
+
+
+@given(st.lists(share_value, min_size=len(SHARE_SCHEMA.specs), max_size=len(SHARE_SCHEMA.specs)),
+       st.lists(share_value, min_size=len(SHARE_SCHEMA.specs), max_size=len(SHARE_SCHEMA.specs)))
+def test_a_share_is_the_same_ratio_at_most_scale(before: list, after: list) -> None:
+    """Only the part above the whole changes: NaN stays NaN, a ratio within [0, scale] stays."""
+    a, b = Reading(0.0, 0.0, before), Reading(1.0, 1.0, after)
+    shares = derive(SHARE_SCHEMA, a, b).values
+    ratios = derive(NOT_SHARE_SCHEMA, a, b).values
+    for share, ratio in zip(shares, ratios):
+        assert (math.isnan(share) and math.isnan(ratio)) or share == min(ratio, 100.0)
+        assert math.isnan(share) or 0.0 <= share <= 100.0
+
+
+def test_plan_array_gives_shares_their_own_kinds() -> None:
+    plan = list(plan_array(SHARE_SCHEMA))
+    assert plan == [4.0, 0.0, 1.0, 100.0, 1.0, 5.0, 2.0, 5.0, 100.0, 3.0]
+    assert list(plan_array(NOT_SHARE_SCHEMA))[::5] == [2.0, 3.0]
+
+
+def test_a_share_needs_a_denominator_and_a_scale_above_0() -> None:
+    with pytest.raises(ValueError, match="share"):
+        counter("t.a", "x", "count", "x", column="x_per_second", share=True)
+    with pytest.raises(ValueError, match="share"):
+        counter("t.a", "x", "count", "x", column="x_percent", per="y", scale=0.0, share=True)
+    with pytest.raises(ValueError, match="share"):
+        ratio_gauge("t.a", "z", "percent", "z", ratios=[("t.a.x", "t.a.y")], scale=-100.0,
+                    share=True)
+
+
+def test_the_shares_of_every_collector_are_parts_of_a_whole() -> None:
+    """CPU busy and iowait time of all CPU time, the busiest CPU's busy time of its own,
+    throttled CFS periods of all periods. Not await (seconds per request), sizes per request,
+    nor the tree's I/O delay (delay accounting over process time the tick counts: two
+    sources), which stay as derived."""
+    shares = sorted(column for column, spec in known_columns().items() if spec.share)
+    assert shares == ["host.cpu.iowait_percent", "host.cpu.max_core_util_percent",
+                      "host.cpu.util_percent", "job.cpu.throttled_percent"]
