@@ -24,6 +24,7 @@ from memmap_tui.tui.panes import (
     RATE,
     THROUGHPUT,
     WAITING,
+    PaneSpec,
     Row,
     build_panes,
     find_pane,
@@ -260,6 +261,34 @@ def test_graph_levels_scale_to_the_rows_full_scale_and_nan_is_blank():
     h = history_of([NAN] * 100 + [50.0] * 20, column="p")  # the minute: 50 s of NaN, then 50
     view = row_view(Row("x", "p", "percent"), h, 12)  # cells of 5 s
     assert view.levels[:2] == (-1, -1) and view.levels[-1] == LEVELS // 2
+
+
+def test_a_row_that_reads_the_same_gets_the_same_view_back_and_a_new_one_when_it_changes():
+    """A redraw whose values and graph are unchanged hands back the very RowView it made last
+    time (the pane then skips the row); a new value, total or graph cell makes a new one."""
+    cols = ["host.mem.used_bytes", "host.mem.total_bytes"]
+    h = History(cols, cols, 60.0)
+    h.feed([(1000.0 + i * 0.1, 8e9, 32e9) for i in range(10)])
+    row = Row("RAM used", "host.mem.used_bytes", BAR, "host.mem.total_bytes")
+    first = row_view(row, h, 10)
+    h.feed([(1001.0 + i * 0.1, 8e9, 32e9) for i in range(10)])  # the same values, same cell
+    assert row_view(row, h, 10) is first
+    h.feed([(1002.0 + i * 0.1, 16e9, 32e9) for i in range(10)])
+    changed = row_view(row, h, 10)
+    assert changed is not first and changed.value == "14.90 GiB" and changed.bar == 50
+    h.feed([(1003.0 + i * 0.1, 16e9, 64e9) for i in range(10)])  # only the total moved
+    assert row_view(row, h, 10).bar == 25
+    before = row_view(row, h, 10)
+    h.feed([(1010.0 + i * 0.1, 16e9, 64e9) for i in range(10)])  # cells completed: new graph
+    after = row_view(row, h, 10)
+    assert after.levels != before.levels and after.value == before.value
+    assert pane_view_rows_are_kept(h, row)
+
+
+def pane_view_rows_are_kept(h: History, row: Row) -> bool:
+    """A pane whose rows all came back equals the last PaneView: its widget is not redrawn."""
+    spec = PaneSpec("memory", 1, "Memory", (row,))
+    return pane_view(spec, h, 10) == pane_view(spec, h, 10)
 
 
 def test_the_process_tree_puts_children_under_their_parent():

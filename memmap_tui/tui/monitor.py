@@ -30,9 +30,10 @@ class SelfMeter:
     """memmap's own CPU and RSS from /proc/self/stat and statm, kept open and re-read.
 
     The kernel counts CPU time in ticks (10 ms), so one second's share jumps between 0 and 1 %:
-    the CPU figure is the mean over the last WINDOW seconds, recomputed every EVERY seconds. When
-    the screen asks less often than WINDOW (a --refresh of 30 s), it is the mean since the
-    previous call: the window starts at the newest reading at least WINDOW old.
+    the CPU figure is the mean over the last WINDOW seconds, recomputed (and /proc read) every
+    EVERY seconds however often the screen asks. When the screen asks less often than WINDOW
+    (a --refresh of 30 s), it is the mean since the previous call: the window starts at the
+    newest reading at least WINDOW old.
     """
 
     WINDOW, EVERY = 10.0, 5.0
@@ -61,15 +62,16 @@ class SelfMeter:
 
     def __call__(self) -> SelfUsage:
         now = self._clock()
+        if now - self._shown_at < self.EVERY:
+            return self._usage
         readings = self._readings
         readings.append((now, self._cpu()))
         while len(readings) > 2 and now - readings[1][0] >= self.WINDOW:
             readings.popleft()
-        if now - self._shown_at >= self.EVERY:
-            (start, cpu0), (end, cpu1) = readings[0], readings[-1]
-            cpu = 100.0 * (cpu1 - cpu0) / (end - start) if end > start else float("nan")
-            self._usage = SelfUsage(cpu, self._rss())
-            self._shown_at = now
+        (start, cpu0), (end, cpu1) = readings[0], readings[-1]
+        cpu = 100.0 * (cpu1 - cpu0) / (end - start) if end > start else float("nan")
+        self._usage = SelfUsage(cpu, self._rss())
+        self._shown_at = now
         return self._usage
 
 

@@ -176,7 +176,7 @@ class RowParts:
                                                                               glyphs)
             self.lines = [[] for _ in range(lay.row_height)]
             changed = list(range(lay.row_height))
-        elif old == view:
+        elif old is view or old == view:
             return []
         else:
             changed = self._graph_changes(old, view, lay, glyphs)
