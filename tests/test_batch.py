@@ -56,24 +56,15 @@ def same(a: list, b: list) -> bool:
                           st.lists(number, min_size=len(SCHEMA.specs),
                                    max_size=len(SCHEMA.specs))), min_size=1, max_size=8))
 def test_derive_rows_matches_derive(steps: list) -> None:
-    from memmap_tui._fieldread import derive_rows
-
     readings, t = [], 100.0
     for dt, values in steps:
         t += dt
         readings.append(Reading(t, 1.7e9 + t, values))
-    width, columns = len(SCHEMA.specs), len(SCHEMA.columns) + 1
-    rows = array("d", [v for r in readings for v in r.values])
-    stamps = array("d", [x for r in readings for x in (r.monotonic, r.timestamp)])
-    out = array("d", [0.0]) * (len(readings) * columns)
-    derive_rows(plan_array(SCHEMA), array("d", [math.nan]) * width, math.nan, rows, stamps,
-                len(readings), out)
     prev = None
-    for i, reading in enumerate(readings):
+    for reading, got in zip(readings, derive_in_c(SCHEMA, readings, stamped=True)):
         frame = derive(SCHEMA, prev, reading)
-        got = out[i * columns:(i + 1) * columns]
         assert got[0] == reading.timestamp
-        assert same(list(got[1:]), frame.values)
+        assert same(got[1:], frame.values)
         prev = reading
 
 
@@ -126,8 +117,9 @@ def test_a_sampler_deriving_in_c_writes_the_same_csv(tmp_path: Path) -> None:
     assert texts[0].count("\n") == 7
 
 
-def derive_in_c(schema: Schema, readings: list) -> list:
-    """derive_rows over `readings`, from no previous row: each frame's values."""
+def derive_in_c(schema: Schema, readings: list, stamped: bool = False) -> list:
+    """derive_rows over `readings`, from no previous row: each frame's values (after its
+    timestamp when `stamped`)."""
     from memmap_tui._fieldread import derive_rows
 
     width, columns = len(schema.specs), len(schema.columns) + 1
@@ -136,7 +128,8 @@ def derive_in_c(schema: Schema, readings: list) -> list:
     out = array("d", [0.0]) * (len(readings) * columns)
     derive_rows(plan_array(schema), array("d", [math.nan]) * width, math.nan, rows, stamps,
                 len(readings), out)
-    return [list(out[i * columns + 1:(i + 1) * columns]) for i in range(len(readings))]
+    first = 0 if stamped else 1
+    return [list(out[i * columns + first:(i + 1) * columns]) for i in range(len(readings))]
 
 
 @pytest.mark.parametrize("busiest_core", [0, 2])
