@@ -8,8 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, Iterator, List, Tuple
 
 import pytest
 from conftest import memmap_cmd, memmap_env
@@ -152,14 +153,34 @@ time.sleep(30)
 """
 
 
-def test_a_still_tree_is_not_reread_and_a_workers_copy_on_write_is() -> None:
-    proc = subprocess.Popen([sys.executable, "-c", COW_WORKER], stdin=subprocess.PIPE,
+@contextmanager
+def watched(script: str) -> Iterator[Tuple[subprocess.Popen, ProcessCollector]]:
+    """A Python `script` started with pipes on stdin and stdout, once it printed "ready", and
+    a ProcessCollector opened on it; both ended afterwards."""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
     c = ProcessCollector(proc.pid)
     try:
         assert proc.stdout is not None and proc.stdin is not None
         assert proc.stdout.readline().strip() == "ready"
         c.open()
+        yield proc, c
+    finally:
+        c.close()
+        proc.kill()
+        proc.wait()
+
+
+def tell(proc: subprocess.Popen, command: str, reply: str) -> None:
+    """Write `command` to the script and wait for its `reply` line."""
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(command)
+    proc.stdin.flush()
+    assert proc.stdout.readline().strip() == reply
+
+
+def test_a_still_tree_is_not_reread_and_a_workers_copy_on_write_is() -> None:
+    with watched(COW_WORKER) as (proc, c):
         names = [s.name for s in c.metrics()]
         pss = lambda values: dict(zip(names, values))["proc.pss_bytes"]  # noqa: E731
         values = c.collect()
@@ -171,18 +192,12 @@ def test_a_still_tree_is_not_reread_and_a_workers_copy_on_write_is() -> None:
             time.sleep(0.1)
             values = c.collect()
         assert c.smaps_reads == reads, "a still tree's smaps_rollup was read again"
-        proc.stdin.write("x")
-        proc.stdin.flush()
-        assert proc.stdout.readline().strip() == "written"
+        tell(proc, "x", "written")
         deadline = time.monotonic() + 10
         while pss(values) < shared_pss + 24 * 2**20:  # the parent's half of 64 MiB comes back
             assert time.monotonic() < deadline, f"PSS stayed {pss(values)} after the write"
             time.sleep(0.1)
             values = c.collect()
-    finally:
-        c.close()
-        proc.kill()
-        proc.wait()
 
 
 # The same, under a parent that ignores SIGCHLD: its children are reaped without their counters
@@ -223,13 +238,7 @@ def true_pss(pids: List[int]) -> float:
 
 
 def test_a_copy_on_write_after_an_unfolded_child_is_still_seen_at_once() -> None:
-    proc = subprocess.Popen([sys.executable, "-c", UNFOLDED], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    c = ProcessCollector(proc.pid)
-    try:
-        assert proc.stdout is not None and proc.stdin is not None
-        assert proc.stdout.readline().strip() == "ready"
-        c.open()
+    with watched(UNFOLDED) as (proc, c):
         names = [s.name for s in c.metrics()]
         at = {n: i for i, n in enumerate(names)}
 
@@ -240,14 +249,10 @@ def test_a_copy_on_write_after_an_unfolded_child_is_still_seen_at_once() -> None
                 time.sleep(0.1)
 
         tick_until(2)
-        proc.stdin.write("s\n")
-        proc.stdin.flush()
-        assert proc.stdout.readline().strip() == "done"
+        tell(proc, "s\n", "done")
         tick_until(3)
         tick_until(2)  # gone, and never folded
-        proc.stdin.write("w\n")  # within the tick the fold is expected in
-        proc.stdin.flush()
-        assert proc.stdout.readline().strip() == "done"
+        tell(proc, "w\n", "done")  # within the tick the fold is expected in
         truth = true_pss([proc.pid, *c.members])
         deadline = time.monotonic() + 10  # well inside STILL_MAX_AGE (30 s)
         values = c.collect()
@@ -257,10 +262,7 @@ def test_a_copy_on_write_after_an_unfolded_child_is_still_seen_at_once() -> None
                 f"truth {truth}")
             time.sleep(0.1)
             values = c.collect()
-    finally:
-        c.close()
-        proc.kill()
-        proc.wait()
+
 
 # Waves of forked children that each read DATA_BYTES, then linger (seen alive) or not
 # (born and reaped between two ticks); the parent reaps them and writes what all read.
