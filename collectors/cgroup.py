@@ -24,6 +24,9 @@ Sources, cgroup v2 (and the unified hierarchy of a hybrid machine) / v1:
 A hierarchy where the process sits in the real root cgroup says nothing of the job (it would be
 the whole machine again) and is left out. Files are kept open and re-read (collectors/kernfs.py);
 one that is gone (the job ended and its cgroup was removed) reads NaN.
+A process that exits between probe() and open() (a command `memmap run` launched that ends at
+once) is shown by the kernel, as a zombie, in the root cgroup; open() then keeps the cgroup the
+probe found, which outlives the process.
 Known gaps: the cgroup is fixed at open(); v1 PSI is not read; io.stat needs the io controller
 enabled for the job's cgroup (v2), else the disk columns are absent.
 """
@@ -54,6 +57,7 @@ from .cgroupfs import (
     psi_total,
 )
 from .kernfs import NAN, KernFiles, keyed_numbers, read_small
+from .procfs import alive
 
 LIMIT_SECONDS = 1.0  # limits and quotas are read at most this often
 UNLIMITED_V1 = float(2**62)  # v1 prints "no limit" as PAGE_COUNTER_MAX pages, near 2^63
@@ -76,6 +80,7 @@ class CgroupCollector(Collector):
         self._files: Dict[str, KernFiles] = {}
         self._limits = (NAN, NAN)
         self._limits_due = -math.inf
+        self._probed: Optional[JobDirs] = None  # what probe() found, kept for open()
 
     @classmethod
     def from_options(cls, options: CollectorOptions) -> CgroupCollector:
@@ -97,6 +102,7 @@ class CgroupCollector(Collector):
 
     def probe(self) -> Availability:
         dirs, why = self._find()
+        self._probed = None if why else dirs
         if why:
             return Availability(False, why)
         return Availability(True, f"reads cgroup {dirs.path}")
@@ -112,6 +118,9 @@ class CgroupCollector(Collector):
     def open(self) -> None:
         self.close()
         self.dirs, why = self._find()
+        if why and self._probed is not None and self.pid is not None \
+                and not alive(self.pid, self.proc_root):
+            self.dirs, why = self._probed, ""  # it exited since the probe: its cgroup lives on
         if why:
             raise CollectorError(f"cgroup: {why}")
         self._specs, self._readers = [], []

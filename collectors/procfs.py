@@ -412,6 +412,18 @@ def stat_ppid_start(proc_root: str, pid: int) -> Optional[Tuple[int, int]]:
         return None
 
 
+def alive(pid: int, proc_root: str = "/proc") -> bool:
+    """Whether `pid` is a process that has not exited: listed, and not a zombie (a zombie's
+    /proc/PID/cgroup already names the root cgroups, its /proc/PID/io is empty)."""
+    text = read_text(f"{proc_root}/{pid}/stat")
+    if text is None:
+        return False
+    try:
+        return name_and_state(text.encode())[1][:1] not in (b"Z", b"X")
+    except ValueError:
+        return False
+
+
 def numeric_entries(proc_root: str) -> List[int]:
     """The process ids listed in proc_root (threads are not listed, only thread groups)."""
     try:

@@ -18,6 +18,8 @@ from memmap_tui.collectors.cgroup import CgroupCollector
 from memmap_tui.collectors.cgroupfs import memberships, mounts
 from memmap_tui.collectors.job import job_identity
 
+from memmap_tui.collector import CollectorError
+
 HOLD = "import sys\nsys.stdin.readline()\n{}\nsys.stdin.readline()\n"
 
 
@@ -267,6 +269,58 @@ def test_a_process_that_exits_and_a_cgroup_that_goes_read_nan(cgroups: Cgroups) 
     gone = values(c)
     c.close()
     assert all(math.isnan(x) for x in gone.values()), gone
+
+
+def test_a_process_that_exits_between_probe_and_open_is_read_at_the_probed_cgroup(
+        cgroups: Cgroups) -> None:
+    """`memmap run` of a command that ends at once: on v1 hierarchies the kernel shows an
+    unreaped zombie in the root cgroup (proc_cgroup_show in kernel/cgroup/cgroup.c: "On
+    traditional hierarchies, all zombie tasks show up as belonging to the root cgroup"; seen
+    on Linux 6.18), which alone would fail open() with "no cgroup of its own"; the job's
+    cgroup is still there to read. (v2 keeps showing a zombie's cgroup.)"""
+    child = held()
+    v1_only(cgroups, child.pid)
+    c = CgroupCollector(child.pid)
+    found = c.probe()
+    assert found.available, found.reason
+    go(child)
+    go(child)
+    _zombie(child)
+    assert not CgroupCollector(child.pid).probe().available  # the zombie alone: root cgroups
+    c.open()
+    try:
+        assert c.dirs.path.endswith(cgroups.name)
+        assert not all(math.isnan(x) for x in values(c).values())
+    finally:
+        c.close()
+        finish(child)
+
+
+def test_a_process_gone_before_any_probe_is_still_refused(cgroups: Cgroups) -> None:
+    child = held()
+    v1_only(cgroups, child.pid)
+    go(child)
+    go(child)
+    _zombie(child)
+    with pytest.raises(CollectorError, match="no cgroup of its own"):
+        CgroupCollector(child.pid).open()
+    finish(child)
+
+
+def v1_only(cgroups: Cgroups, pid: int) -> None:
+    """Put `pid` in the v1 hierarchies only (where zombies show as the root's)."""
+    v1 = [p for key, p in cgroups.dirs.items() if key]
+    if not v1:
+        pytest.skip("no v1 cgroup hierarchy here (a v2 zombie keeps showing its cgroup)")
+    for path in v1:
+        (path / "cgroup.procs").write_text(f"{pid}\n")
+
+
+def _zombie(child: subprocess.Popen) -> None:
+    """Wait until `child` has exited, without reaping it."""
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+    stat = Path(f"/proc/{child.pid}/stat").read_text()
+    assert stat[stat.rfind(")") + 2] == "Z", stat
 
 
 def test_what_the_machine_shows_of_this_process(tmp_path: Path) -> None:
