@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import attrgetter
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from rich.segment import Segment
 from rich.style import Style
@@ -141,12 +141,26 @@ def graph_lines(levels: Sequence[int], lay: PaneLayout, glyphs: str) -> Tuple[st
     graph_text's lines, made in one pass over the levels."""
     if not lay.graph:
         return ("",) * lay.row_height
-    shown = levels[-lay.graph:]
+    shown = tuple(levels[-lay.graph:])
+    key = (shown, lay.graph, lay.row_height, glyphs)
+    found = _GRAPHS.get(key)
+    if found is None:
+        if len(_GRAPHS) >= GRAPH_MEMO:
+            _GRAPHS.clear()
+        found = _GRAPHS[key] = _graph_lines(shown, lay.graph, lay.row_height, glyphs)
+    return found
+
+
+GRAPH_MEMO = 512  # graphs kept: flat ones (idle, no data) repeat across rows and seconds
+_GRAPHS: Dict[Tuple[Tuple[int, ...], int, int, str], Tuple[str, ...]] = {}
+
+
+def _graph_lines(shown: Tuple[int, ...], width: int, height: int,
+                 glyphs: str) -> Tuple[str, ...]:
     if not shown:
-        return (" " * lay.graph,) * lay.row_height
-    columns = _glyph_columns(lay.row_height, glyphs)
-    return tuple("".join(line).rjust(lay.graph)
-                 for line in zip(*map(columns.__getitem__, shown)))
+        return (" " * width,) * height
+    columns = _glyph_columns(height, glyphs)
+    return tuple("".join(line).rjust(width) for line in zip(*map(columns.__getitem__, shown)))
 
 
 @lru_cache(maxsize=16)

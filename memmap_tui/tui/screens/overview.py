@@ -154,14 +154,16 @@ class OverviewScreen(Screen, Backdrop):
         """Repaint the lines the panes redrew, all in one refresh of the pane area: each
         widget's own refresh is a pass through Textual's refresh and idle machinery, which costs
         more than drawing a line."""
+        repaints = [(pane, lines) for pane in panes for lines in [pane.take_repaints()] if lines]
+        if not repaints:  # most seconds of a quiet machine for some panes: no geometry lookups
+            return
         origin = self._area.region.offset
         regions = []
-        for pane in panes:
-            offset = pane.region.offset - origin
-            regions += [r.translate(offset)
-                        for r in line_regions(pane.take_repaints(), pane.size.width)]
-        if regions:
-            self._area.refresh(*regions)
+        for pane, lines in repaints:
+            region = pane.region
+            offset = region.offset - origin
+            regions += [r.translate(offset) for r in line_regions(lines, region.width)]
+        self._area.refresh(*regions)
 
     def on_pane_relayout(self, message: Pane.Relayout) -> None:
         self._draw(message.pane)

@@ -50,7 +50,6 @@ class Pane(CachedLines):
     Pane > .pane--subtitle { color: $text-muted; }
     """
 
-    view: reactive[PaneView] = reactive(PaneView, repaint=False)
     compact: reactive[bool] = reactive(False, repaint=False)
 
     class Relayout(Message):
@@ -72,6 +71,7 @@ class Pane(CachedLines):
         self._parts: List[RowParts] = []  # each shown row's lines, as segments
         self._repaints: Set[int] = set()  # lines redrawn, for the screen to repaint
         self._table_top = 0
+        self._view = PaneView()
         self._rule = Style()
         self._width = self._height = 0
         self._top = self._blank = Strip.blank(0)
@@ -124,8 +124,19 @@ class Pane(CachedLines):
         self.post_message(self.Relayout(self))
 
     # -- drawing ----------------------------------------------------------------------------
-    def watch_view(self, view: PaneView) -> None:
-        self._redraw(view)
+    @property
+    def view(self) -> PaneView:
+        """What the pane shows; setting it redraws the lines whose rows changed. A plain
+        attribute, not a reactive: Textual's reactive compares the old and new view whole
+        and dispatches a watcher, every second for every pane, to do what _redraw does
+        row by row anyway."""
+        return self._view
+
+    @view.setter
+    def view(self, view: PaneView) -> None:
+        if view is not self._view:
+            self._view = view
+            self._redraw(view)
 
     def _redraw(self, view: PaneView, everything: bool = False) -> None:
         """Rebuild the lines whose rows changed; repaint just those lines."""
