@@ -308,12 +308,16 @@ def test_a_process_gone_before_any_probe_is_still_refused(cgroups: Cgroups) -> N
 
 
 def v1_only(cgroups: Cgroups, pid: int) -> None:
-    """Put `pid` in the v1 hierarchies only (where zombies show as the root's)."""
+    """Put `pid` in the v1 hierarchies only (where zombies show as the root's), and in the
+    root of a unified (v2) hierarchy mounted beside them, whatever cgroup pytest sits in."""
     v1 = [p for key, p in cgroups.dirs.items() if key]
     if not v1:
         pytest.skip("no v1 cgroup hierarchy here (a v2 zombie keeps showing its cgroup)")
     for path in v1:
         (path / "cgroup.procs").write_text(f"{pid}\n")
+    for mount in mounts():
+        if mount.v2 and mount.root == "/":
+            Path(mount.mountpoint, "cgroup.procs").write_text(f"{pid}\n")
 
 
 def _zombie(child: subprocess.Popen) -> None:
