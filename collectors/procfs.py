@@ -393,8 +393,9 @@ def thread_group(proc_root: str, pid: int) -> int:
     return pid
 
 
-def stat_ppid_start(proc_root: str, pid: int) -> Optional[Tuple[int, int]]:
-    """(ppid, start ticks) of a PID read by path, None when it is not there."""
+def _stat_fields(proc_root: str, pid: int) -> Optional[List[bytes]]:
+    """The fields of /proc/PID/stat after the command name (the state first), None when it is
+    not there."""
     try:
         fd = os.open(f"{proc_root}/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -405,23 +406,24 @@ def stat_ppid_start(proc_root: str, pid: int) -> Optional[Tuple[int, int]]:
         return None
     finally:
         os.close(fd)
-    f = raw[raw.rfind(b")") + 2:].split()
+    close = raw.rfind(b")")
+    return raw[close + 2:].split() if close >= 0 else None
+
+
+def stat_ppid_start(proc_root: str, pid: int) -> Optional[Tuple[int, int]]:
+    """(ppid, start ticks) of a PID read by path, None when it is not there."""
+    f = _stat_fields(proc_root, pid)
     try:
-        return int(f[1]), int(f[19])
+        return (int(f[1]), int(f[19])) if f is not None else None
     except (IndexError, ValueError):
         return None
 
 
 def alive(pid: int, proc_root: str = "/proc") -> bool:
-    """Whether `pid` is a process that has not exited: listed, and not a zombie (a zombie's
-    /proc/PID/cgroup already names the root cgroups, its /proc/PID/io is empty)."""
-    text = read_text(f"{proc_root}/{pid}/stat")
-    if text is None:
-        return False
-    try:
-        return name_and_state(text.encode())[1][:1] not in (b"Z", b"X")
-    except ValueError:
-        return False
+    """Whether `pid` is a process that has not exited: listed, and not a zombie (whose
+    /proc/PID/cgroup already names the root cgroups on v1)."""
+    f = _stat_fields(proc_root, pid)
+    return f is not None and bool(f) and f[0][:1] not in (b"Z", b"X")
 
 
 def numeric_entries(proc_root: str) -> List[int]:
