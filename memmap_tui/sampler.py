@@ -25,6 +25,7 @@ from .derive import TickDerive, derive
 from .model import NAN, Frame, MetricSpec, Reading, Schema
 from .slow import FIRST_BACKOFF, Backoff, Mailbox
 from .usage import MAX_INTERVAL, MIN_INTERVAL
+from .wake import Wake
 
 log = logging.getLogger("memmap_tui")
 
@@ -132,7 +133,7 @@ class Sampler:
         self._runners: Dict[str, SlowRunner] = {}
         self._prev: Optional[Reading] = None
         self._commands: queue.SimpleQueue[Tuple[str, Any]] = queue.SimpleQueue()
-        self._wake = threading.Event()
+        self._wake = Wake()
         self._stop = threading.Event()
         self._opened = False
         self._tables = True  # whether any sink reads the collectors' tables (Sink.uses_tables)
@@ -291,11 +292,11 @@ class Sampler:
 
     def _idle(self, remaining: float) -> None:
         """Wait for the next tick, a command or stop(). Short waits sleep (cheap at 1 kHz);
-        long ones wait on the wake event so that commands and stop() act at once."""
+        long ones wait on the wake pipe (memmap_tui/wake.py) so that commands and stop() act
+        at once."""
         if not self.paused and remaining < SHORT_WAIT:
             time.sleep(remaining)
             return
-        self._wake.clear()
         if not self._stop.is_set() and self._commands.empty():
             self._wake.wait(None if self.paused else min(remaining, 0.25))
 
