@@ -29,7 +29,7 @@ from .wake import Wake
 
 log = logging.getLogger("memmap_tui")
 
-SHORT_WAIT = 0.02  # waits shorter than this sleep instead of waiting on the wake event
+SHORT_WAIT = 0.02  # waits shorter than this sleep instead of waiting on the wake pipe
 
 
 class Sink(Protocol):
@@ -83,6 +83,11 @@ class SlowRunner(threading.Thread):
         self.collector, self.state, self.interval, self.clock = collector, state, interval, clock
         self.mailbox: Mailbox[Tuple[float, Sequence[float], Any]] = Mailbox()
         self.stopping = threading.Event()
+        self._wake = Wake()  # ends the wait between calls at once on stop()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self._wake.set()
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -93,7 +98,8 @@ class SlowRunner(threading.Thread):
                 _mark_ok(self.state)
             except Exception as exc:  # noqa: BLE001 - any source failure degrades it
                 wait = _mark_failed(self.state, exc, self.interval, self.clock())
-            self.stopping.wait(wait)
+            if not self.stopping.is_set():
+                self._wake.wait(wait)
 
 
 def _mark_ok(state: SourceState) -> None:
@@ -168,7 +174,7 @@ class Sampler:
     def close(self) -> None:
         """Stop threads, close collectors and sinks (flushing them). Safe to call twice."""
         for runner in self._runners.values():
-            runner.stopping.set()
+            runner.stop()
         for runner in self._runners.values():
             runner.join(timeout=2.0)
         self._runners = {}

@@ -135,6 +135,16 @@ def test_slow_collector_hands_over_its_latest_value() -> None:
     assert sink.frames[-1].values[0] == 42.0
 
 
+def test_close_ends_a_slow_collector_thread_waiting_for_its_next_call() -> None:
+    sampler = Sampler([Sleepy(0.0)], interval=30.0, sinks=[Recorder()])
+    sampler.open()
+    runner = sampler._runners["sleepy"]
+    time.sleep(0.2)  # it called once and now waits 30 s for the next call
+    start = time.monotonic()
+    sampler.close()
+    assert not runner.is_alive() and time.monotonic() - start < 1.5
+
+
 def test_failing_collector_backs_off_and_others_go_on() -> None:
     flaky, steady = Flaky(), Steady()
     sink = Recorder()
