@@ -13,10 +13,11 @@ Prints, in one run (machines are noisy, so every figure comes with its baseline)
    side with the C floor program reading the same files at the same rate in the same window
    (/proc/stat, which memmap reads once a USER_HZ tick below 10 ms a sample, as often).
 5. CPU % of one core for `memmap record --pid` watching a tree of 16 processes (15 forked
-   workers) at 10 Hz, beside a host-only `memmap record` at 10 Hz in the same window (schedstat
-   nanoseconds), once with idle workers and once with workers that fault every tick. Its floor:
-   host reads, the tree's stat and io reads, and the PSS budget (0.3 %), which a still tree
-   hardly spends (collectors/smaps_budget.py).
+   workers) at 10 Hz, beside a host-only `memmap record` at 10 Hz and the C floor program
+   reading what a --pid tick reads (the host files, /proc/loadavg, each process's stat and io)
+   in the same window (schedstat nanoseconds), once with idle workers and once with workers
+   that fault every tick. Beyond that floor: the PSS budget (0.3 %), which a still tree hardly
+   spends (collectors/smaps_budget.py), and Python around the reads.
 
 Targets (issue 2 / issue 7): host sample <= 2x floor, host + process sample <= 1.5x floor, push
 <= 300 ns (150 ns), record at 10 Hz <= 0.5 % (0.2 %), 100 Hz <= 1.5 %, 1 kHz <= 12 %;
@@ -67,8 +68,8 @@ FLOOR_C = r"""
  * when 1,000 are asked here) and make the floor look cheaper than the same work is. */
 int main(int argc, char **argv) {
     long interval = atol(argv[1]), count = atol(argv[2]);
-    int n = argc - 3 < 32 ? argc - 3 : 32, fd[32];
-    long every[32];
+    int n = argc - 3 < 64 ? argc - 3 : 64, fd[64];
+    long every[64];
     static char buf[1 << 16];
     for (int i = 0; i < n; i++) {
         const char *path = argv[i + 3];
@@ -250,14 +251,28 @@ def cpu_ns(pid: int) -> int:
         return int(f.read().split()[0])
 
 
-def pid_record_section(window: float) -> None:
-    print(f"5. CPU % of one core, record --pid of a 16-process tree vs host-only record, @10 Hz, "
-          f"{window:.0f} s, same window")
+def pid_record_section(floor: Optional[str], window: float) -> None:
+    print(f"5. CPU % of one core, record --pid of a 16-process tree vs host-only record and the "
+          f"C floor, @10 Hz, {window:.0f} s, same window")
     for kind in ("still", "moving"):
-        pid_record_line(window, kind)
+        pid_record_line(floor, window, kind)
 
 
-def pid_record_line(window: float, kind: str) -> None:
+def tree_pids(root: int) -> List[int]:
+    """`root` and its descendants, from the kernel's children lists."""
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                todo += [int(word) for word in f.read().split()]
+        except OSError:
+            pass
+    return sorted(pids)
+
+
+def pid_record_line(floor: Optional[str], window: float, kind: str) -> None:
     """One line of section 5: a still tree (idle workers: the PSS budget is rarely spent) or a
     moving one (workers fault every tick: the PSS budget is spent whole)."""
     tree = subprocess.Popen([sys.executable, "-c", TREE, "15", kind], stdin=subprocess.PIPE,
@@ -271,6 +286,11 @@ def pid_record_line(window: float, kind: str) -> None:
                                   str(tree.pid)], stderr=subprocess.DEVNULL),
                 subprocess.Popen([*memmap, "-o", os.path.join(tmp, "h.csv"), "--collectors",
                                   "host"], stderr=subprocess.DEVNULL)]
+            if floor:
+                tree_files = [f"/proc/{pid}/{name}" for pid in tree_pids(tree.pid)
+                              for name in ("stat", "io")]
+                recorders.append(subprocess.Popen([floor, "100000000", "0", *HOST_FILES,
+                                                   "/proc/loadavg", *tree_files]))
             time.sleep(3.0)
             before = [cpu_ns(p.pid) for p in recorders]
             time.sleep(window)
@@ -282,9 +302,12 @@ def pid_record_line(window: float, kind: str) -> None:
             assert tree.stdin is not None
             tree.stdin.close()
             tree.wait()
-    pid, host = ((b - a) / window / 1e7 for a, b in zip(before, after))
-    print(f"   {kind:6s} tree: record --pid {pid:6.2f} %   host-only {host:6.2f} %   "
-          f"ratio {pid / host:5.2f}   (goal <= 0.7 %)")
+    pid, host, *base = ((b - a) / window / 1e7 for a, b in zip(before, after))
+    line = (f"   {kind:6s} tree: record --pid {pid:6.2f} %   host-only {host:6.2f} %   "
+            f"ratio {pid / host:5.2f}")
+    if base:
+        line += f"   C floor {base[0]:6.2f} %   ratio {pid / max(base[0], 1e-9):5.2f}"
+    print(line + "   (goal <= 0.7 %)")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -302,7 +325,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         host_process_section(floor, 500 if args.quick else 5000)
         ring_section(100_000 if args.quick else 1_000_000)
         record_section(floor, window, [0.1, 0.01, 0.001])
-        pid_record_section(10.0 if args.quick else 30.0)
+        pid_record_section(floor, 10.0 if args.quick else 30.0)
     return 0
 
 
