@@ -335,7 +335,7 @@ def _psi_spec(resource: str, kind: str) -> MetricSpec:
     roles, pane, rank = _PSI_ROLES[(resource, kind)]
     return counter("job.psi", f"{resource}_{kind}_stall_seconds", "seconds",
                    f"Time {who} of the job's cgroup stalled on {resource} (PSI).",
-                   column=f"{resource}_{kind}_percent", scale=100.0,
+                   column=f"{resource}_{kind}_percent", scale=100.0, share=True,
                    label=f"job PSI {'mem' if resource == 'memory' else resource} {kind}",
                    pane=pane, roles=roles, rank=rank)
 

@@ -395,7 +395,8 @@ def _disk_specs(disk: Optional[str]) -> List[MetricSpec]:
                 roles=(R.STORAGE_WRITTEN, R.DEVICE)),
         counter("host.disk", "busy_seconds", "seconds",
                 f"Time {what} had I/O in flight (iostat %util).",
-                column="busy_percent", device=disk, scale=100.0, label=f"{disk} busy",
+                column="busy_percent", device=disk, scale=100.0, share=True,
+                label=f"{disk} busy",
                 roles=(R.DEVICE_BUSY, R.DEVICE)),
         *request_specs(disk),
     ]
@@ -435,7 +436,7 @@ def _psi_spec(resource: str, kind: str) -> MetricSpec:
     who = "some tasks" if kind == "some" else "all non-idle tasks"
     return counter("host.psi", f"{resource}_{kind}_stall_seconds", "seconds",
                    f"Time {who} stalled on {resource} (PSI).",
-                   column=f"{resource}_{kind}_percent", scale=100.0,
+                   column=f"{resource}_{kind}_percent", scale=100.0, share=True,
                    **_PSI_MEANING[(resource, kind)])
 
 

@@ -1060,7 +1060,8 @@ static PyTypeObject FieldReaderType = {
 /* ---- batch derive and CSV formatting: the C twins of derive.derive and csv.format_row ---- */
 
 #define PLAN_WIDTH 5 /* numbers per plan column: kind, raw, per, scale, count (derive.py) */
-enum { GAUGE_KIND, RATE_KIND, RATIO_KIND, MAX_RATIO_KIND, SHARE_KIND, MAX_SHARE_KIND };
+enum { GAUGE_KIND, RATE_KIND, RATIO_KIND, MAX_RATIO_KIND, SHARE_KIND, MAX_SHARE_KIND,
+       TIME_SHARE_KIND };
 
 /* Whether x is a whole number in [low, high). */
 static int index_in(double x, double low, double high) {
@@ -1068,7 +1069,7 @@ static int index_in(double x, double low, double high) {
 }
 
 /* Each plan column (kind, raw, per, scale, count), as derive.py's docstring says:
- * kind 0, 1, 2, 4: raw an index of the raw row, per -1 (an index for kinds 2 and 4), count 1;
+ * kind 0, 1, 2, 4, 6: raw an index of the raw row, per -1 (an index for kinds 2 and 4), count 1;
  * kind 3, 5: count >= 1 pairs, raw .. raw + count - 1 and per .. per + count - 1 indices of it.
  * -1 with ValueError naming the column. */
 static int check_plan(const double *p, Py_ssize_t columns, Py_ssize_t width) {
@@ -1081,10 +1082,11 @@ static int check_plan(const double *p, Py_ssize_t columns, Py_ssize_t width) {
                  index_in(raw, 0, (double)width - count + 1) &&
                  index_in(per, 0, (double)width - count + 1);
         else
-            ok = (kind == GAUGE_KIND || kind == RATE_KIND || ratio) && count == 1 &&
+            ok = (kind == GAUGE_KIND || kind == RATE_KIND || kind == TIME_SHARE_KIND || ratio) &&
+                 count == 1 &&
                  index_in(raw, 0, (double)width) && index_in(per, ratio ? 0 : -1, (double)width);
         if (!ok) {
-            PyErr_Format(PyExc_ValueError, "derive_rows: plan column %zd: want kind 0 to 5 and "
+            PyErr_Format(PyExc_ValueError, "derive_rows: plan column %zd: want kind 0 to 6 and "
                          "whole indices below the raw width %zd (per -1 unless kind 2 to 5; "
                          "count 1, or for kinds 3 and 5 how many pairs, all inside the row)", c,
                          width);
@@ -1135,13 +1137,14 @@ static void derive_block(const double *p, Py_ssize_t columns, Py_ssize_t width,
                 continue;
             }
             double delta = now[at] - before[at];
-            double base = kind == RATE_KIND ? dt : now[per_at] - before[per_at];
+            double base = kind == RATE_KIND || kind == TIME_SHARE_KIND
+                              ? dt : now[per_at] - before[per_at];
             if (!(delta >= 0.0) || !(base > 0.0)) { /* backwards or NaN; nothing elapsed */
                 o[c + 1] = NAN;
                 continue;
             }
             double ratio = delta / base;
-            if (kind == SHARE_KIND && ratio > 1.0) ratio = 1.0;
+            if ((kind == SHARE_KIND || kind == TIME_SHARE_KIND) && ratio > 1.0) ratio = 1.0;
             o[c + 1] = ratio * scale;
         }
         before = now;
@@ -1152,7 +1155,7 @@ static void derive_block(const double *p, Py_ssize_t columns, Py_ssize_t width,
 /*
  * derive_rows(plan, previous, previous_time, rows, stamps, count, out)
  * plan: PLAN_WIDTH floats per column (kind 0 gauge / 1 rate / 2 ratio / 3 max of ratios /
- * 4 share / 5 max of shares, raw index, per index, scale, count of pairs), as
+ * 4 share / 5 max of shares / 6 share of time, raw index, per index, scale, count of pairs), as
  * derive.plan_array makes it.
  * previous: the raw row before this batch (NaN-filled before the first); its length is the raw
  * width. previous_time its monotonic time (NaN before the first). rows: count raw rows; stamps:

@@ -6,14 +6,16 @@ that goes backwards (reset, device unplugged, wrap) gives NaN for that interval,
 or huge rate; the first frame's rates are NaN. A gauge with `ratios` (MetricSpec.ratios) is the
 largest of several such ratios (the busiest CPU; with one pair, bytes per read request): pairs
 whose numerator went backwards or whose denominator did not grow are left out, NaN if all are.
-A share (MetricSpec.share: a part over its whole, busy CPU time over all of it) is held at most
-at scale: the float delta of two large counters can land a hair above the whole. It is never
-below 0, as a numerator that went backwards is NaN already.
+A share (MetricSpec.share: a part over its whole, busy CPU time over all of it, or a disk's busy
+seconds over the seconds that went by) is held at most at scale: the float delta of two large
+counters, or a kernel's own ticks against the sampler's clock, can land a hair above the whole.
+It is never below 0, as a numerator that went backwards is NaN already.
 
 The plan is 5 numbers per column, the same for this function and its C twin
 `_fieldread.derive_rows` (see plan_array):
   kind   0 gauge, 1 rate, 2 ratio, 3 max of ratios; 4 share and 5 max of shares: kinds 2
-         and 3 with each d(numerator)/d(denominator) taken as at most 1 before the scale
+         and 3 with each d(numerator)/d(denominator) taken as at most 1 before the scale;
+         6 share of time: kind 1 with d(value)/dt taken as at most 1 before the scale
   raw    the raw index (kinds 3 and 5: of the first numerator)
   per    the denominator's raw index (kinds 2 and 4; 3 and 5: of the first denominator); else -1
   scale  multiplies the result
@@ -35,6 +37,7 @@ except ImportError:  # pragma: no cover - a build without the extension
     _derive_rows = None
 
 GAUGE_KIND, RATE_KIND, RATIO_KIND, MAX_RATIO_KIND, SHARE_KIND, MAX_SHARE_KIND = 0, 1, 2, 3, 4, 5
+TIME_SHARE_KIND = 6
 PLAN_WIDTH = 5  # numbers per column in plan_array
 Plan = List[Tuple[int, int, int, float, int]]
 
@@ -56,7 +59,7 @@ def _plan(schema: Schema) -> Plan:
             plan.append((SHARE_KIND if spec.share else RATIO_KIND, i,
                          schema.raw_index[spec.per], spec.scale, 1))
         else:
-            plan.append((RATE_KIND, i, -1, spec.scale, 1))
+            plan.append((TIME_SHARE_KIND if spec.share else RATE_KIND, i, -1, spec.scale, 1))
     schema._derive_plan = plan  # type: ignore[attr-defined]
     return plan
 
@@ -99,12 +102,14 @@ def derive(schema: Schema, prev: Optional[Reading], cur: Reading) -> Frame:
         if not delta >= 0.0:  # backwards or NaN
             append(NAN)
             continue
-        base = dt if kind == RATE_KIND else now[per] - before[per]
+        base = dt if kind == RATE_KIND or kind == TIME_SHARE_KIND else now[per] - before[per]
         if not base > 0.0:
             append(NAN)
             continue
         ratio = delta / base
-        append((1.0 if kind == SHARE_KIND and ratio > 1.0 else ratio) * scale)
+        if ratio > 1.0 and (kind == SHARE_KIND or kind == TIME_SHARE_KIND):
+            ratio = 1.0
+        append(ratio * scale)
     return Frame(cur.timestamp, values, cur, dt if dt > 0 else NAN)
 
 

@@ -48,10 +48,13 @@ class MetricSpec:
             them as two runs).
     share:  the ratio (`per`, or each pair of `ratios`) is a part of its whole: the numerator's
             time or count is part of the denominator's (busy CPU time of all CPU time, throttled
-            periods of all periods). Its column is then held within [0, scale]: the float delta
-            of two large counters can land a hair above the whole (100.000000073 %). Not for
-            ratios that may exceed 1 (seconds per request, delay over process time). A scale
-            above 0, and for a counter a `per`.
+            periods of all periods); for a counter without `per`, its seconds are a part of the
+            seconds that went by (a disk's busy time, a PSI stall time). Its column is then held
+            within [0, scale]: the float delta of two large counters can land a hair above the
+            whole (100.000000073 %), and a kernel's busy time, counted in its own ticks, a
+            little more than the interval the sampler measured (iostat holds %util at 100 the
+            same way). Not for ratios that may exceed 1 (seconds per request, delay over process
+            time, CPU time of several threads). A scale above 0.
     family: the name with the device part taken out, for Prometheus (`host.disk.read_bytes`).
     labels: the device part as labels, for Prometheus ((("device", "sda"),)).
 
@@ -94,9 +97,8 @@ class MetricSpec:
             raise ValueError(f"MetricSpec {self.name}: kind must be gauge or counter")
         if self.ratios and self.kind != GAUGE:
             raise ValueError(f"MetricSpec {self.name}: only a gauge is derived from ratios")
-        if self.share and (not self.scale > 0 or (self.kind == COUNTER and not self.per)):
-            raise ValueError(f"MetricSpec {self.name}: a share needs a scale above 0, and a "
-                             "counter's share a per")
+        if self.share and not self.scale > 0:
+            raise ValueError(f"MetricSpec {self.name}: a share needs a scale above 0")
         if self.kind == GAUGE and self.column is None:
             object.__setattr__(self, "column", self.name)
         if not self.family:
@@ -182,8 +184,8 @@ def counter(
     **meaning: Any,
 ) -> MetricSpec:
     """A counter `<prefix>[.<device>].<quantity>`, shown as `<prefix>[.<device>].<column>`;
-    `share` with `per` when it is a part of `per` (MetricSpec.share); `meaning` as for
-    gauge()."""
+    `share` when it is a part of `per`, or without `per` a part of the time that went by
+    (MetricSpec.share); `meaning` as for gauge()."""
     return MetricSpec(
         name=device_name(prefix, device, quantity),
         unit=unit,

@@ -18,13 +18,16 @@ from hypothesis import strategies as st
 from memmap_tui.collectors.host import HostCollector
 from test_derive import (
     BUSY,
+    BUSY_OVER_TIME,
     GROUP_SCHEMA,
     OVER,
     SHARE_SCHEMA,
     STEP,
+    TIME_SHARE_SCHEMA,
     TOTAL,
     group_specs,
     share_readings,
+    time_share_readings,
 )
 from test_derive import SCHEMA as DERIVE_SCHEMA
 
@@ -38,9 +41,9 @@ pytestmark = pytest.mark.skipif(fieldread.IMPLEMENTATION != "c",
                                 reason="C extension not built in this checkout")
 
 # derive()'s test schemas (every kind: gauge, rate, ratio, the busiest of a group, a share, the
-# busiest share of a group), plus a gauge
+# busiest share of a group, a share of time), plus a gauge
 SCHEMA = Schema([*DERIVE_SCHEMA.specs, *GROUP_SCHEMA.specs, *SHARE_SCHEMA.specs,
-                 gauge("t.x", "scaled_percent", "percent", "scaled")])
+                 *TIME_SHARE_SCHEMA.specs, gauge("t.x", "scaled_percent", "percent", "scaled")])
 
 number = st.one_of(st.floats(min_value=-1e13, max_value=1e13), st.just(math.nan),
                    st.integers(min_value=0, max_value=10**12).map(float))
@@ -139,6 +142,11 @@ def test_derive_rows_holds_a_share_that_rounds_above_its_whole_at_scale(
     assert frames[1] == [100.0, 100.0]
 
 
+def test_derive_rows_holds_a_share_of_time_above_the_interval_at_scale() -> None:
+    first, second = derive_in_c(TIME_SHARE_SCHEMA, list(time_share_readings()))
+    assert all(math.isnan(v) for v in first) and second == [100.0, BUSY_OVER_TIME]
+
+
 def test_derive_rows_leaves_a_ratio_that_is_not_a_share_above_scale() -> None:
     not_shares = Schema([*DERIVE_SCHEMA.specs, *GROUP_SCHEMA.specs])
 
@@ -185,7 +193,9 @@ def test_derive_rows_matches_derive_for_the_busiest_of_growing_counters(
     [4, 0, 3, 1, 2],    # a count for a share (one pair)
     [5, 0, 3, 1, 0],    # the busiest share of no pairs
     [5, 5, 0, 1, 3],    # numerators of shares past the row
-    [6, 0, -1, 1, 1],   # no such kind
+    [6, 0, -1, 1, 2],   # a count for a share of time
+    [6, 7, -1, 1, 1],   # a share of time past the row
+    [7, 0, -1, 1, 1],   # no such kind
     [-1, 0, -1, 1, 1],  # nor this
 ])
 def test_derive_rows_refuses_a_plan_outside_the_row(column: list) -> None:

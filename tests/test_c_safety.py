@@ -594,7 +594,7 @@ def test_read_schedule_runs_or_refuses_exactly_as_documented(
 
 # --- derive_rows and format_rows ------------------------------------------------------------
 
-KINDS = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, -1.0, 0.5, 4.5, math.nan, math.inf]
+KINDS = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, -1.0, 0.5, 4.5, math.nan, math.inf]
 
 
 def index_values(width: int) -> Any:
@@ -666,7 +666,7 @@ def reference_derive_rows(plan: Any, prev: Any, prev_time: Any, rows: Any, stamp
             ok = whole_in(pairs, 1, width + 1) and whole_in(raw, 0, width - pairs + 1) and \
                 whole_in(per, 0, width - pairs + 1)
         else:
-            ok = kind in (0, 1, 2, 4) and pairs == 1 and whole_in(raw, 0, width) and \
+            ok = kind in (0, 1, 2, 4, 6) and pairs == 1 and whole_in(raw, 0, width) and \
                 whole_in(per, 0 if kind in (2, 4) else -1, width)
         if not ok:
             return ValueError, []
@@ -687,8 +687,8 @@ def derive_values(p: list, before: list, before_time: float, rows: list, stamps:
             if kind == 0:
                 out.append(now[at] * scale if scale != 1.0 else now[at])
                 continue
-            # a share's d(numerator)/d(denominator) is at most 1 (kinds 4 and 5)
-            most = 1.0 if kind in (4, 5) else math.inf
+            # a share's d(numerator)/d(denominator), or d(value)/dt, is at most 1 (kinds 4-6)
+            most = 1.0 if kind in (4, 5, 6) else math.inf
             if kind in (3, 5):  # the largest ratio of the pairs that count (derive._max_ratio)
                 ratios = [min((now[at + k] - before[at + k]) / (now[per + k] - before[per + k]),
                               most) * scale for k in range(int(pairs))
@@ -701,7 +701,7 @@ def derive_values(p: list, before: list, before_time: float, rows: list, stamps:
                 out.append(best)
                 continue
             delta = now[at] - before[at]
-            base = dt if kind == 1 else now[per] - before[per]
+            base = dt if kind in (1, 6) else now[per] - before[per]
             out.append(math.nan if not delta >= 0.0 else
                        min(delta / base, most) * scale if base > 0.0 else math.nan)
         before, before_time = now, stamps[2 * i]

@@ -238,6 +238,39 @@ def test_a_share_that_rounds_above_its_whole_is_exactly_scale() -> None:
     assert derive(SHARE_SCHEMA, before, after).values[0] == 100.0
 
 
+# A disk's busy time (io_ticks, counted by the kernel in its own time) can grow a little more
+# than the interval the sampler measured: seen at saturation, 100.35 % for one second.
+TIME_SHARE_SCHEMA = Schema([
+    counter("t.disk", "busy_seconds", "seconds", "busy", column="busy_percent", scale=100.0,
+            share=True),
+    counter("t.disk", "stall_seconds", "seconds", "a rate, not declared a share",
+            column="stall_percent", scale=100.0),
+])
+BUSY_OVER_TIME = (5.1035 - 5.0) / (10.1 - 10.0) * 100.0
+
+
+def time_share_readings() -> tuple:
+    return Reading(10.0, 10.0, [5.0, 5.0]), Reading(10.1, 10.1, [5.1035, 5.1035])
+
+
+def test_a_share_of_time_above_the_interval_is_exactly_scale() -> None:
+    assert BUSY_OVER_TIME > 100.3
+    assert derive(TIME_SHARE_SCHEMA, *time_share_readings()).values == [100.0, BUSY_OVER_TIME]
+
+
+def test_a_share_of_time_within_the_interval_is_its_rate() -> None:
+    before, after = Reading(10.0, 10.0, [5.0, 5.0]), Reading(10.5, 10.5, [5.2, 5.2])
+    got = derive(TIME_SHARE_SCHEMA, before, after).values
+    assert got[0] == got[1] == pytest.approx(40.0)
+    backwards = Reading(11.0, 11.0, [4.0, 4.0])
+    assert all(math.isnan(v) for v in derive(TIME_SHARE_SCHEMA, after, backwards).values)
+
+
+def test_plan_array_gives_a_share_of_time_its_kind() -> None:
+    assert list(plan_array(TIME_SHARE_SCHEMA)) == [6.0, 0.0, -1.0, 100.0, 1.0,
+                                                   1.0, 1.0, -1.0, 100.0, 1.0]
+
+
 @pytest.mark.parametrize("busiest_core", range(CORES))
 def test_a_busiest_share_that_rounds_above_its_whole_is_exactly_scale(busiest_core: int) -> None:
     before, after = share_readings(busiest_core)
@@ -274,9 +307,9 @@ def test_plan_array_gives_shares_their_own_kinds() -> None:
     assert list(plan_array(NOT_SHARE_SCHEMA))[::5] == [2.0, 3.0]
 
 
-def test_a_share_needs_a_denominator_and_a_scale_above_0() -> None:
+def test_a_share_needs_a_scale_above_0() -> None:
     with pytest.raises(ValueError, match="share"):
-        counter("t.a", "x", "count", "x", column="x_per_second", share=True)
+        counter("t.a", "x", "seconds", "x", column="x_percent", scale=0.0, share=True)
     with pytest.raises(ValueError, match="share"):
         counter("t.a", "x", "count", "x", column="x_percent", per="y", scale=0.0, share=True)
     with pytest.raises(ValueError, match="share"):
@@ -286,9 +319,17 @@ def test_a_share_needs_a_denominator_and_a_scale_above_0() -> None:
 
 def test_the_shares_of_every_collector_are_parts_of_a_whole() -> None:
     """CPU busy and iowait time of all CPU time, the busiest CPU's busy time of its own,
-    throttled CFS periods of all periods. Not await (seconds per request), sizes per request,
-    nor the tree's I/O delay (delay accounting over process time the tick counts: two
-    sources), which stay as derived."""
+    throttled CFS periods of all periods; of the time that went by, a disk's busy time and the
+    PSI stall times (host and job). Not await (seconds per request), sizes per request, the
+    tree's I/O delay (delay accounting over process time the tick counts: two sources), CPU
+    time of several threads or cores (the tree's, the job's), nor NFS round trips (RPCs
+    overlap), which stay as derived."""
     shares = sorted(column for column, spec in known_columns().items() if spec.share)
+    psi = [f"{resource}_{kind}_percent" for resource in ("cpu", "io", "memory")
+           for kind in ("full", "some")]
     assert shares == ["host.cpu.iowait_percent", "host.cpu.max_core_util_percent",
-                      "host.cpu.util_percent", "job.cpu.throttled_percent"]
+                      "host.cpu.util_percent", "host.disk.{device}.busy_percent",
+                      *(f"host.psi.{name}" for name in psi), "job.cpu.throttled_percent",
+                      *(f"job.psi.{name}" for name in psi)]
+    for column in ("proc.cpu_percent", "job.cpu.used_percent", "proc.io_delay_percent"):
+        assert not known_columns()[column].share
