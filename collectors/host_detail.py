@@ -98,7 +98,9 @@ def request_specs(disk: str) -> List[MetricSpec]:
                 roles=(R.WRITE_AWAIT, R.DEVICE)),
         counter("host.disk", "weighted_io_seconds", "seconds",
                 f"Time requests were in flight on {what}, summed over requests; per second it "
-                "is the mean queue depth (iostat aqu-sz).", column="queue_depth", device=disk,
+                "is the mean queue depth (iostat aqu-sz). The kernel adds a request's time as "
+                "it completes, so requests long in flight show when they end.",
+                column="queue_depth", device=disk,
                 label=f"{disk} queue", roles=(R.QUEUE_DEPTH, R.DEVICE)),
         ratio_gauge("host.disk", "read_request_bytes", "bytes",
                     f"Bytes per read request to {what} over the interval (iostat rareq-sz).",
