@@ -14,9 +14,10 @@ import functools
 import logging
 import re
 from dataclasses import replace
-from typing import Dict, List, Pattern, Sequence, Tuple
+from typing import Dict, List, Optional, Pattern, Sequence, Tuple
 
 from .collector import available_names, collector_class
+from .figures import denominator, is_count_rate
 from .model import DEVICE, GAUGE, MetricSpec, Schema
 
 log = logging.getLogger("memmap_tui")
@@ -47,6 +48,39 @@ def _templates() -> Tuple[Dict[str, MetricSpec], Tuple[Tuple[MetricSpec, Pattern
 
 
 @functools.lru_cache(maxsize=1)
+def _names() -> Tuple[Dict[str, MetricSpec], Tuple[Tuple[MetricSpec, Pattern[str]], ...]]:
+    """The same templates by metric name: exact, and with their name's pattern."""
+    exact, patterned = _templates()
+    return ({t.name: t for t in exact.values()},
+            tuple((t, _pattern(t.name)) for t, _ in patterned))
+
+
+def _lookup(key: str, exact: Dict[str, MetricSpec],
+            patterned: Sequence[Tuple[MetricSpec, Pattern[str]]]) -> Optional[MetricSpec]:
+    """The template `key` names exactly, else the first whose pattern it matches, filled in
+    for its device; None when none does."""
+    found = exact.get(key)
+    if found is None:
+        for template, pattern in patterned:
+            m = pattern.match(key)
+            if m:
+                return template.for_device(m.group(1))
+    return found
+
+
+def _template_named(name: str) -> Optional[MetricSpec]:
+    return _lookup(name, *_names())
+
+
+def _weight(spec: MetricSpec) -> str:
+    """The column of the count that weighs `spec` (a template filled in for its device) over a
+    window (memmap_tui.figures.count_weights); "" when it is no ratio of a count."""
+    name = denominator(spec)
+    base = _template_named(name) if name else None
+    return base.column or "" if base is not None and is_count_rate(base) else ""
+
+
+@functools.lru_cache(maxsize=1)
 def _renames() -> Tuple[Tuple[Pattern[str], str], ...]:
     found = []
     for name in available_names():
@@ -69,18 +103,11 @@ def current_name(column: str) -> str:
 
 def spec_for_column(column: str) -> MetricSpec:
     """A recording's column as a gauge spec, with the meaning of the template it matches."""
-    exact, patterned = _templates()
-    found = exact.get(column)
-    if found is None:
-        for template, pattern in patterned:
-            m = pattern.match(column)
-            if m:
-                found = template.for_device(m.group(1))
-                break
+    found = _lookup(column, *_templates())
     if found is None:
         return MetricSpec(name=column, unit="", kind=GAUGE, help="")
     return replace(found, name=column, kind=GAUGE, column=column, per=None, scale=1.0,
-                   ratios=(), share=False, family=column)
+                   ratios=(), share=False, family=column, weight=_weight(found))
 
 
 def schema_for_columns(columns: Sequence[str]) -> Schema:

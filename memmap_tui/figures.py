@@ -3,6 +3,15 @@ report read, and which metric says how busy each GPU is.
 
 A window is column -> values (NaN allowed, for "not measured"); a figure is the mean of a
 column's measured values. Lookups go by role (memmap_tui.roles), never by column name.
+
+A column that is one ratio of two counts (bytes per read request, seconds per request, bytes
+per read call, bytes and round trip per NFS call: `count_weights`) is, over a window, the
+numerator's total over the denominator's: each interval's ratio weighs as many as the requests
+or calls it covers. A plain mean of per-interval ratios let a quiet interval with one 4 MiB
+request weigh as much as a busy one with 20,000 of 4 KiB (a small-file loader read "50 KiB per
+call" where it made 4.6 KiB calls), and a stalled interval's one slow write as much as
+thousands of quick ones. Every aggregate of a run (the run summary, its phases, the TUI's last
+seconds, a recording read back) weighs such a column by its denominator's count this way.
 """
 
 from __future__ import annotations
@@ -11,7 +20,7 @@ import math
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import roles as R
-from .model import MetricSpec, Schema
+from .model import COUNTER, MetricSpec, Schema
 
 Window = Mapping[str, Sequence[float]]
 Pick = Tuple[float, Optional[MetricSpec]]  # a mean and the metric it is of
@@ -21,6 +30,58 @@ def mean(values: Sequence[float]) -> float:
     """Mean of the values that are not NaN; NaN when there are none."""
     good = [v for v in values if not math.isnan(v)]
     return sum(good) / len(good) if good else math.nan
+
+
+def weighted_mean(values: Sequence[float], weights: Sequence[float]) -> float:
+    """Sum of value * weight over sum of weight, for the pairs where both are measured and the
+    weight is above 0; NaN when there are none."""
+    total = weight = 0.0
+    for v, w in zip(values, weights):
+        if v == v and w > 0.0:
+            total += v * w
+            weight += w
+    return total / weight if weight > 0.0 else math.nan
+
+
+def denominator(spec: MetricSpec) -> Optional[str]:
+    """The metric name of the one count `spec` is a ratio of, if it is one: the denominator of
+    its one pair of `ratios`, or its `per`; None for shares (parts of a whole, weighed by time)
+    and the busiest of several ratios."""
+    if spec.share:
+        return None
+    if len(spec.ratios) == 1:
+        return spec.ratios[0][1]
+    return spec.per if spec.kind == COUNTER and not spec.ratios else None
+
+
+def is_count_rate(spec: Optional[MetricSpec]) -> bool:
+    """Whether `spec` is a count's rate with a column (requests, calls, operations per second):
+    a denominator that can weigh a ratio."""
+    return (spec is not None and bool(spec.column) and spec.unit == "count"
+            and spec.kind == COUNTER and spec.per is None and not spec.ratios)
+
+
+def count_weights(schema: Schema) -> Dict[str, str]:
+    """{column that is one ratio of two counts: the column of its denominator's rate}: over a
+    window such a column weighs by it (see the module docstring). A live schema finds it from
+    `per` or `ratios`; a recording's columns carry it as `weight` (memmap_tui.catalog)."""
+    cached: Optional[Dict[str, str]] = getattr(schema, "_count_weights", None)
+    if cached is not None:
+        return cached
+    found: Dict[str, str] = {}
+    for spec in schema.column_specs:
+        if not spec.column:
+            continue
+        if spec.weight:
+            if spec.weight in schema.column_index:
+                found[spec.column] = spec.weight
+            continue
+        i = schema.raw_index.get(denominator(spec) or "")
+        base = schema.specs[i] if i is not None else None
+        if is_count_rate(base):
+            found[spec.column] = base.column  # type: ignore[union-attr,assignment]
+    schema._count_weights = found  # type: ignore[attr-defined]
+    return found
 
 
 class Figures:
@@ -35,7 +96,12 @@ class Figures:
             return math.nan
         found = self._means.get(spec.column)
         if found is None:
-            found = self._means[spec.column] = mean(self.window.get(spec.column, ()))
+            values = self.window.get(spec.column, ())
+            base = count_weights(self.schema).get(spec.column)
+            counts = self.window.get(base) if base is not None else None
+            found = (weighted_mean(values, counts)
+                     if counts is not None and len(counts) == len(values) else mean(values))
+            self._means[spec.column] = found
         return found
 
     def first(self, *roles: str) -> Pick:

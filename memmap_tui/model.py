@@ -55,6 +55,10 @@ class MetricSpec:
             little more than the interval the sampler measured (iostat holds %util at 100 the
             same way). Not for ratios that may exceed 1 (seconds per request, delay over process
             time, CPU time of several threads). A scale above 0.
+    weight: the column whose count weighs this one over a window, for a ratio of two counts
+            (bytes per request: the requests; memmap_tui.figures.count_weights). A live spec
+            leaves it "" (its `per` or `ratios` say it); a recording's column carries it
+            (memmap_tui.catalog), as its ratio's counters are gone there.
     family: the name with the device part taken out, for Prometheus (`host.disk.read_bytes`).
     labels: the device part as labels, for Prometheus ((("device", "sda"),)).
 
@@ -81,6 +85,7 @@ class MetricSpec:
     scale: float = 1.0
     ratios: Tuple[Tuple[str, str], ...] = ()
     share: bool = False
+    weight: str = ""
     family: str = ""
     labels: Labels = ()
     label: str = ""
@@ -128,7 +133,8 @@ class MetricSpec:
             per=fill(self.per) if self.per else self.per,
             ratios=tuple((fill(a), fill(b)) for a, b in self.ratios),
             labels=tuple((k, fill(v)) for k, v in self.labels), label=fill(self.label),
-            total=fill(self.total), notes=tuple((fill(c), t) for c, t in self.notes))
+            total=fill(self.total), notes=tuple((fill(c), t) for c, t in self.notes),
+            weight=fill(self.weight))
 
 
 def summary_key(spec: MetricSpec) -> str:

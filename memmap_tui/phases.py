@@ -16,6 +16,7 @@ import math
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 from . import thresholds as T
+from .figures import count_weights
 from .model import Schema
 from .verdict import Verdict, diagnose, needed_columns
 
@@ -61,6 +62,8 @@ class Timeline:
         self.schema = schema
         self.columns = needed_columns(schema)
         self._index = [schema.column_index[c] for c in self.columns]
+        weights = count_weights(schema)  # a ratio weighs by its denominator's count
+        self._counted_by = [schema.column_index.get(weights.get(c, ""), -1) for c in self.columns]
         self.bucket = bucket
         self.origin: Optional[float] = None
         self._buckets: List[_Bucket] = []
@@ -82,11 +85,13 @@ class Timeline:
                 self._coarsen()
         last = self._buckets[-1]
         last.end = at
-        for k, i in enumerate(self._index):
+        for k, (i, by) in enumerate(zip(self._index, self._counted_by)):
             v = values[i]
             if v == v:
-                last.sums[k] += v * weight
-                last.weights[k] += weight
+                w = weight if by < 0 else weight * values[by]
+                if w > 0.0:
+                    last.sums[k] += v * w
+                    last.weights[k] += w
 
     def _coarsen(self) -> None:
         """Merge neighbouring buckets pairwise and double the bucket's length."""
@@ -101,13 +106,20 @@ class Timeline:
                 merged.append(b)
         self._buckets = merged
 
-    def _judge(self, buckets: Sequence[_Bucket]) -> Verdict:
+    def window(self, buckets: Sequence[_Bucket]) -> Dict[str, List[float]]:
+        """{column: [its weighted mean over `buckets`]}, the window a verdict takes."""
         window: Dict[str, List[float]] = {}
         for k, column in enumerate(self.columns):
             s = sum(b.sums[k] for b in buckets)
             w = sum(b.weights[k] for b in buckets)
             window[column] = [s / w if w > 0 else math.nan]
-        return diagnose(window, self.schema)
+        return window
+
+    def buckets(self) -> List[_Bucket]:
+        return list(self._buckets)
+
+    def _judge(self, buckets: Sequence[_Bucket]) -> Verdict:
+        return diagnose(self.window(buckets), self.schema)
 
     def phases(self, minimum: float = T.PHASE_MIN) -> List[Phase]:
         """The run cut where its cause changes, stretches under `minimum` s merged away."""

@@ -46,7 +46,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import roles as R
 from . import thresholds as T
-from .figures import Figures, Pick, Window, gpu_busy_specs, gpu_name
+from .figures import Figures, Pick, Window, count_weights, gpu_busy_specs, gpu_name
 from .model import MetricSpec, Schema
 from .units import fmt_bytes, fmt_count, fmt_duration, fmt_rate
 
@@ -124,8 +124,10 @@ def needed_columns(schema: Schema) -> List[str]:
               R.UNINTERRUPTIBLE, R.DEVICE_READS, R.READ_REQUEST_SIZE, R.READ_AWAIT, R.WRITE_AWAIT,
               R.QUEUE_DEPTH, R.DEVICE_BUSY, R.METADATA_OPS, R.ROUND_TRIP_SHARE, R.LINK_SHARE,
               R.THROUGHPUT_FLOW, R.SWAP_USED)
-    return list(dict.fromkeys(s.column for s in schema.column_specs
-                              if s.column and any(r in s.roles for r in wanted)))
+    columns = [s.column for s in schema.column_specs
+               if s.column and any(r in s.roles for r in wanted)]
+    weights = count_weights(schema)
+    return list(dict.fromkeys(columns + [weights[c] for c in columns if c in weights]))
 
 
 # -- the causes ---------------------------------------------------------------------------------

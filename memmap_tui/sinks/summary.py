@@ -21,7 +21,7 @@ from array import array
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import roles as R
-from ..figures import gpu_utilisation
+from ..figures import count_weights, gpu_utilisation
 from ..model import COUNTER, Frame, MetricSpec, Schema, summary_key
 from ..phases import Timeline
 from ..tables import tree_gpu_memory_bytes
@@ -44,6 +44,7 @@ class RunSummary:
         self.frames = 0
         self._sums = array("d")
         self._weights = array("d")
+        self._counted_by: List[int] = []  # per column: its count weight's column, or -1
         self._flows: List[Tuple[str, MetricSpec]] = []  # (key, spec) of every reported flow
         self._hist: Dict[str, Histogram] = {}
         self._raw: List[Optional[int]] = []
@@ -65,6 +66,8 @@ class RunSummary:
         self.schema = schema
         n = len(schema.columns)
         self._sums, self._weights = array("d", [0.0] * n), array("d", [0.0] * n)
+        weights = count_weights(schema)
+        self._counted_by = [schema.column_index.get(weights.get(c, ""), -1) for c in schema.columns]
         tree = [(f"{section}.{kind}", schema.first(role, R.TREE))
                 for section, kind, role in TREE_FLOWS]
         tree.append(("read.count", schema.first(R.READ_CALLS, R.TREE)))
@@ -110,10 +113,12 @@ class RunSummary:
         if weight <= 0.0:
             return
         sums, weights = self._sums, self._weights
-        for i, v in enumerate(values):
+        for i, (v, by) in enumerate(zip(values, self._counted_by)):
             if v == v:
-                sums[i] += v * weight
-                weights[i] += weight
+                w = weight if by < 0 else weight * values[by]  # a ratio: by its count
+                if w > 0.0:
+                    sums[i] += v * w
+                    weights[i] += w
 
     def _value(self, frame: Frame, spec: Optional[MetricSpec]) -> float:
         return self.schema.get(frame, spec.column or "") if spec is not None else NAN

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from itertools import islice
-from typing import Deque, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Deque, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ..thresholds import RECENT_WINDOW
 from .recent import RecentMeans
@@ -174,10 +174,13 @@ class History:
         the columns given to `track_recent`: the verdict reads only means."""
         return self._recent.means() if self._recent is not None else {}
 
-    def track_recent(self, columns: Iterable[str]) -> None:
-        """Keep running means of these columns over the last RECENT_SECONDS (the verdict's)."""
+    def track_recent(self, columns: Iterable[str],
+                     weights: Optional[Mapping[str, str]] = None) -> None:
+        """Keep running means of these columns over the last RECENT_SECONDS (the verdict's);
+        `weights`: {column: the column that weighs it} (a ratio by its count)."""
         positions = [(c, self.position[c]) for c in dict.fromkeys(columns) if c in self.position]
-        self._recent = RecentMeans(positions, RECENT_SECONDS)
+        by = {c: self.position[w] for c, w in (weights or {}).items() if w in self.position}
+        self._recent = RecentMeans(positions, RECENT_SECONDS, by)
         self._recent.add(list(self.recent))
 
     def recent_window(self, columns: Iterable[str]) -> Dict[str, List[float]]:

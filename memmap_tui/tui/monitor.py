@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
+from ..figures import count_weights
 from ..verdict import Verdict, needed_columns, verdict
 from .history import WINDOWS, History
 from .panes import PaneSpec, build_panes, graphed_columns
@@ -114,7 +115,7 @@ class Monitor:
         history = History(self.store.columns, graphed_columns(self.panes),
                           WINDOWS[self.window_index][0])
         history.current_seconds = self.current_seconds
-        history.track_recent(self._verdict_columns)
+        history.track_recent(self._verdict_columns, count_weights(self.store.schema))
         return history
 
     def next_window(self) -> str:
