@@ -96,8 +96,10 @@ class ProcessCollector(Collector):
 
     def __init__(self, pid: Optional[int], proc_root: str = "/proc",
                  clock=time.monotonic, reader_class: Any = None,  # type: ignore[no-untyped-def]
-                 stop_when_gone: bool = True, tree_reads: bool = True) -> None:
+                 stop_when_gone: bool = True, tree_reads: bool = True,
+                 launched: bool = False) -> None:
         self.pid, self.proc_root, self.clock = pid, proc_root, clock
+        self.launched = launched  # memmap started it: the whole tree counts from zero
         self.tree_reads = tree_reads  # False: every process reads itself (for comparison)
         self.reader_class = reader_class  # the field reader: None = the C one when built
         self.stop_when_gone = stop_when_gone  # False (the TUI): go on, mark the process exited
@@ -130,7 +132,8 @@ class ProcessCollector(Collector):
 
     @classmethod
     def from_options(cls, options: CollectorOptions) -> ProcessCollector:
-        return cls(options.pid, options.proc_root, stop_when_gone=options.stop_when_gone)
+        return cls(options.pid, options.proc_root, stop_when_gone=options.stop_when_gone,
+                   launched=options.launched)
 
     def probe(self) -> Availability:
         if self.pid is None:
@@ -163,7 +166,8 @@ class ProcessCollector(Collector):
             start = files.stat()
         except ProcessGone:
             raise CollectorError(f"no such process: {root}") from None
-        self.members = {root: Member(root, start.ppid, start.start_ticks, files, 0, False)}
+        self.members = {root: Member(root, start.ppid, start.start_ticks, files, 0,
+                                     self.launched)}
         self._exited.clear()
         self._totals = [NAN] * len(COUNTERS)
         self._delay_totals = [NAN, NAN]
@@ -174,7 +178,8 @@ class ProcessCollector(Collector):
         self._top_process = (NAN, NAN)
         self._memory_key = None
         self._delayacct.open()
-        self._finder = NewProcesses(self.proc_root, self.members.__contains__, self._adopt_old)
+        self._finder = NewProcesses(self.proc_root, self.members.__contains__,
+                                    self._adopt_new if self.launched else self._adopt_old)
         self._now = self._opened = self.clock()
         self._finder.full_scan(self._now)
         self._finder.found = self._adopt_new

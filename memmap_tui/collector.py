@@ -73,6 +73,10 @@ class CollectorOptions:
     # (SourceEnded: `record`, `run`, `serve`); False goes on sampling the rest and the collector
     # says what went in `ended` (the live TUI).
     stop_when_gone: bool = True
+    # memmap started the watched process itself (`run`): every process of the tree was born
+    # while watched, so its counters count from zero and what it did before the first sample
+    # is not lost (a command that ends within one interval still shows its bytes and CPU).
+    launched: bool = False
 
 
 class Collector:

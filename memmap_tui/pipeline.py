@@ -45,6 +45,7 @@ def collector_options(args: Any, stop_when_gone: bool = True) -> CollectorOption
         interval=args.interval,
         tegrastats_cmd=getattr(args, "tegrastats_cmd", None) or env_tegrastats_cmd(),
         stop_when_gone=stop_when_gone,
+        launched=bool(getattr(args, "launched", False)),
     )
 
 

@@ -95,6 +95,45 @@ def test_the_json_summary_has_the_bytes_read_and_the_peak_rss(summarised: dict) 
     assert data["verdict"]["text"]
 
 
+def test_a_command_that_ends_within_the_first_interval_shows_what_it_read(
+        tmp_path: Path) -> None:
+    """The tree counts from the launch: a command done before the first sample came is not
+    "0 B in all" and "0 % of a core"."""
+    (tmp_path / "data.bin").write_bytes(os.urandom(32 * 2**20))
+    out = memmap_run("--json", "s.json", "--interval", "2", "--", PY, "-c",
+                     "import sys; open(sys.argv[1], 'rb').read()", str(tmp_path / "data.bin"),
+                     cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    data = json.loads((tmp_path / "s.json").read_text())
+    read = data["read"]["calls"]["total_bytes"]
+    assert 32 * 2**20 <= read <= 40 * 2**20  # the data, and Python's own start-up reads
+    assert data["cpu"]["tree_percent"] > 0
+    assert data["duration_seconds"] > 0
+
+
+def test_a_launched_tree_counts_from_zero_and_a_watched_one_from_its_first_sample(
+        tmp_path: Path) -> None:
+    from memmap_tui.collectors.process import ProcessCollector
+
+    (tmp_path / "data.bin").write_bytes(os.urandom(4 * 2**20))
+    child = subprocess.Popen(
+        [PY, "-c", "import sys, time; open(sys.argv[1], 'rb').read(); print('read', flush=True);"
+         " time.sleep(60)", str(tmp_path / "data.bin")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "read\n"
+        got = {}
+        for launched in (True, False):
+            collector = ProcessCollector(child.pid, launched=launched)
+            collector.open()
+            names = [spec.name for spec in collector.metrics()]
+            got[launched] = collector.collect()[names.index("proc.read_bytes")]
+            collector.close()
+        assert got[True] >= 4 * 2**20 and got[False] == 0.0
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_the_csv_records_the_run_like_record_does(summarised: dict) -> None:
     rows = list(csv.DictReader(open(summarised["dir"] / "run.csv")))
     assert len(rows) >= 10

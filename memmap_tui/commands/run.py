@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..collector import UsageError, parse_collector_list
@@ -170,6 +171,7 @@ def run_command(args: Any) -> int:
     csv_target, json_target = check_outputs(args)
     pending = PendingFile(csv_target) if csv_target is not None else None
     with SignalForwarder() as forwarder:
+        launched = (time.monotonic(), time.time())  # the tree counts from zero from here
         try:
             child = launch(command, forwarder)
         except LaunchFailed as exc:
@@ -179,16 +181,18 @@ def run_command(args: Any) -> int:
             print(f"memmap: {exc}", file=sys.stderr)
             return exc.code
         forwarder.start(child.pid)
-        return _watch(args, command, child, pending, json_target)
+        return _watch(args, command, child, pending, json_target, launched)
 
 
 def _watch(args: Any, command: List[str], child: subprocess.Popen,
-           pending: Optional[PendingFile], json_target: Optional[Target]) -> int:
+           pending: Optional[PendingFile], json_target: Optional[Target],
+           launched: Tuple[float, float]) -> int:
     summary = RunSummary()
+    summary.launched(*launched)
     sinks: List[Any] = [summary]
     if pending is not None:
         sinks.append(CsvSink(args.csv, fd=pending.fd))
-    args.pid = child.pid
+    args.pid, args.launched = child.pid, True  # every process of its tree is born watched
     job = job_identity(child.pid)  # now: a command that exits at once takes its cgroup along
     try:
         sampler = (start_recording(args, pending, sinks) if pending is not None

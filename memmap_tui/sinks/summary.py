@@ -8,6 +8,11 @@ diagnosis's columns that cuts the run into phases (memmap_tui.phases). Means and
 by each frame's interval, so a missed tick does not skew them. The verdict is
 memmap_tui.verdict.diagnose over the whole run.
 
+When memmap started the command itself (`memmap run`: `launched()`), its tree's counters count
+from zero at the launch, so the run starts there: the first frame stands for the time since the
+launch (the tree's rates over it, derived from zero), and totals are counted from zero. A
+command that ends within the first interval still shows what it read and the CPU it used.
+
 What it reports it finds by role (memmap_tui.roles), never by column name: the tree's bytes
 through calls and from storage, its read calls, CPU and busiest thread, every WAITING signal,
 every MEMORY_PEAK figure, the MEMORY_GROWTH source, every GPU_MEMORY figure, and every
@@ -18,11 +23,12 @@ from __future__ import annotations
 
 import math
 from array import array
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from .. import roles as R
+from ..derive import derive
 from ..figures import count_weights, gpu_utilisation
-from ..model import COUNTER, Frame, MetricSpec, Schema, summary_key
+from ..model import COUNTER, Frame, MetricSpec, Reading, Schema, summary_key
 from ..phases import Timeline
 from ..tables import tree_gpu_memory_bytes
 from ..units import fmt_bytes, fmt_count, fmt_percent, fmt_rate
@@ -61,6 +67,13 @@ class RunSummary:
         self._timeline = Timeline(self.schema)
         self._partial: Dict[str, float] = {}  # PARTIAL markers: most processes left out
         self._partial_specs: List[MetricSpec] = []
+        self._launch: Optional[Tuple[float, float]] = None  # (monotonic, wall) of the launch
+        self._starts: List[Tuple[float, float]] = []  # per flow: (time, raw total) it counts from
+        self._from_zero: Set[int] = set()  # raw indices of the tree's counters
+
+    def launched(self, monotonic: float, wall: float) -> None:
+        """memmap started the watched command at this time; its tree counts from zero there."""
+        self._launch = (monotonic, wall)
 
     def open(self, schema: Schema) -> None:
         self.schema = schema
@@ -84,13 +97,15 @@ class RunSummary:
         self._timeline = Timeline(schema)
         self._partial = {summary_key(s): NAN for s in schema.having(R.PARTIAL)}
         self._partial_specs = schema.having(R.PARTIAL)
+        self._from_zero = {i for i, s in enumerate(schema.specs)
+                           if s.kind == COUNTER and R.TREE in s.roles}
 
     def write(self, frame: Frame) -> None:
         self.frames += 1
         reading = frame.reading
         raw = [reading.values[i] if i is not None else NAN for i in self._raw]
         if self._first is None:
-            self._first = (reading.monotonic, raw)
+            frame = self._start(frame, raw)
         self._last = (reading.monotonic, raw)
         weight = frame.interval if frame.interval == frame.interval else 0.0
         self._add_means(frame.values, weight)
@@ -105,6 +120,22 @@ class RunSummary:
             key, value = summary_key(spec), self._value(frame, spec)
             if value == value and not value <= self._partial[key]:
                 self._partial[key] = value
+
+    def _start(self, frame: Frame, raw: List[float]) -> Frame:
+        """Take the run's start from the first frame, or from the launch when memmap started
+        the command: the first frame then stands for the time since the launch, with the
+        tree's rates over it from zero (derive), and the tree's flows count from zero."""
+        t = frame.reading.monotonic
+        self._first = (t, raw)
+        self._starts = [(t, v) for v in raw]
+        if self._launch is None or not self._launch[0] < t:
+            return frame
+        t0, wall0 = self._launch
+        zero = [0.0 if i in self._from_zero else NAN for i in range(len(frame.reading.values))]
+        self._first = (t0, raw)
+        self._starts = [(t0, 0.0) if i is not None and i in self._from_zero else start
+                        for i, start in zip(self._raw, self._starts)]
+        return derive(self.schema, Reading(t0, wall0, zero), frame.reading)
 
     def close(self) -> None:
         """Nothing to release: the report is read with result()."""
@@ -148,11 +179,11 @@ class RunSummary:
     def _throughput(self, key: str, k: int) -> Dict[str, float]:
         hist = self._hist.get(key)
         p95 = hist.quantile(0.95) if hist else NAN
-        if self._first is None or self._last is None or self._raw[k] is None:
+        if not self._starts or self._last is None or self._raw[k] is None:
             return {"mean_bytes_per_second": NAN, "p95_bytes_per_second": p95,
                     "total_bytes": NAN}
-        (t0, first), (t1, last) = self._first, self._last
-        total = last[k] - first[k]
+        (t0, first), (t1, last) = self._starts[k], self._last
+        total = last[k] - first
         return {"mean_bytes_per_second": total / (t1 - t0) if t1 > t0 else NAN,
                 "p95_bytes_per_second": p95, "total_bytes": total}
 
