@@ -9,7 +9,7 @@ from typing import List
 from memmap_tui import roles as R
 from memmap_tui.model import MetricSpec, counter, gauge, ratio_gauge
 
-from .threads import BUSY_THREAD_SHARE
+from .threads import BUSY_THREAD_SHARE, THREAD_SECONDS
 
 
 def process_specs() -> List[MetricSpec]:
@@ -92,15 +92,16 @@ def process_specs() -> List[MetricSpec]:
               "CPU of the tree's busiest thread over the last second, % of one core (100: a "
               "thread that never left the CPU; one loader thread at its limit).",
               label="busiest thread", pane=R.CPU, roles=(R.THREAD_MAX, tree),
-              key="busiest_thread_percent", rank=5),
+              key="busiest_thread_percent", rank=5, lag=THREAD_SECONDS),
         gauge(p, "top_process_cpu_percent", "percent",
               "CPU of the tree's busiest process over the last second, its threads summed, % of "
               "one core (200: two cores).",
               label="busiest proc", pane=R.CPU, roles=(R.PROCESS_MAX, tree),
-              notes=(("proc.top_process_busy_threads", "busy threads: {}"),), rank=6),
+              notes=(("proc.top_process_busy_threads", "busy threads: {}"),), rank=6,
+              lag=THREAD_SECONDS),
         gauge(p, "top_process_busy_threads", "count",
               f"Threads of the busiest process that used at least {BUSY_THREAD_SHARE:.0f} % of a "
               "core over the last second: several busy threads that together never pass one "
               "core are serialised, as by Python's GIL.",
-              label="busy threads", roles=(R.BUSY_THREADS, tree)),
+              label="busy threads", roles=(R.BUSY_THREADS, tree), lag=THREAD_SECONDS),
     ]

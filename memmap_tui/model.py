@@ -74,6 +74,10 @@ class MetricSpec:
     rank:   its place among its pane's rows, lower first; ties keep the schema's order.
     instead_of: a role; the metric is drawn only where no other metric has that role (a
             Jetson's unified RAM stands in for host RAM where the host collector is off).
+    lag:    seconds: a value measured once every `lag` seconds over the `lag` seconds before,
+            and held on the rows until the next measurement (the busiest thread, read once a
+            second), describes the time about `lag` before a row's; phases judge it there
+            (memmap_tui.phases). 0: a row's value is of its own interval.
     """
 
     name: str
@@ -96,6 +100,7 @@ class MetricSpec:
     notes: Notes = ()
     rank: int = 50
     instead_of: str = ""
+    lag: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in (GAUGE, COUNTER):
@@ -163,7 +168,7 @@ def gauge(
 ) -> MetricSpec:
     """A gauge named `<prefix>[.<device>].<quantity>`, the device also given as a label.
 
-    `meaning`: label, pane, roles, key, total, notes, rank, instead_of (see MetricSpec)."""
+    `meaning`: label, pane, roles, key, total, notes, rank, instead_of, lag (see MetricSpec)."""
     return MetricSpec(
         name=device_name(prefix, device, quantity),
         unit=unit,

@@ -6,7 +6,11 @@ the columns the diagnosis reads (bounded: past MAX_BUCKETS, neighbouring buckets
 the bucket doubles, so a week-long run costs the same memory as an hour). `phases()` judges each
 bucket with memmap_tui.verdict.diagnose, merges stretches shorter than PHASE_MIN into their
 neighbours (a blip is noise, not a phase), and gives each phase its span, its cause and the
-evidence, judged again over the whole phase. `memmap run`, `memmap report` and `memmap replay`
+evidence, judged again over the whole phase. A column measured over the second before and held
+(MetricSpec.lag: the busiest thread) counts in the bucket of the time it describes, `lag`
+before its row's: else the second after a loader turns from reading to compressing shows a
+busy tree with a quiet busiest thread, is judged `none`, and a 6 s phase could lose enough
+buckets to be merged away. `memmap run`, `memmap report` and `memmap replay`
 all cut a run this way.
 """
 
@@ -64,6 +68,9 @@ class Timeline:
         self._index = [schema.column_index[c] for c in self.columns]
         weights = count_weights(schema)  # a ratio weighs by its denominator's count
         self._counted_by = [schema.column_index.get(weights.get(c, ""), -1) for c in self.columns]
+        lags = [getattr(schema.spec(c), "lag", 0.0) for c in self.columns]
+        self._lagged = [(k, lag) for k, lag in enumerate(lags) if lag > 0]
+        self._now = [k for k, lag in enumerate(lags) if not lag > 0]
         self.bucket = bucket
         self.origin: Optional[float] = None
         self._buckets: List[_Bucket] = []
@@ -85,13 +92,35 @@ class Timeline:
                 self._coarsen()
         last = self._buckets[-1]
         last.end = at
-        for k, (i, by) in enumerate(zip(self._index, self._counted_by)):
-            v = values[i]
-            if v == v:
-                w = weight if by < 0 else weight * values[by]
-                if w > 0.0:
-                    last.sums[k] += v * w
-                    last.weights[k] += w
+        for k in self._now:
+            self._put(last, k, values, weight)
+        for k, lag in self._lagged:
+            earlier = self._bucket_at(at - lag)
+            if earlier is not None:
+                self._put(earlier, k, values, weight)
+
+    def _put(self, bucket: _Bucket, k: int, values: Sequence[float], weight: float) -> None:
+        v = values[self._index[k]]
+        if v == v:
+            by = self._counted_by[k]
+            w = weight if by < 0 else weight * values[by]
+            if w > 0.0:
+                bucket.sums[k] += v * w
+                bucket.weights[k] += w
+
+    def _bucket_at(self, at: float) -> Optional[_Bucket]:
+        """The bucket that holds the time `at` (seconds from the origin), None before the
+        first; buckets are few seconds apart here, so the search from the end is short."""
+        if at < 0:
+            return None
+        key = math.floor(at / self.bucket)
+        for b in reversed(self._buckets):
+            found = math.floor(b.start / self.bucket)
+            if found == key:
+                return b
+            if found < key:
+                return None  # a gap in the run: nothing there
+        return None
 
     def _coarsen(self) -> None:
         """Merge neighbouring buckets pairwise and double the bucket's length."""
@@ -153,7 +182,10 @@ def _span(run: List[Any], buckets: Sequence[_Bucket], bucket: float) -> float:
 def _merge_short(runs: List[List[Any]], buckets: Sequence[_Bucket], bucket: float,
                  minimum: float) -> List[List[Any]]:
     """Fold the shortest stretch under `minimum` into a neighbour until none is left: into both
-    when they share a cause, else into the longer one."""
+    when they share a cause, else into the shorter one. A short stretch between two causes is
+    mostly a transition (a bucket that holds the end of one phase and the start of the next):
+    given to the shorter side it keeps a phase near the minimum whole, where the longer side
+    would take its edges from it, again at the other end, until it fell under the minimum."""
     runs = [list(r) for r in runs]
     while len(runs) > 1:
         spans = [_span(r, buckets, bucket) for r in runs]
@@ -165,7 +197,7 @@ def _merge_short(runs: List[List[Any]], buckets: Sequence[_Bucket], bucket: floa
         if left is not None and right is not None and left[0] == right[0]:
             left[2] = right[2]
             del runs[i:i + 2]
-        elif right is None or (left is not None and spans[i - 1] >= spans[i + 1]):
+        elif right is None or (left is not None and spans[i - 1] <= spans[i + 1]):
             assert left is not None
             left[2] = runs[i][2]
             del runs[i]
