@@ -257,7 +257,7 @@ def _calls(read: Dict[str, Any]) -> str:
     calls = read["calls"]
     return (f"  {'':<9} {fmt_count(calls['calls_per_second'])} read calls/s of "
             f"{fmt_bytes(calls['bytes_per_call'])}; {fmt_percent(read['page_cache_percent'])} "
-            "of the bytes read came from the page cache")
+            "of the bytes read not from storage (page cache, pipes, sockets)")
 
 
 def _cpu(cpu: Dict[str, float]) -> str:
