@@ -59,7 +59,7 @@ class RunSummary:
         self._growth = Growth()
         self._growth_spec: Optional[MetricSpec] = None
         self._processes: Optional[MetricSpec] = None
-        self._first: Optional[Tuple[float, List[float]]] = None
+        self._began: Optional[float] = None  # when the run began (monotonic)
         self._last: Optional[Tuple[float, List[float]]] = None
         self._gpu_peak = NAN
         self._gpu_scope = ""
@@ -104,7 +104,7 @@ class RunSummary:
         self.frames += 1
         reading = frame.reading
         raw = [reading.values[i] if i is not None else NAN for i in self._raw]
-        if self._first is None:
+        if self._began is None:
             frame = self._start(frame, raw)
         self._last = (reading.monotonic, raw)
         weight = frame.interval if frame.interval == frame.interval else 0.0
@@ -125,14 +125,13 @@ class RunSummary:
         """Take the run's start from the first frame, or from the launch when memmap started
         the command: the first frame then stands for the time since the launch, with the
         tree's rates over it from zero (derive), and the tree's flows count from zero."""
-        t = frame.reading.monotonic
-        self._first = (t, raw)
+        t = self._began = frame.reading.monotonic
         self._starts = [(t, v) for v in raw]
         if self._launch is None or not self._launch[0] < t:
             return frame
         t0, wall0 = self._launch
+        self._began = t0
         zero = [0.0 if i in self._from_zero else NAN for i in range(len(frame.reading.values))]
-        self._first = (t0, raw)
         self._starts = [(t0, 0.0) if i is not None and i in self._from_zero else start
                         for i, start in zip(self._raw, self._starts)]
         return derive(self.schema, Reading(t0, wall0, zero), frame.reading)
@@ -197,7 +196,8 @@ class RunSummary:
         flows = {key: self._throughput(key, k) for k, (key, _) in enumerate(self._flows)}
         share, source = waiting_share(window, self.schema)
         head = diagnose(window, self.schema)
-        elapsed = self._last[0] - self._first[0] if self._first and self._last else 0.0
+        elapsed = (self._last[0] - self._began
+                   if self._began is not None and self._last is not None else 0.0)
         section = {f"{s}.{k}": flows.get(f"{s}.{k}") or _no_flow() for s, k, _ in TREE_FLOWS}
         calls = flows.get("read.count", {})
         read_calls = dict(section["read.calls"],
