@@ -77,7 +77,9 @@ def _weight(spec: MetricSpec) -> str:
     window (memmap_tui.figures.count_weights); "" when it is no ratio of a count."""
     name = denominator(spec)
     base = _template_named(name) if name else None
-    return base.column or "" if base is not None and is_count_rate(base) else ""
+    if base is None or not is_count_rate(base):
+        return ""
+    return base.column or ""
 
 
 @functools.lru_cache(maxsize=1)

@@ -70,7 +70,7 @@ def count_weights(schema: Schema) -> Dict[str, str]:
         return cached
     found: Dict[str, str] = {}
     for spec in schema.column_specs:
-        if not spec.column:
+        if not spec.column:  # (column_specs all have one; this tells the type checker)
             continue
         if spec.weight:
             if spec.weight in schema.column_index:
@@ -82,6 +82,22 @@ def count_weights(schema: Schema) -> Dict[str, str]:
             found[spec.column] = base.column  # type: ignore[union-attr,assignment]
     schema._count_weights = found  # type: ignore[attr-defined]
     return found
+
+
+def count_positions(schema: Schema, columns: Sequence[str]) -> List[int]:
+    """Per column of `columns`, the frame position of the count that weighs it, or -1: for the
+    running aggregates that keep sums and weights per column (the run summary, phases)."""
+    weights = count_weights(schema)
+    return [schema.column_index.get(weights.get(c, ""), -1) for c in columns]
+
+
+def weight_in(values: Sequence[float], by: int, seconds: float) -> float:
+    """What a frame's value weighs in a time-weighted aggregate: its `seconds`, times the
+    count in position `by` of `values` for a ratio (count_positions); NaN counts weigh 0."""
+    if by < 0:
+        return seconds
+    w = seconds * values[by]
+    return w if w > 0.0 else 0.0
 
 
 class Figures:

@@ -20,7 +20,7 @@ import math
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 from . import thresholds as T
-from .figures import count_weights
+from .figures import count_positions, weight_in
 from .model import Schema
 from .verdict import Verdict, diagnose, needed_columns
 
@@ -66,8 +66,7 @@ class Timeline:
         self.schema = schema
         self.columns = needed_columns(schema)
         self._index = [schema.column_index[c] for c in self.columns]
-        weights = count_weights(schema)  # a ratio weighs by its denominator's count
-        self._counted_by = [schema.column_index.get(weights.get(c, ""), -1) for c in self.columns]
+        self._counted_by = count_positions(schema, self.columns)  # a ratio: by its count
         lags = [getattr(schema.spec(c), "lag", 0.0) for c in self.columns]
         self._lagged = [(k, lag) for k, lag in enumerate(lags) if lag > 0]
         self._now = [k for k, lag in enumerate(lags) if not lag > 0]
@@ -102,8 +101,7 @@ class Timeline:
     def _put(self, bucket: _Bucket, k: int, values: Sequence[float], weight: float) -> None:
         v = values[self._index[k]]
         if v == v:
-            by = self._counted_by[k]
-            w = weight if by < 0 else weight * values[by]
+            w = weight_in(values, self._counted_by[k], weight)
             if w > 0.0:
                 bucket.sums[k] += v * w
                 bucket.weights[k] += w

@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from .. import roles as R
 from ..derive import derive
-from ..figures import count_weights, gpu_utilisation
+from ..figures import count_positions, gpu_utilisation, weight_in
 from ..model import COUNTER, Frame, MetricSpec, Reading, Schema, summary_key
 from ..phases import Timeline
 from ..tables import tree_gpu_memory_bytes
@@ -79,8 +79,7 @@ class RunSummary:
         self.schema = schema
         n = len(schema.columns)
         self._sums, self._weights = array("d", [0.0] * n), array("d", [0.0] * n)
-        weights = count_weights(schema)
-        self._counted_by = [schema.column_index.get(weights.get(c, ""), -1) for c in schema.columns]
+        self._counted_by = count_positions(schema, schema.columns)
         tree = [(f"{section}.{kind}", schema.first(role, R.TREE))
                 for section, kind, role in TREE_FLOWS]
         tree.append(("read.count", schema.first(R.READ_CALLS, R.TREE)))
@@ -145,7 +144,7 @@ class RunSummary:
         sums, weights = self._sums, self._weights
         for i, (v, by) in enumerate(zip(values, self._counted_by)):
             if v == v:
-                w = weight if by < 0 else weight * values[by]  # a ratio: by its count
+                w = weight_in(values, by, weight)  # a ratio: by its count
                 if w > 0.0:
                     sums[i] += v * w
                     weights[i] += w
