@@ -33,13 +33,22 @@ enabled for the job's cgroup (v2), else the disk columns are absent.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from memmap_tui import roles as R
-from memmap_tui.collector import Availability, Collector, CollectorError, CollectorOptions
+from memmap_tui.collector import (
+    Availability,
+    BatchPart,
+    Collector,
+    CollectorError,
+    CollectorOptions,
+)
+from memmap_tui.fieldread import AFTER_PAREN
 from memmap_tui.model import DEVICE, MetricSpec, counter, gauge
 
 from .cgroupfs import (
@@ -61,8 +70,21 @@ from .procfs import alive
 
 LIMIT_SECONDS = 1.0  # limits and quotas are read at most this often
 UNLIMITED_V1 = float(2**62)  # v1 prints "no limit" as PAGE_COUNTER_MAX pages, near 2^63
+PSI_TOTAL_TOKEN = 8  # "some avg10=0.00 avg60=0.00 avg300=0.00 total=1234": total's number
+_OPENS = itertools.count()
 PSI = (("io", "some"), ("io", "full"), ("memory", "some"), ("memory", "full"),
        ("cpu", "some"), ("cpu", "full"))
+
+
+@dataclass
+class Batched:
+    """A group's reads as FieldReader files and rules (its slots counted from 0), and its
+    values from a row of them: how a batch of ticks reads the group (batch_part)."""
+
+    files: List[Tuple[str, int]]
+    rules: List[Tuple[int, str, int, int, float]]
+    width: int
+    values: Callable[[Sequence[float]], List[float]]
 
 
 class CgroupCollector(Collector):
@@ -77,6 +99,8 @@ class CgroupCollector(Collector):
         self.disks: Dict[str, str] = {}
         self._specs: List[MetricSpec] = []
         self._readers: List[Callable[[float], List[float]]] = []
+        self._batched: List[Optional[Batched]] = []  # per reader: its reads as rules, if it can
+        self._opened = -1
         self._files: Dict[str, KernFiles] = {}
         self._limits = (NAN, NAN)
         self._limits_due = -math.inf
@@ -123,10 +147,11 @@ class CgroupCollector(Collector):
             self.dirs, why = self._probed, ""  # it exited since the probe: its cgroup lives on
         if why:
             raise CollectorError(f"cgroup: {why}")
-        self._specs, self._readers = [], []
+        self._specs, self._readers, self._batched = [], [], []
         self._limits_due = -math.inf
         for add in (self._add_memory, self._add_cpu, self._add_psi, self._add_io):
             add()
+        self._opened = next(_OPENS)
 
     def close(self) -> None:
         for files in self._files.values():
@@ -135,13 +160,17 @@ class CgroupCollector(Collector):
 
     def collect(self) -> Sequence[float]:
         now = self.clock()
-        if now >= self._limits_due:
-            self._limits_due = now + LIMIT_SECONDS
-            self._limits = (self._memory_limit(), self._cpu_quota())
+        self._refresh_limits(now)
         values: List[float] = []
         for read in self._readers:
             values += read(now)
         return values
+
+    def _refresh_limits(self, now: float) -> None:
+        """The limits and the quota, at most once a second."""
+        if now >= self._limits_due:
+            self._limits_due = now + LIMIT_SECONDS
+            self._limits = (self._memory_limit(), self._cpu_quota())
 
     def _dir(self, directory: str) -> KernFiles:
         found = self._files.get(directory)
@@ -149,9 +178,38 @@ class CgroupCollector(Collector):
             found = self._files[directory] = KernFiles(directory)
         return found
 
-    def _add(self, specs: List[MetricSpec], read: Callable[[float], List[float]]) -> None:
+    def _add(self, specs: List[MetricSpec], read: Callable[[float], List[float]],
+             batched: Optional[Batched] = None) -> None:
         self._specs += specs
         self._readers.append(read)
+        self._batched.append(batched)
+
+    def batch_part(self, now: float) -> Optional[BatchPart]:
+        """Every group's reads as rules; None when a group cannot be read by rules (io.stat's
+        device keys). The limits (read at most once a second, as files that rarely change) are
+        read in a replay when due, up to half a second after the tick they are stamped with."""
+        if any(b is None for b in self._batched):
+            return None
+        files: List[Tuple[str, int]] = []
+        rules: List[Tuple[int, str, int, int, float]] = []
+        stretches: List[Tuple[int, Batched]] = []
+        width = 0
+        for b in self._batched:
+            assert b is not None
+            rules += [(f + len(files), key, token, slot + width, coef)
+                      for f, key, token, slot, coef in b.rules]
+            files += b.files
+            stretches.append((width, b))
+            width += b.width
+
+        def replay(tick: float, values: Sequence[float], _states: bytes) -> List[float]:
+            self._refresh_limits(tick)
+            out: List[float] = []
+            for start, b in stretches:
+                out += b.values(values[start:start + b.width])
+            return out
+
+        return BatchPart(("cgroup", self._opened), files, rules, width, replay)
 
     # -- memory ------------------------------------------------------------------------------
     def _add_memory(self) -> None:
@@ -165,13 +223,18 @@ class CgroupCollector(Collector):
         else:
             return
 
-        def read(_: float) -> List[float]:
-            current, limit = files.number(used), self._limits[0]
+        def values(current: float, oom: float) -> List[float]:
+            limit = self._limits[0]
             share = 100.0 * current / limit if limit > 0 else NAN
-            oom = keyed_numbers(files.read(events)).get(oom_key, NAN)
             return [current, limit, share, oom]
 
-        self._add(_memory_specs(), read)
+        def read(_: float) -> List[float]:
+            return values(files.number(used), keyed_numbers(files.read(events)).get(oom_key, NAN))
+
+        batched = Batched([(files.path(used), AFTER_PAREN), (files.path(events), 0)],
+                          [(0, "", 0, 0, 1.0), (1, oom_key, 1, 1, 1.0)], 2,
+                          lambda row: values(row[0], row[1]))
+        self._add(_memory_specs(), read, batched)
 
     def _memory_limit(self) -> float:
         d = self.dirs
@@ -216,7 +279,31 @@ class CgroupCollector(Collector):
             periods, throttled, spent = (throttling.get(k, NAN) for k in keys)
             return [used, self._limits[1], periods, throttled, spent * unit]
 
-        self._add(_cpu_specs(), read)
+        # as rules: CPU used from the source read() takes it from, then the CFS counters
+        files: List[Tuple[str, int]] = []
+        rules: List[Tuple[int, str, int, int, float]] = []
+        if "usage_usec" in v2_stat and v2 is not None:
+            files.append((v2.path("cpu.stat"), 0))
+            rules.append((0, "usage_usec", 1, 0, 1e-6))
+        elif acct is not None:
+            files.append((acct.path("cpuacct.usage"), AFTER_PAREN))
+            rules.append((0, "", 0, 0, 1e-9))
+        used_slots = len(rules)
+        if cfs is not None:
+            path = cfs.path("cpu.stat")
+            if path not in [f for f, _ in files]:
+                files.append((path, 0))
+            at = [f for f, _ in files].index(path)
+            rules += [(at, key, 1, used_slots + i, coef)
+                      for i, (key, coef) in enumerate(zip(keys, (1.0, 1.0, unit)))]
+
+        def batched_values(row: Sequence[float]) -> List[float]:
+            used = row[0] if used_slots else NAN
+            periods, throttled, spent = row[used_slots:] if cfs is not None else (NAN,) * 3
+            return [used, self._limits[1], periods, throttled, spent]
+
+        self._add(_cpu_specs(), read,
+                  Batched(files, sorted(rules), len(rules), batched_values))
 
     def _cpu_quota(self) -> float:
         """The quota as a percent of one core (200 = two CPUs), the lowest on the way up."""
@@ -250,7 +337,12 @@ class CgroupCollector(Collector):
             texts = {r: files.read(f"{r}.pressure") for r in {r for r, _ in present}}
             return [psi_total(texts[r], k) for r, k in present]
 
-        self._add([_psi_spec(r, k) for r, k in present], read)
+        resources = sorted({r for r, _ in present})
+        rules = sorted((resources.index(r), k, PSI_TOTAL_TOKEN, slot, 1e-6)
+                       for slot, (r, k) in enumerate(present))
+        batched = Batched([(files.path(f"{r}.pressure"), 0) for r in resources], rules,
+                          len(present), list)
+        self._add([_psi_spec(r, k) for r, k in present], read, batched)
 
     # -- I/O per disk ------------------------------------------------------------------------
     def _add_io(self) -> None:

@@ -35,12 +35,19 @@ in later is not seen until restart).
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from memmap_tui import roles as R
-from memmap_tui.collector import Availability, Collector, CollectorError, CollectorOptions
+from memmap_tui.collector import (
+    Availability,
+    BatchPart,
+    Collector,
+    CollectorError,
+    CollectorOptions,
+)
 from memmap_tui.fieldread import RowPlan
 from memmap_tui.model import DEVICE, MetricSpec, counter, gauge
 
@@ -115,6 +122,9 @@ def _looks_like_partition(name: str, names: Sequence[str]) -> bool:
     return parent in names and parent != name
 
 
+_OPENS = itertools.count()
+
+
 class HostCollector(Collector):
     """Whole-machine metrics from /proc (see the module docstring).
 
@@ -132,6 +142,7 @@ class HostCollector(Collector):
         self._specs: List[MetricSpec] = []
         self._plan = RowPlan()
         self._reader: Any = None
+        self._opened = -1
         self._row: Any = None
         self.disks: List[str] = []
         self.cpus: List[int] = []
@@ -169,6 +180,7 @@ class HostCollector(Collector):
         self._add_pressure()
         self._reader = self._plan.reader(self.reader_class)
         self._row = self._plan.new_row()
+        self._opened = next(_OPENS)  # names this plan's files for a batch (batch_part)
 
     def metrics(self) -> List[MetricSpec]:
         return list(self._specs)
@@ -190,6 +202,14 @@ class HostCollector(Collector):
 
     def native_reader(self) -> Any:
         return self._reader
+
+    def batch_part(self, now: float) -> Optional[BatchPart]:
+        """Every tick is the plan's read alone: its slots are the values."""
+        if self._reader is None:
+            return None
+        plan = self._plan
+        return BatchPart(("host", self._opened), plan.files, sorted(plan.rules, key=lambda r: r[0]),
+                         max(plan.width, 1), _as_read)
 
     def close(self) -> None:
         if self._reader is not None:
@@ -448,3 +468,8 @@ def _net_rows(text: str) -> Dict[str, tuple]:
         if sep and len(fields) >= 9:
             rows[name.strip()] = (float(fields[0]), float(fields[8]))
     return rows
+
+
+def _as_read(now: float, values: Sequence[float], states: bytes) -> Sequence[float]:
+    """A batched tick's values: the row as read."""
+    return values

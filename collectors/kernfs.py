@@ -69,6 +69,9 @@ class KernFiles:
             found = self._files[name] = KernFile(os.path.join(self.directory, name))
         return found
 
+    def path(self, name: str) -> str:
+        return os.path.join(self.directory, name)
+
     def read(self, name: str) -> Optional[str]:
         return self.file(name).read()
 

@@ -51,6 +51,7 @@ smaps_rollup of another user's process need ptrace access and are then reported 
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -60,11 +61,14 @@ from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 from memmap_tui.collector import (
     Availability,
+    BatchDrift,
+    BatchPart,
     Collector,
     CollectorError,
     CollectorOptions,
     SourceEnded,
 )
+from memmap_tui.fieldread import AFTER_PAREN
 from memmap_tui.model import MetricSpec
 from memmap_tui.units import fmt_exit
 
@@ -81,6 +85,7 @@ log = logging.getLogger("memmap_tui.process")
 
 NAN = math.nan
 EXITED_ROW_SECONDS = 10.0
+LAST_PID_TOKEN = 4  # /proc/loadavg: "0.20 0.18 0.12 1/80 11206": the last PID handed out
 # live processes, RSS bytes, threads, in D state, and their page faults as /proc reads them
 # (minor and major, reaped children's included; not the tree's fold-corrected totals)
 Tally = Tuple[int, float, float, int, float]
@@ -124,6 +129,7 @@ class ProcessCollector(Collector):
         self._sums: Optional[Tuple[float, ...]] = None  # _member_sums(), while it holds
         self._sums_key = -1
         self._memory_key: Optional[Tuple[float, ...]] = None  # _moved()'s tally, the tick before
+        self._part: Optional[BatchPart] = None  # batch_part()'s, while its tree and names hold
 
     @property
     def smaps_reads(self) -> int:
@@ -235,9 +241,54 @@ class ProcessCollector(Collector):
         ticks = self._ticks
         ticks.start()
         self._finder.poll(now)
-        on = self._delay_accounting(now)
         tree = ticks.tree_for_tick(self.members) if self.tree_reads else None
-        read = tree.read(now) if tree is not None else False
+        return self._count(now, tree, tree.read(now) if tree is not None else False)
+
+    def batch_part(self, now: float) -> Optional[BatchPart]:
+        """The coming ticks in a batch, while the tree holds still (the last tick was counted
+        from its one read): its stat and io files and /proc/loadavg, whose last PID must not
+        move (else a process may have been born: the tick is ours, to look), and each
+        process's name (an exec or an exit ends the batch too). Until the busiest thread is
+        due again (the last tick's replay reads the threads, a millisecond or two after that
+        tick's read), or the finder's full scan (the next tick is then live). A replayed tick
+        counts as collect() would, from the batch's read; the open files (once a second per
+        process) are counted when the batch is replayed, within half a second of the tick they
+        are stamped with."""
+        finder, tree = self._finder, self._ticks.batchable()
+        if finder is None or tree is None or self.ended is not None or now >= finder.next_full:
+            return None
+        last_pid = finder.batch_hold()
+        if last_pid is None:
+            return None
+        key = ("process", id(self), self._ticks.built)
+        cached = self._part
+        if cached is None or cached.key != key or cached.names is None or any(
+                name is not None and head[:-1] != name
+                for head, name in zip(tree.heads, cached.names)):
+            files = list(tree.files)
+            files.append((os.path.join(self.proc_root, "loadavg"), AFTER_PAREN))
+            cached = self._part = BatchPart(
+                key, files, list(tree.rules) + [(len(tree.files), "", LAST_PID_TOKEN, tree.width,
+                                                 1.0)],
+                tree.width + 1, functools.partial(self._replay, tree),
+                names=[h[:-1] if h else None for h in tree.heads] + [None])
+        cached.hold = [(tree.width, float(last_pid))]
+        cached.until = min(self._threads_at + THREAD_SECONDS, finder.next_full)
+        return cached
+
+    def _replay(self, tree: TreeRead, now: float, values: Sequence[float],
+                states: bytes) -> Sequence[float]:
+        """One tick of a batch (see batch_part): as collect(), from the batch's read."""
+        if self._ticks.tree is not tree:
+            raise BatchDrift("process: the tree's reader changed during a batch")
+        self._ticks.start()
+        tree.take(now, values[:tree.width], states)
+        return self._count(now, tree, True)
+
+    def _count(self, now: float, tree: Optional[TreeRead], read: bool) -> List[float]:
+        """Count the tick read at `now` (from the tree's read, when `read`)."""
+        ticks = self._ticks
+        on = self._delay_accounting(now)
         if tree is not None and read and ticks.steady(tree, on == self._delay_was_on):
             alive, tally = self._tree_tick(tree, on)
         else:

@@ -78,6 +78,16 @@ class NewProcesses:
                 break
             pids = rest
 
+    @property
+    def next_full(self) -> float:
+        """When the next full scan is due (monotonic seconds)."""
+        return self._next_full
+
+    def batch_hold(self) -> Optional[int]:
+        """The last PID seen, when no PID waits to be probed again: ticks may be batched while
+        the kernel hands out no new one (None: the next tick must poll)."""
+        return self._last if self._fd is not None and not self._retry else None
+
     def poll(self, now: float) -> None:
         """Per tick: find the processes born since the last call."""
         if now >= self._next_full:

@@ -90,6 +90,7 @@ class TreeRead:
                 files.append((os.path.join(m.files.base, "io"), 0))
                 rules += [(len(files) - 1, key, token, slot * n + i, coef)
                           for _, key, token, slot, coef in IO_RULES]
+        self.files, self.rules, self.width = files, rules, n * TICK_WIDTH  # a batch reads them too
         self._io_slots: Optional[List[List[int]]] = None  # per io field, when not all read io
         if not all(self.reads_io):
             readers = [i for i, reads in enumerate(self.reads_io) if reads]
@@ -101,6 +102,7 @@ class TreeRead:
         self._sum_rows = (array("d", [NAN]) * TICK_WIDTH, array("d", [NAN]) * TICK_WIDTH)
         self.values: Sequence[float] = []
         self.heads: List[bytes] = []
+        self._states = b""  # the state letters of the heads as a batch gave them (take)
         self.sums: Sequence[float] = []
         self.time = NAN
         self.last: Optional[Sequence[float]] = None  # the read before, for steady() and growth
@@ -114,18 +116,37 @@ class TreeRead:
     def read(self, now: float) -> bool:
         """Read every member's files; False when one failed (a process vanished, or its io
         turned unreadable): the per-member way then finds out which."""
-        rows, sum_rows = self._rows, self._sum_rows
-        row = rows[1] if self.values is rows[0] else rows[0]  # not this read's: the one before
+        row = self._spare_row()
         try:
             self.reader.read(row)
         except OSError:
             self.last = None
             return False
+        self._took(now, row, self.reader.heads())
+        self._states = b""  # heads of a read: a batch's next take makes its own
+        return True
+
+    def take(self, now: float, values: Any, states: bytes) -> None:
+        """Take a read that a batch made of these files (memmap_tui/batch.py): `values` in
+        this reader's slot layout, `states` each file's state letter (the names were held)."""
+        row = self._spare_row()
+        memoryview(row)[:] = values  # a float64 memoryview of the batch row
+        heads = self.heads
+        if states != self._states:  # a state letter changed: heads as the reader gives them
+            heads = [h[:-1] + states[i:i + 1] if h else h for i, h in enumerate(heads)]
+            self._states = states
+        self._took(now, row, heads)
+
+    def _spare_row(self) -> Any:
+        rows = self._rows
+        return rows[1] if self.values is rows[0] else rows[0]  # not this read's: the one before
+
+    def _took(self, now: float, row: Any, heads: List[bytes]) -> None:
+        sum_rows = self._sum_rows
         self.last, self.last_heads, self.last_sums, self.last_time = (
             self.values or None, self.heads, self.sums, self.time)
-        self.values, self.heads, self.time = row, self.reader.heads(), now
+        self.values, self.heads, self.time = row, heads, now
         self.sums = self._sums(row, sum_rows[1] if self.last_sums is sum_rows[0] else sum_rows[0])
-        return True
 
     def _sums(self, v: Sequence[float], sums: Any) -> Any:
         """Each field summed over the members into `sums` (io over those that read it; NaN
@@ -188,9 +209,11 @@ class TreeRead:
 
     def rss_and_threads(self) -> tuple:
         """(RSS bytes, threads) summed over the tree; each member's RSS is handed on."""
-        n = self.n
-        for m, pages in zip(self.members, self.values[RSS_PAGES * n:(RSS_PAGES + 1) * n]):
-            m.rss_bytes = pages * PAGE_BYTES
+        n, last = self.n, self.last
+        rss = self.values[RSS_PAGES * n:(RSS_PAGES + 1) * n]
+        if last is None or rss != last[RSS_PAGES * n:(RSS_PAGES + 1) * n]:
+            for m, pages in zip(self.members, rss):
+                m.rss_bytes = pages * PAGE_BYTES
         return self.sums[RSS_PAGES] * PAGE_BYTES, self.sums[THREADS]
 
     def faults(self) -> float:
@@ -250,6 +273,8 @@ class TreeTicks:
         self.tree: Optional[TreeRead] = None
         self.changed = False   # members came or went this tick
         self.counted = 0       # ticks counted by the tree alone
+        self.alone = False     # this tick (the last) was counted by the tree alone
+        self.built = 0         # trees built so far: names the tree's files for a batch
         self._quiet = False    # no member came or went the tick before
         self._calm = False     # no zombie, no fold pending
         self._ahead = False    # the tree counted ticks the members have not seen
@@ -261,7 +286,12 @@ class TreeTicks:
         self._quiet = self._calm = self._ahead = self.changed = False
 
     def start(self) -> None:
-        self.changed = False
+        self.changed = self.alone = False
+
+    def batchable(self) -> Optional[TreeRead]:
+        """The tree, when the coming ticks may be read in a batch and replayed: the last tick
+        was counted by the tree alone (nothing came, went or was pending)."""
+        return self.tree if self.alone and self._calm and self.tree is not None else None
 
     def tree_for_tick(self, members: Dict[int, Member]) -> Optional[TreeRead]:
         """The tree reader for this tick, built now if the members held still."""
@@ -271,6 +301,7 @@ class TreeTicks:
         try:
             self.tree = TreeRead(list(members.values()),
                                  self.reader_class or fieldread.FieldReader)
+            self.built += 1
         except OSError:
             self.tree = None  # one just vanished: the per-member tick finds out which
         return self.tree
@@ -280,7 +311,7 @@ class TreeTicks:
         return self._calm and not self.changed and delay_unswitched and tree.steady()
 
     def counted_alone(self) -> None:
-        self._ahead = True
+        self._ahead = self.alone = True
         self.counted += 1
 
     def ahead(self) -> Optional[TreeRead]:

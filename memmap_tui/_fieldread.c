@@ -34,10 +34,19 @@
  * first tick of a schedule after a read() does too.
  *
  * read_schedule() runs without the GIL. While it runs, the reader is busy: read, head, close,
- * __init__ and another read_schedule raise RuntimeError instead of sharing its buffers and
- * files; cancel() and wake_fd() stay usable (they are how a batch is ended). After close(),
+ * __init__, guard and another read_schedule raise RuntimeError instead of sharing its buffers
+ * and files; cancel() and wake_fd() stay usable (they are how a batch is ended). After close(),
  * read() and read_schedule() raise ValueError. An OSError from a read names the file (as given)
  * in its filename.
+ *
+ * A guard (guard(hold, names)) ends a batch before the first tick at which something the caller
+ * must see at once happened, rather than reading on: a held slot no longer holds its value (the
+ * last PID the kernel handed out moved: a process may have been born), an AFTER_PAREN file's head
+ * no longer starts with its expected "PID (name) " (an exec, a recycled PID) or its state is Z or
+ * X (the process exited), or a read failed (the process is gone). That tick is read but not
+ * counted (`done` stops before it, `next_tick` is its own) and stopped() says why; a guarded
+ * batch never raises for a failed read. read_schedule's optional seventh argument takes each
+ * tick's state letters: one byte per file (0 for a file without a head), file_count per tick.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -68,6 +77,7 @@
 typedef struct {
     int fd;
     int key_token;
+    int tokens;     /* tokens of a line its rules can use (their largest token + 1, at least 1) */
     Py_ssize_t first_rule;
     Py_ssize_t rule_count;
     size_t need;    /* bytes to ask for next time; 0 = the whole file */
@@ -77,6 +87,9 @@ typedef struct {
     unsigned char first[32]; /* a bit for the first byte of each rule's key */
     Py_ssize_t head_len;     /* AFTER_PAREN: this file's head, as of its last read */
     char head[MAX_HEAD];
+    int guarded;             /* guard(): the head must be `expect`, then one state byte */
+    Py_ssize_t expect_len;
+    char expect[MAX_HEAD];
 } File;
 
 typedef struct {
@@ -111,7 +124,14 @@ typedef struct {
     char head[MAX_HEAD];             /* of the last AFTER_PAREN file read: "PID (name) S" */
     Py_ssize_t head_len;
     PyObject *failed;                /* the name of the file whose read failed last */
+    int armed;                       /* guard() set: a batch stops at a change (STOP_*) */
+    int stopped;                     /* why the last read_schedule stopped early, 0 if not */
+    Py_ssize_t hold_count;           /* guard(): slots that must keep their values */
+    Py_ssize_t *hold_slots;
+    double *hold_values;
 } FieldReader;
+
+enum { STOP_NONE = 0, STOP_HOLD = 1, STOP_HEAD = 2, STOP_FAILED = 3 };
 
 static locale_t c_locale; /* strtod_l's: a '.' whatever LC_NUMERIC says, as float() reads */
 
@@ -360,9 +380,9 @@ static void parse_file(FieldReader *self, File *f, const char *text, size_t len)
     const char *ts[MAX_TOKENS], *te[MAX_TOKENS];
     const char *end = text + len;
     if (f->key_token < 0) { /* tokens after the last ')' */
-        const char *p = end;
-        while (p > text && p[-1] != ')') p--;
-        int n = tokenize(p, end, ts, te, MAX_TOKENS);
+        const char *close = len > 0 ? memrchr(text, ')', len) : NULL;
+        const char *p = close ? close + 1 : text;
+        int n = tokenize(p, end, ts, te, f->tokens);
         const char *head_end = n > 0 ? te[0] : p;
         self->head_len = head_end - text < MAX_HEAD ? head_end - text : MAX_HEAD;
         memcpy(self->head, text, (size_t)self->head_len);
@@ -387,7 +407,7 @@ static void parse_file(FieldReader *self, File *f, const char *text, size_t len)
             if (!wanted(self, f, key, key_len)) key_len = 0;
         }
         if (key_len > 0) {
-            int n = tokenize(line, stop, ts, te, MAX_TOKENS);
+            int n = tokenize(line, stop, ts, te, f->tokens);
             left -= apply_rules(self, f, ts, te, n, key, key_len, (size_t)(stop - text));
         }
         if (!nl) break;
@@ -647,27 +667,77 @@ static int schedule_args(PyObject *args, Schedule *s) {
     return 0;
 }
 
+/* Whether the row just read breaks the guard (STOP_HOLD, STOP_HEAD) or not (0); writes each
+ * file's state letter into states (file_count bytes) when given. */
+static int guard_breaks(const FieldReader *self, const double *row, unsigned char *states) {
+    for (Py_ssize_t h = 0; h < self->hold_count; h++)
+        if (!(row[self->hold_slots[h]] == self->hold_values[h])) return STOP_HOLD;
+    int why = STOP_NONE;
+    for (Py_ssize_t i = 0; i < self->file_count; i++) {
+        const File *f = &self->files[i];
+        unsigned char state =
+            f->key_token < 0 && f->head_len > 0 ? (unsigned char)f->head[f->head_len - 1] : 0;
+        if (states) states[i] = state;
+        if (f->guarded && why == STOP_NONE &&
+            (f->head_len != f->expect_len + 1 ||
+             memcmp(f->head, f->expect, (size_t)f->expect_len) != 0 ||
+             state == 'Z' || state == 'X'))
+            why = STOP_HEAD;
+    }
+    return why;
+}
+
+/* a * b bytes, or -1 when that would not fit in a Py_ssize_t (a, b >= 0). */
+static Py_ssize_t bytes_of(Py_ssize_t a, Py_ssize_t b) {
+    if (a == 0 || b == 0) return 0;
+    return a > PY_SSIZE_T_MAX / b ? -1 : a * b;
+}
+
+/* read_schedule's optional states buffer: None (0: no view held), or a writable C-contiguous
+ * buffer of single bytes, at least `want` of them (1: the view is held). -1 with an error. */
+static int get_states(PyObject *obj, Py_buffer *view, Py_ssize_t want, const char *where) {
+    if (obj == Py_None) return 0;
+    if (PyObject_GetBuffer(obj, view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_TypeError) && !PyErr_ExceptionMatches(PyExc_BufferError))
+            return -1;
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "%s: states must be None or a writable bytes buffer of "
+                     "%zd bytes, not %s", where, want, type_name(obj));
+        return -1;
+    }
+    if (view->itemsize != 1 || view->len < want) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_ValueError, "%s: states must be a writable bytes buffer of %zd bytes",
+                     where, want);
+        return -1;
+    }
+    return 1;
+}
+
 /*
- * read_schedule(rows, stamps, start, interval, tick, count) -> (done, next_tick, missed)
+ * read_schedule(rows, stamps, start, interval, tick, count[, states]) -> (done, next_tick,
+ * missed)
  * Up to `count` ticks on the drift-free schedule start + k * interval (k from `tick`), without
  * the GIL: sleep until due, read every file into the next row, note (monotonic, wall) in stamps.
  * Whole slots that went by while late are skipped and counted in `missed`. cancel() (from any
  * thread or a signal handler) and a signal that interrupts this thread end the batch at once.
+ * With a guard, a tick that breaks it ends the batch too (see the top of this file).
  */
 static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
     const char *where = "FieldReader.read_schedule";
-    if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) != 6) {
+    if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) < 6 || PyTuple_GET_SIZE(args) > 7) {
         return PyErr_Format(PyExc_TypeError, "%s: takes (rows, stamps, start, interval, tick, "
-                            "count)", where);
+                            "count[, states])", where);
     }
     Schedule s;
     if (schedule_args(args, &s) < 0 || usable(self, where, 1) < 0) return NULL;
     Py_ssize_t row_values = values_of(s.count, self->width), stamp_values = values_of(s.count, 2);
-    if (row_values < 0 || stamp_values < 0) {
+    Py_ssize_t state_bytes = bytes_of(s.count, self->file_count);
+    if (row_values < 0 || stamp_values < 0 || state_bytes < 0) {
         return PyErr_Format(PyExc_ValueError, "%s: count %zd is too large for rows of %zd",
                             where, s.count, self->width);
     }
-    Py_buffer rows, stamps;
+    Py_buffer rows, stamps, states;
     self->busy = 1; /* from here: a buffer's Python code cannot use the reader either */
     if (get_doubles(PyTuple_GET_ITEM(args, 0), &rows, row_values, 1, 0, where) < 0) {
         self->busy = 0;
@@ -678,16 +748,21 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
         self->busy = 0;
         return NULL;
     }
-    if (make_wake(self) < 0) {
+    int held = get_states(PyTuple_GET_SIZE(args) == 7 ? PyTuple_GET_ITEM(args, 6) : Py_None,
+                          &states, state_bytes, where);
+    if (held < 0 || make_wake(self) < 0) {
+        if (held > 0) PyBuffer_Release(&states);
         PyBuffer_Release(&rows);
         PyBuffer_Release(&stamps);
         self->busy = 0;
         return NULL;
     }
     double *row = (double *)rows.buf, *stamp = (double *)stamps.buf;
+    unsigned char *state = held > 0 ? states.buf : NULL;
     long long tick = s.tick, missed = 0;
     Py_ssize_t done = 0;
-    int error = 0, stop = 0;
+    int error = 0, stop = 0, why = STOP_NONE;
+    self->stopped = STOP_NONE;
     Py_BEGIN_ALLOW_THREADS
     while (done < s.count) {
         stop = wait_for(self, s.start + (double)tick * s.interval);
@@ -696,8 +771,14 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
         stamp[2 * done + 1] = seconds(CLOCK_REALTIME);
         if (fill_row(self, row + done * self->width, s.start + (double)tick * s.interval,
                      s.interval) < 0) {
-            error = errno;
+            if (self->armed) why = STOP_FAILED; /* guarded: the caller looks, tick uncounted */
+            else error = errno;
             break;
+        }
+        if (self->armed) {
+            why = guard_breaks(self, row + done * self->width,
+                               state ? state + done * self->file_count : NULL);
+            if (why) break;
         }
         done++;
         tick++;
@@ -710,8 +791,10 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
         }
     }
     Py_END_ALLOW_THREADS
+    if (held > 0) PyBuffer_Release(&states);
     PyBuffer_Release(&rows);
     PyBuffer_Release(&stamps);
+    self->stopped = why;
     self->busy = 0;
     if (error) {
         errno = error;
@@ -732,6 +815,110 @@ static PyObject *FieldReader_cancel(FieldReader *self, PyObject *Py_UNUSED(ignor
 static PyObject *FieldReader_wake_fd(FieldReader *self, PyObject *Py_UNUSED(ignored)) {
     if (make_wake(self) < 0) return NULL;
     return PyLong_FromLong(self->wake[1]);
+}
+
+/* Forget the guard (its names live in the files). */
+static void disarm(FieldReader *self) {
+    PyMem_Free(self->hold_slots);
+    PyMem_Free(self->hold_values);
+    self->hold_slots = NULL;
+    self->hold_values = NULL;
+    self->hold_count = 0;
+    self->armed = 0;
+    for (Py_ssize_t i = 0; i < self->file_count; i++) self->files[i].guarded = 0;
+}
+
+/* guard's arguments, checked, then set; -1 with an error (the old guard kept). hold and names
+ * are tuples (copies: Python code run by __index__ cannot change them meanwhile). */
+static int set_guard(FieldReader *self, PyObject *hold, PyObject *names) {
+    const char *where = "FieldReader.guard";
+    Py_ssize_t count = hold ? PyTuple_GET_SIZE(hold) : 0;
+    if (names && PyTuple_GET_SIZE(names) != self->file_count) {
+        PyErr_Format(PyExc_ValueError, "%s: names must hold one item per file (%zd), not %zd",
+                     where, self->file_count, PyTuple_GET_SIZE(names));
+        return -1;
+    }
+    for (Py_ssize_t i = 0; names && i < self->file_count; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (name == Py_None) continue;
+        if (!PyBytes_Check(name)) {
+            PyErr_Format(PyExc_TypeError, "%s: names[%zd] must be bytes or None, not %s", where,
+                         i, type_name(name));
+            return -1;
+        }
+        if (self->files[i].key_token >= 0 || PyBytes_GET_SIZE(name) >= MAX_HEAD) {
+            PyErr_Format(PyExc_ValueError, "%s: names[%zd]: a name is given only for an "
+                         "AFTER_PAREN file, shorter than %d bytes", where, i, MAX_HEAD);
+            return -1;
+        }
+    }
+    Py_ssize_t *slots = PyMem_Malloc(((size_t)count + 1) * sizeof(Py_ssize_t));
+    double *values = PyMem_Malloc(((size_t)count + 1) * sizeof(double));
+    if (!slots || !values) {
+        PyMem_Free(slots);
+        PyMem_Free(values);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t h = 0; h < count; h++) {
+        PyObject *item = PyTuple_GET_ITEM(hold, h);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            PyErr_Format(PyExc_TypeError, "%s: hold[%zd] must be a (slot, value) tuple", where, h);
+            goto fail;
+        }
+        if (index_arg(PyTuple_GET_ITEM(item, 0), where, "a held slot", &slots[h]) < 0 ||
+            float_arg(PyTuple_GET_ITEM(item, 1), where, "a held value", &values[h]) < 0)
+            goto fail;
+        if (slots[h] < 0 || slots[h] >= self->width || isnan(values[h])) {
+            PyErr_Format(PyExc_ValueError, "%s: hold[%zd]: slot must be in 0..%zd and the value "
+                         "a number", where, h, self->width - 1);
+            goto fail;
+        }
+    }
+    disarm(self);
+    self->hold_slots = slots;
+    self->hold_values = values;
+    self->hold_count = count;
+    for (Py_ssize_t i = 0; names && i < self->file_count; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        if (name == Py_None) continue;
+        File *f = &self->files[i];
+        f->guarded = 1;
+        f->expect_len = PyBytes_GET_SIZE(name);
+        memcpy(f->expect, PyBytes_AS_STRING(name), (size_t)f->expect_len);
+    }
+    self->armed = 1;
+    return 0;
+fail:
+    PyMem_Free(slots);
+    PyMem_Free(values);
+    return -1;
+}
+
+static PyObject *FieldReader_guard(FieldReader *self, PyObject *args) {
+    const char *where = "FieldReader.guard";
+    PyObject *hold_in, *names_in;
+    if (!PyArg_ParseTuple(args, "OO:guard", &hold_in, &names_in) || usable(self, where, 1) < 0)
+        return NULL;
+    if (hold_in == Py_None && names_in == Py_None) {
+        disarm(self);
+        Py_RETURN_NONE;
+    }
+    self->busy = 1; /* Python code run meanwhile (__index__, __float__) cannot use the reader */
+    PyObject *hold = hold_in == Py_None ? NULL : PySequence_Tuple(hold_in);
+    PyObject *names = names_in == Py_None ? NULL : PySequence_Tuple(names_in);
+    int status = -1;
+    if ((hold_in == Py_None || hold) && (names_in == Py_None || names))
+        status = set_guard(self, hold, names);
+    Py_XDECREF(hold);
+    Py_XDECREF(names);
+    self->busy = 0;
+    if (status < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *FieldReader_stopped(FieldReader *self, PyObject *Py_UNUSED(ignored)) {
+    return PyLong_FromLong(self->stopped);
 }
 
 static void close_files(FieldReader *self) {
@@ -758,6 +945,8 @@ static void release_state(FieldReader *self) {
     File *files = self->files;
     Py_ssize_t file_count = self->file_count;
     close_files(self);
+    disarm(self);
+    self->stopped = STOP_NONE;
     PyMem_Free(self->rules);
     PyMem_Free(self->matched);
     PyMem_RawFree(self->buf);
@@ -864,6 +1053,7 @@ static int parse_file_spec(PyObject *item, Py_ssize_t i, File *file, PyObject **
         return -1;
     }
     file->key_token = (int)key_token;
+    file->tokens = 1; /* the head's state token, even without rules */
     file->period = period;
     file->last_due = -INFINITY;
     file->name = PyTuple_GET_ITEM(item, 0);
@@ -931,6 +1121,7 @@ static int load(FieldReader *self, PyObject *files, PyObject *rules, PyObject **
         }
         File *file = &self->files[fi];
         if (file->rule_count == 0) file->first_rule = r;
+        if (self->rules[r].token >= file->tokens) file->tokens = self->rules[r].token + 1;
         file->rule_count++;
         if (self->rules[r].key_len > 0) {
             unsigned char c = (unsigned char)self->rules[r].key[0];
@@ -1026,9 +1217,18 @@ static PyMethodDef FieldReader_methods[] = {
      "read(row): re-read every file and fill the float64 buffer row (NaN where unmatched). "
      "ValueError after close(), RuntimeError while a read_schedule runs."},
     {"read_schedule", (PyCFunction)FieldReader_read_schedule, METH_VARARGS,
-     "read_schedule(rows, stamps, start, interval, tick, count) -> (done, next_tick, missed)\n"
+     "read_schedule(rows, stamps, start, interval, tick, count[, states]) -> (done, next_tick, "
+     "missed)\n"
      "Without the GIL; meanwhile every other method but cancel() and wake_fd() raises "
      "RuntimeError."},
+    {"guard", (PyCFunction)FieldReader_guard, METH_VARARGS,
+     "guard(hold, names): from now on read_schedule stops before a tick at which a slot of hold "
+     "((slot, value) pairs) no longer holds its value, a file of names (one bytes or None per "
+     "file) no longer heads with that name and one state byte, or its state is Z or X, or a read "
+     "fails; stopped() says which (1, 2, 3). guard(None, None) removes it."},
+    {"stopped", (PyCFunction)FieldReader_stopped, METH_NOARGS,
+     "stopped() -> int: why the last read_schedule ended early by its guard: 0 it did not, 1 a "
+     "held slot changed, 2 a head changed or a process exited, 3 a read failed."},
     {"cancel", (PyCFunction)FieldReader_cancel, METH_NOARGS,
      "cancel(): end the read_schedule in progress (or the next one) at its next look; any "
      "thread, or a signal handler."},

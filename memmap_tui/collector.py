@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple, Type
 
 from .model import MetricSpec
 from .usage import UsageError as UsageError  # raised here; its home keeps the CLI light
@@ -51,6 +52,39 @@ class SourceEnded(CollectorError):
     def __init__(self, message: str, values: Optional[Sequence[float]] = None) -> None:
         super().__init__(message)
         self.values = values
+
+
+class BatchDrift(Exception):
+    """A collector cannot replay the rest of a batch (its files changed under it): the sampler
+    drops the batch's remaining ticks as missed and goes on tick by tick."""
+
+
+@dataclass
+class BatchPart:
+    """A collector's share of a batch of ticks that one C reader reads for several collectors
+    (memmap_tui/batch.py, PartsBatch).
+
+    `files` and `rules` are as fieldread.FieldReader takes them, with slots counted in this
+    part's own `width` slots of the batch's row (every slot must have a rule). The batch stops
+    before a tick at which a `hold` slot ((slot, value) pairs) no longer holds its value, a
+    file of `names` (one per file: the b"PID (name) " its head must keep, or None) changed
+    head or exited, or a read failed: that tick is then the collector's own. `until`: the
+    batch ends with the first tick due at or after this monotonic time, replayed last, right
+    after it was read (so that work done once a second, such as reading each thread's CPU,
+    happens in that replay at about its own time). `replay(now, values, states)` returns
+    the collector's values for one tick of the batch, read at `now` (values: its slots of that
+    tick's row; states: one state byte per file), as collect() would have; it may raise
+    BatchDrift. `key` names the files, so that a reader made for the same keys is reused.
+    """
+
+    key: Tuple[Any, ...]
+    files: Sequence[Tuple[Any, ...]]  # (path, key_token[, period])
+    rules: Sequence[Tuple[int, str, int, int, float]]
+    width: int
+    replay: Callable[[float, Sequence[float], bytes], Sequence[float]]
+    hold: Sequence[Tuple[int, float]] = ()
+    names: Optional[Sequence[Optional[bytes]]] = None
+    until: float = math.inf
 
 
 class Availability(NamedTuple):
@@ -134,6 +168,12 @@ class Collector:
     def native_reader(self) -> Any:
         """The C FieldReader whose read() fills exactly what collect() returns, if there is
         one: the sampler may then run whole batches of ticks in C (memmap_tui.batch)."""
+        return None
+
+    def batch_part(self, now: float) -> Optional[BatchPart]:
+        """What this collector reads on the coming ticks, when the sampler may read them in C
+        in one batch with the other collectors' and replay them after (BatchPart); None when
+        the next tick must be its own (the default: every tick is)."""
         return None
 
     def table(self) -> Optional[List[Dict[str, Any]]]:

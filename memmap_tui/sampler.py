@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
-from .batch import NativeBatch, native_reader_of, ticks_left
+from .batch import NativeBatch, PartsBatch, native_reader_of, ticks_left
 from .collector import Collector, SourceEnded
 from .derive import TickDerive, derive
 from .model import NAN, Frame, MetricSpec, Reading, Schema
@@ -148,6 +148,7 @@ class Sampler:
         # (memmap_tui.batch); frames then reach sinks up to this late.
         self.batch_seconds = 0.0
         self._native: Optional[NativeBatch] = None
+        self._parts: Optional[PartsBatch] = None
         self._deriver: Optional[TickDerive] = None  # derive_in_c(): derive() in C per tick
 
     # -- life cycle --------------------------------------------------------------------------
@@ -173,6 +174,8 @@ class Sampler:
 
     def close(self) -> None:
         """Stop threads, close collectors and sinks (flushing them). Safe to call twice."""
+        if self._parts is not None:
+            self._parts.close()
         for runner in self._runners.values():
             runner.stop()
         for runner in self._runners.values():
@@ -210,9 +213,10 @@ class Sampler:
 
     def _cancel_batch(self) -> None:
         """End a batch of ticks running in C early, so commands and stop act within ~20 ms."""
-        native = self._native
-        if native is not None:
-            native.reader.cancel()
+        for batch in (self._native, self._parts):
+            reader = batch.reader if batch is not None else None
+            if reader is not None:
+                reader.cancel()
 
     def _apply_commands(self) -> bool:
         """Apply queued commands; True when the schedule must restart from now."""
@@ -253,7 +257,12 @@ class Sampler:
             values += part
             if table is not None:
                 tables[c.name] = table
-        reading = Reading(now, self.wall(), values, tables)
+        return self.emit(now, self.wall(), values, tables)
+
+    def emit(self, now: float, wall: float, values: List[float],
+             tables: Dict[str, Any]) -> Frame:
+        """Derive the frame of a tick read at `now` and hand it to every sink."""
+        reading = Reading(now, wall, values, tables)
         deriver = self._deriver
         frame = (derive(self.schema, self._prev, reading) if deriver is None
                  else deriver(self._prev, reading))
@@ -280,10 +289,32 @@ class Sampler:
                 return exc.values, c.table() if self._tables else None
             return [NAN] * state.width, None
         except Exception as exc:  # noqa: BLE001 - a broken source degrades, the rest go on
-            _mark_failed(state, exc, self.interval, now)
+            self.fail(state, exc, now)
             return [NAN] * state.width, None
         _mark_ok(state)
         return part, c.table() if self._tables else None
+
+    def last_reading(self) -> Optional[Reading]:
+        """The raw reading of the last tick (None before the first)."""
+        return self._prev
+
+    def follow(self, reading: Optional[Reading]) -> None:
+        """The next tick comes after `reading` (the last of a batch): its rates start there."""
+        self._prev = reading
+
+    def fail(self, state: SourceState, exc: BaseException, now: float) -> None:
+        """A collector raised: it is degraded and backed off (its values NaN meanwhile)."""
+        _mark_failed(state, exc, self.interval, now)
+
+    def _parts_batch(self) -> Optional[PartsBatch]:
+        """Batches of replayed ticks (memmap_tui.batch.PartsBatch), where they may serve: a
+        batch length is asked for, no sink reads the tables, no collector is slow."""
+        if self.batch_seconds <= 0 or self._tables or any(c.slow for c in self.collectors):
+            return None
+        try:
+            return PartsBatch(self, self.batch_seconds)
+        except ImportError:
+            return None
 
     def _native_batch(self) -> Optional[NativeBatch]:
         if self.batch_seconds <= 0:
@@ -316,6 +347,8 @@ class Sampler:
         end = None if duration is None else t0 + duration + 1e-6
         self.stats.started = t0
         native = self._native = self._native_batch()
+        parts = self._parts = self._parts_batch() if native is None else None
+        try_parts = True  # a PartsBatch is tried once after each live tick (it may back off)
         while not self._stop.is_set():
             if self._apply_commands():
                 t0, k = self.clock(), 0
@@ -331,9 +364,20 @@ class Sampler:
                     log.warning("batched sampling stopped: %s", exc)
                     self._prev = native.last_reading()
                     native = self._native = None
+            if parts is not None and try_parts and not self.paused:
+                try_parts = False
+                try:
+                    batched = parts.run(t0, k, ticks_left(end, t0, k, self.interval), on_tick)
+                except OSError as exc:  # the reader broke: tick by tick from now on
+                    log.warning("batched sampling stopped: %s", exc)
+                    batched, parts = None, None
+                if batched is not None:
+                    k, try_parts = batched, True
+                    continue
             if now < due or self.paused:
                 self._idle(due - now)
                 continue
+            try_parts = True
             frame = self.sample()
             self.stats.ticks += 1
             self.stats.last = now

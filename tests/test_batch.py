@@ -6,6 +6,8 @@ import csv
 import math
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from array import array
@@ -16,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from memmap_tui.collectors.host import HostCollector
+from memmap_tui.collectors.process import ProcessCollector
 from test_derive import (
     BUSY,
     BUSY_OVER_TIME,
@@ -32,6 +35,7 @@ from test_derive import (
 from test_derive import SCHEMA as DERIVE_SCHEMA
 
 from memmap_tui import fieldread
+from memmap_tui.collector import CollectorOptions
 from memmap_tui.derive import TickDerive, derive, plan_array
 from memmap_tui.model import Reading, Schema, gauge
 from memmap_tui.sampler import Sampler
@@ -387,3 +391,59 @@ def test_a_batch_fills_the_tuis_ring_with_the_rows_its_frames_carry() -> None:
     ring = [list(row) for row in store.store.latest(stats.ticks)]
     assert len(ring) == len(frames.rows)
     assert all(same(a, b) for a, b in zip(ring, frames.rows))
+
+
+# --- several collectors: ticks read in a batch and replayed (PartsBatch) --------------------
+
+TREE = r"""
+import os, sys, time
+path = sys.argv[1]
+print("ready", flush=True)
+time.sleep(1.0)                           # still: ticks are batched
+kid = os.fork()                           # a birth: a batch stops, the live tick finds it
+if kid == 0:
+    for _ in range(20):
+        with open(path, "rb") as f:
+            f.read()
+        time.sleep(0.02)
+    os._exit(0)
+os.waitpid(kid, 0)                        # reaped: its reads fold into this process
+time.sleep(1.0)
+"""
+
+
+@pytest.mark.parametrize("batch", [0.0, 0.5], ids=["tick-by-tick", "batched"])
+def test_a_process_tree_recorded_in_batches_counts_every_byte(tmp_path: Path,
+                                                               batch: float) -> None:
+    """record --pid of a real tree, its ticks read in batches by one guarded C reader and
+    replayed (or each read live, for comparison): batches run while the tree holds still, a
+    child born mid-run is found (its 20 reads of 1 MiB are in the tree's total), the run ends
+    with the tree, and every tick is a row."""
+    data = tmp_path / "data"
+    data.write_bytes(b"x" * (1 << 20))
+    proc = subprocess.Popen([sys.executable, "-c", TREE, str(data)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    out = tmp_path / "p.csv"
+    collectors = [HostCollector(), ProcessCollector.from_options(CollectorOptions(pid=proc.pid))]
+    sampler = Sampler(collectors, interval=0.05, sinks=[CsvSink(str(out))])
+    sampler.batch_seconds = batch
+    sampler.open()
+    sampler.derive_in_c()  # as record does
+    try:
+        stats = sampler.run(duration=10)
+    finally:
+        sampler.close()
+        proc.wait()
+    parts = sampler._parts
+    if batch:
+        assert parts is not None and parts.batches >= 5 and parts.stopped >= 1
+    assert sampler.ended is not None and "exited" in sampler.ended
+    rows = list(csv.DictReader(open(out)))
+    assert len(rows) == stats.ticks and stats.ticks >= 30
+    read = sum(float(r["proc.read_bytes_per_second"] or 0) *
+               (float(b["timestamp"]) - float(a["timestamp"]))
+               for a, b, r in zip(rows, rows[1:], rows[1:]))
+    assert read >= 20 * (1 << 20) * 0.97, read  # the child's 20 MiB, counted across the exit
+    stamps = [float(r["timestamp"]) for r in rows]
+    assert all(b > a for a, b in zip(stamps, stamps[1:]))

@@ -20,6 +20,7 @@ import operator
 import os
 import random
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -423,6 +424,7 @@ def test_a_running_batch_makes_the_other_methods_raise_busy(pool: dict) -> None:
         for call in (lambda: reader.read(array("d", [0.0])), reader.close, reader.head,
                      reader.heads,
                      lambda: reader.__init__(files, rules, 1),
+                     lambda: reader.guard([(0, 1.0)], None), lambda: reader.guard(None, None),
                      lambda: reader.read_schedule(array("d", [0.0]), array("d", [0.0, 0.0]),
                                                   time.monotonic(), 0.01, 0, 1)):
             with pytest.raises(RuntimeError, match="busy"):
@@ -590,6 +592,125 @@ def test_read_schedule_runs_or_refuses_exactly_as_documented(
     done, next_tick, missed = got[1]
     assert 0 <= done <= clamp(count) and next_tick >= tick and missed >= 0
     assert all(value == 3.0 for value in memoryview(rows)[1:2 * done:2])
+
+
+# --- read_schedule's guard and its states --------------------------------------------------
+
+def states_problem(states: Any, want: int) -> Optional[type]:
+    """The error read_schedule gives for `states` (None: no buffer) wanting `want` bytes."""
+    if states is None:
+        return None
+    try:
+        view = memoryview(states)
+    except TypeError:
+        return TypeError
+    if view.readonly or not view.c_contiguous:
+        return TypeError
+    if view.itemsize != 1 or view.nbytes < want:
+        return ValueError
+    return None
+
+
+@needs_c
+@fuzz
+@given(states=st.one_of(
+    st.none(), st.integers(0, 12).map(bytearray), st.integers(0, 12).map(bytes),
+    st.integers(0, 4).map(lambda n: array("d", [0.0]) * n),
+    st.integers(0, 12).map(lambda n: memoryview(bytearray(2 * n))[::2]),
+    st.sampled_from(["xx", 3, [0, 0]])), count=st.integers(0, 3))
+def test_read_schedule_takes_states_exactly_as_documented(pool: dict, states: Any,
+                                                          count: int) -> None:
+    reader = c_fieldread.FieldReader([(pool["numbers"], 0), (pool["numbers"], 0)],
+                                     [(0, "t1", 1, 0, 1.0)], 1)
+    expected = states_problem(states, 2 * count)
+    got = outcome(lambda: reader.read_schedule(array("d", [0.0]) * 3, array("d", [0.0]) * 6,
+                                               time.monotonic() - 1, 0.001, 0, count, states))
+    reader.close()
+    if expected is not None:
+        assert got == ("raised", expected), (got, expected)
+    else:
+        assert got[0] == "ok" and got[1][0] == count, got
+
+
+GUARD_CASES = [
+    (([(0, 1.0)], None), None), ((None, None), None), (((), ()), ValueError),
+    (([(0, 1.0)], [None, None]), None), (([(1, 1.0)], None), ValueError),
+    (([(-1, 1.0)], None), ValueError), (([(0, math.nan)], None), ValueError),
+    (([(0, 10**400)], None), ValueError), (([(2**70, 1.0)], None), ValueError),
+    (([(0, "x")], None), TypeError), (([("0", 1.0)], None), TypeError),
+    (([(0, 1.0, 2.0)], None), TypeError), (([0], None), TypeError), ((3, None), TypeError),
+    ((None, [b"1 (x) "]), ValueError), ((None, [b"1 (x) ", None]), ValueError),
+    ((None, [None, b"1 (x) "]), None), ((None, [None, "1 (x) "]), TypeError),
+    ((None, [None, b"x" * 255]), None), ((None, [None, b"x" * 256]), ValueError),
+    ((None, 7), TypeError),
+]
+
+
+@needs_c
+@pytest.mark.parametrize("args,error", GUARD_CASES)
+def test_guard_checks_every_argument(pool: dict, args: tuple, error: Optional[type]) -> None:
+    """guard(hold, names): slots in the row, numbers that are not NaN, one name (bytes, for an
+    AFTER_PAREN file, shorter than 256 bytes) or None per file; a refused guard leaves the one
+    before in place."""
+    reader = c_fieldread.FieldReader([(pool["numbers"], 0), (pool["numbers"], -1)],
+                                     [(0, "t1", 1, 0, 1.0)], 1)
+    reader.guard([(0, 1.0)], None)  # holds: numbers' t1 line is 1
+    got = outcome(lambda: reader.guard(*args))
+    assert got[0] == ("ok" if error is None else "raised"), got
+    if error is not None:
+        assert got[1] is error
+        rows = array("d", [0.0]) * 2
+        done, _, _ = reader.read_schedule(rows, array("d", [0.0]) * 4, time.monotonic() - 1,
+                                          0.001, 0, 2)
+        assert done == 2 and reader.stopped() == 0  # the guard before still holds
+    reader.close()
+
+
+@needs_c
+def test_a_guard_ends_a_batch_before_the_tick_that_breaks_it(tmp_path: Path) -> None:
+    """A held slot that moves, a head whose name changes or whose state is Z, and a read that
+    fails each end the batch before that tick, which is read but not counted; stopped() says
+    which; without a guard a failed read raises as before."""
+    number, stat = tmp_path / "n", tmp_path / "stat"
+    number.write_text("n 5\n")
+    stat.write_text("42 (a b) S 1 2 3\n")
+    reader = c_fieldread.FieldReader([(str(number), 0), (str(stat), -1)],
+                                     [(0, "n", 1, 0, 1.0), (1, "", 2, 1, 1.0)], 2)
+    rows, stamps, states = array("d", [0.0]) * 20, array("d", [0.0]) * 20, bytearray(20)
+
+    def batch() -> Tuple[int, int]:
+        done, next_tick, missed = reader.read_schedule(rows, stamps, time.monotonic() - 1,
+                                                       0.001, 0, 5, states)
+        assert reader.stopped() == 0 or next_tick - missed == done  # a stopped tick is next
+        return done, reader.stopped()
+
+    reader.guard([(0, 5.0)], [None, b"42 (a b) "])
+    assert batch() == (5, 0) and states[:10] == b"\0S" * 5
+    stat.write_text("42 (a b) D 1 2 3\n")  # a state letter moves: no change of name
+    assert batch() == (5, 0) and states[1:2] == b"D"
+    number.write_text("n 6\n")
+    assert batch() == (0, 1)
+    number.write_text("n 5\n")
+    stat.write_text("42 (python3) S 1 2 3\n")  # an exec
+    assert batch() == (0, 2)
+    stat.write_text("42 (a b) Z 1 2 3\n")  # exited, not yet reaped
+    assert batch() == (0, 2)
+    stat.write_text("42 (a b) R 1 2 3\n")
+    assert batch() == (5, 0) and rows[1] == 2.0
+    reader.close()
+    child = subprocess.Popen(["sleep", "30"])
+    reader = c_fieldread.FieldReader([(f"/proc/{child.pid}/stat", -1)], [(0, "", 1, 0, 1.0)], 1)
+    child.kill()
+    child.wait()  # reaped: its stat reads fail (ESRCH)
+    with pytest.raises(OSError):
+        reader.read_schedule(rows, stamps, time.monotonic() - 1, 0.001, 0, 3)
+    reader.guard(None, [None])
+    assert reader.read_schedule(rows, stamps, time.monotonic() - 1, 0.001, 0, 3)[0] == 0
+    assert reader.stopped() == 3
+    reader.guard(None, None)  # no guard: raises again
+    with pytest.raises(OSError):
+        reader.read_schedule(rows, stamps, time.monotonic() - 1, 0.001, 0, 3)
+    reader.close()
 
 
 # --- derive_rows and format_rows ------------------------------------------------------------

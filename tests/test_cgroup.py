@@ -275,3 +275,39 @@ def test_a_pods_bind_mounts_name_its_uid_and_a_hosts_volumes_do_not() -> None:
             f"81 20 254:1 /var/lib/kubelet/pods/{POD}/volume-subpaths/c/0 /srv/x rw"
             " - ext4 /dev/sda rw\n")
     assert job_in_mounts(host) == ("", "")
+
+
+# -- ticks read in a batch (memmap_tui/batch.py PartsBatch) ----------------------------------
+def _replayed(c: CgroupCollector) -> list:
+    """A tick as a batch reads it: the part's files through the C reader, then replayed."""
+    fieldread = pytest.importorskip("memmap_tui._fieldread")
+    part = c.batch_part(0.0)
+    assert part is not None
+    reader = fieldread.FieldReader(part.files, sorted(part.rules, key=lambda r: r[0]),
+                                   max(part.width, 1))
+    from array import array
+    row = array("d", [math.nan]) * max(part.width, 1)
+    reader.read(row)
+    reader.close()
+    return list(part.replay(0.0, memoryview(row)[:part.width], bytes(len(part.files))))
+
+
+@pytest.mark.parametrize("tree", [V2, V1, NS], ids=["v2", "v1", "namespace"])
+def test_a_batched_tick_reads_what_collect_reads(tree: Path, tmp_path: Path) -> None:
+    """Without per-disk io files (no io controller for the job: the usual case), every group
+    reads through rules, and a replayed tick equals collect()'s values; with them, io.stat's
+    device keys cannot be rules, and the cgroup's ticks stay its own."""
+    copy = tmp_path / "tree"
+    shutil.copytree(tree, copy, symlinks=True)
+    with_io = _collector(copy, pid=None if tree is NS else 4242)
+    has_io = any(s.name.startswith("job.disk.") for s in with_io.metrics())
+    assert (with_io.batch_part(0.0) is None) == has_io
+    for io_file in list(copy.rglob("io.stat")) + list(copy.rglob("blkio.throttle.*")):
+        io_file.unlink()
+    c = _collector(copy, pid=None if tree is NS else 4242)
+    assert not any(s.name.startswith("job.disk.") for s in c.metrics())
+    want = list(c.collect())
+    got = _replayed(c)
+    assert len(got) == len(want) and all(
+        (a != a and b != b) or a == pytest.approx(b) for a, b in zip(got, want)), (got, want)
+    assert any(v == v for v in got)  # numbers, not a row of NaN

@@ -292,3 +292,149 @@ def test_steady_rows_is_its_python_twin(pairs: list, data: st.DataObject) -> Non
 def test_the_row_loops_check_their_arguments(call: Callable[[], object], error: type) -> None:
     with pytest.raises(error):
         call()
+
+
+# --- ticks read in a batch and replayed (memmap_tui/batch.py PartsBatch) ---------------------
+
+class Batched:
+    """Ticks a collector as a PartsBatch would: its batch_part read by the C reader under its
+    guard (a schedule of one tick, due at once), then replayed; a tick the guard stops (or
+    that has no part) is the collector's own collect(), as the sampler then reads it live."""
+
+    def __init__(self, collector: ProcessCollector, clock: Clock) -> None:
+        self.c, self.clock = collector, clock
+        self.counts = {"replayed": 0, "stopped": 0, "live": 0}
+        self._reader, self._key = None, None
+
+    def tick(self) -> List[float]:
+        part = self.c.batch_part(self.clock.now)
+        if part is None:
+            self.counts["live"] += 1
+            return list(self.c.collect())
+        fieldread = pytest.importorskip("memmap_tui._fieldread")
+        if part.key != self._key:
+            self._reader = fieldread.FieldReader(part.files, sorted(part.rules,
+                                                                    key=lambda r: r[0]),
+                                                 part.width)
+            self._key = part.key
+        assert self._reader is not None
+        self._reader.guard(part.hold, part.names)
+        rows, stamps = array("d", [math.nan]) * part.width, array("d", [0.0, 0.0])
+        states = bytearray(len(part.files))
+        done, _, _ = self._reader.read_schedule(rows, stamps, time.monotonic() - 1.0, 3600.0,
+                                                0, 1, states)
+        if done == 0:
+            self.counts["stopped"] += 1
+            return list(self.c.collect())
+        self.counts["replayed"] += 1
+        return list(part.replay(self.clock.now, memoryview(rows), bytes(states)))
+
+
+def test_ticks_replayed_from_a_batch_count_what_each_process_reading_itself_counts(
+        tmp_path: Path) -> None:
+    """The same staged life as above (state flips, an exec, an exit folded into its parent, a
+    birth, a zombie, io turning unreadable): a tick replayed from a batch's read counts what a
+    live tick counts, and the guard hands the ticks that must be looked at to collect()."""
+    if treeread.column_sums is None:
+        pytest.skip("C extension not built in this checkout")
+    fake = FakeProc(tmp_path / "proc", delayacct=1)
+    grow = stage(fake)[0]
+    grow(0)
+    clock = Clock()
+    live, batched = (ProcessCollector(100, proc_root=str(fake.root), clock=clock,
+                                      stop_when_gone=False) for _ in range(2))
+    for c in (live, batched):
+        c.open()
+    replay = Batched(batched, clock)
+
+    def step() -> None:
+        clock.now += 0.1
+        want, got = list(live.collect()), replay.tick()
+        assert same_values(want, got), (want, got)
+
+    for k in range(1, 8):
+        grow(k)                                  # the loader flips between S and D
+        step()
+    assert replay.counts["replayed"] >= 4
+    replayed = replay.counts["replayed"]
+    fake.process(102, 100, name="python3", utime=9, rchar=70)  # exec: a new name
+    step()
+    assert replay.counts["replayed"] == replayed and replay.counts["stopped"] == 1
+    for k in range(8, 12):
+        grow(k)
+        step()
+    fake.process(102, 1, start=7777)             # 102 exited (its PID now another's) ...
+    fake.process(100, 1, name="train", utime=200, rchar=4096 * 12 + 500)  # ... folded into 100
+    step()
+    for k in range(12, 14):                      # steady again: replayed
+        fake.process(100, 1, name="train", utime=200 + k, rchar=4096 * 12 + 500 + k)
+        step()
+    replayed = replay.counts["replayed"]
+    fake.process(103, 101, name="child", utime=1, rchar=10)  # a birth moves the last PID
+    step()
+    assert replay.counts["replayed"] == replayed
+    for k in range(14, 18):
+        fake.process(100, 1, name="train", utime=200 + k, rchar=4096 * 12 + 500 + k)
+        step()
+    replayed = replay.counts["replayed"]
+    fake.process(101, 100, name="loader", utime=50, rchar=1700, state="Z")  # a zombie
+    step()
+    assert replay.counts["replayed"] == replayed
+    for _ in range(2):
+        step()
+    fake.write("103/io", "")                     # io unreadable from now on
+    for k in range(18, 22):
+        fake.process(103, 101, name="child", utime=k, io=False)
+        step()
+    assert replay.counts["stopped"] >= 2 and replay.counts["replayed"] >= 8, replay.counts
+    for c in (live, batched):
+        c.close()
+
+
+PARENT = r"""
+import os, signal, sys, time
+kid = os.fork()
+if kid == 0:
+    time.sleep(600)
+    os._exit(0)
+print(kid, flush=True)
+sys.stdin.readline()                      # then the worker is killed and reaped
+os.kill(kid, signal.SIGKILL)
+os.waitpid(kid, 0)
+print("reaped", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_batch_stops_at_a_process_that_was_reaped() -> None:
+    """A real worker killed and reaped between ticks: its stat read fails (ESRCH) in the batch,
+    and the guard stops the batch before that tick instead of raising; the live tick that
+    follows finds out who left."""
+    if treeread.column_sums is None:
+        pytest.skip("C extension not built in this checkout")
+    proc = subprocess.Popen([sys.executable, "-c", PARENT], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    clock = Clock()
+    c = ProcessCollector(proc.pid, clock=clock, stop_when_gone=False)
+    try:
+        kid = int(proc.stdout.readline())
+        c.open()
+        replay = Batched(c, clock)
+        for _ in range(4):
+            clock.now += 0.1
+            assert replay.tick()[0] == 2.0
+        assert replay.counts["replayed"] >= 1
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "reaped"
+        assert not Path(f"/proc/{kid}").exists()
+        clock.now += 0.1
+        replayed = replay.counts["replayed"]
+        values = replay.tick()
+        assert replay.counts["replayed"] == replayed and replay.counts["stopped"] == 1
+        assert values[0] == 1.0  # the live tick's count: the worker is gone
+    finally:
+        c.close()
+        proc.kill()
+        proc.wait()
