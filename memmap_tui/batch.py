@@ -20,10 +20,14 @@ loop. Two ways, the first that applies:
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
+import os
+import resource
 import signal
 import threading
+import time
 from array import array
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
@@ -35,6 +39,9 @@ log = logging.getLogger("memmap_tui")
 
 MAX_BATCH = 4096
 MAX_BACKOFF = 64  # live ticks between tries, at most, after batches that a guard ended at once
+REPLAY_SHARE = 0.5  # a batch's Python work (its replay) may take this share of one interval
+FIRST_REPLAY_COST = 200e-6  # seconds a tick, assumed until a batch has been timed
+FD_HEADROOM = 256  # descriptors left free after a batch reader opens (new processes need some)
 
 
 def native_reader_of(collectors: Any) -> Optional[Any]:
@@ -167,10 +174,15 @@ class PartsBatch:
 
     The reader is made of the parts' files and rules (slots and files one part after another)
     and kept while the parts' keys stay the same. A batch runs until the earliest part's
-    `until` (that tick included), at most `batch_seconds`. Its ticks are replayed into a block
-    of raw rows, which NativeBatch.deliver derives and hands to the sinks in one go. Batches
-    that a guard ended at once (a machine where new PIDs come every tick) back off: the next
-    tries wait 1, 2, 4 ... MAX_BACKOFF live ticks, so such a machine costs no double reads.
+    `until` (that tick included), at most `batch_seconds`, and no longer than its replay can
+    take in REPLAY_SHARE of one interval (the time it took a tick is measured: at 1 kHz a
+    batch is a few ticks, so that none is missed while Python replays). Its ticks are replayed
+    into a block of raw rows, which NativeBatch.deliver derives and hands to the sinks in one
+    go. Batches that a guard ended at once (a machine where new PIDs come every tick) back off:
+    the next tries wait 1, 2, 4 ... MAX_BACKOFF live ticks, so such a machine costs no double
+    reads. The reader opens its own descriptors (two per process of a tree): it is made only
+    when FD_HEADROOM descriptors stay free under the soft limit after it, so that it never
+    takes from new processes the descriptors they need.
     """
 
     def __init__(self, sampler: Any, batch_seconds: float) -> None:
@@ -186,6 +198,7 @@ class PartsBatch:
         self._placed: List[Placed] = []
         self._width = self._file_count = 0
         self._backoff = self._wait = 0
+        self._cost = FIRST_REPLAY_COST  # seconds of Python work a replayed tick, measured
 
     def close(self) -> None:
         if self.reader is not None:
@@ -211,7 +224,8 @@ class PartsBatch:
         # the ticks due before `until`, and the first due at or after it, which ends the batch
         before_until = (math.ceil((until - start) / interval) - tick + 1 if until < math.inf
                         else limit)
-        count = min(limit, before_until, block.count)
+        fits = max(1, int(REPLAY_SHARE * interval / self._cost))
+        count = min(limit, before_until, block.count, fits)
         if count < 1 or not self._ready(parts):
             return None
         rows = array("d", [NAN]) * (count * self._width)
@@ -226,6 +240,7 @@ class PartsBatch:
         # a tick that broke a guard is read live next; batches that end at once back off
         self._backoff = min(max(1, 2 * self._backoff), MAX_BACKOFF) if stopped and done < 2 else 0
         self._wait = max(self._backoff, 1) if stopped else 0
+        began = time.perf_counter()
         replayed = self._replay(done, rows, states)
         if sampler.ended is None:
             sampler.stats.missed += done - replayed  # read, but a part could not replay them
@@ -233,6 +248,7 @@ class PartsBatch:
         block.deliver(replayed, on_tick)
         if replayed:
             sampler.follow(block.last_reading())
+            self._cost = 0.5 * self._cost + 0.5 * (time.perf_counter() - began) / replayed
         return int(next_tick)
 
     def _parts(self, now: float) -> Optional[List[BatchPart]]:
@@ -261,6 +277,9 @@ class PartsBatch:
                 files += p.files
                 width += p.width
             try:
+                if not room_for(len(files)):
+                    raise OSError(errno.EMFILE, "fewer than FD_HEADROOM descriptors would be "
+                                                "left free")
                 self.reader = self.reader_class(files, sorted(rules, key=lambda r: r[0]),
                                                 max(width, 1))
             except OSError as exc:  # a file went away, or too many open: tick by tick
@@ -318,3 +337,15 @@ class PartsBatch:
             break
         block.rows[:replayed * block.width] = array("d", out[:replayed * block.width])
         return replayed
+
+
+def room_for(files: int) -> bool:
+    """Whether `files` more descriptors leave FD_HEADROOM free under the soft limit."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return True
+    try:
+        used = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return False
+    return used + files + FD_HEADROOM <= soft

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import signal
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -23,6 +24,7 @@ from .collector import (
 from .sampler import Sampler, Sink
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+OPEN_FILES_WANTED = 1 << 16  # raise_open_files_limit(): enough for trees of thousands
 
 
 def check_pid(pid: Optional[int]) -> None:
@@ -70,7 +72,27 @@ def build_sampler(args: Any, sinks: Sequence[Sink] = (), stop_when_gone: bool = 
     `stop_when_gone`: the run ends when the watched process exits (record, run, serve); False
     (the live TUI) goes on sampling the rest, and the collector's `ended` says it exited."""
     check_pid(getattr(args, "pid", None))
+    if getattr(args, "pid", None) is not None:
+        raise_open_files_limit()
     return Sampler(chosen_collectors(args, stop_when_gone), args.interval, sinks)
+
+
+def raise_open_files_limit(wanted: int = OPEN_FILES_WANTED) -> int:
+    """Raise this process's soft limit on open files toward its hard limit (at most `wanted`);
+    returns the soft limit now. A process tree is read through descriptors kept open, a few per
+    process (and a batch reader's two more): at the common default of 1024, a tree of a few
+    hundred processes would run out, and a process whose files cannot be opened cannot be
+    watched. Needs no privilege. A command `memmap run` launched keeps the limit it started
+    with (it is launched before)."""
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+        return soft
+    except (OSError, ValueError):
+        return -1
 
 
 def open_sampler(sampler: Sampler) -> None:
