@@ -75,7 +75,17 @@ from memmap_tui.units import fmt_exit
 from .delayacct import DELAYACCT_HINT, DelayAccounting
 from .member import COUNTERS, Member, add_growth, measured_sum
 from .process_metrics import process_specs
-from .procfs import NO_MEMORY, ProcessGone, ProcFiles, exit_status, read_text, thread_group
+from .procfs import (
+    NO_MEMORY,
+    NoDescriptors,
+    ProcessGone,
+    ProcFiles,
+    exit_status,
+    free_descriptors,
+    read_text,
+    stat_ppid_start,
+    thread_group,
+)
 from .proctree import NewProcesses
 from .smaps_budget import MemoryBudget
 from .threads import THREAD_SECONDS, busiest, busiest_process
@@ -85,6 +95,9 @@ log = logging.getLogger("memmap_tui.process")
 
 NAN = math.nan
 EXITED_ROW_SECONDS = 10.0
+UNOPENED_RETRY_SECONDS = 1.0  # processes that could not be opened are tried again this often
+FD_RESERVE = 8  # descriptors kept free for finding processes, listing fds, reading threads
+FDS_PER_PROCESS = 3  # stat, io, smaps_rollup (the tree's one read gives way when short)
 LAST_PID_TOKEN = 4  # /proc/loadavg: "0.20 0.18 0.12 1/80 11206": the last PID handed out
 # live processes, RSS bytes, threads, in D state, and their page faults as /proc reads them
 # (minor and major, reaped children's included; not the tree's fold-corrected totals)
@@ -119,6 +132,12 @@ class ProcessCollector(Collector):
         self._delayacct = DelayAccounting(proc_root)
         self._finder: Optional[NewProcesses] = None
         self._told: set = set()
+        # processes of the tree whose files could not be opened (memmap out of descriptors):
+        # pid -> (ppid, start ticks, born while watched); adopted once descriptors free up
+        self._unopened: Dict[int, Tuple[int, int, bool]] = {}
+        self._unopened_due = 0.0
+        self._fd_tick = -1.0  # the tick of _descriptors_left()'s count
+        self._fds_free: Optional[int] = None
         self._now = self._opened = 0.0
         self._root_recycled = False
         self._threads_at = -math.inf  # when threads were last read
@@ -172,6 +191,10 @@ class ProcessCollector(Collector):
             start = files.stat()
         except ProcessGone:
             raise CollectorError(f"no such process: {root}") from None
+        except NoDescriptors:
+            raise CollectorError(f"process {root}: cannot open its files: memmap has no file "
+                                 f"descriptors left (raise the limit: ulimit -n)") from None
+        self._unopened.clear()
         self.members = {root: Member(root, start.ppid, start.start_ticks, files, 0,
                                      self.launched)}
         self._exited.clear()
@@ -218,14 +241,55 @@ class ProcessCollector(Collector):
 
     # -- finding processes -------------------------------------------------------------------
     def _adopt(self, pid: int, ppid: int, start: int, born_here: bool) -> None:
+        if not self._descriptors_left():
+            self._unopened[pid] = (ppid, start, born_here)  # there, but cannot be read now
+            return
         try:
             files = ProcFiles(self.proc_root, pid, self.reader_class)
         except ProcessGone:
             return
+        except NoDescriptors:
+            self._unopened[pid] = (ppid, start, born_here)  # there, but cannot be read now
+            return
+        self._unopened.pop(pid, None)
         parent = self.members.get(ppid)
         depth = parent.depth + 1 if parent is not None else 1
         self.members[pid] = Member(pid, ppid, start, files, depth, born_here)
         self._ticks.changed = True
+
+    def _descriptors_left(self) -> bool:
+        """Whether a process may be opened and still FD_RESERVE descriptors stay free (to find
+        new processes, list open files and read threads). Counted once a tick, then estimated:
+        a process takes up to FDS_PER_PROCESS."""
+        if self._fd_tick != self._now or self._fds_free is None:
+            self._fd_tick, self._fds_free = self._now, free_descriptors()
+        if self._fds_free is None:
+            return True  # not countable here: try, and NoDescriptors says when it fails
+        self._fds_free -= FDS_PER_PROCESS
+        return self._fds_free >= FD_RESERVE
+
+    def _retry_unopened(self, now: float) -> None:
+        """Once a second: adopt the processes that could not be opened, if descriptors freed
+        up; forget those that exited (or whose PID now names another process)."""
+        if now < self._unopened_due:
+            return
+        self._unopened_due = now + UNOPENED_RETRY_SECONDS
+        for pid, (ppid, start, born_here) in list(self._unopened.items()):
+            found = stat_ppid_start(self.proc_root, pid)
+            if found is None:  # unreadable: exited, or still no descriptor to read it with
+                if not os.path.exists(os.path.join(self.proc_root, str(pid))):
+                    del self._unopened[pid]
+            elif found[1] != start:
+                del self._unopened[pid]  # exited: its PID names another process now
+            else:
+                self._adopt(pid, ppid, start, born_here)
+        if not self._unopened:
+            self.unavailable.pop("open", None)
+            return
+        self._tell("open", f"{len(self._unopened)} processes of the tree could not be opened: "
+                           f"memmap has no file descriptors left (raise the limit: ulimit -n); "
+                           f"their CPU, memory and I/O are left out until they can be",
+                   "no descriptors")
 
     def _adopt_old(self, pid: int, ppid: int, start: int) -> None:
         self._adopt(pid, ppid, start, born_here=False)  # existed before: baseline, no history
@@ -241,6 +305,8 @@ class ProcessCollector(Collector):
         ticks = self._ticks
         ticks.start()
         self._finder.poll(now)
+        if self._unopened:
+            self._retry_unopened(now)
         tree = ticks.tree_for_tick(self.members) if self.tree_reads else None
         return self._count(now, tree, tree.read(now) if tree is not None else False)
 
@@ -255,7 +321,8 @@ class ProcessCollector(Collector):
         process) are counted when the batch is replayed, within half a second of the tick they
         are stamped with."""
         finder, tree = self._finder, self._ticks.batchable()
-        if finder is None or tree is None or self.ended is not None or now >= finder.next_full:
+        if finder is None or tree is None or self.ended is not None or self._unopened or \
+                now >= finder.next_full:
             return None
         last_pid = finder.batch_hold()
         if last_pid is None:
@@ -401,15 +468,17 @@ class ProcessCollector(Collector):
 
     def _values(self, alive: List[Member], tally: Tally) -> List[float]:
         count, rss, threads, in_d, _ = tally
+        unopened = float(len(self._unopened))  # there, but not read: counted as unread
         cpu, read, write, disk_read, disk_write, major, minor, read_calls, write_calls = (
             self._totals)
         delay, seconds = self._delay_totals
         pss, uss, anon, file, swap, files, unread_memory, unread_io = self._member_sums(alive,
                                                                                        count)
         return [
-            float(count), cpu, rss, pss, read, write, disk_read, disk_write, major, delay,
-            seconds, uss, anon, file, swap, minor, threads, files, unread_memory, unread_io,
-            read_calls, write_calls, NAN, NAN, float(in_d), self._busiest, *self._top_process,
+            float(count) + unopened, cpu, rss, pss, read, write, disk_read, disk_write, major,
+            delay, seconds, uss, anon, file, swap, minor, threads, files,
+            unread_memory + unopened, unread_io + unopened, read_calls, write_calls, NAN, NAN,
+            float(in_d), self._busiest, *self._top_process,
         ]
 
     def _member_sums(self, alive: List[Member], count: int) -> Tuple[float, ...]:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 from array import array
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
@@ -56,6 +57,14 @@ PF_KTHREAD = 0x00200000  # /proc/PID/stat flags (field 9): a kernel thread
 
 class ProcessGone(Exception):
     """The process behind a descriptor is gone (reaped), or its PID now names another one."""
+
+
+class NoDescriptors(Exception):
+    """memmap ran out of file descriptors (EMFILE, ENFILE): the process is there, but its files
+    cannot be opened now."""
+
+
+OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
 
 
 class Stat(NamedTuple):
@@ -188,6 +197,9 @@ class ProcFiles:
         try:
             self._memory = self._open_memory()
         except OSError as exc:
+            if exc.errno in OUT_OF_DESCRIPTORS:
+                self.close()
+                raise NoDescriptors(f"{self.pid}: {exc.strerror}") from None
             if exc.errno == errno.ESRCH or _kernel_thread(self.base):
                 self.no_memory_map = True  # no address space to read: it owns no user memory
             else:
@@ -198,7 +210,8 @@ class ProcFiles:
                                   len(SMAPS_KEYS))
 
     def _open_tick(self) -> None:
-        """The reader of stat and, unless it is unavailable, io; ProcessGone without stat."""
+        """The reader of stat and, unless it is unavailable, io; ProcessGone without stat,
+        NoDescriptors when memmap has none left to open them with."""
         if self._tick is not None:
             self._tick.close()
             self._tick = None
@@ -209,6 +222,8 @@ class ProcFiles:
                     TICK_WIDTH)
                 return
             except OSError as exc:
+                if exc.errno in OUT_OF_DESCRIPTORS:
+                    raise NoDescriptors(f"{self.pid}: {exc.strerror}") from None
                 if exc.filename != self._io_path:
                     raise ProcessGone(f"{self.pid}: {exc.strerror}") from None
                 self.unavailable["io"] = unavailable_reason(exc)
@@ -217,6 +232,8 @@ class ProcFiles:
             self._tick = self._reader_class([(self._stat_path, AFTER_PAREN)], STAT_RULES,
                                             TICK_WIDTH)
         except OSError as exc:
+            if exc.errno in OUT_OF_DESCRIPTORS:
+                raise NoDescriptors(f"{self.pid}: {exc.strerror}") from None
             raise ProcessGone(f"{self.pid}: {exc.strerror}") from None
 
     def sample(self) -> Tuple[Stat, Optional[Tuple[float, ...]]]:
@@ -424,6 +441,18 @@ def alive(pid: int, proc_root: str = "/proc") -> bool:
     /proc/PID/cgroup already names the root cgroups on v1)."""
     f = _stat_fields(proc_root, pid)
     return f is not None and bool(f) and f[0][:1] not in (b"Z", b"X")
+
+
+def free_descriptors() -> Optional[int]:
+    """How many more files this process may open under its soft limit (None: unlimited, or
+    not countable here)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        return soft - len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0  # not even the listing could be opened: none left
 
 
 def numeric_entries(proc_root: str) -> List[int]:

@@ -418,3 +418,49 @@ def test_a_thread_id_is_watched_as_its_process() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+LOW_LIMIT = r"""
+import os, resource, signal, sys, time
+from memmap_tui.collectors.process import ProcessCollector
+resource.setrlimit(resource.RLIMIT_NOFILE, (100, 100))  # as `ulimit -n 100`
+kids = []
+for i in range(40):
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    kids.append(pid)
+c = ProcessCollector(os.getpid())
+c.open()
+for _ in range(3):
+    values = dict(zip((s.name for s in c.metrics()), c.collect()))
+    time.sleep(0.05)
+print(values["proc.count"], values["proc.unread_memory_count"], values["proc.unread_io_count"])
+print(" / ".join(c.notes()))
+for pid in kids[-20:]:                      # half of them exit: those never opened are dropped
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+time.sleep(1.1)
+for _ in range(3):
+    values = dict(zip((s.name for s in c.metrics()), c.collect()))
+    time.sleep(0.05)
+print(values["proc.count"], values["proc.unread_memory_count"])
+for pid in kids[:20]:
+    os.kill(pid, signal.SIGKILL)
+"""
+
+
+def test_processes_that_cannot_be_opened_are_counted_and_said_not_dropped() -> None:
+    """Under a hard limit of 100 open files, a tree of 41 processes cannot have all its files
+    open: those left are still counted (proc.count), marked unread (the sums are partial), and
+    the notes say why and what to do; processes of them that exit are forgotten."""
+    out = subprocess.run([sys.executable, "-c", LOW_LIMIT], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    first, notes, last = out.stdout.splitlines()
+    count, unread_memory, unread_io = (float(x) for x in first.split())
+    assert count == 41 and unread_memory >= 1 and unread_io >= 1
+    assert "could not be opened" in notes and "ulimit -n" in notes
+    count, unread = (float(x) for x in last.split())
+    assert count == 21 and unread <= unread_memory
