@@ -34,6 +34,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 from .collector import BatchDrift, BatchPart, SourceEnded
 from .derive import plan_array
 from .model import NAN, Frame, Reading
+from .slow import SLOW_KEEP
 
 log = logging.getLogger("memmap_tui")
 
@@ -225,7 +226,7 @@ class PartsBatch:
         before_until = (math.ceil((until - start) / interval) - tick + 1 if until < math.inf
                         else limit)
         fits = max(1, int(REPLAY_SHARE * interval / self._cost))
-        count = min(limit, before_until, block.count, fits)
+        count = min(limit, before_until, block.count, fits, SLOW_KEEP // 2)
         if count < 1 or not self._ready(parts):
             return None
         rows = array("d", [NAN]) * (count * self._width)
@@ -255,7 +256,10 @@ class PartsBatch:
         parts: List[BatchPart] = []
         sampler = self.sampler
         for c in sampler.collectors:
-            part = c.batch_part(now) if sampler.states[c.name].ok else None
+            if c.slow:  # on its own thread: each tick takes its mailbox's result of the time
+                part = sampler.slow_part(c)
+            else:
+                part = c.batch_part(now) if sampler.states[c.name].ok else None
             if part is None:
                 return None
             parts.append(part)

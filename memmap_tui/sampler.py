@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from .batch import NativeBatch, PartsBatch, native_reader_of, ticks_left
-from .collector import Collector, SourceEnded
+from .collector import BatchPart, Collector, SourceEnded
 from .derive import TickDerive, derive
 from .model import NAN, Frame, MetricSpec, Reading, Schema
-from .slow import FIRST_BACKOFF, Backoff, Mailbox
+from .slow import FIRST_BACKOFF, SLOW_KEEP, Backoff, Mailbox
 from .usage import MAX_INTERVAL, MIN_INTERVAL
 from .wake import Wake
 
@@ -81,7 +81,8 @@ class SlowRunner(threading.Thread):
                  clock: Callable[[], float]) -> None:
         super().__init__(name=f"memmap-{collector.name}", daemon=True)
         self.collector, self.state, self.interval, self.clock = collector, state, interval, clock
-        self.mailbox: Mailbox[Tuple[float, Sequence[float], Any]] = Mailbox()
+        # the latest results, and a few before them for a batch's replay (slow_part)
+        self.mailbox: Mailbox[Tuple[float, Sequence[float], Any]] = Mailbox(keep=SLOW_KEEP)
         self.stopping = threading.Event()
         self._wake = Wake()  # ends the wait between calls at once on stop()
 
@@ -294,6 +295,26 @@ class Sampler:
         _mark_ok(state)
         return part, c.table() if self._tables else None
 
+    def slow_part(self, c: Collector) -> Optional[BatchPart]:
+        """A slow collector's share of a batch (batch.PartsBatch): no files; each tick replays
+        what the tick would have taken from its mailbox, the latest result posted by then (NaN
+        when none, or one older than the live path allows)."""
+        runner = self._runners.get(c.name)
+        if runner is None:
+            return None
+        width, stale_after = self.states[c.name].width, self._stale_after
+        recent: List[Tuple[float, Sequence[float], Any]] = []
+
+        def replay(now: float, _values: Sequence[float], _states: bytes) -> Sequence[float]:
+            if not recent or recent[-1][0] <= now:  # (re)take what was posted meanwhile
+                recent[:] = runner.mailbox.recent()
+            for posted, values, _ in reversed(recent):
+                if posted <= now:
+                    return values if now - posted <= stale_after else [NAN] * width
+            return [NAN] * width
+
+        return BatchPart(("slow", c.name), [], [], 0, replay)
+
     def last_reading(self) -> Optional[Reading]:
         """The raw reading of the last tick (None before the first)."""
         return self._prev
@@ -308,8 +329,8 @@ class Sampler:
 
     def _parts_batch(self) -> Optional[PartsBatch]:
         """Batches of replayed ticks (memmap_tui.batch.PartsBatch), where they may serve: a
-        batch length is asked for, no sink reads the tables, no collector is slow."""
-        if self.batch_seconds <= 0 or self._tables or any(c.slow for c in self.collectors):
+        batch length is asked for, and no sink reads the tables."""
+        if self.batch_seconds <= 0 or self._tables:
             return None
         try:
             return PartsBatch(self, self.batch_seconds)

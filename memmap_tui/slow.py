@@ -10,32 +10,40 @@ own (one GPU of eight, a tegrastats process that exits) uses the same classes fo
 from __future__ import annotations
 
 import threading
-from typing import Generic, Optional, TypeVar
+from collections import deque
+from typing import Deque, Generic, List, Optional, TypeVar
 
 MAX_BACKOFF = 60.0
 FIRST_BACKOFF = 0.5
+SLOW_KEEP = 64  # results a slow collector's mailbox keeps: a batch of ticks replays at most half
 
 T = TypeVar("T")
 
 
 class Mailbox(Generic[T]):
-    """One slot: the writer replaces, the reader takes the latest. Never blocks for long."""
+    """One slot: the writer replaces, the reader takes the latest. Never blocks for long.
+    `keep` > 1 also keeps that many of the latest items, oldest first (`recent()`), for a
+    reader that looks back (a batch of ticks replayed after it was read)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: int = 1) -> None:
         self._lock = threading.Lock()
-        self._item: Optional[T] = None
+        self._items: Deque[T] = deque(maxlen=max(1, keep))
 
     def put(self, item: T) -> None:
         with self._lock:
-            self._item = item
+            self._items.append(item)
 
     def peek(self) -> Optional[T]:
         with self._lock:
-            return self._item
+            return self._items[-1] if self._items else None
+
+    def recent(self) -> List[T]:
+        with self._lock:
+            return list(self._items)
 
     def clear(self) -> None:
         with self._lock:
-            self._item = None
+            self._items.clear()
 
 
 def backoff_seconds(failures: int, first: float = FIRST_BACKOFF, most: float = MAX_BACKOFF

@@ -500,3 +500,54 @@ def test_watching_a_tree_raises_the_soft_limit_on_open_files() -> None:
     before, returned, after, hard = (int(x) for x in out)
     assert before == 200 and returned == after
     assert after == (min(hard, 1 << 16) if hard >= 0 else 1 << 16) and after > before
+
+
+class Clocked(HostCollector.__mro__[1]):  # type: ignore[misc]  # the Collector base
+    """A slow collector whose value is the monotonic time of its own collect()."""
+
+    name = "clocked"
+    slow = True
+
+    def probe(self) -> Any:
+        from memmap_tui.collector import Availability
+        return Availability(True)
+
+    def metrics(self) -> list:
+        return [gauge("z", "posted_seconds", "seconds", "when the slow collector ran")]
+
+    def collect(self) -> list:
+        return [time.monotonic()]
+
+
+def test_a_slow_collector_is_batched_with_what_each_tick_would_have_taken(
+        tmp_path: Path) -> None:
+    """A slow collector (NVML, tegrastats) runs on its own thread; batched, each tick replays
+    the latest result its mailbox held at that tick, as a live tick would have taken it: never
+    one posted after the tick, never one older than the live path allows."""
+    class Frames:
+        uses_tables = False
+
+        def __init__(self) -> None:
+            self.seen: list = []
+
+        def open(self, schema: Schema) -> None:
+            self.column = schema.columns.index("z.posted_seconds")
+
+        def write(self, frame: Any) -> None:
+            self.seen.append((frame.reading.monotonic, frame.values[self.column]))
+
+        def close(self) -> None:
+            pass
+
+    frames = Frames()
+    sampler = Sampler([HostCollector(), Clocked()], interval=0.05, sinks=[frames])
+    sampler.batch_seconds = 0.5
+    stats = sampler.run(duration=2.0)
+    sampler.close()
+    assert sampler._parts is not None and sampler._parts.batches >= 2
+    assert len(frames.seen) == stats.ticks
+    posted = [(tick, p) for tick, p in frames.seen if p == p]
+    assert len(posted) >= len(frames.seen) - 3  # the first ticks may come before a result
+    assert all(p <= tick <= p + max(3 * 0.05, 2.0) for tick, p in posted)
+    assert all(b[1] >= a[1] for a, b in zip(posted, posted[1:]))  # never an older result
+    assert len({p for _, p in posted}) >= len(posted) // 2  # fresh, not one held all along
