@@ -489,14 +489,15 @@ def test_a_batch_reader_is_made_only_with_descriptors_to_spare() -> None:
     assert not batch.room_for(10**9)
 
 
-def test_watching_a_tree_raises_the_soft_limit_on_open_files() -> None:
+def test_watching_a_tree_raises_the_soft_limit_on_open_files(tmp_path: Path) -> None:
     """A tree is read through descriptors kept open: the soft limit is raised toward the hard
     one (no privilege needed), never above it."""
     code = ("import resource; from memmap_tui.pipeline import raise_open_files_limit as r; "
             "s, h = resource.getrlimit(resource.RLIMIT_NOFILE); n = r(); "
             "print(s, n, resource.getrlimit(resource.RLIMIT_NOFILE)[0], h)")
     out = subprocess.run(["bash", "-c", f"ulimit -Sn 200 && exec {sys.executable} -c '{code}'"],
-                         capture_output=True, text=True, check=True).stdout.split()
+                         capture_output=True, text=True, check=True,
+                         cwd=tmp_path).stdout.split()  # the installed package, not the tree
     before, returned, after, hard = (int(x) for x in out)
     assert before == 200 and returned == after
     assert after == (min(hard, 1 << 16) if hard >= 0 else 1 << 16) and after > before
