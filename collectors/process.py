@@ -68,7 +68,7 @@ from memmap_tui.collector import (
     CollectorOptions,
     SourceEnded,
 )
-from memmap_tui.fieldread import AFTER_PAREN
+from memmap_tui.fieldread import AFTER_PAREN, free_descriptors
 from memmap_tui.model import MetricSpec
 from memmap_tui.units import fmt_exit
 
@@ -81,7 +81,6 @@ from .procfs import (
     ProcessGone,
     ProcFiles,
     exit_status,
-    free_descriptors,
     read_text,
     stat_ppid_start,
     thread_group,

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import errno
 import os
-import resource
 from array import array
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
@@ -441,18 +440,6 @@ def alive(pid: int, proc_root: str = "/proc") -> bool:
     /proc/PID/cgroup already names the root cgroups on v1)."""
     f = _stat_fields(proc_root, pid)
     return f is not None and bool(f) and f[0][:1] not in (b"Z", b"X")
-
-
-def free_descriptors() -> Optional[int]:
-    """How many more files this process may open under its soft limit (None: unlimited, or
-    not countable here)."""
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft == resource.RLIM_INFINITY:
-        return None
-    try:
-        return soft - len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return 0  # not even the listing could be opened: none left
 
 
 def numeric_entries(proc_root: str) -> List[int]:

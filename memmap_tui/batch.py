@@ -23,8 +23,6 @@ from __future__ import annotations
 import errno
 import logging
 import math
-import os
-import resource
 import signal
 import threading
 import time
@@ -33,6 +31,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from .collector import BatchDrift, BatchPart, SourceEnded
 from .derive import plan_array
+from .fieldread import free_descriptors
 from .model import NAN, Frame, Reading
 from .slow import SLOW_KEEP
 
@@ -345,11 +344,5 @@ class PartsBatch:
 
 def room_for(files: int) -> bool:
     """Whether `files` more descriptors leave FD_HEADROOM free under the soft limit."""
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft == resource.RLIM_INFINITY:
-        return True
-    try:
-        used = len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return False
-    return used + files + FD_HEADROOM <= soft
+    free = free_descriptors()
+    return free is None or free - files >= FD_HEADROOM

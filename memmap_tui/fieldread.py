@@ -43,9 +43,10 @@ import errno
 import operator
 import os
 import re
+import resource
 import sys
 from array import array
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 AFTER_PAREN = -1
 MAX_TOKENS = 64  # tokens 0..63 of a line can be a key or a rule's number
@@ -281,6 +282,18 @@ try:
 except ImportError:  # no compiler at install time
     FieldReader = PyFieldReader  # type: ignore[misc,assignment]
     IMPLEMENTATION = "python"
+
+
+def free_descriptors() -> Optional[int]:
+    """How many more files this process may open under its soft limit (None: no limit). A
+    reader keeps its files open: a tree of processes and a batch of ticks ask this first."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        return soft - len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 0  # not even the listing could be opened: none left
 
 
 class RowPlan:
