@@ -275,10 +275,7 @@ class Sampler:
     def _collect_one(self, c: Collector, state: SourceState, now: float):
         runner = self._runners.get(c.name)
         if runner is not None:
-            item = runner.mailbox.peek()
-            if item is None or now - item[0] > self._stale_after:
-                return [NAN] * state.width, None
-            return item[1], item[2]
+            return self._taken(runner.mailbox.peek(), now, state.width)
         if not state.ok and not state.backoff.due(now):
             return [NAN] * state.width, None
         try:
@@ -295,6 +292,14 @@ class Sampler:
         _mark_ok(state)
         return part, c.table() if self._tables else None
 
+    def _taken(self, item: Optional[Tuple[float, Sequence[float], Any]], now: float,
+               width: int) -> Tuple[Sequence[float], Any]:
+        """(values, table) a tick at `now` takes from a slow collector's result `item` (None:
+        none yet): NaN when there is none, or it is older than the ticks may show."""
+        if item is None or now - item[0] > self._stale_after:
+            return [NAN] * width, None
+        return item[1], item[2]
+
     def slow_part(self, c: Collector) -> Optional[BatchPart]:
         """A slow collector's share of a batch (batch.PartsBatch): no files; each tick replays
         what the tick would have taken from its mailbox, the latest result posted by then (NaN
@@ -302,16 +307,14 @@ class Sampler:
         runner = self._runners.get(c.name)
         if runner is None:
             return None
-        width, stale_after = self.states[c.name].width, self._stale_after
+        width = self.states[c.name].width
         recent: List[Tuple[float, Sequence[float], Any]] = []
 
         def replay(now: float, _values: Sequence[float], _states: bytes) -> Sequence[float]:
-            if not recent or recent[-1][0] <= now:  # (re)take what was posted meanwhile
+            if not recent:  # replayed after the batch: what was posted by its ticks is there
                 recent[:] = runner.mailbox.recent()
-            for posted, values, _ in reversed(recent):
-                if posted <= now:
-                    return values if now - posted <= stale_after else [NAN] * width
-            return [NAN] * width
+            posted = (item for item in reversed(recent) if item[0] <= now)
+            return self._taken(next(posted, None), now, width)[0]
 
         return BatchPart(("slow", c.name), [], [], 0, replay)
 
