@@ -70,8 +70,11 @@ TABLE: Tuple[Threshold, ...] = (
               "our own"),
     Threshold("tree_moves_data", 1e6, "bytes/s",
               "the watched tree must read or write at least this much (through its calls or "
-              "from storage), fault in data or wait for it, for an I/O cause to be its own",
-              "a tree that barely moves data is not slowed by a disk that other jobs keep busy",
+              "from storage), fault in data or wait for it, for an I/O cause to be its own; "
+              "when the wait is its job's or the host's (no delay accounting), only bytes from "
+              "or to storage and major faults count",
+              "a tree that barely moves data is not slowed by a disk that other jobs keep busy, "
+              "and one that reads from the page cache, pipes or sockets does not wait on a disk",
               "our own: 1 MB/s is far above a sleeping process's log writes"),
     Threshold("tree_cpu_active", 25.0, "% of one core",
               "the watched tree must use at least this much CPU for a CPU cause to be its own",

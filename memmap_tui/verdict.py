@@ -175,16 +175,24 @@ def _tree(f: Figures) -> bool:
     return bool(f.schema.having(R.TREE))
 
 
-def _tree_moves_data(f: Figures) -> bool:
-    """Whether the watched tree reads, writes or faults in data itself (True without a tree)."""
+def _tree_moves_data(f: Figures, wait_spec: Optional[MetricSpec]) -> bool:
+    """Whether the wait (measured by wait_spec) is the watched tree's: True without a tree.
+    The tree's own I/O delay is its own when it reads, writes or faults in data at all. A job's
+    or the host's wait (iowait, I/O pressure: block I/O, which includes network file systems'
+    page-cache reads) may be anyone's in that scope, so it is the tree's only when the tree
+    itself moves data to or from storage or faults it in: a tree whose reads come from the
+    page cache, pipes or sockets does not wait on another job's disk."""
     if not _tree(f):
         return True
-    moved = [f.first(role, R.TREE)[0] for role in (R.BYTES_READ, R.BYTES_WRITTEN, R.STORAGE_READ,
-                                                  R.STORAGE_WRITTEN)]
+    storage = [f.first(role, R.TREE)[0] for role in (R.STORAGE_READ, R.STORAGE_WRITTEN)]
+    calls = [f.first(role, R.TREE)[0] for role in (R.BYTES_READ, R.BYTES_WRITTEN)]
     own_wait, _ = f.most(R.WAITING, R.TREE)
     faults, _ = f.first(R.MAJOR_FAULTS, R.TREE)
-    return (any(v >= T.TREE_MOVES_DATA for v in moved) or faults >= T.MANY_FAULTS
-            or own_wait >= T.INPUT_MODERATE)
+    if any(v >= T.TREE_MOVES_DATA for v in storage) or faults >= T.MANY_FAULTS:
+        return True
+    own = wait_spec is None or wait_spec.has(R.TREE)
+    return own and (any(v >= T.TREE_MOVES_DATA for v in calls)
+                    or own_wait >= T.INPUT_MODERATE)
 
 
 def _input_signature(f: Figures, wait: float) -> bool:
@@ -456,7 +464,7 @@ def diagnose(window: Window, schema: Schema) -> Verdict:
     f = Figures(window, schema)
     gpus = _gpus(f)
     wait, wait_spec = waiting_share(window, schema)
-    input_bound = wait >= T.INPUT_BOUND and _tree_moves_data(f)
+    input_bound = wait >= T.INPUT_BOUND and _tree_moves_data(f, wait_spec)
     signature = _input_signature(f, wait)
     found = _memory(f) or _refaults(f)
     if found is None and gpus and gpus[0][1] >= T.GPU_BOUND and not input_bound:

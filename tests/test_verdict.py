@@ -265,6 +265,24 @@ def test_a_sleeping_tree_is_not_blamed_for_the_hosts_load() -> None:
     assert judge_specs(specs, sleeping).cause == "none"
 
 
+def test_a_page_cache_reader_is_not_blamed_for_another_jobs_disk() -> None:
+    """Without delay accounting the host's I/O pressure stands in for the tree's wait. A tree
+    that moves 40 MB/s through read and write calls, all from the page cache (gzip in a loop),
+    beside another job's disk at 99 %: the pressure is not its wait. The same tree reading
+    5 MB/s from storage itself is input-bound on that disk."""
+    stored = spec("x.tree_storage_read_bytes_per_second", R.STORAGE_READ, R.TREE)
+    specs = [s for s in ALL if s is not TREE_WAIT] + [stored]
+    cached = quiet(host_wait_percent=35.0, sda__busy_percent=99.0, tree_cpu_percent=97.0,
+                   thread_percent=math.nan, read_bytes_per_second=40e6,
+                   tree_storage_read_bytes_per_second=0.4e6)
+    cached.pop("x.tree_wait_percent")
+    assert judge_specs(specs, cached).cause != "storage"
+    cold = dict(cached, **{"x.tree_storage_read_bytes_per_second": 5e6})
+    assert judge_specs(specs, cold).cause == "storage"
+    own = [s for s in ALL] + [stored]  # the tree's own delay: its page-cache reads may wait
+    assert judge_specs(own, dict(cached, **{"x.tree_wait_percent": 35.0})).cause == "storage"
+
+
 def test_one_pinned_thread_with_free_cpus_is_cpu_thread() -> None:
     v = judge_specs(ALL, quiet(thread_percent=99.0, tree_cpu_percent=102.0, cpus_percent=52.0,
                                gpu0__util_percent=20.0))
