@@ -120,6 +120,14 @@ class Figures:
             self._means[spec.column] = found
         return found
 
+    def known(self, spec: Optional[MetricSpec]) -> float:
+        """The share (0..1) of the window's samples of spec's column that hold a value; NaN
+        for an empty window or no such column."""
+        values = self.window.get(spec.column or "", ()) if spec is not None else ()
+        if not values:
+            return math.nan
+        return sum(1 for v in values if v == v) / len(values)
+
     def first(self, *roles: str) -> Pick:
         """The first metric with `roles` that has data in the window."""
         for spec in self.schema.having(*roles):

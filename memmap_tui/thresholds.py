@@ -68,6 +68,22 @@ TABLE: Tuple[Threshold, ...] = (
               "one core is 100 %; the margin covers one-second readings of 10 ms clock ticks "
               "and a little work done outside the lock (C code that releases the GIL)",
               "our own"),
+    Threshold("short_lived", 50.0, "% of the readings",
+              "a tree whose busiest thread is unknown in at least this share of the readings "
+              "(a process younger than 0.2 s was there, too young to measure) while the tree "
+              "holds between thread_pinned and one_core of a core, with at most "
+              "serial_processes processes alive, runs one short process after another: "
+              "cpu-thread",
+              "a shell loop or a subprocess per item (gzip, ffmpeg, convert per file) is one "
+              "line of work at a full core, but no process lives long enough to be seen busy; "
+              "processes that ran side by side would use more than one core when CPUs are free",
+              "our own; MIN_LIFE_SECONDS in collectors/threads.py is why such a thread is "
+              "unknown rather than guessed"),
+    Threshold("serial_processes", 4.0, "processes",
+              "at most this many processes alive on average for short_lived: the loop's "
+              "parent, a shell, the tool and one helper of it (make -j1: make, sh, gcc, cc1)",
+              "a pool of short tasks side by side has a process per worker besides its parent",
+              "our own"),
     Threshold("tree_moves_data", 1e6, "bytes/s",
               "the watched tree must read or write at least this much (through its calls or "
               "from storage), fault in data or wait for it, for an I/O cause to be its own; "
@@ -223,6 +239,8 @@ THREAD_PINNED = value("thread_pinned")
 THREAD_ALONE = value("thread_alone")
 SERIAL_THREADS = value("serial_threads")
 ONE_CORE = value("one_core")
+SHORT_LIVED = value("short_lived")
+SERIAL_PROCESSES = value("serial_processes")
 TREE_MOVES_DATA = value("tree_moves_data")
 TREE_CPU_ACTIVE = value("tree_cpu_active")
 RECLAIM_SOME = value("reclaim_some")

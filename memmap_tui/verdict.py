@@ -22,7 +22,8 @@ The causes, in the order they are tried (the first that holds is named):
                   core while CPUs are free, or while the tree runs little besides that thread
                   (a single thread is its own limit however busy the other CPUs are); or
                   several busy threads of one process that together hold one core while CPUs
-                  are free (serialised, as by Python's GIL)
+                  are free (serialised, as by Python's GIL); or a full core spent in processes
+                  too short-lived to measure, a few at a time (a shell loop of short tools)
   cpu             all CPUs busy, and the watched tree uses CPU
   none            nothing above holds
 Input-bound means waiting for data at least INPUT_BOUND of the time, where the waiting share
@@ -438,6 +439,9 @@ def _cpu(f: Figures) -> Found:
     serial = _serialised(f, thread, thread_spec)
     if serial is not None and not busy:
         return "cpu-thread", serial + said
+    chain = _short_lived(f)
+    if chain is not None:
+        return "cpu-thread", chain + said
     if busy:
         return "cpu", said
     return None
@@ -457,6 +461,30 @@ def _serialised(f: Figures, thread: float,
         label = thread_spec.shown_label if thread_spec is not None else "busiest thread"
         said.append(evidence(thread_spec, thread, f"{label} {thread:.0f} %"))
     return said
+
+
+def _short_lived(f: Figures) -> Optional[List[Evidence]]:
+    """The evidence that the tree runs one short process after another at a full core (a shell
+    loop, a subprocess per item): it holds between THREAD_PINNED and ONE_CORE of a core with
+    at most SERIAL_PROCESSES processes alive, and its busiest thread is unknown in SHORT_LIVED
+    of the readings (a process too young to measure was there); or None. Like a pinned
+    thread, such a chain is its own limit however busy the other CPUs are. Needs the busiest
+    thread's column (the recording measured threads), empty or not."""
+    specs = f.schema.having(R.THREAD_MAX, R.TREE)
+    if not specs:
+        return None
+    thread_spec = specs[0]
+    tree_cpu, tree_spec = f.first(R.CPU_CORES, R.TREE)
+    count, count_spec = f.first(R.PROCESSES, R.TREE)
+    unknown = 100.0 * (1.0 - f.known(thread_spec))
+    if not (T.THREAD_PINNED <= tree_cpu <= T.ONE_CORE and count <= T.SERIAL_PROCESSES
+            and unknown >= T.SHORT_LIVED):
+        return None
+    return [evidence(tree_spec, tree_cpu, f"tree {tree_cpu:.0f} % of a core in short "
+                                          "processes, one after another"),
+            evidence(count_spec, count, f"{count:.1f} processes alive"),
+            evidence(thread_spec, unknown,
+                     f"each too short to measure {unknown:.0f} % of the time")]
 
 
 def diagnose(window: Window, schema: Schema) -> Verdict:

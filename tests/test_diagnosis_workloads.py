@@ -344,6 +344,41 @@ def test_a_shell_loop_of_short_compressors_is_cpu_thread(tmp_path: Path) -> None
     assert data["cpu"]["busiest_thread_percent"] > 80
 
 
+SHORT_ZIP = "import os, zlib; d = os.urandom(1 << 20); [zlib.compress(d, 6) for _ in range(2)]"
+
+
+def loop_of(seconds: float, *tool: str, parallel: int = 1) -> Tuple[str, ...]:
+    """A shell loop that runs `tool` over and over for `seconds`, `parallel` at a time."""
+    one = " ".join(f"'{a}'" for a in tool)
+    batch = " & ".join([one] * parallel) + ("; wait" if parallel > 1 else "")
+    return ("sh", "-c", f"end=$(($(date +%s) + {int(seconds)})); "
+                        f"while [ $(date +%s) -lt $end ]; do {batch}; done")
+
+
+def test_a_loop_of_tools_too_short_to_measure_is_cpu_thread(tmp_path: Path) -> None:
+    """Each compressor lives well under 0.2 s, too short for its thread to be measured, so no
+    busiest thread is seen; one after another they hold one core while another is free."""
+    data = run_json(tmp_path, *loop_of(8, PY, "-c", SHORT_ZIP), interval="0.5")
+    verdict = data["verdict"]
+    assert verdict["cause"] == "cpu-thread", verdict
+    assert "one after another" in verdict["text"]
+    assert 80 <= data["cpu"]["tree_percent"] <= 115, data["cpu"]
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: nothing runs side by side")
+def test_short_tools_side_by_side_on_every_cpu_are_cpu(tmp_path: Path) -> None:
+    """The neighbour: the same short compressors, one per CPU at a time, fill the CPUs."""
+    data = run_json(tmp_path, *loop_of(8, PY, "-c", SHORT_ZIP, parallel=os.cpu_count() or 2),
+                    interval="0.5")
+    assert data["verdict"]["cause"] == "cpu", data["verdict"]
+
+
+def test_a_loop_of_short_sleepers_has_no_cause(tmp_path: Path) -> None:
+    """The neighbour: a loop of short processes that mostly sleep holds no core."""
+    data = run_json(tmp_path, *loop_of(6, "sleep", "0.05"), interval="0.5")
+    assert data["verdict"]["cause"] == "none", data["verdict"]
+
+
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: nothing is left free")
 def test_four_threads_under_the_gil_are_cpu_thread(tmp_path: Path) -> None:
     """No thread is pinned (each gets a quarter of the turns), yet the loader is held to one

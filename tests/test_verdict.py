@@ -327,6 +327,46 @@ def test_busy_threads_that_share_one_core_are_cpu_thread_with_their_numbers() ->
     assert [e.column for e in v.evidence][:2] == ["x.busy_threads", "x.process_percent"]
 
 
+COUNT = spec("x.processes", R.PROCESSES, R.TREE, label="processes")
+
+
+def chain_window(thread: List[float], **means: float) -> Dict[str, List[float]]:
+    """Ten readings of a tree of short tools: `thread` is the busiest thread's column (NaN where
+    a process too young to measure was there), `means` the other columns' values."""
+    base = {"x.tree_cpu_percent": 98.0, "x.cpus_percent": 55.0, "x.processes": 2.0,
+            "x.tree_wait_percent": 0.0, "x.read_bytes_per_second": 0.0}
+    base.update({f"x.{k}": v for k, v in means.items()})
+    window = {c: [v] * len(thread) for c, v in base.items()}
+    window["x.thread_percent"] = thread
+    return window
+
+
+def test_a_full_core_in_tools_too_short_to_measure_is_cpu_thread() -> None:
+    """A shell loop of 80 ms compressors: the tree holds one core, the busiest thread is
+    unknown at 9 of 10 readings (a process under 0.2 s old was there), 2 processes alive."""
+    specs = [TREE_CPU, HOST_CPU, COUNT, TREE_WAIT, READ, THREAD]
+    unknown = [math.nan] * 9 + [1.0]
+    v = diagnose(chain_window(unknown), Schema(specs))
+    assert v.cause == "cpu-thread"
+    assert v.text == ("one thread: tree 98 % of a core in short processes, one after another, "
+                      "2.0 processes alive, each too short to measure 90 % of the time, "
+                      "CPUs 55 % busy")
+    # its neighbours: threads seen (and not pinned), a pool side by side, more than a core,
+    # a loop that sleeps, and a recording that never measured threads
+    assert diagnose(chain_window([30.0] * 10), Schema(specs)).cause == "none"
+    assert diagnose(chain_window(unknown, processes=6.0), Schema(specs)).cause == "none"
+    assert diagnose(chain_window(unknown, tree_cpu_percent=180.0), Schema(specs)).cause == "none"
+    assert diagnose(chain_window(unknown, tree_cpu_percent=20.0), Schema(specs)).cause == "none"
+    no_threads = [s for s in specs if s is not THREAD]
+    assert diagnose(chain_window(unknown), Schema(no_threads)).cause == "none"
+    # other jobs filling the CPUs do not make a serial loop parallel
+    assert diagnose(chain_window(unknown, cpus_percent=99.0), Schema(specs)).cause == "cpu-thread"
+    edge = [math.nan] * 5 + [1.0] * 5  # unknown exactly short_lived of the time
+    assert T.SHORT_LIVED == 50.0
+    assert diagnose(chain_window(edge), Schema(specs)).cause == "cpu-thread"
+    assert diagnose(chain_window([math.nan] * 4 + [1.0] * 6), Schema(specs)).cause == "none"
+
+
 def test_threads_that_run_in_parallel_are_not_serialised() -> None:
     """Two threads in C code that releases the GIL use two cores: past one core is not one
     core's worth, and with the CPUs busy it is cpu."""
