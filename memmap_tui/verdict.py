@@ -191,9 +191,10 @@ def _tree_moves_data(f: Figures, wait_spec: Optional[MetricSpec]) -> bool:
     faults, _ = f.first(R.MAJOR_FAULTS, R.TREE)
     if any(v >= T.TREE_MOVES_DATA for v in storage) or faults >= T.MANY_FAULTS:
         return True
-    own = wait_spec is None or wait_spec.has(R.TREE)
-    return own and (any(v >= T.TREE_MOVES_DATA for v in calls)
-                    or own_wait >= T.INPUT_MODERATE)
+    # the calls count when the wait is the tree's own, or when its storage bytes are unknown
+    calls_count = wait_spec is None or wait_spec.has(R.TREE) or all(v != v for v in storage)
+    return (calls_count and any(v >= T.TREE_MOVES_DATA for v in calls)) or (
+        own_wait >= T.INPUT_MODERATE)
 
 
 def _input_signature(f: Figures, wait: float) -> bool:

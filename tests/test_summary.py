@@ -113,6 +113,22 @@ def test_the_verdict_speaks_of_waiting_when_io_pressure_is_high() -> None:
     assert "peak RSS 95.37 MiB" in text
 
 
+def test_a_run_that_writes_more_than_it_reads_waits_for_its_writes() -> None:
+    """I/O pressure counts waits for writes as for reads: a checkpoint writer is not waiting
+    for data. The direction is the tree's bytes to and from storage."""
+    specs = SPECS + [
+        counter("proc", "disk_read_bytes", "bytes", "Read from storage.",
+                column="disk_read_bytes_per_second", roles=(R.STORAGE_READ, R.TREE)),
+        counter("proc", "disk_write_bytes", "bytes", "Written to storage.",
+                column="disk_write_bytes_per_second", roles=(R.STORAGE_WRITTEN, R.TREE))]
+    for read, written, what in ((1e6, 3e8, "writes to storage"), (3e8, 1e6, "data")):
+        rows = [(float(t), [1.0, 1e8, 0.0, 0.5 * t, read * t, written * t]) for t in range(5)]
+        summary = RunSummary()
+        feed(summary, rows, specs=specs)
+        text = render(summary.result(), summary.schema, "memmap run: `x` exited with status 0")
+        assert f"50.0 % of wall time waiting for {what} (PSI io some 50.0 %)" in text
+
+
 def test_the_cpu_line_gives_the_busiest_process_and_its_busy_threads() -> None:
     specs = SPECS + [
         gauge("proc", "top_process_cpu_percent", "percent", "Busiest.",

@@ -26,6 +26,7 @@ from array import array
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from .. import roles as R
+from .. import thresholds as T
 from ..derive import derive
 from ..figures import count_positions, gpu_utilisation, weight_in
 from ..model import COUNTER, Frame, MetricSpec, Reading, Schema, summary_key
@@ -269,11 +270,16 @@ def _cpu(cpu: Dict[str, float]) -> str:
             f"{fmt_percent(cpu['host_percent'])}")
 
 
-def _waiting(waiting: Dict[str, Any], schema: Schema) -> str:
+def _waiting(waiting: Dict[str, Any], schema: Schema, written: float, read: float) -> str:
+    """The waiting line. The signals (I/O delay, iowait, I/O pressure) count waits for reads
+    and writes alike; a tree that wrote more to storage than it read (at least
+    tree_moves_data a second) waited for its writes."""
     parts = [f"{spec.shown_label} {fmt_percent(waiting.get(summary_key(spec), NAN))}"
              for spec in schema.having(R.WAITING)]
+    writes = written >= T.TREE_MOVES_DATA and written > (read if read == read else 0.0)
+    what = "writes to storage" if writes else "data"
     return (f"  {'waiting':<9} {fmt_percent(waiting['share_percent'])} of wall time waiting "
-            f"for data ({', '.join(parts) or 'not measured'})")
+            f"for {what} ({', '.join(parts) or 'not measured'})")
 
 
 def _memory(memory: Dict[str, Any], schema: Schema) -> List[str]:
@@ -324,7 +330,9 @@ def render(result: Dict[str, Any], schema: Schema, headline: str,
               for i, flow in enumerate(result["flows"].values())]
     lines += _job(result.get("job") or {})
     lines += [_cpu(result["cpu"]),
-              _waiting(result["waiting"], schema),
+              _waiting(result["waiting"], schema,
+                       result["write"]["storage"]["mean_bytes_per_second"],
+                       result["read"]["storage"]["mean_bytes_per_second"]),
               *_memory(result["memory"], schema),
               f"  {'GPU util':<9} mean {util}",
               f"  {'verdict':<9} {result['verdict']['text']}",
