@@ -173,6 +173,29 @@ class Timeline:
         return phases
 
 
+def whole_run(head: Verdict, phases: Sequence[Phase]) -> Verdict:
+    """The verdict for a whole run, given the one judged on its means (`head`) and its
+    phases. A run that reads from disk and then compresses in one thread averages under both
+    lines (a thread at 50 %, a wait at 10 %), and its means say `none` while every phase has
+    a cause. So when the means say none and the phases with a cause cover at least half the
+    run, the run's cause is the one that held longest, with the evidence of its longest
+    phase and how long it held."""
+    if head.cause != "none" or not phases:
+        return head
+    total = phases[-1].end - phases[0].start
+    held: Dict[str, float] = {}
+    for p in phases:
+        if p.cause != "none":
+            held[p.cause] = held.get(p.cause, 0.0) + (p.end - p.start)
+    if not held or not total > 0 or 2.0 * sum(held.values()) < total:
+        return head
+    cause = max(held, key=lambda c: held[c])
+    longest = max((p for p in phases if p.cause == cause), key=lambda p: p.end - p.start)
+    v = longest.verdict
+    return Verdict(v.level, cause, f"{v.text} (for {held[cause]:.0f} of {total:.0f} s)",
+                   v.evidence)
+
+
 def _span(run: List[Any], buckets: Sequence[_Bucket], bucket: float) -> float:
     return buckets[run[2]].start + bucket - buckets[run[1]].start
 

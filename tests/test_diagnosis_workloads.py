@@ -457,3 +457,5 @@ fio --name=r --rw=read --bs=1M --filename={big_file} --direct=1 --time_based --r
     assert all(p["end"] > p["start"] for p in data["phases"])
     assert [p["start"] for p in data["phases"]] == sorted(p["start"] for p in data["phases"])
     assert "phase" in data["stderr"]
+    # the whole run has a cause too: the one that held longest, not the means' "none"
+    assert data["verdict"]["cause"] in ("storage", "cpu-thread"), data["verdict"]

@@ -17,7 +17,8 @@ from typing import List, Tuple
 import pytest
 
 from memmap_tui.catalog import schema_for_columns
-from memmap_tui.phases import Timeline, phases_of_rows
+from memmap_tui.phases import Phase, Timeline, phases_of_rows, whole_run
+from memmap_tui.verdict import Evidence, Verdict
 
 COLUMNS = ["host.cpu.util_percent", "host.psi.io_some_percent", "host.disk.vda.busy_percent",
            "host.disk.vda.read_bytes_per_second", "host.disk.vda.reads_per_second",
@@ -86,3 +87,25 @@ def test_a_blip_inside_a_phase_is_still_merged_away() -> None:
             row[1:-1] = COMPRESSING
     causes = [c for _, _, c in cut(rows)]
     assert causes == ["storage", "cpu-thread", "storage", "cpu-thread"]
+
+
+def test_a_run_whose_phases_have_causes_is_not_none_on_its_means() -> None:
+    """Reading 4.5 s, then one thread 10.5 s: the means sit under both lines and say none; the
+    run's cause is the one that held longest, with that phase's evidence and its share."""
+    none = Verdict("ok", "none", "no bottleneck seen")
+    storage = Verdict("warn", "storage", "storage: vda 90 % busy",
+                      (Evidence("vda busy", 90.0, "vda 90 % busy"),))
+    thread = Verdict("warn", "cpu-thread", "one thread: busiest thread 97 % of a core",
+                     (Evidence("busiest thread", 97.0, "busiest thread 97 % of a core"),))
+    phases = [Phase(0.0, 4.5, storage), Phase(5.0, 15.5, thread)]
+    v = whole_run(none, phases)
+    assert v.cause == "cpu-thread" and v.evidence == thread.evidence
+    assert v.text == "one thread: busiest thread 97 % of a core (for 10 of 16 s)"
+    # the means' own cause stands; phases with causes under half the run leave none
+    assert whole_run(storage, phases) is storage
+    idle = [Phase(0.0, 5.0, storage), Phase(5.0, 20.0, none)]
+    assert whole_run(none, idle) is none
+    assert whole_run(none, []) is none
+    # a cause held in two phases adds up
+    split = [Phase(0.0, 5.0, storage), Phase(5.0, 11.0, thread), Phase(11.0, 18.0, storage)]
+    assert whole_run(none, split).cause == "storage"

@@ -20,7 +20,7 @@ from ..catalog import schema_for_columns
 from ..csvread import Recording
 from ..figures import mean
 from ..model import MetricSpec, Schema
-from ..phases import phases_of_rows
+from ..phases import phases_of_rows, whole_run
 from ..sinks.aggregates import Growth
 from ..units import fmt_bytes, fmt_percent, fmt_rate, fmt_seconds
 from ..verdict import Verdict, diagnose, waiting_share
@@ -70,9 +70,9 @@ def digest(rec: Recording) -> Digest:
         good = [v for v in _values(rec, spec) if not math.isnan(v)]
         add((f"peak {spec.shown_label}", max(good) if good else NAN, fmt_bytes))
     add(_growth(rec, schema))
-    out.verdict = diagnose(window, schema)
-    out.phases = [f"{p.start:.0f}-{p.end:.0f} s {p.cause}"
-                  for p in phases_of_rows(schema, list(rec.rows()))]
+    phases = phases_of_rows(schema, list(rec.rows()))
+    out.verdict = whole_run(diagnose(window, schema), phases)
+    out.phases = [f"{p.start:.0f}-{p.end:.0f} s {p.cause}" for p in phases]
     return out
 
 

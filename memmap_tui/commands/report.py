@@ -35,7 +35,7 @@ from ..collector import UsageError
 from ..csvread import Recording, load_recording
 from ..figures import gpu_utilisation
 from ..model import Schema
-from ..phases import phases_of_rows
+from ..phases import phases_of_rows, whole_run
 from ..safetext import printable
 from ..units import fmt_bytes, fmt_duration, fmt_percent, fmt_seconds, format_value
 from ..verdict import BAD, WARN, diagnose, waiting_share
@@ -130,10 +130,10 @@ def headline_lines(rec: Recording, schema: Schema) -> List[Tuple[str, str]]:
     """(style, text) lines: the verdict, its phases, waiting, GPUs and memory over the whole
     recording."""
     window = rec.window()
-    found = diagnose(window, schema)
+    phases = phases_of_rows(schema, list(rec.rows()))
+    found = whole_run(diagnose(window, schema), phases)
     style = {BAD: "bold red", WARN: "bold yellow"}.get(found.level, "bold green")
     lines = [(style, f"Verdict: {found.text}")]
-    phases = phases_of_rows(schema, list(rec.rows()))
     if len(phases) > 1:
         lines.append(("", "Phases: " + "; ".join(
             f"{p.start:.1f}-{p.end:.1f} s {p.verdict.text}" for p in phases)))

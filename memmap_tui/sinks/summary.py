@@ -30,7 +30,7 @@ from .. import thresholds as T
 from ..derive import derive
 from ..figures import count_positions, gpu_utilisation, weight_in
 from ..model import COUNTER, Frame, MetricSpec, Reading, Schema, summary_key
-from ..phases import Timeline
+from ..phases import Timeline, whole_run
 from ..tables import tree_gpu_memory_bytes
 from ..units import fmt_bytes, fmt_count, fmt_percent, fmt_rate
 from ..verdict import diagnose, waiting_share
@@ -195,7 +195,8 @@ class RunSummary:
         window = self.means()
         flows = {key: self._throughput(key, k) for k, (key, _) in enumerate(self._flows)}
         share, source = waiting_share(window, self.schema)
-        head = diagnose(window, self.schema)
+        phases = self._timeline.phases()
+        head = whole_run(diagnose(window, self.schema), phases)
         elapsed = (self._last[0] - self._began
                    if self._began is not None and self._last is not None else 0.0)
         section = {f"{s}.{k}": flows.get(f"{s}.{k}") or _no_flow() for s, k, _ in TREE_FLOWS}
@@ -232,7 +233,7 @@ class RunSummary:
             "memory": memory,
             "gpu": {"mean_util_percent": dict(gpu_utilisation(window, self.schema))},
             "verdict": head.as_dict(),
-            "phases": [p.as_dict() for p in self._timeline.phases()],
+            "phases": [p.as_dict() for p in phases],
             # how many processes a sum left out at worst (0: whole; see roles.PARTIAL)
             "partial": dict(self._partial),
         }
