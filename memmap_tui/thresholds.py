@@ -44,6 +44,20 @@ TABLE: Tuple[Threshold, ...] = (
               "all CPUs together at least this busy: the run is CPU-bound",
               "no CPU is free to run another loader worker",
               "SageMaker Debugger CPUBottleneck: CPU utilisation over 90 %"),
+    Threshold("cpu_stalled", 50.0, "% of wall time",
+              "runnable threads waited for a CPU at least this much (PSI cpu some: the job's "
+              "own, else the host's while the watched tree runs a core's worth): the run is "
+              "short of CPUs, whether they are busy, masked off (taskset, cpusets) or shared",
+              "a run whose threads wait for a CPU half the time would go faster with more of "
+              "them; PSI sees an affinity mask or a cpuset that utilisation over all CPUs hides",
+              "kernel Documentation/accounting/psi.rst ('some': at least one task delayed); "
+              "our own line at half the time"),
+    Threshold("cpu_throttled", 25.0, "% of quota periods",
+              "the job's cgroup used up its CPU quota in at least this share of its periods "
+              "(CFS bandwidth control): the run is CPU-bound by its quota",
+              "a throttled job waits for its next period with CPUs free: raising the quota "
+              "(or the pod's CPU limit) is the fix, which no utilisation figure shows",
+              "kube-prometheus CPUThrottlingHigh alert: over 25 % of periods throttled"),
     Threshold("thread_pinned", 90.0, "% of one core",
               "the watched tree's busiest thread at least this busy while CPUs are free: one "
               "thread limits the run",
@@ -235,6 +249,8 @@ INPUT_MODERATE = value("input_moderate")
 GPU_STARVING = value("gpu_starving")
 GPU_BOUND = value("gpu_bound")
 CPUS_BUSY = value("cpus_busy")
+CPU_STALLED = value("cpu_stalled")
+CPU_THROTTLED = value("cpu_throttled")
 THREAD_PINNED = value("thread_pinned")
 THREAD_ALONE = value("thread_alone")
 SERIAL_THREADS = value("serial_threads")

@@ -24,7 +24,9 @@ The causes, in the order they are tried (the first that holds is named):
                   several busy threads of one process that together hold one core while CPUs
                   are free (serialised, as by Python's GIL); or a full core spent in processes
                   too short-lived to measure, a few at a time (a shell loop of short tools)
-  cpu             all CPUs busy, and the watched tree uses CPU
+  cpu             all CPUs busy, and the watched tree uses CPU; or fewer CPUs than the run
+                  can use though some are idle: its job's CPU quota throttles it, or its
+                  threads wait for a CPU (an affinity mask, a cpuset, CPU pressure)
   none            nothing above holds
 Input-bound means waiting for data at least INPUT_BOUND of the time, where the waiting share
 is the most specific one measured: the watched tree's own I/O delay, else its job's (cgroup)
@@ -119,6 +121,7 @@ def waiting_share(window: Window, schema: Schema) -> Pick:
 def needed_columns(schema: Schema) -> List[str]:
     """Every column the diagnosis reads, for callers that keep windows of only those."""
     wanted = (R.WAITING, R.GPU_UTIL, R.GPU_ACTIVITY, R.CPU_BUSY, R.CPU_CORE_MAX, R.THREAD_MAX,
+              R.CPU_STALL, R.CPU_THROTTLED, R.PROCESSES,
               R.PROCESS_MAX, R.BUSY_THREADS, R.REFAULTS, R.MEMORY_LIMIT_USED,
               R.CPU_CORES, R.MEMORY_STALL, R.MEMORY_STALL_FULL, R.READ_CALLS, R.READ_CALL_SIZE,
               R.BYTES_READ, R.BYTES_WRITTEN, R.STORAGE_READ, R.STORAGE_WRITTEN, R.MAJOR_FAULTS,
@@ -443,9 +446,39 @@ def _cpu(f: Figures) -> Found:
     chain = _short_lived(f)
     if chain is not None:
         return "cpu-thread", chain + said
+    short = _short_of_cpus(f)
+    if short is not None:
+        return "cpu", short + said
     if busy:
         return "cpu", said
     return None
+
+
+def _short_of_cpus(f: Figures) -> Optional[List[Evidence]]:
+    """The evidence that the run has fewer CPUs than it can use, though not every CPU of the
+    host is busy: its job's CPU quota throttles it (CPU_THROTTLED of its periods), or its
+    runnable threads wait for a CPU CPU_STALLED of the time (an affinity mask, a cpuset, other
+    jobs). The job's own CPU pressure where its cgroup gives one; else the host's, and only
+    while the watched tree runs at least a core's worth (THREAD_PINNED): a host's pressure
+    may be other jobs' threads waiting. None otherwise."""
+    throttled, throttled_spec = f.first(R.CPU_THROTTLED, R.JOB)
+    if throttled >= T.CPU_THROTTLED:
+        return [evidence(throttled_spec, throttled, f"job throttled by its CPU quota in "
+                                                    f"{throttled:.0f} % of periods")]
+    stall, stall_spec = f.first(R.CPU_STALL, R.JOB)
+    if stall_spec is None:
+        tree_cpu, _ = f.first(R.CPU_CORES, R.TREE)
+        if _tree(f) and not tree_cpu >= T.THREAD_PINNED:
+            return None
+        stall, stall_spec = f.first(R.CPU_STALL, R.HOST)
+    if not stall >= T.CPU_STALLED:
+        return None
+    label = stall_spec.shown_label if stall_spec is not None else "CPU pressure"
+    said = [evidence(stall_spec, stall, f"{label} {stall:.0f} % (threads waiting for a CPU)")]
+    tree_cpu, tree_spec = f.first(R.CPU_CORES, R.TREE)
+    if tree_cpu == tree_cpu:
+        said.append(evidence(tree_spec, tree_cpu, f"tree {tree_cpu:.0f} % of a core"))
+    return said
 
 
 def _serialised(f: Figures, thread: float,

@@ -47,6 +47,16 @@ if __name__ == "__main__":
     with multiprocessing.Pool(os.cpu_count()) as pool:
         pool.map(work, [float(sys.argv[1])] * os.cpu_count())
 """
+POOL2 = """
+import multiprocessing, os, sys, time, zlib
+def work(seconds):
+    data = os.urandom(1 << 20); end = time.time() + seconds
+    while time.time() < end:
+        zlib.compress(data, 6)
+if __name__ == "__main__":
+    with multiprocessing.Pool(2) as pool:
+        pool.map(work, [float(sys.argv[1])] * 2)
+"""
 GIL = """
 import sys, threading, time
 end = time.time() + float(sys.argv[1])
@@ -120,41 +130,41 @@ while time.time() < end:  # epoch after epoch over a data set bigger than the me
 LIMIT_BYTES = 96 << 20
 
 
-def memory_hierarchy() -> Optional[Tuple[Path, str]]:
-    """Where a memory-limited cgroup can be made: the cgroup v1 memory hierarchy, or a cgroup v2
-    tree whose root offers the memory controller (from /proc/self/mountinfo, proc(5))."""
+def hierarchy(controller: str) -> Optional[Tuple[Path, str]]:
+    """Where a cgroup with `controller` can be made: the cgroup v1 hierarchy that has it, or a
+    cgroup v2 tree whose root offers it (from /proc/self/mountinfo, proc(5))."""
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
         fields = line.split()
         sep = fields.index("-")
         fstype, point, options = fields[sep + 1], Path(fields[4]), fields[sep + 3]
-        if fstype == "cgroup" and "memory" in options.split(","):
+        if fstype == "cgroup" and controller in options.split(","):
             return point, "v1"
         controllers = point / "cgroup.controllers"
         if fstype == "cgroup2" and controllers.exists() and \
-                "memory" in controllers.read_text().split():
+                controller in controllers.read_text().split():
             return point, "v2"
     return None
 
 
-@pytest.fixture
-def memory_limit() -> Path:
-    """A cgroup whose memory (page cache included) is limited to LIMIT_BYTES; its cgroup.procs."""
-    found = memory_hierarchy()
+def limited_group(controller: str, v1: Dict[str, str], v2: Dict[str, str]) -> Any:
+    """A new cgroup under `controller` with the files of `v1` or `v2` written (cgroup v1 or v2
+    names); yields its cgroup.procs, removes it after. Skips where no such hierarchy is
+    mounted or making one needs root."""
+    found = hierarchy(controller)
     if found is None:
-        pytest.skip("no cgroup memory controller is mounted here")
+        pytest.skip(f"no cgroup {controller} controller is mounted here")
     base, version = found
     group = base / f"memmap-test-{os.getpid()}"
     try:
         group.mkdir()
-        if version == "v1":
-            (group / "memory.limit_in_bytes").write_text(str(LIMIT_BYTES))
-        else:
-            (base / "cgroup.subtree_control").write_text("+memory")
-            (group / "memory.max").write_text(str(LIMIT_BYTES))
+        if version == "v2":
+            (base / "cgroup.subtree_control").write_text(f"+{controller}")
+        for name, text in (v1 if version == "v1" else v2).items():
+            (group / name).write_text(text)
     except OSError as exc:
         if group.exists():
             group.rmdir()
-        pytest.skip(f"cannot make a memory-limited cgroup ({exc.strerror}): it needs root")
+        pytest.skip(f"cannot make a {controller}-limited cgroup ({exc.strerror}): it needs root")
     yield group / "cgroup.procs"
     for _ in range(50):  # its processes have exited; the kernel lets the folder go soon after
         try:
@@ -162,6 +172,20 @@ def memory_limit() -> Path:
             break
         except OSError:
             time.sleep(0.1)
+
+
+@pytest.fixture
+def memory_limit() -> Any:
+    """A cgroup whose memory (page cache included) is limited to LIMIT_BYTES; its cgroup.procs."""
+    yield from limited_group("memory", {"memory.limit_in_bytes": str(LIMIT_BYTES)},
+                             {"memory.max": str(LIMIT_BYTES)})
+
+
+@pytest.fixture
+def half_a_cpu() -> Any:
+    """A cgroup whose CPU quota is half a core (CFS bandwidth: 50 ms of every 100 ms)."""
+    yield from limited_group("cpu", {"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "50000"},
+                             {"cpu.max": "50000 100000"})
 
 
 def run_json(tmp: Path, *command: str, interval: str = "0.2") -> Dict[str, Any]:
@@ -371,6 +395,30 @@ def test_short_tools_side_by_side_on_every_cpu_are_cpu(tmp_path: Path) -> None:
     data = run_json(tmp_path, *loop_of(8, PY, "-c", SHORT_ZIP, parallel=os.cpu_count() or 2),
                     interval="0.5")
     assert data["verdict"]["cause"] == "cpu", data["verdict"]
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: a mask leaves nothing out")
+def test_a_pool_masked_to_one_cpu_is_cpu(tmp_path: Path) -> None:
+    """Two compressors allowed one CPU (taskset): half the host's CPUs are idle and no thread is
+    pinned, but the pool's threads wait for their CPU. CPU pressure says so."""
+    if shutil.which("taskset") is None:
+        pytest.skip("no taskset here (util-linux)")
+    data = run_json(tmp_path, "taskset", "-c", "0", PY, script(tmp_path, "pool2.py", POOL2), "8",
+                    interval="0.5")
+    verdict = data["verdict"]
+    assert verdict["cause"] == "cpu", verdict
+    assert "waiting for a CPU" in verdict["text"]
+
+
+def test_a_job_throttled_by_its_cpu_quota_is_cpu(tmp_path: Path, half_a_cpu: Path) -> None:
+    """One compressing thread under a quota of half a core: it runs at 50 %, so it is not a
+    pinned thread, and the CPUs are free; the quota is its limit."""
+    zip_py = script(tmp_path, "zip.py", ZIP)
+    data = run_json(tmp_path, "sh", "-c", f'echo $$ > {half_a_cpu}; exec "$0" "$@"',
+                    PY, zip_py, "8", interval="0.5")
+    verdict = data["verdict"]
+    assert verdict["cause"] == "cpu", verdict
+    assert "CPU quota" in verdict["text"]
 
 
 def test_a_loop_of_short_sleepers_has_no_cause(tmp_path: Path) -> None:

@@ -367,6 +367,36 @@ def test_a_full_core_in_tools_too_short_to_measure_is_cpu_thread() -> None:
     assert diagnose(chain_window([math.nan] * 4 + [1.0] * 6), Schema(specs)).cause == "none"
 
 
+HOST_STALL = spec("x.host_cpu_stall", R.CPU_STALL, R.HOST, label="CPU pressure")
+JOB_STALL = spec("x.job_cpu_stall", R.CPU_STALL, R.JOB, label="job CPU pressure")
+THROTTLED = spec("x.throttled", R.CPU_THROTTLED, R.JOB, label="job CPU throttled")
+SHORT = ALL + [HOST_STALL, JOB_STALL, THROTTLED]
+
+
+def test_a_run_short_of_cpus_with_idle_cpus_is_cpu() -> None:
+    """Two workers masked to one of two CPUs: the host is half idle, no thread is pinned, but
+    the runnable threads wait for their CPU; a job at its CPU quota waits with CPUs free."""
+    masked = quiet(tree_cpu_percent=98.0, thread_percent=49.0, cpus_percent=52.0,
+                   host_cpu_stall=97.0)
+    masked.pop("x.job_cpu_stall", None)
+    specs = [s for s in SHORT if s is not JOB_STALL and s is not THROTTLED]
+    v = judge_specs(specs, masked)
+    assert v.cause == "cpu"
+    assert v.text.startswith("CPU-bound: CPU pressure 97 % (threads waiting for a CPU), tree 98 %")
+    quota = quiet(tree_cpu_percent=50.0, thread_percent=50.0, cpus_percent=30.0, throttled=100.0)
+    v = judge_specs(SHORT, quota)
+    assert v.cause == "cpu" and "job throttled by its CPU quota in 100 % of periods" in v.text
+    # neighbours: under the lines; the host's pressure while the tree runs under a core's worth
+    # (other jobs' threads may be the ones waiting); the job's own figure, when it has one
+    assert judge_specs(SHORT, dict(quota, **{"x.throttled": 20.0})).cause == "none"
+    light = dict(masked, **{"x.tree_cpu_percent": 60.0, "x.thread_percent": 30.0})
+    assert judge_specs(specs, light).cause == "none"
+    calm_job = dict(masked, **{"x.job_cpu_stall": 3.0})
+    assert judge_specs(SHORT, calm_job).cause == "none"
+    assert judge_specs(SHORT, dict(calm_job, **{"x.job_cpu_stall": 60.0,
+                                                "x.tree_cpu_percent": 60.0})).cause == "cpu"
+
+
 def test_threads_that_run_in_parallel_are_not_serialised() -> None:
     """Two threads in C code that releases the GIL use two cores: past one core is not one
     core's worth, and with the CPUs busy it is cpu."""
