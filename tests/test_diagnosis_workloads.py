@@ -44,18 +44,9 @@ def work(seconds):
     while time.time() < end:
         zlib.compress(data, 6)
 if __name__ == "__main__":
-    with multiprocessing.Pool(os.cpu_count()) as pool:
-        pool.map(work, [float(sys.argv[1])] * os.cpu_count())
-"""
-POOL2 = """
-import multiprocessing, os, sys, time, zlib
-def work(seconds):
-    data = os.urandom(1 << 20); end = time.time() + seconds
-    while time.time() < end:
-        zlib.compress(data, 6)
-if __name__ == "__main__":
-    with multiprocessing.Pool(2) as pool:
-        pool.map(work, [float(sys.argv[1])] * 2)
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else os.cpu_count()
+    with multiprocessing.Pool(n) as pool:
+        pool.map(work, [float(sys.argv[1])] * n)
 """
 GIL = """
 import sys, threading, time
@@ -403,7 +394,7 @@ def test_a_pool_masked_to_one_cpu_is_cpu(tmp_path: Path) -> None:
     pinned, but the pool's threads wait for their CPU. CPU pressure says so."""
     if shutil.which("taskset") is None:
         pytest.skip("no taskset here (util-linux)")
-    data = run_json(tmp_path, "taskset", "-c", "0", PY, script(tmp_path, "pool2.py", POOL2), "8",
+    data = run_json(tmp_path, "taskset", "-c", "0", PY, script(tmp_path, "pool.py", POOL), "8", "2",
                     interval="0.5")
     verdict = data["verdict"]
     assert verdict["cause"] == "cpu", verdict
