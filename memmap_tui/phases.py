@@ -161,10 +161,13 @@ class Timeline:
                 runs.append([cause, i, i])
         runs = _merge_short(runs, self._buckets, self.bucket, minimum)
         phases: List[Phase] = []
-        for _, first, last in runs:
+        for k, (_, first, last) in enumerate(runs):
             chosen = self._buckets[first:last + 1]
             judged = self._judge(chosen)
-            start, end = chosen[0].start, max(chosen[-1].end, chosen[-1].start)
+            # phases tile the run: one ends where the next begins, the last at its last sample
+            start = chosen[0].start
+            end = (self._buckets[runs[k + 1][1]].start if k + 1 < len(runs)
+                   else max(chosen[-1].end, chosen[-1].start))
             if phases and phases[-1].cause == judged.cause:  # judged alike once merged
                 start = phases.pop().start
                 judged = self._judge([b for b in self._buckets

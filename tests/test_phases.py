@@ -64,6 +64,8 @@ def test_alternating_reading_and_compressing_gives_four_phases_at_their_edges(
     assert [c for _, _, c in phases] == ["storage", "cpu-thread", "storage", "cpu-thread"], phases
     for (start, _, _), truth in zip(phases[1:], EDGES[1:]):
         assert abs(start - truth) <= 1.0, phases
+    # they tile the run: no gap between one phase's end and the next one's start
+    assert all(end == nxt for (_, end, _), (nxt, _, _) in zip(phases, phases[1:])), phases
 
 
 def test_the_busiest_thread_counts_in_the_second_it_describes() -> None:
