@@ -84,19 +84,28 @@ TABLE: Tuple[Threshold, ...] = (
               "our own"),
     Threshold("short_lived", 50.0, "% of the readings",
               "a tree whose busiest thread is unknown in at least this share of the readings "
-              "(a process younger than 0.2 s was there, too young to measure) while the tree "
-              "holds between thread_pinned and one_core of a core, with at most "
-              "serial_processes processes alive, runs one short process after another: "
-              "cpu-thread",
+              "(a process younger than 0.2 s was there, too young to measure), or whose busiest "
+              "process measured holds at most short_seen, while the tree holds between "
+              "thread_pinned and one_core of a core with at most serial_processes processes "
+              "alive, runs one short process after another: cpu-thread",
               "a shell loop or a subprocess per item (gzip, ffmpeg, convert per file) is one "
               "line of work at a full core, but no process lives long enough to be seen busy; "
               "processes that ran side by side would use more than one core when CPUs are free",
               "our own; MIN_LIFE_SECONDS in collectors/threads.py is why such a thread is "
               "unknown rather than guessed"),
-    Threshold("serial_processes", 4.0, "processes",
-              "at most this many processes alive on average for short_lived: the loop's "
-              "parent, a shell, the tool and one helper of it (make -j1: make, sh, gcc, cc1)",
-              "a pool of short tasks side by side has a process per worker besides its parent",
+    Threshold("short_seen", 25.0, "% of one core",
+              "for short_lived: the busiest process measured holds at most this while the tree "
+              "holds a core, so the core is spent in processes too short-lived to be measured "
+              "at all (tools of a millisecond, between two readings)",
+              "a tree of long-lived workers that hold a core between them shows a worker at a "
+              "third of a core or more (three at most alive, one of them their parent)",
+              "our own: a quarter of a core"),
+    Threshold("serial_processes", 3.0, "processes",
+              "at most this many processes alive on average for short_lived: the loop's parent, "
+              "the tool and one child of it (gcc and cc1)",
+              "a pool of short tasks side by side has a process per worker besides its parent "
+              "(xargs -P2 under a shell: four); a launcher with two workers still fits, and "
+              "a longer chain (make -j1: make, sh, gcc, cc1) is left unnamed rather than guessed",
               "our own"),
     Threshold("tree_moves_data", 1e6, "bytes/s",
               "the watched tree must read or write at least this much (through its calls or "
@@ -257,6 +266,7 @@ SERIAL_THREADS = value("serial_threads")
 ONE_CORE = value("one_core")
 SHORT_LIVED = value("short_lived")
 SERIAL_PROCESSES = value("serial_processes")
+SHORT_SEEN = value("short_seen")
 TREE_MOVES_DATA = value("tree_moves_data")
 TREE_CPU_ACTIVE = value("tree_cpu_active")
 RECLAIM_SOME = value("reclaim_some")

@@ -118,6 +118,14 @@ def waiting_share(window: Window, schema: Schema) -> Pick:
     return f.most(R.WAITING)
 
 
+def wait_is_the_trees(window: Window, schema: Schema) -> bool:
+    """Whether the waiting share (waiting_share) is the watched tree's own to answer for: its
+    own I/O delay, or its job's or host's while it moves data to or from storage (see
+    _tree_moves_data). True without a watched tree."""
+    _, spec = waiting_share(window, schema)
+    return _tree_moves_data(Figures(window, schema), spec)
+
+
 def needed_columns(schema: Schema) -> List[str]:
     """Every column the diagnosis reads, for callers that keep windows of only those."""
     wanted = (R.WAITING, R.GPU_UTIL, R.GPU_ACTIVITY, R.CPU_BUSY, R.CPU_CORE_MAX, R.THREAD_MAX,
@@ -440,15 +448,15 @@ def _cpu(f: Figures) -> Found:
         label = thread_spec.shown_label if thread_spec is not None else "busiest thread"
         return "cpu-thread", [evidence(thread_spec, thread, f"{label} {thread:.0f} % of a core"),
                               *said]
+    short = _short_of_cpus(f)  # before taking turns: threads masked or throttled to one core
+    if short is not None:      # wait for a CPU (pressure, throttling); under a lock they do not
+        return "cpu", short + said
     serial = _serialised(f, thread, thread_spec)
     if serial is not None and not busy:
         return "cpu-thread", serial + said
     chain = _short_lived(f)
     if chain is not None:
         return "cpu-thread", chain + said
-    short = _short_of_cpus(f)
-    if short is not None:
-        return "cpu", short + said
     if busy:
         return "cpu", said
     return None
@@ -500,25 +508,33 @@ def _serialised(f: Figures, thread: float,
 def _short_lived(f: Figures) -> Optional[List[Evidence]]:
     """The evidence that the tree runs one short process after another at a full core (a shell
     loop, a subprocess per item): it holds between THREAD_PINNED and ONE_CORE of a core with
-    at most SERIAL_PROCESSES processes alive, and its busiest thread is unknown in SHORT_LIVED
-    of the readings (a process too young to measure was there); or None. Like a pinned
-    thread, such a chain is its own limit however busy the other CPUs are. Needs the busiest
-    thread's column (the recording measured threads), empty or not."""
-    specs = f.schema.having(R.THREAD_MAX, R.TREE)
-    if not specs:
+    at most SERIAL_PROCESSES processes alive, and that core is in processes too short-lived
+    to measure: its busiest thread is unknown in SHORT_LIVED of the readings (a process too
+    young to measure was there), or its busiest process measured holds at most SHORT_SEEN
+    (tools of a millisecond, never seen at a reading). Or None. Like a pinned thread, such a
+    chain is its own limit however busy the other CPUs are. Needs the busiest thread's and
+    process's columns (the recording measured threads), empty or not."""
+    threads = f.schema.having(R.THREAD_MAX, R.TREE)
+    processes = f.schema.having(R.PROCESS_MAX, R.TREE)
+    if not (threads and processes):
         return None
-    thread_spec = specs[0]
     tree_cpu, tree_spec = f.first(R.CPU_CORES, R.TREE)
     count, count_spec = f.first(R.PROCESSES, R.TREE)
-    unknown = 100.0 * (1.0 - f.known(thread_spec))
-    if not (T.THREAD_PINNED <= tree_cpu <= T.ONE_CORE and count <= T.SERIAL_PROCESSES
-            and unknown >= T.SHORT_LIVED):
+    if not (T.THREAD_PINNED <= tree_cpu <= T.ONE_CORE and count <= T.SERIAL_PROCESSES):
         return None
-    return [evidence(tree_spec, tree_cpu, f"tree {tree_cpu:.0f} % of a core in short "
+    unknown = 100.0 * (1.0 - f.known(threads[0]))
+    seen = f.of(processes[0])
+    said = [evidence(tree_spec, tree_cpu, f"tree {tree_cpu:.0f} % of a core in short "
                                           "processes, one after another"),
-            evidence(count_spec, count, f"{count:.1f} processes alive"),
-            evidence(thread_spec, unknown,
-                     f"each too short to measure {unknown:.0f} % of the time")]
+            evidence(count_spec, count, f"{count:.1f} processes alive")]
+    if unknown >= T.SHORT_LIVED:
+        return said + [evidence(threads[0], unknown,
+                                f"each too short to measure {unknown:.0f} % of the time")]
+    if not seen > T.SHORT_SEEN:  # NaN: never measured
+        shown = 0.0 if seen != seen else seen
+        return said + [evidence(processes[0], shown,
+                                f"busiest process seen {shown:.0f} % of a core")]
+    return None
 
 
 def diagnose(window: Window, schema: Schema) -> Verdict:

@@ -380,6 +380,20 @@ def test_a_loop_of_tools_too_short_to_measure_is_cpu_thread(tmp_path: Path) -> N
     assert 80 <= data["cpu"]["tree_percent"] <= 115, data["cpu"]
 
 
+def test_a_loop_of_millisecond_tools_is_cpu_thread(tmp_path: Path) -> None:
+    """Each tool (cksum of 64 KiB) lives about a millisecond, between two readings: no reading
+    ever sees one, only the shell between them, which spends little. The core is in tools
+    never measured, one after another."""
+    data_file = tmp_path / "small.bin"
+    data_file.write_bytes(os.urandom(64 << 10))
+    data = run_json(tmp_path, "sh", "-c", f"end=$(($(date +%s) + 8)); while [ $(date +%s) -lt "
+                                          f"$end ]; do cksum '{data_file}' >/dev/null; done",
+                    interval="0.5")
+    verdict = data["verdict"]
+    assert verdict["cause"] == "cpu-thread", verdict
+    assert "one after another" in verdict["text"]
+
+
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one CPU: nothing runs side by side")
 def test_short_tools_side_by_side_on_every_cpu_are_cpu(tmp_path: Path) -> None:
     """The neighbour: the same short compressors, one per CPU at a time, fill the CPUs."""
@@ -399,6 +413,11 @@ def test_a_pool_masked_to_one_cpu_is_cpu(tmp_path: Path) -> None:
     verdict = data["verdict"]
     assert verdict["cause"] == "cpu", verdict
     assert "waiting for a CPU" in verdict["text"]
+    # two threads of one process that release the GIL, masked to one CPU: they take turns
+    # on it as threads under a lock would, but they wait for the CPU, not for each other
+    data = run_json(tmp_path, "taskset", "-c", "0", PY,
+                    script(tmp_path, "tzip.py", THREADED_ZIP), "8", interval="0.5")
+    assert data["verdict"]["cause"] == "cpu", data["verdict"]
 
 
 def test_a_job_throttled_by_its_cpu_quota_is_cpu(tmp_path: Path, half_a_cpu: Path) -> None:

@@ -127,6 +127,15 @@ def test_a_run_that_writes_more_than_it_reads_waits_for_its_writes() -> None:
         feed(summary, rows, specs=specs)
         text = render(summary.result(), summary.schema, "memmap run: `x` exited with status 0")
         assert f"50.0 % of wall time waiting for {what} (PSI io some 50.0 %)" in text
+    # the host waited while the tree read only from the page cache: others' wait
+    rows = [(float(t), [1.0, 1e8, 3e8 * t, 0.5 * t, 0.0, 0.0]) for t in range(5)]
+    summary = RunSummary()
+    feed(summary, rows, specs=specs)
+    result = summary.result()
+    assert result["waiting"]["the_trees"] is False and result["verdict"]["cause"] == "none"
+    text = render(result, summary.schema, "memmap run: `x` exited with status 0")
+    assert ("50.0 % of wall time waiting for data (PSI io some 50.0 %; others' wait: the tree "
+            "moved little to or from storage)") in text
 
 
 def test_the_cpu_line_gives_the_busiest_process_and_its_busy_threads() -> None:

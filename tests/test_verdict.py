@@ -331,40 +331,45 @@ COUNT = spec("x.processes", R.PROCESSES, R.TREE, label="processes")
 
 
 def chain_window(thread: List[float], **means: float) -> Dict[str, List[float]]:
-    """Ten readings of a tree of short tools: `thread` is the busiest thread's column (NaN where
-    a process too young to measure was there), `means` the other columns' values."""
+    """Ten readings of a tree of short tools: `thread` is the busiest thread's and process's
+    column (NaN where a process too young to measure was there), `means` the others' values."""
     base = {"x.tree_cpu_percent": 98.0, "x.cpus_percent": 55.0, "x.processes": 2.0,
             "x.tree_wait_percent": 0.0, "x.read_bytes_per_second": 0.0}
     base.update({f"x.{k}": v for k, v in means.items()})
     window = {c: [v] * len(thread) for c, v in base.items()}
-    window["x.thread_percent"] = thread
+    window["x.thread_percent"] = window["x.process_percent"] = thread
     return window
 
 
 def test_a_full_core_in_tools_too_short_to_measure_is_cpu_thread() -> None:
     """A shell loop of 80 ms compressors: the tree holds one core, the busiest thread is
     unknown at 9 of 10 readings (a process under 0.2 s old was there), 2 processes alive."""
-    specs = [TREE_CPU, HOST_CPU, COUNT, TREE_WAIT, READ, THREAD]
+    specs = [TREE_CPU, HOST_CPU, COUNT, TREE_WAIT, READ, THREAD, PROCESS]
     unknown = [math.nan] * 9 + [1.0]
     v = diagnose(chain_window(unknown), Schema(specs))
     assert v.cause == "cpu-thread"
     assert v.text == ("one thread: tree 98 % of a core in short processes, one after another, "
                       "2.0 processes alive, each too short to measure 90 % of the time, "
                       "CPUs 55 % busy")
-    # its neighbours: threads seen (and not pinned), a pool side by side, more than a core,
-    # a loop that sleeps, and a recording that never measured threads
-    assert diagnose(chain_window([30.0] * 10), Schema(specs)).cause == "none"
-    assert diagnose(chain_window(unknown, processes=6.0), Schema(specs)).cause == "none"
+    # tools of a millisecond are never seen: only the idle shell is measured
+    v = diagnose(chain_window([5.0] * 10, tree_cpu_percent=96.0), Schema(specs))
+    assert v.cause == "cpu-thread" and "busiest process seen 5 % of a core" in v.text
+    # its neighbours: long-lived workers that hold the core between them (two at 45 % beside
+    # their parent), a pool of short tasks side by side under a shell (xargs -P2: 3.8 alive),
+    # more than a core, a loop that sleeps, a recording that never measured threads
+    assert diagnose(chain_window([45.0] * 10, processes=3.0), Schema(specs)).cause == "none"
+    assert diagnose(chain_window(unknown, processes=3.8), Schema(specs)).cause == "none"
     assert diagnose(chain_window(unknown, tree_cpu_percent=180.0), Schema(specs)).cause == "none"
     assert diagnose(chain_window(unknown, tree_cpu_percent=20.0), Schema(specs)).cause == "none"
-    no_threads = [s for s in specs if s is not THREAD]
+    no_threads = [s for s in specs if s is not THREAD and s is not PROCESS]
     assert diagnose(chain_window(unknown), Schema(no_threads)).cause == "none"
     # other jobs filling the CPUs do not make a serial loop parallel
     assert diagnose(chain_window(unknown, cpus_percent=99.0), Schema(specs)).cause == "cpu-thread"
-    edge = [math.nan] * 5 + [1.0] * 5  # unknown exactly short_lived of the time
-    assert T.SHORT_LIVED == 50.0
+    edge = [math.nan] * 5 + [30.0] * 5  # unknown exactly short_lived of the time
+    assert T.SHORT_LIVED == 50.0 and T.SHORT_SEEN == 25.0
     assert diagnose(chain_window(edge), Schema(specs)).cause == "cpu-thread"
-    assert diagnose(chain_window([math.nan] * 4 + [1.0] * 6), Schema(specs)).cause == "none"
+    assert diagnose(chain_window([math.nan] * 4 + [30.0] * 6), Schema(specs)).cause == "none"
+    assert diagnose(chain_window([25.0] * 10), Schema(specs)).cause == "cpu-thread"
 
 
 HOST_STALL = spec("x.host_cpu_stall", R.CPU_STALL, R.HOST, label="CPU pressure")
@@ -395,6 +400,14 @@ def test_a_run_short_of_cpus_with_idle_cpus_is_cpu() -> None:
     assert judge_specs(SHORT, calm_job).cause == "none"
     assert judge_specs(SHORT, dict(calm_job, **{"x.job_cpu_stall": 60.0,
                                                 "x.tree_cpu_percent": 60.0})).cause == "cpu"
+    # two busy threads of one process masked or throttled to one core wait for a CPU, which
+    # threads taking turns under a lock (the GIL) do not: cpu, not serialised
+    both = SHORT + [PROCESS, BUSY_THREADS]
+    turns = quiet(thread_percent=50.0, tree_cpu_percent=99.0, process_percent=99.0,
+                  busy_threads=2.0, cpus_percent=52.0)
+    assert judge_specs(both, dict(turns, **{"x.throttled": 100.0})).cause == "cpu"
+    assert judge_specs(both, dict(turns, **{"x.job_cpu_stall": 95.0})).cause == "cpu"
+    assert judge_specs(both, dict(turns, **{"x.job_cpu_stall": 2.0})).cause == "cpu-thread"
 
 
 def test_threads_that_run_in_parallel_are_not_serialised() -> None:

@@ -33,7 +33,7 @@ from ..model import COUNTER, Frame, MetricSpec, Reading, Schema, summary_key
 from ..phases import Timeline, whole_run
 from ..tables import tree_gpu_memory_bytes
 from ..units import fmt_bytes, fmt_count, fmt_percent, fmt_rate
-from ..verdict import diagnose, waiting_share
+from ..verdict import diagnose, wait_is_the_trees, waiting_share
 from .aggregates import Growth, Histogram
 
 NAN = math.nan
@@ -208,7 +208,8 @@ class RunSummary:
         cached = 100.0 * (1.0 - _ratio(section["read.storage"]["total_bytes"],
                                        read_calls["total_bytes"]))
         waiting: Dict[str, Any] = {"share_percent": share,
-                                   "source": source.column if source is not None else None}
+                                   "source": source.column if source is not None else None,
+                                   "the_trees": wait_is_the_trees(window, self.schema)}
         for spec in self.schema.having(R.WAITING):
             waiting[summary_key(spec)] = window.get(spec.column or "", [NAN])[0]
         growth, growth_note = self._growth.per_minute()
@@ -274,13 +275,16 @@ def _cpu(cpu: Dict[str, float]) -> str:
 def _waiting(waiting: Dict[str, Any], schema: Schema, written: float, read: float) -> str:
     """The waiting line. The signals (I/O delay, iowait, I/O pressure) count waits for reads
     and writes alike; a tree that wrote more to storage than it read (at least
-    tree_moves_data a second) waited for its writes."""
+    tree_moves_data a second) waited for its writes. A job's or the host's wait that is not
+    the tree's (it moved little to or from storage) is said to be others'."""
     parts = [f"{spec.shown_label} {fmt_percent(waiting.get(summary_key(spec), NAN))}"
              for spec in schema.having(R.WAITING)]
     writes = written >= T.TREE_MOVES_DATA and written > (read if read == read else 0.0)
     what = "writes to storage" if writes else "data"
+    whose = ("" if waiting.get("the_trees", True) else
+             "; others' wait: the tree moved little to or from storage")
     return (f"  {'waiting':<9} {fmt_percent(waiting['share_percent'])} of wall time waiting "
-            f"for {what} ({', '.join(parts) or 'not measured'})")
+            f"for {what} ({', '.join(parts) or 'not measured'}{whose})")
 
 
 def _memory(memory: Dict[str, Any], schema: Schema) -> List[str]:
