@@ -473,9 +473,9 @@ def _short_of_cpus(f: Figures) -> Optional[List[Evidence]]:
     if throttled >= T.CPU_THROTTLED:
         return [evidence(throttled_spec, throttled, f"job throttled by its CPU quota in "
                                                     f"{throttled:.0f} % of periods")]
+    tree_cpu, tree_spec = f.first(R.CPU_CORES, R.TREE)
     stall, stall_spec = f.first(R.CPU_STALL, R.JOB)
     if stall_spec is None:
-        tree_cpu, _ = f.first(R.CPU_CORES, R.TREE)
         if _tree(f) and not tree_cpu >= T.THREAD_PINNED:
             return None
         stall, stall_spec = f.first(R.CPU_STALL, R.HOST)
@@ -483,7 +483,6 @@ def _short_of_cpus(f: Figures) -> Optional[List[Evidence]]:
         return None
     label = stall_spec.shown_label if stall_spec is not None else "CPU pressure"
     said = [evidence(stall_spec, stall, f"{label} {stall:.0f} % (threads waiting for a CPU)")]
-    tree_cpu, tree_spec = f.first(R.CPU_CORES, R.TREE)
     if tree_cpu == tree_cpu:
         said.append(evidence(tree_spec, tree_cpu, f"tree {tree_cpu:.0f} % of a core"))
     return said
