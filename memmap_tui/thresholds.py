@@ -100,9 +100,10 @@ TABLE: Tuple[Threshold, ...] = (
               "a tree of long-lived workers that hold a core between them shows a worker at a "
               "third of a core or more (three at most alive, one of them their parent)",
               "our own: a quarter of a core"),
-    Threshold("serial_processes", 3.0, "processes",
+    Threshold("serial_processes", 3.5, "processes",
               "at most this many processes alive on average for short_lived: the loop's parent, "
-              "the tool and one child of it (gcc and cc1)",
+              "the tool and one child of it (gcc and cc1), and half the time a helper of the "
+              "loop's own (the `date` of a `while [ $(date +%s) ... ]`)",
               "a pool of short tasks side by side has a process per worker besides its parent "
               "(xargs -P2 under a shell: four); a launcher with two workers still fits, and "
               "a longer chain (make -j1: make, sh, gcc, cc1) is left unnamed rather than guessed",

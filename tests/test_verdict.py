@@ -359,6 +359,8 @@ def test_a_full_core_in_tools_too_short_to_measure_is_cpu_thread() -> None:
     # more than a core, a loop that sleeps, a recording that never measured threads
     assert diagnose(chain_window([45.0] * 10, processes=3.0), Schema(specs)).cause == "none"
     assert diagnose(chain_window(unknown, processes=3.8), Schema(specs)).cause == "none"
+    # a loop whose test runs a helper (`while [ $(date +%s) ... ]`) has three alive at times
+    assert diagnose(chain_window(unknown, processes=3.0), Schema(specs)).cause == "cpu-thread"
     assert diagnose(chain_window(unknown, tree_cpu_percent=180.0), Schema(specs)).cause == "none"
     assert diagnose(chain_window(unknown, tree_cpu_percent=20.0), Schema(specs)).cause == "none"
     no_threads = [s for s in specs if s is not THREAD and s is not PROCESS]
