@@ -66,6 +66,11 @@ class NoDescriptors(Exception):
 OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
 
 
+def _no_descriptors(pid: int, exc: OSError) -> Optional[NoDescriptors]:
+    """NoDescriptors for an open that failed for want of descriptors, else None."""
+    return NoDescriptors(f"{pid}: {exc.strerror}") if exc.errno in OUT_OF_DESCRIPTORS else None
+
+
 class Stat(NamedTuple):
     """The fields of /proc/PID/stat the collector uses, in base units."""
 
@@ -196,9 +201,10 @@ class ProcFiles:
         try:
             self._memory = self._open_memory()
         except OSError as exc:
-            if exc.errno in OUT_OF_DESCRIPTORS:
+            short = _no_descriptors(self.pid, exc)
+            if short is not None:
                 self.close()
-                raise NoDescriptors(f"{self.pid}: {exc.strerror}") from None
+                raise short from None
             if exc.errno == errno.ESRCH or _kernel_thread(self.base):
                 self.no_memory_map = True  # no address space to read: it owns no user memory
             else:
@@ -221,19 +227,17 @@ class ProcFiles:
                     TICK_WIDTH)
                 return
             except OSError as exc:
-                if exc.errno in OUT_OF_DESCRIPTORS:
-                    raise NoDescriptors(f"{self.pid}: {exc.strerror}") from None
-                if exc.filename != self._io_path:
-                    raise ProcessGone(f"{self.pid}: {exc.strerror}") from None
+                if exc.filename != self._io_path or exc.errno in OUT_OF_DESCRIPTORS:
+                    raise (_no_descriptors(self.pid, exc)
+                           or ProcessGone(f"{self.pid}: {exc.strerror}")) from None
                 self.unavailable["io"] = unavailable_reason(exc)
         self._io_dropped = True
         try:
             self._tick = self._reader_class([(self._stat_path, AFTER_PAREN)], STAT_RULES,
                                             TICK_WIDTH)
         except OSError as exc:
-            if exc.errno in OUT_OF_DESCRIPTORS:
-                raise NoDescriptors(f"{self.pid}: {exc.strerror}") from None
-            raise ProcessGone(f"{self.pid}: {exc.strerror}") from None
+            raise (_no_descriptors(self.pid, exc)
+                   or ProcessGone(f"{self.pid}: {exc.strerror}")) from None
 
     def sample(self) -> Tuple[Stat, Optional[Tuple[float, ...]]]:
         """stat, and the io counters (rchar, wchar, read_bytes, write_bytes, syscr, syscw) or

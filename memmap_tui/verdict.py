@@ -118,12 +118,11 @@ def waiting_share(window: Window, schema: Schema) -> Pick:
     return f.most(R.WAITING)
 
 
-def wait_is_the_trees(window: Window, schema: Schema) -> bool:
-    """Whether the waiting share (waiting_share) is the watched tree's own to answer for: its
-    own I/O delay, or its job's or host's while it moves data to or from storage (see
-    _tree_moves_data). True without a watched tree."""
-    _, spec = waiting_share(window, schema)
-    return _tree_moves_data(Figures(window, schema), spec)
+def wait_is_the_trees(window: Window, schema: Schema, source: Optional[MetricSpec]) -> bool:
+    """Whether the waiting share that `source` measured (waiting_share's pick) is the watched
+    tree's own to answer for: its own I/O delay, or its job's or host's while it moves data to
+    or from storage (see _tree_moves_data). True without a watched tree."""
+    return _tree_moves_data(Figures(window, schema), source)
 
 
 def needed_columns(schema: Schema) -> List[str]:

@@ -209,7 +209,7 @@ class RunSummary:
                                        read_calls["total_bytes"]))
         waiting: Dict[str, Any] = {"share_percent": share,
                                    "source": source.column if source is not None else None,
-                                   "the_trees": wait_is_the_trees(window, self.schema)}
+                                   "the_trees": wait_is_the_trees(window, self.schema, source)}
         for spec in self.schema.having(R.WAITING):
             waiting[summary_key(spec)] = window.get(spec.column or "", [NAN])[0]
         growth, growth_note = self._growth.per_minute()
