@@ -714,20 +714,34 @@ static int get_states(PyObject *obj, Py_buffer *view, Py_ssize_t want, const cha
     return 1;
 }
 
+/* A RowWriter (below, with the derive and CSV twins it uses): read_schedule's optional writer. */
+typedef struct RowWriter RowWriter;
+static PyTypeObject RowWriterType;
+static int writer_put(RowWriter *w, const double *rows, const double *stamps, Py_ssize_t n);
+static RowWriter *writer_take(PyObject *obj, Py_ssize_t width, const char *where);
+static void writer_give_back(RowWriter *w);
+static PyObject *writer_name(const RowWriter *w);
+static Py_ssize_t writer_every(const RowWriter *w);
+
 /*
- * read_schedule(rows, stamps, start, interval, tick, count[, states]) -> (done, next_tick,
- * missed)
+ * read_schedule(rows, stamps, start, interval, tick, count[, states[, writer]]) -> (done,
+ * next_tick, missed)
  * Up to `count` ticks on the drift-free schedule start + k * interval (k from `tick`), without
  * the GIL: sleep until due, read every file into the next row, note (monotonic, wall) in stamps.
  * Whole slots that went by while late are skipped and counted in `missed`. cancel() (from any
  * thread or a signal handler) and a signal that interrupts this thread end the batch at once.
  * With a guard, a tick that breaks it ends the batch too (see the top of this file).
+ * With a writer (a RowWriter of this reader's width), every `every` rows read are derived and
+ * written to its file as they come, and the rest when the batch ends, however it ends (a
+ * cancel, a signal, a failed read): a long batch then costs no Python wake-up, and no row
+ * waits longer than `every` ticks for its file. A failed write ends the batch with an OSError
+ * naming the writer's file (its failure wins over a failed read's).
  */
 static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
     const char *where = "FieldReader.read_schedule";
-    if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) < 6 || PyTuple_GET_SIZE(args) > 7) {
+    if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) < 6 || PyTuple_GET_SIZE(args) > 8) {
         return PyErr_Format(PyExc_TypeError, "%s: takes (rows, stamps, start, interval, tick, "
-                            "count[, states])", where);
+                            "count[, states[, writer]])", where);
     }
     Schedule s;
     if (schedule_args(args, &s) < 0 || usable(self, where, 1) < 0) return NULL;
@@ -748,10 +762,19 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
         self->busy = 0;
         return NULL;
     }
-    int held = get_states(PyTuple_GET_SIZE(args) == 7 ? PyTuple_GET_ITEM(args, 6) : Py_None,
+    int held = get_states(PyTuple_GET_SIZE(args) >= 7 ? PyTuple_GET_ITEM(args, 6) : Py_None,
                           &states, state_bytes, where);
-    if (held < 0 || make_wake(self) < 0) {
+    /* the writer: taken (busy) until the batch ends; the args tuple keeps it alive */
+    PyObject *writer_obj = PyTuple_GET_SIZE(args) == 8 ? PyTuple_GET_ITEM(args, 7) : Py_None;
+    RowWriter *writer = NULL;
+    int failed = held < 0;
+    if (!failed && writer_obj != Py_None) {
+        writer = writer_take(writer_obj, self->width, where);
+        failed = writer == NULL;
+    }
+    if (failed || make_wake(self) < 0) {
         if (held > 0) PyBuffer_Release(&states);
+        if (writer) writer_give_back(writer);
         PyBuffer_Release(&rows);
         PyBuffer_Release(&stamps);
         self->busy = 0;
@@ -760,8 +783,8 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
     double *row = (double *)rows.buf, *stamp = (double *)stamps.buf;
     unsigned char *state = held > 0 ? states.buf : NULL;
     long long tick = s.tick, missed = 0;
-    Py_ssize_t done = 0;
-    int error = 0, stop = 0, why = STOP_NONE;
+    Py_ssize_t done = 0, written = 0, every = writer ? writer_every(writer) : 0;
+    int error = 0, write_error = 0, stop = 0, why = STOP_NONE;
     self->stopped = STOP_NONE;
     Py_BEGIN_ALLOW_THREADS
     while (done < s.count) {
@@ -782,6 +805,12 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
         }
         done++;
         tick++;
+        if (writer && done - written >= every) {
+            write_error = writer_put(writer, row + written * self->width, stamp + 2 * written,
+                                     done - written);
+            if (write_error) break;
+            written = done;
+        }
         double late = seconds(CLOCK_MONOTONIC) - (s.start + (double)tick * s.interval);
         if (late >= s.interval) { /* whole slots gone by: skip them (never past MAX_TICK) */
             double skip = floor(late / s.interval), room = (double)(MAX_TICK - tick);
@@ -790,12 +819,20 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
             tick += (long long)skip;
         }
     }
+    if (writer && !write_error && done > written) /* however the batch ended: nothing read is lost */
+        write_error = writer_put(writer, row + written * self->width, stamp + 2 * written,
+                                 done - written);
     Py_END_ALLOW_THREADS
     if (held > 0) PyBuffer_Release(&states);
     PyBuffer_Release(&rows);
     PyBuffer_Release(&stamps);
     self->stopped = why;
     self->busy = 0;
+    if (writer) writer_give_back(writer);
+    if (write_error) {
+        errno = write_error;
+        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, writer_name(writer));
+    }
     if (error) {
         errno = error;
         return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, self->failed);
@@ -1217,8 +1254,8 @@ static PyMethodDef FieldReader_methods[] = {
      "read(row): re-read every file and fill the float64 buffer row (NaN where unmatched). "
      "ValueError after close(), RuntimeError while a read_schedule runs."},
     {"read_schedule", (PyCFunction)FieldReader_read_schedule, METH_VARARGS,
-     "read_schedule(rows, stamps, start, interval, tick, count[, states]) -> (done, next_tick, "
-     "missed)\n"
+     "read_schedule(rows, stamps, start, interval, tick, count[, states[, writer]]) -> (done, "
+     "next_tick, missed)\n"
      "Without the GIL; meanwhile every other method but cancel() and wake_fd() raises "
      "RuntimeError."},
     {"guard", (PyCFunction)FieldReader_guard, METH_VARARGS,
@@ -1487,6 +1524,304 @@ static PyObject *format_rows(PyObject *Py_UNUSED(module), PyObject *args) {
     return result;
 }
 
+/* ---- RowWriter: a batch's rows derived, formatted and written as they are read ---------- */
+
+#define MAX_EVERY 65536               /* rows of one write */
+#define MAX_TEXT ((size_t)256 << 20) /* bytes of one write's text */
+#define CELL_BYTES 32                 /* a comma and format_cell's at most 31 characters */
+
+struct RowWriter {
+    PyObject_HEAD
+    int fd;                 /* not owned: the sink that made the writer closes it */
+    PyObject *name;         /* the file's name, for errors */
+    double *plan;           /* PLAN_WIDTH numbers per column, checked against width */
+    Py_ssize_t columns;     /* derived columns; a row is the timestamp, then these */
+    Py_ssize_t width;       /* raw values a row (the reader's width) */
+    Py_ssize_t every;       /* rows a write, at most */
+    double *before;         /* the raw row before the next one to write (NaN before any) */
+    double before_time;     /* its monotonic time */
+    double *out;            /* every * (columns + 1) derived values */
+    char *text;             /* every * row_bytes */
+    size_t row_bytes;
+    long long rows;         /* written, in all */
+    int busy;               /* a read_schedule has it, or its __init__ runs */
+};
+
+static void writer_release(RowWriter *w) {
+    PyObject *name = w->name;
+    PyMem_Free(w->plan);
+    PyMem_Free(w->before);
+    PyMem_RawFree(w->out);
+    PyMem_RawFree(w->text);
+    w->plan = w->before = w->out = NULL;
+    w->text = NULL;
+    w->name = NULL;
+    w->fd = -1;
+    w->columns = w->width = w->every = 0;
+    w->rows = 0;
+    Py_XDECREF(name); /* last: releasing it may run Python code */
+}
+
+/* One batch's rows (n of them, raw; their (monotonic, wall) stamps) derived from the row
+ * before, formatted and written whole, `every` rows a write. Without the GIL. 0, or the errno
+ * of a failed write (EIO for a write that wrote nothing). */
+static int writer_put(RowWriter *w, const double *rows, const double *stamps, Py_ssize_t n) {
+    Py_ssize_t cells = w->columns + 1;
+    while (n > 0) {
+        Py_ssize_t k = n < w->every ? n : w->every;
+        derive_block(w->plan, w->columns, w->width, w->before, w->before_time, rows, stamps, k,
+                     w->out);
+        size_t used = 0;
+        for (Py_ssize_t i = 0; i < k; i++) {
+            for (Py_ssize_t c = 0; c < cells; c++) {
+                if (c > 0) w->text[used++] = ',';
+                used += format_cell(w->text + used, w->out[i * cells + c], c == 0);
+            }
+            w->text[used++] = '\n';
+        }
+        const char *at = w->text;
+        while (used > 0) {
+            ssize_t wrote = write(w->fd, at, used);
+            if (wrote < 0 && errno == EINTR) continue;
+            if (wrote <= 0) return wrote < 0 ? errno : EIO;
+            at += wrote;
+            used -= (size_t)wrote;
+        }
+        memcpy(w->before, rows + (k - 1) * w->width, (size_t)w->width * sizeof(double));
+        w->before_time = stamps[2 * (k - 1)];
+        w->rows += k;
+        rows += k * w->width;
+        stamps += 2 * k;
+        n -= k;
+    }
+    return 0;
+}
+
+static int writer_usable(const RowWriter *w, const char *method) {
+    if (w->busy) {
+        PyErr_Format(PyExc_RuntimeError, "%s: busy: a read_schedule is writing with it", method);
+        return -1;
+    }
+    if (w->plan == NULL) {
+        PyErr_Format(PyExc_ValueError, "%s: the writer was not made (RowWriter(...) failed)",
+                     method);
+        return -1;
+    }
+    return 0;
+}
+
+/* read_schedule's writer: a made RowWriter of rows `width` wide, not in use; marked busy.
+ * NULL with an error naming `where`. */
+static RowWriter *writer_take(PyObject *obj, Py_ssize_t width, const char *where) {
+    if (!PyObject_TypeCheck(obj, &RowWriterType)) {
+        PyErr_Format(PyExc_TypeError, "%s: writer must be None or a RowWriter, not %s", where,
+                     type_name(obj));
+        return NULL;
+    }
+    RowWriter *w = (RowWriter *)obj;
+    if (writer_usable(w, where) < 0) return NULL;
+    if (w->width != width) {
+        PyErr_Format(PyExc_ValueError, "%s: the writer's rows are %zd wide, the reader's %zd",
+                     where, w->width, width);
+        return NULL;
+    }
+    w->busy = 1;
+    return w;
+}
+
+static void writer_give_back(RowWriter *w) { w->busy = 0; }
+static PyObject *writer_name(const RowWriter *w) { return w->name; }
+static Py_ssize_t writer_every(const RowWriter *w) { return w->every; }
+
+/* RowWriter(fd, plan, width, every, name) */
+static int writer_init_state(RowWriter *w, PyObject *args) {
+    const char *where = "RowWriter";
+    PyObject *fd_obj, *plan_obj, *width_obj, *every_obj, *name;
+    Py_ssize_t fd, width, every;
+    if (!PyArg_ParseTuple(args, "OOOOO:RowWriter", &fd_obj, &plan_obj, &width_obj, &every_obj,
+                          &name) ||
+        index_arg(fd_obj, where, "fd", &fd) < 0 || index_arg(width_obj, where, "width", &width) < 0 ||
+        index_arg(every_obj, where, "every", &every) < 0)
+        return -1;
+    if (fd < 0 || fd > INT_MAX || width < 1 || width > MAX_WIDTH || every < 1 ||
+        every > MAX_EVERY) {
+        PyErr_Format(PyExc_ValueError, "%s: want fd >= 0, width 1..%zd and every 1..%d", where,
+                     (Py_ssize_t)MAX_WIDTH, MAX_EVERY);
+        return -1;
+    }
+    int flags = fcntl((int)fd, F_GETFL);
+    if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY) {
+        errno = flags < 0 ? errno : EBADF;
+        PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, name);
+        return -1;
+    }
+    Py_buffer plan;
+    if (get_doubles(plan_obj, &plan, 0, 0, 0, where) < 0) return -1;
+    Py_ssize_t columns = plan.len / (8 * PLAN_WIDTH);
+    if (plan.len % (8 * PLAN_WIDTH) != 0 || columns < 1) {
+        PyBuffer_Release(&plan);
+        PyErr_Format(PyExc_ValueError, "%s: the plan must hold %d floats per column, for at "
+                     "least one column", where, PLAN_WIDTH);
+        return -1;
+    }
+    if (check_plan(plan.buf, columns, width) < 0) {
+        PyBuffer_Release(&plan);
+        return -1;
+    }
+    Py_ssize_t out_values = values_of(every, columns + 1);
+    size_t row_bytes = (size_t)columns < (MAX_TEXT - 1) / CELL_BYTES - 1
+                           ? ((size_t)columns + 1) * CELL_BYTES + 1 : 0;
+    if (out_values < 0 || row_bytes == 0 || (size_t)every > MAX_TEXT / row_bytes) {
+        PyBuffer_Release(&plan);
+        PyErr_Format(PyExc_ValueError, "%s: %zd rows of %zd columns are too many for one write",
+                     where, every, columns);
+        return -1;
+    }
+    w->plan = PyMem_Malloc((size_t)plan.len);
+    w->before = PyMem_Malloc((size_t)width * sizeof(double));
+    w->out = PyMem_RawMalloc((size_t)out_values * sizeof(double));
+    w->text = PyMem_RawMalloc((size_t)every * row_bytes);
+    if (!w->plan || !w->before || !w->out || !w->text) {
+        PyBuffer_Release(&plan);
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(w->plan, plan.buf, (size_t)plan.len);
+    PyBuffer_Release(&plan);
+    for (Py_ssize_t i = 0; i < width; i++) w->before[i] = NAN;
+    w->before_time = NAN;
+    w->fd = (int)fd;
+    w->columns = columns;
+    w->width = width;
+    w->every = every;
+    w->row_bytes = row_bytes;
+    Py_INCREF(name);
+    w->name = name;
+    return 0;
+}
+
+static int RowWriter_init(RowWriter *w, PyObject *args, PyObject *kwds) {
+    if (kwds && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "RowWriter takes no keyword arguments");
+        return -1;
+    }
+    if (w->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "RowWriter.__init__: busy: a read_schedule is "
+                        "writing with it");
+        return -1;
+    }
+    w->busy = 1; /* Python code run meanwhile (__index__, a buffer's) cannot use the writer */
+    writer_release(w);
+    int status = writer_init_state(w, args);
+    if (status < 0) writer_release(w);
+    w->busy = 0;
+    return status;
+}
+
+static PyObject *RowWriter_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    RowWriter *w = (RowWriter *)PyType_GenericNew(type, args, kwds);
+    if (w) w->fd = -1;
+    return (PyObject *)w;
+}
+
+static void RowWriter_dealloc(RowWriter *w) {
+    writer_release(w);
+    Py_TYPE(w)->tp_free((PyObject *)w);
+}
+
+/* follow(previous, previous_time): the next row written is derived from this raw row. */
+static PyObject *RowWriter_follow(RowWriter *w, PyObject *args) {
+    const char *where = "RowWriter.follow";
+    PyObject *prev_obj, *time_obj;
+    double prev_time;
+    if (!PyArg_ParseTuple(args, "OO:follow", &prev_obj, &time_obj) ||
+        writer_usable(w, where) < 0 || float_arg(time_obj, where, "previous_time", &prev_time) < 0)
+        return NULL;
+    Py_buffer prev;
+    w->busy = 1;
+    if (get_doubles(prev_obj, &prev, w->width, 0, 1, where) < 0) {
+        w->busy = 0;
+        return NULL;
+    }
+    memcpy(w->before, prev.buf, (size_t)w->width * sizeof(double));
+    w->before_time = prev_time;
+    PyBuffer_Release(&prev);
+    w->busy = 0;
+    Py_RETURN_NONE;
+}
+
+/* write(rows, stamps, count): as a read_schedule's writer would, for rows already read. */
+static PyObject *RowWriter_write(RowWriter *w, PyObject *args) {
+    const char *where = "RowWriter.write";
+    PyObject *rows_obj, *stamps_obj, *count_obj;
+    Py_ssize_t count;
+    if (!PyArg_ParseTuple(args, "OOO:write", &rows_obj, &stamps_obj, &count_obj) ||
+        writer_usable(w, where) < 0 || index_arg(count_obj, where, "count", &count) < 0)
+        return NULL;
+    Py_ssize_t row_values = count < 0 ? -1 : values_of(count, w->width);
+    if (row_values < 0 || values_of(count, 2) < 0)
+        return PyErr_Format(PyExc_ValueError, "%s: count must be >= 0 and fit in memory", where);
+    Py_buffer rows, stamps;
+    w->busy = 1;
+    if (get_doubles(rows_obj, &rows, row_values, 0, 0, where) < 0) {
+        w->busy = 0;
+        return NULL;
+    }
+    if (get_doubles(stamps_obj, &stamps, count * 2, 0, 0, where) < 0) {
+        PyBuffer_Release(&rows);
+        w->busy = 0;
+        return NULL;
+    }
+    int error;
+    Py_BEGIN_ALLOW_THREADS
+    error = writer_put(w, rows.buf, stamps.buf, count);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&stamps);
+    PyBuffer_Release(&rows);
+    w->busy = 0;
+    if (error) {
+        errno = error;
+        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, w->name);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *RowWriter_rows(RowWriter *w, void *Py_UNUSED(closure)) {
+    return PyLong_FromLongLong(w->rows);
+}
+
+static PyObject *RowWriter_every(RowWriter *w, void *Py_UNUSED(closure)) {
+    return PyLong_FromSsize_t(w->every);
+}
+
+static PyMethodDef RowWriter_methods[] = {
+    {"follow", (PyCFunction)RowWriter_follow, METH_VARARGS,
+     "follow(previous, previous_time): the raw row (float64, the writer's width) and monotonic "
+     "time that the next row written is derived from (rates start there)."},
+    {"write", (PyCFunction)RowWriter_write, METH_VARARGS,
+     "write(rows, stamps, count): derive, format and write count raw rows (with their "
+     "(monotonic, wall) stamps) as read_schedule's writer does; OSError names the file."},
+    {NULL, NULL, 0, NULL}};
+
+static PyGetSetDef RowWriter_getset[] = {
+    {"rows", (getter)RowWriter_rows, NULL, "rows written, in all", NULL},
+    {"every", (getter)RowWriter_every, NULL, "rows a write, at most", NULL},
+    {NULL, NULL, NULL, NULL, NULL}};
+
+static PyTypeObject RowWriterType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "memmap_tui._fieldread.RowWriter",
+    .tp_basicsize = sizeof(RowWriter),
+    .tp_dealloc = (destructor)RowWriter_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "RowWriter(fd, plan, width, every, name): derive_rows then format_rows of raw rows "
+              "`width` wide, written to the open descriptor fd `every` rows at a time (at most); "
+              "read_schedule's optional writer. fd stays open; name is for errors.",
+    .tp_methods = RowWriter_methods,
+    .tp_getset = RowWriter_getset,
+    .tp_init = (initproc)RowWriter_init,
+    .tp_new = RowWriter_new,
+};
+
 /* ---- a process tree's row (collectors/treeread.py) --------------------------------------- */
 
 /*
@@ -1583,12 +1918,18 @@ static struct PyModuleDef fieldread_module = {
 PyMODINIT_FUNC PyInit__fieldread(void) {
     if (!c_locale && !(c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0)))
         return PyErr_SetFromErrno(PyExc_OSError);
-    if (PyType_Ready(&FieldReaderType) < 0) return NULL;
+    if (PyType_Ready(&FieldReaderType) < 0 || PyType_Ready(&RowWriterType) < 0) return NULL;
     PyObject *m = PyModule_Create(&fieldread_module);
     if (!m) return NULL;
     Py_INCREF(&FieldReaderType);
     if (PyModule_AddObject(m, "FieldReader", (PyObject *)&FieldReaderType) < 0) {
         Py_DECREF(&FieldReaderType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&RowWriterType);
+    if (PyModule_AddObject(m, "RowWriter", (PyObject *)&RowWriterType) < 0) {
+        Py_DECREF(&RowWriterType);
         Py_DECREF(m);
         return NULL;
     }

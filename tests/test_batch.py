@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import errno
 import math
 import os
 import signal
@@ -552,3 +553,171 @@ def test_a_slow_collector_is_batched_with_what_each_tick_would_have_taken(
     assert all(p <= tick <= p + max(3 * 0.05, 2.0) for tick, p in posted)
     assert all(b[1] >= a[1] for a, b in zip(posted, posted[1:]))  # never an older result
     assert len({p for _, p in posted}) >= len(posted) // 2  # fresh, not one held all along
+
+
+# --- RowWriter: a batch that writes its own rows (record's CSV) -----------------------------
+
+def _real_host() -> tuple:
+    """The real host's reader, its width and derive plan, and the schema's column count."""
+    host = HostCollector()
+    host.open()
+    schema = Schema(host.metrics())
+    return host, host.native_reader(), len(schema.specs), plan_array(schema), len(schema.columns)
+
+
+def _reference_text(plan: Any, width: int, columns: int, rows: Any, stamps: Any,
+                    done: int) -> str:
+    """What derive_rows then format_rows make of the first `done` rows, from no row before."""
+    from memmap_tui._fieldread import derive_rows, format_rows
+    out = array("d", [0.0]) * (done * (columns + 1))
+    derive_rows(plan, array("d", [math.nan]) * width, math.nan, rows, stamps, done, out)
+    return format_rows(out, done, columns + 1)
+
+
+def _open_new(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+
+
+def test_a_batch_writes_its_rows_every_few_ticks_while_it_runs(tmp_path: Path) -> None:
+    from memmap_tui._fieldread import RowWriter
+    host, reader, width, plan, columns = _real_host()
+    path = tmp_path / "w.csv"
+    fd = _open_new(path)
+    writer = RowWriter(fd, plan, width, 4, str(path))
+    rows, stamps = array("d", [0.0]) * (width * 12), array("d", [0.0]) * 24
+    result: list = []
+    batch = threading.Thread(target=lambda: result.append(
+        reader.read_schedule(rows, stamps, time.monotonic(), 0.05, 0, 12, None, writer)))
+    batch.start()
+    seen = set()
+    while batch.is_alive():  # the file, as a reader (or SIGKILL) would find it meanwhile
+        seen.add(path.read_text().count("\n"))
+        time.sleep(0.005)
+    batch.join()
+    os.close(fd)
+    host.close()
+    done = result[0][0]
+    assert done + result[0][2] == 12 and writer.rows == done
+    assert {4, 8} & seen, f"rows in the file while the batch ran: {sorted(seen)}"
+    assert all(n % 4 == 0 for n in seen)  # whole groups of `every` rows, never a part of one
+    assert path.read_text() == _reference_text(plan, width, columns, rows, stamps, done)
+
+
+def test_a_cancelled_batch_writes_every_row_it_read(tmp_path: Path) -> None:
+    from memmap_tui._fieldread import RowWriter
+    host, reader, width, plan, columns = _real_host()
+    path = tmp_path / "w.csv"
+    fd = _open_new(path)
+    writer = RowWriter(fd, plan, width, 100, str(path))
+    rows, stamps = array("d", [0.0]) * (width * 100), array("d", [0.0]) * 200
+    threading.Timer(0.25, reader.cancel).start()
+    done, _, _ = reader.read_schedule(rows, stamps, time.monotonic(), 0.05, 0, 100, None, writer)
+    os.close(fd)
+    host.close()
+    assert 2 <= done < 100 and writer.rows == done
+    assert path.read_text() == _reference_text(plan, width, columns, rows, stamps, done)
+
+
+def test_a_failed_read_still_writes_the_rows_read_before_it(tmp_path: Path) -> None:
+    from memmap_tui._fieldread import FieldReader, RowWriter
+    child = subprocess.Popen(["sleep", "30"])
+    reader = FieldReader([(f"/proc/{child.pid}/stat", -1)], [(0, "", 17, 0, 1.0)], 1)
+    plan = array("d", [0, 0, -1, 1, 1])  # a gauge: its thread count (field 20, token 17)
+    path = tmp_path / "w.csv"
+    fd = _open_new(path)
+    writer = RowWriter(fd, plan, 1, 50, str(path))
+    rows, stamps = array("d", [0.0]) * 50, array("d", [0.0]) * 100
+
+    def end() -> None:
+        child.kill()
+        child.wait()  # reaped: its stat reads fail (ESRCH)
+
+    threading.Timer(0.2, end).start()
+    with pytest.raises(OSError) as raised:
+        reader.read_schedule(rows, stamps, time.monotonic(), 0.02, 0, 50, None, writer)
+    os.close(fd)
+    reader.close()
+    lines = path.read_text().splitlines()
+    assert raised.value.filename == f"/proc/{child.pid}/stat"
+    assert 3 <= len(lines) < 50 and writer.rows == len(lines)
+    assert all(line.endswith(",1") for line in lines)  # sleep has one thread
+
+
+def test_a_failed_write_ends_the_batch_and_names_the_file() -> None:
+    from memmap_tui._fieldread import RowWriter
+    host, reader, width, plan, _ = _real_host()
+    fd = os.open("/dev/full", os.O_WRONLY)  # every write: ENOSPC
+    writer = RowWriter(fd, plan, width, 2, "out.csv")
+    rows, stamps = array("d", [0.0]) * (width * 100), array("d", [0.0]) * 200
+    started = time.monotonic()
+    with pytest.raises(OSError) as raised:
+        reader.read_schedule(rows, stamps, started, 0.01, 0, 100, None, writer)
+    took = time.monotonic() - started
+    os.close(fd)
+    host.close()
+    assert raised.value.errno == errno.ENOSPC and raised.value.filename == "out.csv"
+    assert took < 0.5 and writer.rows == 0  # at the first write, not after the whole batch
+
+
+def test_a_writer_in_a_running_batch_refuses_every_other_use(tmp_path: Path) -> None:
+    from memmap_tui._fieldread import RowWriter
+    host, reader, width, plan, _ = _real_host()
+    other, other_reader, _, _, _ = _real_host()
+    fd = _open_new(tmp_path / "w.csv")
+    writer = RowWriter(fd, plan, width, 5, "w.csv")
+    rows, stamps = array("d", [0.0]) * (width * 100), array("d", [0.0]) * 200
+    batch = threading.Thread(target=reader.read_schedule,
+                             args=(rows, stamps, time.monotonic(), 0.05, 0, 100, None, writer))
+    batch.start()
+    time.sleep(0.1)
+    try:
+        for call in (lambda: writer.follow(array("d", [0.0]) * width, 0.0),
+                     lambda: writer.write(rows, stamps, 1),
+                     lambda: writer.__init__(fd, plan, width, 5, "w.csv"),
+                     lambda: other_reader.read_schedule(rows[:width], stamps[:2], 0.0, 1.0, 0, 1,
+                                                        None, writer)):
+            with pytest.raises(RuntimeError, match="busy"):
+                call()
+    finally:
+        reader.cancel()
+        batch.join()
+        os.close(fd)
+        host.close()
+        other.close()
+    writer.follow(array("d", [0.0]) * width, 0.0)  # free again once the batch is over
+
+
+def test_record_hands_its_rows_to_c_and_counts_them(tmp_path: Path) -> None:
+    """A sampler whose only sink is a CSV file: batches of several flush periods, written in C
+    each period; the file, the sink's count and the ticks agree."""
+    path = tmp_path / "r.csv"
+    sink = CsvSink(str(path))
+    sampler = Sampler([HostCollector()], interval=0.02, sinks=[sink])
+    sampler.batch_seconds = 0.1
+    sampler.open()
+    calls = []
+    native_run = None
+
+    def counting(*args: Any) -> int:
+        calls.append(args[2])
+        assert native_run is not None
+        return native_run(*args)
+
+    import memmap_tui.batch as batch_module
+    original = batch_module.NativeBatch.run
+
+    def patched(self: Any, *args: Any) -> int:
+        nonlocal native_run
+        native_run = lambda *a: original(self, *a)  # noqa: E731
+        return counting(*args)
+
+    batch_module.NativeBatch.run = patched  # type: ignore[method-assign]
+    try:
+        stats = sampler.run(duration=1.0)
+    finally:
+        batch_module.NativeBatch.run = original  # type: ignore[method-assign]
+        sampler.close()
+    rows = list(csv.reader(open(path)))[1:]
+    assert sampler._native is not None and sampler._native.writer is not None
+    assert len(rows) == sink.rows == stats.ticks and 45 <= stats.ticks + stats.missed <= 52
+    assert len(calls) <= 3  # batches of up to DIRECT_BATCH_SECONDS, not one a flush period

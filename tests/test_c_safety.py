@@ -2,7 +2,8 @@
 
 A fuzz over the whole argument space: FieldReader (files, rules, width; read and head on lines
 of thousands of tokens; read_schedule's buffers, clock and counts), derive_rows and format_rows
-(plans with any kind, NaN and out-of-range indices, huge counts) and RingBuffer (extreme sizes,
+(plans with any kind, NaN and out-of-range indices, huge counts), RowWriter (descriptors closed
+or read-only, plans, widths and group sizes of any value) and RingBuffer (extreme sizes,
 indices and rows). Each C outcome is held against the Python twin, or against a reference that
 states the documented checks. Also: the busy flag of a read_schedule running in another thread,
 __init__ called twice, and close().
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any, Callable, List, Optional, Tuple
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from memmap_tui import fieldread
@@ -873,6 +874,120 @@ def csv_line(row: List[float]) -> str:
         return "%.12g" % x if x == x else ""
     first = "%.6f" % row[0] if abs(row[0]) < 1e15 else cell(row[0])
     return ",".join([first] + [cell(v) for v in row[1:]]) + "\n"
+
+
+# --- RowWriter (read_schedule's writer) --------------------------------------------------------
+
+FD_KINDS = ["file", "file", "file", "read-only", "closed", -1, 2**31, 2**63, 1.0, None]
+
+
+@st.composite
+def writer_arguments(draw: Any) -> tuple:
+    """Half the time every argument is valid (a plan of any kind, indices inside the row);
+    else each may be anything."""
+    if draw(st.booleans()):
+        w = draw(st.integers(1, 4))
+        plan = array("d")
+        for _ in range(draw(st.integers(1, 4))):
+            kind = draw(st.sampled_from([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]))
+            per = -1.0 if kind in (0.0, 1.0, 6.0) else float(draw(st.integers(0, w - 1)))
+            plan.extend([kind, float(draw(st.integers(0, w - 1))), per,
+                         draw(st.floats(-1e6, 1e6)), 1.0])
+        return "file", plan, w, draw(st.integers(1, 5))
+    width = draw(st.one_of(st.integers(-1, 4), st.sampled_from(HUGE + [1.5, None])))
+    w = clamp(width) if isinstance(width, int) and 1 <= width <= 4 else 2
+    plan = array("d")
+    for _ in range(draw(st.integers(0, 3))):
+        plan.extend([draw(st.one_of(st.sampled_from(KINDS[:7]), st.sampled_from(KINDS))),
+                     draw(index_values(w)), draw(index_values(w)), draw(st.floats()),
+                     draw(st.one_of(st.just(1.0), index_values(w)))])
+    if draw(st.integers(0, 9)) == 0:
+        plan.append(0.0)
+    odd = draw(st.integers(0, 9))  # a read-only view (fine), no float64 buffer, no buffer
+    plan_obj = memoryview(plan).toreadonly() if odd == 0 else b"x" if odd == 1 else \
+        None if odd == 2 else plan
+    every = draw(st.one_of(st.integers(-1, 5), st.sampled_from(HUGE + [65536, 65537, 2.0])))
+    return draw(st.sampled_from(FD_KINDS)), plan_obj, width, every
+
+
+def writer_problem(fd: Any, plan: Any, width: Any, every: Any) -> Optional[type]:
+    """What RowWriter(fd, plan, width, every, name) must raise, in its order of checks."""
+    if any(not hasattr(type(v), "__index__") for v in (fd, width, every)):
+        return TypeError
+    fd, width, every = clamp(fd), clamp(width), clamp(every)
+    if not 0 <= fd <= 2**31 - 1 or not 1 <= width <= sys.maxsize // 8 or not 1 <= every <= 65536:
+        return ValueError
+    try:
+        if _fd_mode(fd) == os.O_RDONLY:
+            return OSError
+    except OSError:  # no such descriptor
+        return OSError
+    problem = buffer_problem(plan, 0, False)
+    if problem:
+        return problem
+    p = list(memoryview(plan))
+    columns = len(p) // PLAN_WIDTH
+    if len(p) % PLAN_WIDTH or columns < 1:
+        return ValueError
+    if reference_derive_rows(plan, array("d", [0.0]) * width, 0.0, array("d"), array("d"), 0,
+                             array("d"))[0] is not None:
+        return ValueError  # the plan's checks (derive_rows's)
+    if every * ((columns + 1) * 32 + 1) > 256 << 20:
+        return ValueError
+    return None
+
+
+def _fd_mode(fd: int) -> int:
+    with open(f"/proc/self/fdinfo/{fd}") as info:
+        flags = int(next(line for line in info if line.startswith("flags:")).split()[1], 8)
+    return flags & os.O_ACCMODE
+
+
+@needs_c
+@fuzz
+@given(arguments=writer_arguments(), rows=st.lists(st.floats(), min_size=8, max_size=8),
+       count=st.integers(0, 2))
+def test_row_writer_checks_every_argument_then_writes_what_derive_and_format_make(
+        tmp_path: Path, arguments: tuple, rows: list, count: int) -> None:
+    fd_kind, plan, width, every = arguments
+    path = tmp_path / "w.csv"
+    opened = []
+    if fd_kind in ("file", "read-only"):
+        path.write_text("")
+        opened.append(os.open(path, os.O_WRONLY if fd_kind == "file" else os.O_RDONLY))
+        fd: Any = opened[0]
+    elif fd_kind == "closed":
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT)
+        os.close(fd)
+    else:
+        fd = fd_kind
+    try:
+        expected = writer_problem(fd, plan, width, every)
+        got = outcome(lambda: c_fieldread.RowWriter(fd, plan, width, every, str(path)))
+        event(f"RowWriter: {expected.__name__ if expected else 'made'}")
+        if expected is not None:
+            assert got == ("raised", expected)
+            return
+        assert got[0] == "ok"
+        writer = got[1]
+        w, p = clamp(width), list(memoryview(plan))
+        raw = array("d", rows[:w] * 4)[:count * w]
+        raw.extend([1.0] * (count * w - len(raw)))
+        stamps = array("d", [s for i in range(count) for s in (10.0 + i, 1.7e9 + i)])
+        writer.follow(array("d", [0.5] * w), 9.0)
+        writer.write(raw, stamps, count)
+        values = derive_values(p, [0.5] * w, 9.0, list(raw), list(stamps), count, w)
+        cells = len(p) // PLAN_WIDTH + 1
+        want = "".join(csv_line(values[i * cells:(i + 1) * cells]) for i in range(count))
+        assert path.read_text() == want and writer.rows == count
+        assert outcome(lambda: writer.write(raw, stamps, -1)) == ("raised", ValueError)
+        assert outcome(lambda: writer.follow(array("d", [0.0]) * (w + 1), 0.0)) == \
+            ("raised", ValueError)
+        writer.__init__(fd, plan, width, every, "again")  # made twice: the first state is freed
+        assert writer.rows == 0
+    finally:
+        for f in opened:
+            os.close(f)
 
 
 # --- column_sums and steady_rows (a process tree's row) ---------------------------------------

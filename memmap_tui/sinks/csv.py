@@ -4,10 +4,11 @@ Rows are buffered and written whole (a single write per batch), so a reader neve
 row unless the process is killed outright in the middle of that write. No row waits longer than
 `flush_seconds` (FLUSH_SECONDS, half a second: the contract) before it is written: a row is
 held only while the next one is due soon enough; a block of rows from a batch (at most that
-long, see commands/record.py) goes out as it comes; everything goes out on close. So SIGKILL
-loses at most the last half second. NaN is an empty cell; numbers keep 12 significant digits
-(exact for byte counts below a terabyte) and timestamps microseconds. Text cells are neutralised
-against spreadsheet formula injection.
+long, see commands/record.py) goes out as it comes, or the batch writes its rows itself in C as
+they come, that many at a time (`direct_writer`, memmap_tui/batch.py); everything goes out on
+close. So SIGKILL loses at most the last half second. NaN is an empty cell; numbers keep 12
+significant digits (exact for byte counts below a terabyte) and timestamps microseconds. Text
+cells are neutralised against spreadsheet formula injection.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from __future__ import annotations
 import os
 import struct
 from array import array
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional
 
 from ..model import Frame, Schema
 
-try:  # the C twin of format_row (memmap_tui/_fieldread.c), when built
-    from .._fieldread import format_rows as _format_rows  # type: ignore[import-not-found]
+try:  # the C twins of format_row and of this sink's writes (memmap_tui/_fieldread.c), when built
+    from .._fieldread import RowWriter as _RowWriter  # type: ignore[import-not-found]
+    from .._fieldread import format_rows as _format_rows
 except ImportError:  # pragma: no cover - a build without the extension
-    _format_rows = None
+    _format_rows = _RowWriter = None
 
 FORMULA_LEADERS = ("=", "+", "-", "@", "\t", "\r")
 FLUSH_SECONDS = 0.5  # the longest a row waits before it is written (README's guarantee)
@@ -93,7 +95,9 @@ class CsvSink:
         self.force = force
         self.flush_seconds = flush_seconds
         self.fd = fd
-        self.rows = 0
+        self._rows = 0  # written from Python; `rows` adds those the C writers wrote
+        self._direct_rows = 0  # written by C writers given up
+        self._writer: Any = None
         self._pending: List[str] = []
         self._oldest = float("inf")  # monotonic time of the oldest row not yet written
         self._format: Callable[[float, List[float]], str] = format_row
@@ -105,22 +109,39 @@ class CsvSink:
         header = ",".join(quote(c) for c in ["timestamp", *schema.columns]) + "\n"
         self._write(header)
 
+    @property
+    def rows(self) -> int:
+        """Rows written (or pending), whoever wrote them."""
+        direct = self._writer.rows if self._writer is not None else 0
+        return self._rows + self._direct_rows + int(direct)
+
+    def direct_writer(self, plan: Any, width: int, every: int) -> Any:
+        """A C writer of this file for a batch reader's raw rows `width` wide (derived by
+        `plan`), `every` rows a write; None without the C extension or once closed. Rows pending
+        here must be flushed before a batch writes with it."""
+        if _RowWriter is None or self.fd is None:
+            return None
+        if self._writer is not None:
+            self._direct_rows += int(self._writer.rows)
+        self._writer = _RowWriter(self.fd, plan, width, every, self.path)
+        return self._writer
+
     def write(self, frame: Frame) -> None:
         """Add a row; write what is pending unless the next row is due before the oldest
         pending one is `flush_seconds` old (the first row goes out at once)."""
         self._pending.append(self._format(frame.timestamp, frame.values))
-        self.rows += 1
+        self._rows += 1
         now = frame.reading.monotonic
         if now < self._oldest:
             self._oldest = now
         step = frame.interval if frame.interval == frame.interval else 0.0
-        if self.rows == 1 or now + step - self._oldest >= self.flush_seconds:
+        if self._rows == 1 or now + step - self._oldest >= self.flush_seconds:
             self.flush()
 
     def write_text_batch(self, text: str, rows: int, now: float) -> None:
         """Whole CSV lines for `rows` frames at once (the batched sampler formats them in C);
         written at once, with anything pending."""
-        self.rows += rows
+        self._rows += rows
         if self._pending:
             self._pending.append(text)
             self.flush()
