@@ -687,37 +687,27 @@ def test_a_writer_in_a_running_batch_refuses_every_other_use(tmp_path: Path) -> 
     writer.follow(array("d", [0.0]) * width, 0.0)  # free again once the batch is over
 
 
-def test_record_hands_its_rows_to_c_and_counts_them(tmp_path: Path) -> None:
+def test_record_hands_its_rows_to_c_and_counts_them(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """A sampler whose only sink is a CSV file: batches of several flush periods, written in C
     each period; the file, the sink's count and the ticks agree."""
+    import memmap_tui.batch as batch_module
+    batches = []
+    native_run = batch_module.NativeBatch.run
+
+    def counted(self: Any, *args: Any) -> int:
+        batches.append(args)
+        return native_run(self, *args)
+
+    monkeypatch.setattr(batch_module, "DIRECT_BATCH_SECONDS", 0.5)
+    monkeypatch.setattr(batch_module.NativeBatch, "run", counted)
     path = tmp_path / "r.csv"
     sink = CsvSink(str(path))
     sampler = Sampler([HostCollector()], interval=0.02, sinks=[sink])
     sampler.batch_seconds = 0.1
-    sampler.open()
-    calls = []
-    native_run = None
-
-    def counting(*args: Any) -> int:
-        calls.append(args[2])
-        assert native_run is not None
-        return native_run(*args)
-
-    import memmap_tui.batch as batch_module
-    original = batch_module.NativeBatch.run
-
-    def patched(self: Any, *args: Any) -> int:
-        nonlocal native_run
-        native_run = lambda *a: original(self, *a)  # noqa: E731
-        return counting(*args)
-
-    batch_module.NativeBatch.run = patched  # type: ignore[method-assign]
-    try:
-        stats = sampler.run(duration=1.0)
-    finally:
-        batch_module.NativeBatch.run = original  # type: ignore[method-assign]
-        sampler.close()
+    stats = sampler.run(duration=1.0)
+    sampler.close()
     rows = list(csv.reader(open(path)))[1:]
     assert sampler._native is not None and sampler._native.writer is not None
     assert len(rows) == sink.rows == stats.ticks and 45 <= stats.ticks + stats.missed <= 52
-    assert len(calls) <= 3  # batches of up to DIRECT_BATCH_SECONDS, not one a flush period
+    assert len(batches) <= 3  # batches of DIRECT_BATCH_SECONDS, not one a flush period
