@@ -120,8 +120,9 @@ class NativeBatch:
         if not done:
             return
         stats = self.sampler.stats
-        self.derive_rows(self.plan, self.previous, self.previous_time, self.rows, self.stamps,
-                         done, self.out)
+        if not written or on_tick is not None:  # the writer derived them for its file
+            self.derive_rows(self.plan, self.previous, self.previous_time, self.rows,
+                             self.stamps, done, self.out)
         last = (done - 1) * self.width
         self.previous[:] = self.rows[last:last + self.width]
         self.previous_time = self.stamps[2 * done - 2]
@@ -139,9 +140,6 @@ class NativeBatch:
         self.previous_time, self.previous_wall = reading.monotonic, reading.timestamp
 
     def _read_schedule(self, start: float, tick: int, count: int, writer: Any = None) -> Any:
-        if writer is None:
-            return read_schedule(self.reader, self.rows, self.stamps, start, self.interval, tick,
-                                 count)
         return read_schedule(self.reader, self.rows, self.stamps, start, self.interval, tick,
                              count, None, writer)
 
