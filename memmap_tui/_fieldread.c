@@ -724,27 +724,38 @@ static PyObject *writer_name(const RowWriter *w);
 static Py_ssize_t writer_every(const RowWriter *w);
 
 /*
- * read_schedule(rows, stamps, start, interval, tick, count[, states[, writer]]) -> (done,
- * next_tick, missed)
+ * read_schedule(rows, stamps, start, interval, tick, count[, states[, writer[, end]]]) ->
+ * (done, next_tick, missed)
  * Up to `count` ticks on the drift-free schedule start + k * interval (k from `tick`), without
  * the GIL: sleep until due, read every file into the next row, note (monotonic, wall) in stamps.
- * Whole slots that went by while late are skipped and counted in `missed`. cancel() (from any
+ * Whole slots that went by while late are skipped and counted in `missed`. With `end` (a slot
+ * number, None for none) the batch reads no slot from `end` on, however many it skipped: a
+ * recording of a set duration ends on time after a stall. cancel() (from any
  * thread or a signal handler) and a signal that interrupts this thread end the batch at once.
  * With a guard, a tick that breaks it ends the batch too (see the top of this file).
  * With a writer (a RowWriter of this reader's width), every `every` rows read are derived and
- * written to its file as they come, and the rest when the batch ends, however it ends (a
- * cancel, a signal, a failed read): a long batch then costs no Python wake-up, and no row
- * waits longer than `every` ticks for its file. A failed write ends the batch with an OSError
+ * written to its file as they come (sooner when slots were missed, so that no row waits longer
+ * than `every` rows on schedule would), and the rest when the batch ends, however it ends (a
+ * cancel, a signal, a failed read): a long batch then costs no Python wake-up. A failed write ends the batch with an OSError
  * naming the writer's file (its failure wins over a failed read's).
  */
 static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
     const char *where = "FieldReader.read_schedule";
-    if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) < 6 || PyTuple_GET_SIZE(args) > 8) {
+    if (!PyTuple_Check(args) || PyTuple_GET_SIZE(args) < 6 || PyTuple_GET_SIZE(args) > 9) {
         return PyErr_Format(PyExc_TypeError, "%s: takes (rows, stamps, start, interval, tick, "
-                            "count[, states[, writer]])", where);
+                            "count[, states[, writer[, end]]])", where);
     }
     Schedule s;
-    if (schedule_args(args, &s) < 0 || usable(self, where, 1) < 0) return NULL;
+    if (schedule_args(args, &s) < 0) return NULL;
+    long long end = MAX_TICK; /* the first slot the batch must not read */
+    if (PyTuple_GET_SIZE(args) == 9 && PyTuple_GET_ITEM(args, 8) != Py_None) {
+        Py_ssize_t given; /* before usable(): its __index__ may be Python code */
+        if (index_arg(PyTuple_GET_ITEM(args, 8), where, "end", &given) < 0) return NULL;
+        if (given < s.tick || given > MAX_TICK)
+            return PyErr_Format(PyExc_ValueError, "%s: end must be in tick..2**53", where);
+        end = given;
+    }
+    if (usable(self, where, 1) < 0) return NULL;
     Py_ssize_t row_values = values_of(s.count, self->width), stamp_values = values_of(s.count, 2);
     Py_ssize_t state_bytes = bytes_of(s.count, self->file_count);
     if (row_values < 0 || stamp_values < 0 || state_bytes < 0) {
@@ -765,7 +776,7 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
     int held = get_states(PyTuple_GET_SIZE(args) >= 7 ? PyTuple_GET_ITEM(args, 6) : Py_None,
                           &states, state_bytes, where);
     /* the writer: taken (busy) until the batch ends; the args tuple keeps it alive */
-    PyObject *writer_obj = PyTuple_GET_SIZE(args) == 8 ? PyTuple_GET_ITEM(args, 7) : Py_None;
+    PyObject *writer_obj = PyTuple_GET_SIZE(args) >= 8 ? PyTuple_GET_ITEM(args, 7) : Py_None;
     RowWriter *writer = NULL;
     int failed = held < 0;
     if (!failed && writer_obj != Py_None) {
@@ -787,7 +798,7 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
     int error = 0, write_error = 0, stop = 0, why = STOP_NONE;
     self->stopped = STOP_NONE;
     Py_BEGIN_ALLOW_THREADS
-    while (done < s.count) {
+    while (done < s.count && tick < end) {
         stop = wait_for(self, s.start + (double)tick * s.interval);
         if (stop) break;
         stamp[2 * done] = seconds(CLOCK_MONOTONIC);
@@ -805,15 +816,19 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
         }
         done++;
         tick++;
-        if (writer && done - written >= every) {
+        /* every `every` rows, or sooner when slots were missed: no row waits longer for its
+         * file than `every` rows on schedule would take */
+        if (writer && (done - written >= every ||
+                       stamp[2 * (done - 1)] - stamp[2 * written] >=
+                           (double)(every - 1) * s.interval)) {
             write_error = writer_put(writer, row + written * self->width, stamp + 2 * written,
                                      done - written);
             if (write_error) break;
             written = done;
         }
         double late = seconds(CLOCK_MONOTONIC) - (s.start + (double)tick * s.interval);
-        if (late >= s.interval) { /* whole slots gone by: skip them (never past MAX_TICK) */
-            double skip = floor(late / s.interval), room = (double)(MAX_TICK - tick);
+        if (late >= s.interval) { /* whole slots gone by: skip them (never past `end`) */
+            double skip = floor(late / s.interval), room = (double)(end - tick);
             if (skip > room) skip = room > 0 ? room : 0;
             missed += (long long)skip;
             tick += (long long)skip;
@@ -1254,8 +1269,8 @@ static PyMethodDef FieldReader_methods[] = {
      "read(row): re-read every file and fill the float64 buffer row (NaN where unmatched). "
      "ValueError after close(), RuntimeError while a read_schedule runs."},
     {"read_schedule", (PyCFunction)FieldReader_read_schedule, METH_VARARGS,
-     "read_schedule(rows, stamps, start, interval, tick, count[, states[, writer]]) -> (done, "
-     "next_tick, missed)\n"
+     "read_schedule(rows, stamps, start, interval, tick, count[, states[, writer[, end]]]) -> "
+     "(done, next_tick, missed)\n"
      "Without the GIL; meanwhile every other method but cancel() and wake_fd() raises "
      "RuntimeError."},
     {"guard", (PyCFunction)FieldReader_guard, METH_VARARGS,
@@ -1599,7 +1614,8 @@ static int writer_put(RowWriter *w, const double *rows, const double *stamps, Py
 
 static int writer_usable(const RowWriter *w, const char *method) {
     if (w->busy) {
-        PyErr_Format(PyExc_RuntimeError, "%s: busy: a read_schedule is writing with it", method);
+        PyErr_Format(PyExc_RuntimeError, "%s: busy: a read_schedule or another of its calls is "
+                     "using it", method);
         return -1;
     }
     if (w->plan == NULL) {
@@ -1706,8 +1722,8 @@ static int RowWriter_init(RowWriter *w, PyObject *args, PyObject *kwds) {
         return -1;
     }
     if (w->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "RowWriter.__init__: busy: a read_schedule is "
-                        "writing with it");
+        PyErr_SetString(PyExc_RuntimeError, "RowWriter.__init__: busy: a read_schedule or "
+                        "another of its calls is using it");
         return -1;
     }
     w->busy = 1; /* Python code run meanwhile (__index__, a buffer's) cannot use the writer */

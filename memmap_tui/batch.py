@@ -107,7 +107,8 @@ class NativeBatch:
             writer.follow(self.previous, self.previous_time)
             if on_tick is None:  # nobody waits for each tick: a long batch
                 count = self.direct_count
-        done, tick, missed = self._read_schedule(start, tick, min(count, limit), writer)
+        done, tick, missed = self._read_schedule(start, tick, min(count, limit), writer,
+                                                 tick + limit)
         self.sampler.stats.missed += missed
         self.deliver(done, on_tick, written=writer is not None)
         return int(tick)
@@ -139,9 +140,11 @@ class NativeBatch:
         self.previous[:] = array("d", reading.values)
         self.previous_time, self.previous_wall = reading.monotonic, reading.timestamp
 
-    def _read_schedule(self, start: float, tick: int, count: int, writer: Any = None) -> Any:
+    def _read_schedule(self, start: float, tick: int, count: int, writer: Any = None,
+                       end: Optional[int] = None) -> Any:
+        """`end`: the first slot not to read (the run's end), however many the batch skips."""
         return read_schedule(self.reader, self.rows, self.stamps, start, self.interval, tick,
-                             count, None, writer)
+                             count, None, writer, end)
 
     def last_reading(self) -> Optional[Reading]:
         """The last raw reading (None before the first), for the per-tick path to go on from."""
@@ -261,8 +264,10 @@ class PartsBatch:
             return None
         rows = array("d", [NAN]) * (count * self._width)
         states = bytearray(count * self._file_count)
+        # no slot past the run's end or `until` is read, however many a stall skips
         done, next_tick, missed = read_schedule(self.reader, rows, block.stamps, start, interval,
-                                                tick, count, states)
+                                                tick, count, states, None,
+                                                tick + min(limit, before_until))
         self.batches += 1
         sampler.stats.missed += missed
         stopped = self.reader.stopped()

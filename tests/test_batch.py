@@ -711,3 +711,77 @@ def test_record_hands_its_rows_to_c_and_counts_them(tmp_path: Path,
     assert sampler._native is not None and sampler._native.writer is not None
     assert len(rows) == sink.rows == stats.ticks and 45 <= stats.ticks + stats.missed <= 52
     assert len(batches) <= 3  # batches of DIRECT_BATCH_SECONDS, not one a flush period
+
+
+def test_a_batch_reads_no_slot_from_its_end_on_however_late_it_is(data_dir: Path) -> None:
+    """A batch that starts a second late skips the slots that went by, but not past `end`:
+    a run of a set duration ends on time after a stall (SIGSTOP, a paused VM)."""
+    host = HostCollector(str(data_dir / "proc_a"), str(data_dir / "sys_a"))
+    host.open()
+    reader, width = host.native_reader(), len(host.metrics())
+    rows, stamps = array("d", [0.0]) * (width * 50), array("d", [0.0]) * 100
+    late = time.monotonic() - 1.0
+    assert reader.read_schedule(rows, stamps, late, 0.01, 0, 50, None, None, 20) == (1, 20, 19)
+    done, tick, missed = reader.read_schedule(rows, stamps, late, 0.01, 0, 3)  # no end: 3 rows
+    for end in (-1, 2**53 + 1, 1.0, "2"):
+        with pytest.raises((ValueError, TypeError)):
+            reader.read_schedule(rows, stamps, late, 0.01, 5, 3, None, None, end)
+    host.close()
+    assert done == 3 and tick > 100 and missed > 90
+
+
+def test_a_stopped_recording_of_a_set_duration_still_ends_on_time(tmp_path: Path) -> None:
+    out = tmp_path / "r.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "memmap_tui", "record", "-o", str(out),
+                             "--interval", "0.01", "--duration", "3"], cwd=tmp_path,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 10
+    while (not out.exists() or out.read_text().count("\n") < 3) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first = float(out.read_text().splitlines()[1].split(",")[0])
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGSTOP)
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=20)
+    lines = out.read_text().splitlines()
+    last = float(lines[-1].split(",")[0])
+    assert proc.returncode == 0, err
+    assert last - first <= 3.0 + 0.05, f"rows until {last - first:.2f} s of a 3 s recording"
+    assert f"recorded {len(lines) - 1} rows" in err
+
+
+def test_rows_read_after_a_stall_reach_the_file_without_waiting_for_a_full_group(
+        tmp_path: Path) -> None:
+    """`every` rows a write, or sooner when slots went by: after a stall the rows already read
+    are as old as a full group, so they are written at the next tick."""
+    out = tmp_path / "w.csv"
+    child = subprocess.Popen([sys.executable, "-c", f"""
+import os, time
+from array import array
+from memmap_tui.collectors.host import HostCollector
+from memmap_tui.derive import plan_array
+from memmap_tui.model import Schema
+from memmap_tui._fieldread import RowWriter
+host = HostCollector(); host.open()
+schema = Schema(host.metrics()); width = len(schema.specs)
+fd = os.open({str(out)!r}, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+writer = RowWriter(fd, plan_array(schema), width, 50, "w.csv")
+rows, stamps = array("d", [0.0]) * (width * 300), array("d", [0.0]) * 600
+host.native_reader().read_schedule(rows, stamps, time.monotonic(), 0.01, 0, 300, None, writer)
+"""], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 10
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.1)  # about 10 rows read, none written: a group is 50
+        child.send_signal(signal.SIGSTOP)
+        time.sleep(0.6)
+        assert out.read_text() == ""
+        child.send_signal(signal.SIGCONT)
+        time.sleep(0.15)
+        written = out.read_text().count("\n")
+    finally:
+        child.kill()
+        child.wait()
+    assert 5 <= written < 50, f"{written} rows in the file 0.15 s after the stall"
