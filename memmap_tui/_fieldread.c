@@ -730,14 +730,15 @@ static Py_ssize_t writer_every(const RowWriter *w);
  * the GIL: sleep until due, read every file into the next row, note (monotonic, wall) in stamps.
  * Whole slots that went by while late are skipped and counted in `missed`. With `end` (a slot
  * number, None for none) the batch reads no slot from `end` on, however many it skipped: a
- * recording of a set duration ends on time after a stall. cancel() (from any
- * thread or a signal handler) and a signal that interrupts this thread end the batch at once.
+ * recording of a set duration ends on time after a stall. cancel() (from any thread or a
+ * signal handler) and a signal that interrupts this thread end the batch at once.
  * With a guard, a tick that breaks it ends the batch too (see the top of this file).
  * With a writer (a RowWriter of this reader's width), every `every` rows read are derived and
  * written to its file as they come (sooner when slots were missed, so that no row waits longer
  * than `every` rows on schedule would), and the rest when the batch ends, however it ends (a
- * cancel, a signal, a failed read): a long batch then costs no Python wake-up. A failed write ends the batch with an OSError
- * naming the writer's file (its failure wins over a failed read's).
+ * cancel, a signal, a failed read): a long batch then costs no Python wake-up. A failed write
+ * ends the batch with an OSError naming the writer's file (its failure wins over a failed
+ * read's).
  */
 static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
     const char *where = "FieldReader.read_schedule";
@@ -834,7 +835,7 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
             tick += (long long)skip;
         }
     }
-    if (writer && !write_error && done > written) /* however the batch ended: nothing read is lost */
+    if (writer && !write_error && done > written) /* however it ended: nothing read is lost */
         write_error = writer_put(writer, row + written * self->width, stamp + 2 * written,
                                  done - written);
     Py_END_ALLOW_THREADS
@@ -1490,6 +1491,20 @@ static size_t format_cell(char *at, double x, int first) {
     return n < 0 ? 0 : n > 31 ? 31 : (size_t)n;
 }
 
+#define CELL_BYTES 32 /* a comma and format_cell's at most 31 characters */
+
+/* One CSV line at `at` (room for cells * CELL_BYTES + 1 bytes): the cells, then a newline;
+ * returns its length. format_rows and a RowWriter's writes. */
+static size_t format_line(char *at, const double *v, Py_ssize_t cells) {
+    size_t used = 0;
+    for (Py_ssize_t c = 0; c < cells; c++) {
+        if (c > 0) at[used++] = ',';
+        used += format_cell(at + used, v[c], c == 0);
+    }
+    at[used++] = '\n';
+    return used;
+}
+
 /* format_rows(out, count, width) -> str: CSV lines; the first value "%.6f", the rest "%.12g",
  * NaN as an empty cell (the same text csv.format_row makes). */
 static PyObject *format_rows(PyObject *Py_UNUSED(module), PyObject *args) {
@@ -1507,6 +1522,11 @@ static PyObject *format_rows(PyObject *Py_UNUSED(module), PyObject *args) {
     if (values < 0) return PyErr_Format(PyExc_ValueError, "%s: count x width is too large", where);
     Py_buffer out;
     if (get_doubles(out_obj, &out, values, 0, 0, where) < 0) return NULL;
+    if (count > 0 && (size_t)width > ((size_t)PY_SSIZE_T_MAX - 1) / CELL_BYTES) {
+        PyBuffer_Release(&out); /* a row of that many values in memory: never in practice */
+        return PyErr_NoMemory();
+    }
+    size_t line = (size_t)width * CELL_BYTES + 1; /* the most one line can take */
     /* A first guess; the loop grows it. Capped, so that the guess itself cannot overflow. */
     size_t size = (size_t)(values < (1 << 20) ? values : (1 << 20)) * 26 + 64, used = 0;
     char *text = PyMem_Malloc(size);
@@ -1516,22 +1536,18 @@ static PyObject *format_rows(PyObject *Py_UNUSED(module), PyObject *args) {
     }
     const double *v = out.buf;
     for (Py_ssize_t i = 0; i < count; i++) {
-        for (Py_ssize_t c = 0; c < width; c++) {
-            if (size - used < 40) { /* room for the longest cell: "%.12g" and a sane "%.6f" */
-                char *bigger =
-                    size <= (size_t)PY_SSIZE_T_MAX / 2 ? PyMem_Realloc(text, size * 2) : NULL;
-                if (!bigger) {
-                    PyMem_Free(text);
-                    PyBuffer_Release(&out);
-                    return PyErr_NoMemory();
-                }
-                text = bigger;
-                size *= 2;
+        while (size - used < line) { /* room for this line's longest text */
+            char *bigger =
+                size <= (size_t)PY_SSIZE_T_MAX / 2 ? PyMem_Realloc(text, size * 2) : NULL;
+            if (!bigger) {
+                PyMem_Free(text);
+                PyBuffer_Release(&out);
+                return PyErr_NoMemory();
             }
-            if (c > 0) text[used++] = ',';
-            used += format_cell(text + used, v[i * width + c], c == 0);
+            text = bigger;
+            size *= 2;
         }
-        text[used++] = '\n';
+        used += format_line(text + used, v + i * width, width);
     }
     PyBuffer_Release(&out);
     PyObject *result = PyUnicode_DecodeASCII(text, (Py_ssize_t)used, "strict");
@@ -1543,7 +1559,6 @@ static PyObject *format_rows(PyObject *Py_UNUSED(module), PyObject *args) {
 
 #define MAX_EVERY 65536               /* rows of one write */
 #define MAX_TEXT ((size_t)256 << 20) /* bytes of one write's text */
-#define CELL_BYTES 32                 /* a comma and format_cell's at most 31 characters */
 
 struct RowWriter {
     PyObject_HEAD
@@ -1587,13 +1602,8 @@ static int writer_put(RowWriter *w, const double *rows, const double *stamps, Py
         derive_block(w->plan, w->columns, w->width, w->before, w->before_time, rows, stamps, k,
                      w->out);
         size_t used = 0;
-        for (Py_ssize_t i = 0; i < k; i++) {
-            for (Py_ssize_t c = 0; c < cells; c++) {
-                if (c > 0) w->text[used++] = ',';
-                used += format_cell(w->text + used, w->out[i * cells + c], c == 0);
-            }
-            w->text[used++] = '\n';
-        }
+        for (Py_ssize_t i = 0; i < k; i++)
+            used += format_line(w->text + used, w->out + i * cells, cells);
         const char *at = w->text;
         while (used > 0) {
             ssize_t wrote = write(w->fd, at, used);
@@ -1656,7 +1666,8 @@ static int writer_init_state(RowWriter *w, PyObject *args) {
     Py_ssize_t fd, width, every;
     if (!PyArg_ParseTuple(args, "OOOOO:RowWriter", &fd_obj, &plan_obj, &width_obj, &every_obj,
                           &name) ||
-        index_arg(fd_obj, where, "fd", &fd) < 0 || index_arg(width_obj, where, "width", &width) < 0 ||
+        index_arg(fd_obj, where, "fd", &fd) < 0 ||
+        index_arg(width_obj, where, "width", &width) < 0 ||
         index_arg(every_obj, where, "every", &every) < 0)
         return -1;
     if (fd < 0 || fd > INT_MAX || width < 1 || width > MAX_WIDTH || every < 1 ||

@@ -13,6 +13,7 @@ import threading
 import time
 from array import array
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -578,44 +579,52 @@ def _open_new(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
 
 
-def test_a_batch_writes_its_rows_every_few_ticks_while_it_runs(tmp_path: Path) -> None:
+def _writing_host(tmp_path: Path, every: int, count: int) -> SimpleNamespace:
+    """The real host's reader, a RowWriter of `every` rows to a new w.csv, and buffers for a
+    batch of `count` ticks."""
     from memmap_tui._fieldread import RowWriter
     host, reader, width, plan, columns = _real_host()
     path = tmp_path / "w.csv"
     fd = _open_new(path)
-    writer = RowWriter(fd, plan, width, 4, str(path))
-    rows, stamps = array("d", [0.0]) * (width * 12), array("d", [0.0]) * 24
+    return SimpleNamespace(host=host, reader=reader, width=width, plan=plan, columns=columns,
+                           path=path, fd=fd, writer=RowWriter(fd, plan, width, every, str(path)),
+                           rows=array("d", [0.0]) * (width * count),
+                           stamps=array("d", [0.0]) * (2 * count))
+
+
+def _written_as_derived(w: SimpleNamespace, done: int) -> bool:
+    """The file holds what derive_rows then format_rows make of the first `done` rows."""
+    os.close(w.fd)
+    w.host.close()
+    return w.path.read_text() == _reference_text(w.plan, w.width, w.columns, w.rows, w.stamps,
+                                                 done)
+
+
+def test_a_batch_writes_its_rows_every_few_ticks_while_it_runs(tmp_path: Path) -> None:
+    w = _writing_host(tmp_path, 4, 12)
     result: list = []
-    batch = threading.Thread(target=lambda: result.append(
-        reader.read_schedule(rows, stamps, time.monotonic(), 0.05, 0, 12, None, writer)))
+    batch = threading.Thread(target=lambda: result.append(w.reader.read_schedule(
+        w.rows, w.stamps, time.monotonic(), 0.05, 0, 12, None, w.writer)))
     batch.start()
     seen = set()
     while batch.is_alive():  # the file, as a reader (or SIGKILL) would find it meanwhile
-        seen.add(path.read_text().count("\n"))
+        seen.add(w.path.read_text().count("\n"))
         time.sleep(0.005)
     batch.join()
-    os.close(fd)
-    host.close()
     done = result[0][0]
-    assert done + result[0][2] == 12 and writer.rows == done
+    assert done + result[0][2] == 12 and w.writer.rows == done
     assert {4, 8} & seen, f"rows in the file while the batch ran: {sorted(seen)}"
     assert all(n % 4 == 0 for n in seen)  # whole groups of `every` rows, never a part of one
-    assert path.read_text() == _reference_text(plan, width, columns, rows, stamps, done)
+    assert _written_as_derived(w, done)
 
 
 def test_a_cancelled_batch_writes_every_row_it_read(tmp_path: Path) -> None:
-    from memmap_tui._fieldread import RowWriter
-    host, reader, width, plan, columns = _real_host()
-    path = tmp_path / "w.csv"
-    fd = _open_new(path)
-    writer = RowWriter(fd, plan, width, 100, str(path))
-    rows, stamps = array("d", [0.0]) * (width * 100), array("d", [0.0]) * 200
-    threading.Timer(0.25, reader.cancel).start()
-    done, _, _ = reader.read_schedule(rows, stamps, time.monotonic(), 0.05, 0, 100, None, writer)
-    os.close(fd)
-    host.close()
-    assert 2 <= done < 100 and writer.rows == done
-    assert path.read_text() == _reference_text(plan, width, columns, rows, stamps, done)
+    w = _writing_host(tmp_path, 100, 100)
+    threading.Timer(0.25, w.reader.cancel).start()
+    done, _, _ = w.reader.read_schedule(w.rows, w.stamps, time.monotonic(), 0.05, 0, 100, None,
+                                        w.writer)
+    assert 2 <= done < 100 and w.writer.rows == done
+    assert _written_as_derived(w, done)
 
 
 def test_a_failed_read_still_writes_the_rows_read_before_it(tmp_path: Path) -> None:
