@@ -59,6 +59,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1574,6 +1575,8 @@ struct RowWriter {
     char *text;             /* every * row_bytes */
     size_t row_bytes;
     long long rows;         /* written, in all */
+    char *header;           /* written first whenever the file is found empty (may be NULL) */
+    size_t header_bytes;
     int busy;               /* a read_schedule has it, or its __init__ runs */
 };
 
@@ -1583,13 +1586,37 @@ static void writer_release(RowWriter *w) {
     PyMem_Free(w->before);
     PyMem_RawFree(w->out);
     PyMem_RawFree(w->text);
+    PyMem_RawFree(w->header);
     w->plan = w->before = w->out = NULL;
-    w->text = NULL;
+    w->text = w->header = NULL;
+    w->header_bytes = 0;
     w->name = NULL;
     w->fd = -1;
     w->columns = w->width = w->every = 0;
     w->rows = 0;
     Py_XDECREF(name); /* last: releasing it may run Python code */
+}
+
+/* Write all `len` bytes at `at`. 0, or the errno of a failed write (EIO when none wrote). */
+static int write_all(int fd, const char *at, size_t len) {
+    while (len > 0) {
+        ssize_t wrote = write(fd, at, len);
+        if (wrote < 0 && errno == EINTR) continue;
+        if (wrote <= 0) return wrote < 0 ? errno : EIO;
+        at += wrote;
+        len -= (size_t)wrote;
+    }
+    return 0;
+}
+
+/* The header again when the regular file was emptied meanwhile (logrotate's copytruncate):
+ * rows are appended (O_APPEND), so they would start a headerless file. 0 or an errno. */
+static int writer_header_again(const RowWriter *w) {
+    struct stat st;
+    if (w->header_bytes == 0) return 0;
+    if (fstat(w->fd, &st) < 0) return errno;
+    if (!S_ISREG(st.st_mode) || st.st_size != 0) return 0;
+    return write_all(w->fd, w->header, w->header_bytes);
 }
 
 /* One batch's rows (n of them, raw; their (monotonic, wall) stamps) derived from the row
@@ -1604,14 +1631,9 @@ static int writer_put(RowWriter *w, const double *rows, const double *stamps, Py
         size_t used = 0;
         for (Py_ssize_t i = 0; i < k; i++)
             used += format_line(w->text + used, w->out + i * cells, cells);
-        const char *at = w->text;
-        while (used > 0) {
-            ssize_t wrote = write(w->fd, at, used);
-            if (wrote < 0 && errno == EINTR) continue;
-            if (wrote <= 0) return wrote < 0 ? errno : EIO;
-            at += wrote;
-            used -= (size_t)wrote;
-        }
+        int error = writer_header_again(w);
+        if (!error) error = write_all(w->fd, w->text, used);
+        if (error) return error;
         memcpy(w->before, rows + (k - 1) * w->width, (size_t)w->width * sizeof(double));
         w->before_time = stamps[2 * (k - 1)];
         w->rows += k;
@@ -1659,13 +1681,36 @@ static void writer_give_back(RowWriter *w) { w->busy = 0; }
 static PyObject *writer_name(const RowWriter *w) { return w->name; }
 static Py_ssize_t writer_every(const RowWriter *w) { return w->every; }
 
-/* RowWriter(fd, plan, width, every, name) */
+/* The header's bytes, copied (bytes only, at most MAX_TEXT). 0, or -1 with an error set. */
+static int writer_set_header(RowWriter *w, PyObject *header) {
+    if (!PyBytes_Check(header)) {
+        PyErr_Format(PyExc_TypeError, "RowWriter: header must be bytes or None, not %s",
+                     type_name(header));
+        return -1;
+    }
+    Py_ssize_t len = PyBytes_GET_SIZE(header);
+    if ((size_t)len > MAX_TEXT) {
+        PyErr_Format(PyExc_ValueError, "RowWriter: a header of %zd bytes is too long", len);
+        return -1;
+    }
+    if (len == 0) return 0;
+    w->header = PyMem_RawMalloc((size_t)len);
+    if (w->header == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(w->header, PyBytes_AS_STRING(header), (size_t)len);
+    w->header_bytes = (size_t)len;
+    return 0;
+}
+
+/* RowWriter(fd, plan, width, every, name[, header]) */
 static int writer_init_state(RowWriter *w, PyObject *args) {
     const char *where = "RowWriter";
-    PyObject *fd_obj, *plan_obj, *width_obj, *every_obj, *name;
+    PyObject *fd_obj, *plan_obj, *width_obj, *every_obj, *name, *header_obj = NULL;
     Py_ssize_t fd, width, every;
-    if (!PyArg_ParseTuple(args, "OOOOO:RowWriter", &fd_obj, &plan_obj, &width_obj, &every_obj,
-                          &name) ||
+    if (!PyArg_ParseTuple(args, "OOOOO|O:RowWriter", &fd_obj, &plan_obj, &width_obj, &every_obj,
+                          &name, &header_obj) ||
         index_arg(fd_obj, where, "fd", &fd) < 0 ||
         index_arg(width_obj, where, "width", &width) < 0 ||
         index_arg(every_obj, where, "every", &every) < 0)
@@ -1715,6 +1760,8 @@ static int writer_init_state(RowWriter *w, PyObject *args) {
     }
     memcpy(w->plan, plan.buf, (size_t)plan.len);
     PyBuffer_Release(&plan);
+    if (header_obj != NULL && header_obj != Py_None && writer_set_header(w, header_obj) < 0)
+        return -1;
     for (Py_ssize_t i = 0; i < width; i++) w->before[i] = NAN;
     w->before_time = NAN;
     w->fd = (int)fd;
@@ -1840,9 +1887,11 @@ static PyTypeObject RowWriterType = {
     .tp_basicsize = sizeof(RowWriter),
     .tp_dealloc = (destructor)RowWriter_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "RowWriter(fd, plan, width, every, name): derive_rows then format_rows of raw rows "
-              "`width` wide, written to the open descriptor fd `every` rows at a time (at most); "
-              "read_schedule's optional writer. fd stays open; name is for errors.",
+    .tp_doc = "RowWriter(fd, plan, width, every, name[, header]): derive_rows then format_rows "
+              "of raw rows `width` wide, written to the open descriptor fd `every` rows at a "
+              "time (at most); read_schedule's optional writer. fd stays open; name is for "
+              "errors; header (bytes) is written before rows whenever the regular file is found "
+              "empty (emptied by another program).",
     .tp_methods = RowWriter_methods,
     .tp_getset = RowWriter_getset,
     .tp_init = (initproc)RowWriter_init,

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
 
 from . import __version__
+from .signals import StopSignal, stop_early
 from .usage import MAX_INTERVAL, MIN_INTERVAL, UsageError
 
 # The names below are for the type checker only: importing typing costs `memmap --help` a tenth
@@ -292,6 +294,7 @@ def add_cluster(sub: Any) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    stop_early()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -299,6 +302,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except UsageError as exc:
         print(f"memmap: error: {_shown(exc)}", file=sys.stderr)
         return 2
+    except StopSignal as stopped:
+        print(f"memmap: stopped by {signal.Signals(stopped.signum).name}", file=sys.stderr)
+        return 128 + stopped.signum
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

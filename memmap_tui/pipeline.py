@@ -1,7 +1,7 @@
 """The one pipeline builder every mode uses: collectors -> Sampler -> the mode's sinks.
 
 Modes differ only in which sinks they attach. Also holds the small pieces every mode shares:
-checking a --pid, stopping cleanly on SIGINT/SIGTERM/SIGHUP, and where logs go.
+checking a --pid and where logs go (stop signals: memmap_tui.signals).
 """
 
 from __future__ import annotations
@@ -9,8 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import resource
-import signal
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 from .collector import (
     Collector,
@@ -23,7 +22,6 @@ from .collector import (
 )
 from .sampler import Sampler, Sink
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 OPEN_FILES_WANTED = 1 << 16  # raise_open_files_limit(): enough for trees of thousands
 
 
@@ -103,19 +101,6 @@ def open_sampler(sampler: Sampler) -> None:
     except CollectorError as exc:
         sampler.close()
         raise UsageError(str(exc) or type(exc).__name__) from None
-
-
-def stop_on_signals(stop: Callable[[], None]) -> Dict[int, Any]:
-    """Route SIGINT, SIGTERM and SIGHUP to `stop`; returns the previous handlers."""
-    previous: Dict[int, Any] = {}
-    for sig in STOP_SIGNALS:
-        previous[sig] = signal.signal(sig, lambda _signum, _frame: stop())
-    return previous
-
-
-def restore_signals(previous: Dict[int, Any]) -> None:
-    for sig, handler in previous.items():
-        signal.signal(sig, handler)
 
 
 def log_to_stderr(level: int = logging.WARNING) -> None:

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from conftest import memmap_cmd, memmap_env
 
+from memmap_tui.csvread import load_recording
+
 
 def memmap(*args: str, cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess:
     return subprocess.run([*memmap_cmd(), *args], cwd=cwd, env=memmap_env(), timeout=timeout,
@@ -243,3 +245,36 @@ def test_a_name_ending_in_a_slash_is_not_made_a_file(tmp_path: Path) -> None:
     out = memmap("record", "-o", "newdir/", "--duration", "0.2", cwd=tmp_path)
     one_line_exit_2(out)
     assert "names a directory" in out.stderr and list(tmp_path.iterdir()) == []
+
+
+def _emptied_while_recording(tmp_path: Path, *args: str) -> bytes:
+    """Start a recording of `args` to out.csv, empty the file the way logrotate's copytruncate
+    does while memmap writes it, and return what the file holds when the run has ended."""
+    out = tmp_path / "out.csv"
+    child = subprocess.Popen([*memmap_cmd(), *args], cwd=tmp_path, env=memmap_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not (out.exists() and out.stat().st_size > 2000) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert out.exists() and out.stat().st_size > 2000, "the recording did not start"
+    shutil.copyfile(out, tmp_path / "out.csv.1")
+    os.truncate(out, 0)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 0 and "Traceback" not in err, err
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("args", [
+    # the C writer of `record` (the CSV is its only sink) and the Python sink of `run`
+    ["record", "-o", "out.csv", "--interval", "0.05", "--duration", "3"],
+    ["run", "--csv", "out.csv", "--interval", "0.05", "--", sys.executable, "-c",
+     "import time; time.sleep(3)"],
+])
+def test_a_recording_emptied_while_written_starts_again_with_its_header(
+        tmp_path: Path, args: list) -> None:
+    data = _emptied_while_recording(tmp_path, *args)
+    assert b"\0" not in data  # no hole where the old rows were
+    header = (tmp_path / "out.csv.1").read_bytes().split(b"\n", 1)[0] + b"\n"
+    assert data.startswith(header) and data.count(header) == 1
+    recording = load_recording(str(tmp_path / "out.csv"))
+    assert len(recording) == data.count(b"\n") - 1 >= 10

@@ -910,8 +910,13 @@ def writer_arguments(draw: Any) -> tuple:
     return draw(st.sampled_from(FD_KINDS)), plan_obj, width, every
 
 
-def writer_problem(fd: Any, plan: Any, width: Any, every: Any) -> Optional[type]:
-    """What RowWriter(fd, plan, width, every, name) must raise, in its order of checks."""
+HEADERS = ["absent", None, b"", b"timestamp,x\n", "timestamp,x\n", bytearray(b"h\n"), 7]
+
+
+def writer_problem(fd: Any, plan: Any, width: Any, every: Any,
+                   header: Any = "absent") -> Optional[type]:
+    """What RowWriter(fd, plan, width, every, name[, header]) must raise, in its order of
+    checks."""
     if any(not hasattr(type(v), "__index__") for v in (fd, width, every)):
         return TypeError
     fd, width, every = clamp(fd), clamp(width), clamp(every)
@@ -934,6 +939,8 @@ def writer_problem(fd: Any, plan: Any, width: Any, every: Any) -> Optional[type]
         return ValueError  # the plan's checks (derive_rows's)
     if every * ((columns + 1) * 32 + 1) > 256 << 20:
         return ValueError
+    if header != "absent" and header is not None and not isinstance(header, bytes):
+        return TypeError
     return None
 
 
@@ -946,9 +953,9 @@ def _fd_mode(fd: int) -> int:
 @needs_c
 @fuzz
 @given(arguments=writer_arguments(), rows=st.lists(st.floats(), min_size=8, max_size=8),
-       count=st.integers(0, 2))
+       count=st.integers(0, 2), header=st.sampled_from(HEADERS))
 def test_row_writer_checks_every_argument_then_writes_what_derive_and_format_make(
-        tmp_path: Path, arguments: tuple, rows: list, count: int) -> None:
+        tmp_path: Path, arguments: tuple, rows: list, count: int, header: Any) -> None:
     fd_kind, plan, width, every = arguments
     path = tmp_path / "w.csv"
     opened = []
@@ -962,8 +969,9 @@ def test_row_writer_checks_every_argument_then_writes_what_derive_and_format_mak
     else:
         fd = fd_kind
     try:
-        expected = writer_problem(fd, plan, width, every)
-        got = outcome(lambda: c_fieldread.RowWriter(fd, plan, width, every, str(path)))
+        expected = writer_problem(fd, plan, width, every, header)
+        extra = () if header == "absent" else (header,)
+        got = outcome(lambda: c_fieldread.RowWriter(fd, plan, width, every, str(path), *extra))
         event(f"RowWriter: {expected.__name__ if expected else 'made'}")
         if expected is not None:
             assert got == ("raised", expected)
@@ -979,6 +987,8 @@ def test_row_writer_checks_every_argument_then_writes_what_derive_and_format_mak
         values = derive_values(p, [0.5] * w, 9.0, list(raw), list(stamps), count, w)
         cells = len(p) // PLAN_WIDTH + 1
         want = "".join(csv_line(values[i * cells:(i + 1) * cells]) for i in range(count))
+        if count and isinstance(header, bytes):  # the file was empty: the header goes first
+            want = header.decode() + want
         assert path.read_text() == want and writer.rows == count
         assert outcome(lambda: writer.write(raw, stamps, -1)) == ("raised", ValueError)
         assert outcome(lambda: writer.follow(array("d", [0.0]) * (w + 1), 0.0)) == \

@@ -106,8 +106,8 @@ class PendingFile:
         for _ in range(PUBLISH_TRIES):
             tmp = os.path.join(target.folder, f".{base}.memmap-{os.urandom(4).hex()}.tmp")
             try:
-                self.fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                                  0o644)
+                self.fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+                                  | os.O_APPEND, 0o644)
             except FileExistsError:
                 continue
             except OSError as exc:

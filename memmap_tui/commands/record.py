@@ -7,14 +7,9 @@ import time
 from typing import Any, List, Optional, TextIO
 
 from ..model import Frame
-from ..pipeline import (
-    build_sampler,
-    log_to_stderr,
-    open_sampler,
-    restore_signals,
-    stop_on_signals,
-)
+from ..pipeline import build_sampler, log_to_stderr, open_sampler
 from ..sampler import Sampler, Stats
+from ..signals import restore_signals, stop_on_signals
 from ..sinks.csv import FLUSH_SECONDS, CsvSink
 from .output import PendingFile, check_output
 
@@ -81,10 +76,12 @@ def run_record(args: Any) -> int:
     try:
         stats = sampler.run(args.duration, on_tick=progress)
     finally:
-        restore_signals(previous)
-        sampler.close()
-        if progress is not None:
-            progress.finish()
+        try:  # closed (every row written) while a signal still only stops the run
+            sampler.close()
+        finally:
+            restore_signals(previous)
+            if progress is not None:
+                progress.finish()
     span = stats.last - stats.started if stats.ticks > 1 else 0.0
     hz = stats.achieved_hz()
     rate = f"{hz:.1f} Hz" if hz == hz else "-"

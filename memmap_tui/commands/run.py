@@ -169,8 +169,8 @@ def run_command(args: Any) -> int:
     if args.collectors:
         parse_collector_list(args.collectors)  # a bad name fails before anything starts
     csv_target, json_target = check_outputs(args)
-    pending = PendingFile(csv_target) if csv_target is not None else None
-    with SignalForwarder() as forwarder:
+    with SignalForwarder() as forwarder:  # from here on a signal waits for the command
+        pending = PendingFile(csv_target) if csv_target is not None else None
         launched = (time.monotonic(), time.time())  # the tree counts from zero from here
         try:
             child = launch(command, forwarder)

@@ -31,13 +31,8 @@ from prometheus_client.registry import CollectorRegistry
 
 from ..collector import UsageError
 from ..collectors.job import job_identity
-from ..pipeline import (
-    build_sampler,
-    log_to_stderr,
-    open_sampler,
-    restore_signals,
-    stop_on_signals,
-)
+from ..pipeline import build_sampler, log_to_stderr, open_sampler
+from ..signals import restore_signals, stop_on_signals
 from ..sinks.prometheus import PrometheusSink
 from .scrapeserver import REQUEST_TIMEOUT, ScrapeServer
 
@@ -216,10 +211,12 @@ def run_serve(args: Any) -> int:
     try:
         sampler.run()
     finally:
-        restore_signals(previous)
-        server.shutdown()
-        server.server_close()
-        sampler.close()
+        try:  # closed while a signal still only stops the run
+            server.shutdown()
+            server.server_close()
+            sampler.close()
+        finally:
+            restore_signals(previous)
     if sampler.ended:
         print(f"memmap: {sampler.ended}; serving stopped", file=sys.stderr)
     return 0

@@ -6,14 +6,17 @@ row unless the process is killed outright in the middle of that write. No row wa
 held only while the next one is due soon enough; a block of rows from a batch (at most that
 long, see commands/record.py) goes out as it comes, or the batch writes its rows itself in C as
 they come, that many at a time (`direct_writer`, memmap_tui/batch.py); everything goes out on
-close. So SIGKILL loses at most the last half second. NaN is an empty cell; numbers keep 12
-significant digits (exact for byte counts below a terabyte) and timestamps microseconds. Text
-cells are neutralised against spreadsheet formula injection.
+close. So SIGKILL loses at most the last half second. The file is written at its end
+(O_APPEND): emptied while memmap writes it (logrotate's copytruncate), it starts again with the
+header. NaN is an empty cell; numbers keep 12 significant digits (exact for byte counts below a
+terabyte) and timestamps microseconds. Text cells are neutralised against spreadsheet formula
+injection.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import struct
 from array import array
 from typing import Any, Callable, List, Optional
@@ -79,8 +82,15 @@ class RowFormatter:
 
 def open_exclusive(path: str, force: bool) -> int:
     """Open `path` for writing; without `force` an existing file is an error (FileExistsError)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_TRUNC if force else os.O_EXCL)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_APPEND | (
+        os.O_TRUNC if force else os.O_EXCL)
     return os.open(path, flags, 0o644)
+
+
+def _emptied(fd: int) -> bool:
+    """Whether the regular file open at `fd` is empty (a pipe's size is always 0)."""
+    st = os.fstat(fd)
+    return stat.S_ISREG(st.st_mode) and st.st_size == 0
 
 
 class CsvSink:
@@ -101,13 +111,14 @@ class CsvSink:
         self._pending: List[str] = []
         self._oldest = float("inf")  # monotonic time of the oldest row not yet written
         self._format: Callable[[float, List[float]], str] = format_row
+        self._header = ""
 
     def open(self, schema: Schema) -> None:
         self._format = RowFormatter(len(schema.columns))
         if self.fd is None:
             self.fd = open_exclusive(self.path, self.force)
-        header = ",".join(quote(c) for c in ["timestamp", *schema.columns]) + "\n"
-        self._write(header)
+        self._header = ",".join(quote(c) for c in ["timestamp", *schema.columns]) + "\n"
+        self._put(self._header)
 
     @property
     def rows(self) -> int:
@@ -123,7 +134,7 @@ class CsvSink:
             return None
         if self._writer is not None:
             self._direct_rows += int(self._writer.rows)
-        self._writer = _RowWriter(self.fd, plan, width, every, self.path)
+        self._writer = _RowWriter(self.fd, plan, width, every, self.path, self._header.encode())
         return self._writer
 
     def write(self, frame: Frame) -> None:
@@ -165,6 +176,14 @@ class CsvSink:
             self.fd = None
 
     def _write(self, text: str) -> None:
+        """Write rows; after the header, so a file emptied meanwhile (logrotate's copytruncate,
+        `: > FILE`) starts again with it (the file is opened O_APPEND: rows go to its end)."""
+        assert self.fd is not None
+        if _emptied(self.fd):
+            text = self._header + text
+        self._put(text)
+
+    def _put(self, text: str) -> None:
         assert self.fd is not None
         data = memoryview(text.encode())
         while data:

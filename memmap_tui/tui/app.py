@@ -17,7 +17,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from ..collector import UsageError
-from ..pipeline import STOP_SIGNALS
+from ..signals import routed_signals
 from .driver import quiet_driver_class
 from .monitor import Monitor, SelfUsage, next_interval
 from .panes import PANE_ORDER, PANE_TITLES
@@ -95,7 +95,7 @@ class MemmapApp(App):
     def _catch_signals(self) -> None:
         """SIGINT, SIGTERM and SIGHUP quit cleanly (the terminal is given back, not left raw)."""
         loop = asyncio.get_running_loop()
-        for sig in STOP_SIGNALS:
+        for sig in routed_signals():
             try:
                 loop.add_signal_handler(sig, self.exit)
                 self._signals.append(sig)

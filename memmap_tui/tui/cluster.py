@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from ..cluster.client import PrometheusClient, PrometheusError
 from ..cluster.view import HEADERS, LEGEND, RIGHT, Snapshot, cells, fetch, header_line
-from ..pipeline import STOP_SIGNALS
+from ..signals import routed_signals
 from .driver import quiet_driver_class
 
 MARK_STYLES = {"down": "bold red", "slow": "bold yellow", "wait": "bold yellow"}
@@ -76,7 +76,7 @@ class ClusterApp(App):
         self.snapshot = self._first
         self.set_interval(self.refresh_seconds, self.action_refresh_now, name="refresh")
         loop = asyncio.get_running_loop()
-        for sig in STOP_SIGNALS:  # SIGTERM and SIGHUP quit cleanly, as Ctrl-C (q) does
+        for sig in routed_signals():  # SIGTERM and SIGHUP quit cleanly, as Ctrl-C (q) does
             try:
                 loop.add_signal_handler(sig, self.exit)
                 self._signals.append(sig)
