@@ -13,7 +13,7 @@ import signal
 import sys
 
 from . import __version__
-from .signals import StopSignal, stop_early
+from .signals import StopSignal, restore_signals, stop_early
 from .usage import MAX_INTERVAL, MIN_INTERVAL, UsageError
 
 # The names below are for the type checker only: importing typing costs `memmap --help` a tenth
@@ -294,18 +294,27 @@ def add_cluster(sub: Any) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    stop_early()
-    parser = build_parser()
+    previous = stop_early()
     try:
+        return _run(argv)
+    except StopSignal as stopped:  # the clean-up's output, if any, is out: say why it ended
+        print(f"memmap: stopped by {signal.Signals(stopped.signum).name}", file=sys.stderr)
+        return 128 + stopped.signum
+    finally:
+        restore_signals(previous)  # for callers in-process; ignored once a stop signal came
+
+
+def _run(argv: Optional[List[str]]) -> int:
+    try:
+        parser = build_parser()
         args = parser.parse_args(argv)
         return int(args.handler(args))
     except UsageError as exc:
         print(f"memmap: error: {_shown(exc)}", file=sys.stderr)
         return 2
-    except StopSignal as stopped:
-        print(f"memmap: stopped by {signal.Signals(stopped.signum).name}", file=sys.stderr)
-        return 128 + stopped.signum
-    except KeyboardInterrupt:
+    except StopSignal:
+        raise
+    except KeyboardInterrupt:  # raised by code, not by a signal (those raise StopSignal)
         return 130
     except BrokenPipeError:
         return 0

@@ -101,6 +101,9 @@ def open_sampler(sampler: Sampler) -> None:
     except CollectorError as exc:
         sampler.close()
         raise UsageError(str(exc) or type(exc).__name__) from None
+    except BaseException:  # a stop signal during the start-up: close what was opened
+        sampler.close()
+        raise
 
 
 def log_to_stderr(level: int = logging.WARNING) -> None:

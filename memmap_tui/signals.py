@@ -1,11 +1,14 @@
 """Stop signals: SIGINT, SIGTERM and SIGHUP end memmap cleanly, from its start to its end.
 
-- From `main()` on (`stop_early`), SIGTERM and SIGHUP raise StopSignal, as SIGINT raises
-  KeyboardInterrupt: a start-up is unwound by its clean-up (a temporary output file removed, a
-  launched command stopped, the terminal given back) instead of the default death, and memmap
-  exits with 128 + the signal's number.
-- Once a run has started, `stop_on_signals(stop)` routes them to the run's stop: the sampler
-  ends its batch, every row read is written, the file is closed whole.
+- From `main()` on (`stop_early`), each raises StopSignal (a KeyboardInterrupt, as Ctrl-C
+  raises): a start-up is unwound by its clean-up (a temporary output file removed, a launched
+  command stopped, the terminal given back) instead of the default death, and memmap exits
+  with 128 + the signal's number.
+- A run routes them to its stop (`stop_on_signals`): the sampler ends its batch, every row read
+  is written, the file is closed whole. `record` puts its file in place and routes the signals
+  in one step (`held_signals`): a signal just before is a start-up's, just after a run's.
+- The first stop signal is the only one: from then on memmap ignores the others until it exits
+  (a second Ctrl-C cannot cut the clean-up, nor kill it while Python shuts down).
 - A signal ignored when memmap started stays ignored (POSIX shells do the same): `nohup memmap
   record` survives the hang-up, and a script's background job is not stopped by Ctrl-C meant
   for the script (its SIGINT is ignored).
@@ -14,50 +17,120 @@
 from __future__ import annotations
 
 import signal
-from typing import Any, Callable, Dict, Tuple
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_first: List[int] = []  # the stop signal that came, once one came
 
 
 class StopSignal(KeyboardInterrupt):
-    """SIGTERM or SIGHUP before a run routed it to its stop (stop_on_signals): memmap ends the
-    way Ctrl-C ends it (the clean-up of a start-up runs: a temporary file is removed), with
-    status 128 + the signal's number instead of the default death."""
+    """A stop signal before a run routed it to its stop: memmap ends the way Ctrl-C ends it
+    (a start-up's clean-up runs), with status 128 + the signal's number."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
 
 
+def stopping(signum: int) -> None:
+    """A stop signal came: remember the first, and ignore the stop signals memmap handles
+    with Python handlers from now on (asyncio's stay: the TUI removes them as it exits)."""
+    if not _first:
+        _first.append(signum)
+    for sig in STOP_SIGNALS:
+        handler = signal.getsignal(sig)
+        if callable(handler) and handler is not signal.default_int_handler:
+            signal.signal(sig, signal.SIG_IGN)
+
+
+def stop_requested() -> int:
+    """The stop signal that came (its number), or 0."""
+    return _first[0] if _first else 0
+
+
 def _raise_stop(signum: int, _frame: Any) -> None:
+    stopping(signum)
     raise StopSignal(signum)
 
 
-def stop_early() -> None:
-    """From memmap's start on, SIGTERM and SIGHUP raise StopSignal (SIGINT already raises
-    KeyboardInterrupt); a signal ignored when memmap started (nohup's SIGHUP) stays ignored."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        if signal.getsignal(sig) == signal.SIG_DFL:
-            signal.signal(sig, _raise_stop)
+def stop_early() -> Dict[int, Any]:
+    """From here on the stop signals raise StopSignal, but those ignored when memmap started
+    (nohup's SIGHUP) or given a handler by whoever runs memmap in-process; returns the previous
+    handlers, for `restore_signals`."""
+    previous: Dict[int, Any] = {}
+    for sig in STOP_SIGNALS:
+        handler = signal.getsignal(sig)
+        if handler == signal.SIG_DFL or handler is signal.default_int_handler:
+            previous[sig] = signal.signal(sig, _raise_stop)
+    return previous
 
 
 def routed_signals() -> Tuple[int, ...]:
     """The stop signals that stop a run: SIGINT, SIGTERM and SIGHUP, but those ignored when
-    memmap started (nohup ignores SIGHUP, a script's background job SIGINT: POSIX shells keep
-    ignored signals ignored, and so does memmap)."""
+    memmap started (nohup ignores SIGHUP, a script's background job SIGINT)."""
     return tuple(sig for sig in STOP_SIGNALS if signal.getsignal(sig) != signal.SIG_IGN)
 
 
 def stop_on_signals(stop: Callable[[], None]) -> Dict[int, Any]:
-    """Route SIGINT, SIGTERM and SIGHUP (those not ignored) to `stop`; returns the previous
-    handlers."""
+    """Route the stop signals (those not ignored) to `stop`; returns the previous handlers."""
+    def handler(signum: int, _frame: Any) -> None:
+        stopping(signum)
+        stop()
+
     previous: Dict[int, Any] = {}
     for sig in routed_signals():
-        previous[sig] = signal.signal(sig, lambda _signum, _frame: stop())
+        previous[sig] = signal.signal(sig, handler)
     return previous
 
 
 def restore_signals(previous: Dict[int, Any]) -> None:
+    """Give back the handlers `stop_on_signals` or `stop_early` replaced; once a stop signal
+    came they stay ignored instead (memmap is on its way out)."""
+    if _first:
+        return
     for sig, handler in previous.items():
         signal.signal(sig, handler)
 
+
+@contextmanager
+def held_signals() -> Iterator[None]:
+    """Hold the stop signals back (blocked in this thread) for a step that must not be cut in
+    two; one that came meanwhile is handled as the step ends, by the handlers then in place."""
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def route_to_loop(loop: Any, stop: Callable[[], None]) -> Dict[int, Any]:
+    """Route the stop signals to `stop` on a running asyncio loop (the TUIs: in the main thread
+    only), and let through those `held_signals` held back while the screen was set up; returns
+    the handlers they had, for `unroute_from_loop`."""
+    def stop_once(signum: int) -> None:
+        if not _first:
+            _first.append(signum)
+        stop()
+
+    previous: Dict[int, Any] = {}
+    for sig in routed_signals():
+        handler = signal.getsignal(sig)
+        try:
+            loop.add_signal_handler(sig, stop_once, sig)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # not the main thread, or no such signal here
+        previous[sig] = handler
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, list(previous))
+    return previous
+
+
+def unroute_from_loop(loop: Any, previous: Dict[int, Any]) -> None:
+    """Take the loop's handlers away again: the previous ones come back, unless a stop signal
+    came (then they are ignored while the screen is given back and memmap exits)."""
+    for sig, handler in previous.items():
+        loop.remove_signal_handler(sig)
+        if _first:
+            signal.signal(sig, signal.SIG_IGN)
+        elif handler is not None:
+            signal.signal(sig, handler)

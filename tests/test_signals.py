@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -75,3 +76,75 @@ def test_a_signal_ignored_at_start_stays_ignored(tmp_path: Path, sig: int) -> No
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert len(load_recording(str(tmp_path / "k.csv"))) >= 20
+
+
+# Signals that land at a chosen step of `record`: the step is wrapped to send them to memmap
+# itself (real signals, delivered by the kernel as any other), then memmap's own main runs.
+INJECT = """
+import os, signal, sys
+from memmap_tui import pipeline
+from memmap_tui.commands import output, record
+from memmap_tui.cli import main
+step, when, names = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+owner, name = {"open": (pipeline, "open_sampler"), "publish": (output.PendingFile, "publish"),
+               "close": (record.Sampler, "close")}[step]
+original = getattr(owner, name)
+def send():
+    for signame in names:
+        os.kill(os.getpid(), getattr(signal, signame))
+def wrapped(*args):
+    if when == "before":
+        send()
+    result = original(*args)
+    if when == "after":
+        send()
+    return result
+setattr(owner, name, wrapped)
+if step == "open":
+    record.open_sampler = wrapped
+raise SystemExit(main(sys.argv[4:]))
+"""
+
+
+def inject(folder: Path, step: str, when: str, names: str, *more: str
+           ) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", INJECT, step, when, names, "record", "-o",
+                           "k.csv", "--force", "--interval", "0.05", *more], cwd=folder,
+                          env=memmap_env(), capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize("names", ["SIGTERM", "SIGHUP,SIGTERM", "SIGINT,SIGHUP"])
+def test_signals_during_start_up_end_it_once_with_the_old_file_kept(
+        tmp_path: Path, names: str) -> None:
+    """One signal or several back to back while the collectors open: the first ends memmap
+    (one line, 128 + N), the others cannot cut the clean-up (no traceback, no temporary file)."""
+    (tmp_path / "k.csv").write_text("precious\n")
+    out = inject(tmp_path, "open", "after", names)
+    first = getattr(signal, names.split(",")[0])
+    assert out.returncode == 128 + first, out.stderr
+    assert out.stderr.strip() == f"memmap: stopped by {signal.Signals(first).name}"
+    assert (tmp_path / "k.csv").read_text() == "precious\n"
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_signal_as_the_file_is_put_in_place_stops_the_run_cleanly(
+        tmp_path: Path, when: str) -> None:
+    """Putting the file in place and routing the signals to the run's stop are one step: a
+    signal there stops the run cleanly (exit 0, a recording that loads), never leaves the old
+    file replaced by a bare header with a failure status."""
+    (tmp_path / "k.csv").write_text("precious\n")
+    out = inject(tmp_path, "publish", when, "SIGTERM")
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert "recorded" in out.stderr
+    assert load_recording(str(tmp_path / "k.csv")).columns[0] == "timestamp"
+    assert leftovers(tmp_path) == []
+
+
+def test_signals_while_a_recording_closes_do_not_cut_it(tmp_path: Path) -> None:
+    """A run that ended (its --duration) gets SIGTERM and SIGINT as it closes: the close and
+    the summary finish, exit 0, every row in the file."""
+    out = inject(tmp_path, "close", "before", "SIGTERM,SIGINT", "--duration", "1")
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    rows = len(load_recording(str(tmp_path / "k.csv")))
+    assert f"recorded {rows} rows" in out.stderr and rows >= 15

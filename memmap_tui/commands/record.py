@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, List, Optional, TextIO
+from typing import Any, Dict, List, Optional, TextIO
 
 from ..model import Frame
 from ..pipeline import build_sampler, log_to_stderr, open_sampler
 from ..sampler import Sampler, Stats
-from ..signals import restore_signals, stop_on_signals
+from ..signals import held_signals, restore_signals, stop_on_signals
 from ..sinks.csv import FLUSH_SECONDS, CsvSink
 from .output import PendingFile, check_output
 
@@ -20,21 +20,30 @@ from .output import PendingFile, check_output
 BATCH_SECONDS = FLUSH_SECONDS
 
 
-def start_recording(args: Any, pending: PendingFile, sinks: List[Any]) -> Sampler:
+def start_recording(args: Any, pending: PendingFile, sinks: List[Any],
+                    signals: Optional[Dict[int, Any]] = None) -> Sampler:
     """Build and open the sampler, then put the recording in place of the target: the run has
-    started. On any failure the target is untouched and the temporary file is removed."""
+    started. On any failure the target is untouched and the temporary file is removed.
+
+    Given `signals` (a dict), the stop signals are routed to the run's stop in the same step as
+    the file is put in place (the handlers they had go into the dict): a signal before it ends
+    the start-up with the target untouched, one after it stops the run cleanly."""
     sampler: Optional[Sampler] = None
     try:
         sampler = build_sampler(args, sinks)
         open_sampler(sampler)
-        pending.publish()
+        with held_signals():
+            pending.publish()
+            if signals is not None:
+                signals.update(stop_on_signals(sampler.stop))
         return sampler
     except BaseException:
-        if sampler is not None:
-            sampler.close()
-        for sink in sinks:
-            sink.close()
-        pending.discard()
+        with held_signals():  # a signal now ends memmap after the clean-up, not inside it
+            if sampler is not None:
+                sampler.close()
+            for sink in sinks:
+                sink.close()
+            pending.discard()
         raise
 
 
@@ -66,14 +75,14 @@ def run_record(args: Any) -> int:
     log_to_stderr()
     pending = PendingFile(check_output(args.output, args.force))
     sink = CsvSink(args.output, fd=pending.fd)
-    sampler = start_recording(args, pending, [sink])
+    previous: Dict[int, Any] = {}
+    sampler = start_recording(args, pending, [sink], previous)
     progress: Optional[Progress] = None
-    if args.duration is not None and sys.stderr.isatty():
-        progress = Progress(args.duration, sys.stderr, sampler.stats)
-    sampler.batch_seconds = BATCH_SECONDS
-    sampler.derive_in_c()  # the ticks that are not batched: only CSV text is made of them
-    previous = stop_on_signals(sampler.stop)
     try:
+        if args.duration is not None and sys.stderr.isatty():
+            progress = Progress(args.duration, sys.stderr, sampler.stats)
+        sampler.batch_seconds = BATCH_SECONDS
+        sampler.derive_in_c()  # the ticks that are not batched: only CSV text is made of them
         stats = sampler.run(args.duration, on_tick=progress)
     finally:
         try:  # closed (every row written) while a signal still only stops the run

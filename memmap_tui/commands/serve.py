@@ -196,7 +196,12 @@ def run_serve(args: Any) -> int:
     try:
         sampler = build_sampler(args, [sink])
         sink.states = sampler.states
-        open_sampler(sampler)
+        open_sampler(sampler)  # closes what it opened when it fails
+        try:
+            previous = stop_on_signals(sampler.stop)  # from here a signal stops the run
+        except BaseException:
+            sampler.close()
+            raise
     except BaseException:
         server.server_close()
         raise
@@ -206,8 +211,7 @@ def run_serve(args: Any) -> int:
     print(f"memmap: serving metrics on {address.url} every {args.interval:g} s "
           "(Ctrl-C stops)", file=sys.stderr)
     thread = threading.Thread(target=server.serve_forever, name="memmap-http", daemon=True)
-    thread.start()
-    previous = stop_on_signals(sampler.stop)
+    thread.start()  # a signal from here on only stops the run
     try:
         sampler.run()
     finally:

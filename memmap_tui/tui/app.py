@@ -11,13 +11,13 @@ import asyncio
 import gc
 import os
 import sys
-from typing import Any, Callable, List, Optional, Set, Union
+from typing import Any, Callable, Dict, Optional, Set, Union
 
 from textual.app import App
 from textual.binding import Binding
 
 from ..collector import UsageError
-from ..signals import routed_signals
+from ..signals import held_signals, route_to_loop, unroute_from_loop
 from .driver import quiet_driver_class
 from .monitor import Monitor, SelfUsage, next_interval
 from .panes import PANE_ORDER, PANE_TITLES
@@ -68,7 +68,7 @@ class MemmapApp(App):
         self.monitor = Monitor(source, store, self_meter, current_seconds=refresh)
         self.hidden: Set[str] = set()
         self.log_problem = ""  # why there is no log file, shown once at start
-        self._signals: List[int] = []
+        self._signals: Dict[int, Any] = {}
         self.main: MainScreen = (InlineScreen if inline else OverviewScreen)(self.monitor,
                                                                               self.hidden)
 
@@ -78,7 +78,8 @@ class MemmapApp(App):
         # terminal: exported ones (some shells, test runners) would pin it and lose resizes.
         for name in ("COLUMNS", "LINES"):
             os.environ.pop(name, None)
-        return super().run(*args, **kwargs)
+        with held_signals():  # until on_mount routes them: not while the terminal is set up
+            return super().run(*args, **kwargs)
 
     def on_mount(self) -> None:
         self.push_screen(self.main)
@@ -93,19 +94,12 @@ class MemmapApp(App):
         gc.freeze()
 
     def _catch_signals(self) -> None:
-        """SIGINT, SIGTERM and SIGHUP quit cleanly (the terminal is given back, not left raw)."""
-        loop = asyncio.get_running_loop()
-        for sig in routed_signals():
-            try:
-                loop.add_signal_handler(sig, self.exit)
-                self._signals.append(sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass  # not the main thread, or no such signal here
+        """SIGINT, SIGTERM and SIGHUP quit cleanly (the terminal is given back, not left raw);
+        one that came while the screen was set up (held back by `run`) quits now."""
+        self._signals = route_to_loop(asyncio.get_running_loop(), self.exit)
 
     def on_unmount(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in self._signals:
-            loop.remove_signal_handler(sig)
+        unroute_from_loop(asyncio.get_running_loop(), self._signals)
         self.source.stop()
 
     # -- drawing --------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -23,7 +23,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from ..cluster.client import PrometheusClient, PrometheusError
 from ..cluster.view import HEADERS, LEGEND, RIGHT, Snapshot, cells, fetch, header_line
-from ..signals import routed_signals
+from ..signals import held_signals, route_to_loop, unroute_from_loop
 from .driver import quiet_driver_class
 
 MARK_STYLES = {"down": "bold red", "slow": "bold yellow", "wait": "bold yellow"}
@@ -54,7 +54,7 @@ class ClusterApp(App):
         self.refresh_seconds = refresh
         self._first = first
         self._failed_at = ""
-        self._signals: List[int] = []
+        self._signals: Dict[int, Any] = {}
         self._widths = dict(FIXED_WIDTH, instance=MIN_INSTANCE)
         self._columns_made = False
         self._fetching = False
@@ -62,7 +62,8 @@ class ClusterApp(App):
     def run(self, *args: Any, **kwargs: Any) -> Any:
         for name in ("COLUMNS", "LINES"):  # as MemmapApp: they would pin the size
             os.environ.pop(name, None)
-        return super().run(*args, **kwargs)
+        with held_signals():  # as MemmapApp: until on_mount routes them
+            return super().run(*args, **kwargs)
 
     def compose(self) -> ComposeResult:
         yield Static(id="cluster-header")
@@ -75,18 +76,11 @@ class ClusterApp(App):
         self._columns_made = True
         self.snapshot = self._first
         self.set_interval(self.refresh_seconds, self.action_refresh_now, name="refresh")
-        loop = asyncio.get_running_loop()
-        for sig in routed_signals():  # SIGTERM and SIGHUP quit cleanly, as Ctrl-C (q) does
-            try:
-                loop.add_signal_handler(sig, self.exit)
-                self._signals.append(sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                pass
+        # SIGTERM and SIGHUP quit cleanly, as Ctrl-C (q) does
+        self._signals = route_to_loop(asyncio.get_running_loop(), self.exit)
 
     def on_unmount(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in self._signals:
-            loop.remove_signal_handler(sig)
+        unroute_from_loop(asyncio.get_running_loop(), self._signals)
 
     def _shown(self) -> List[str]:
         return [t for t in HEADERS if not (t == "job" and self.job is not None)]
