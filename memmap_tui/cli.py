@@ -13,7 +13,7 @@ import signal
 import sys
 
 from . import __version__
-from .signals import StopSignal, restore_signals, stop_early
+from .signals import StopSignal, hold_until_exit, restore_signals, stop_early
 from .usage import MAX_INTERVAL, MIN_INTERVAL, UsageError
 
 # The names below are for the type checker only: importing typing costs `memmap --help` a tenth
@@ -293,7 +293,9 @@ def add_cluster(sub: Any) -> None:
     cluster.set_defaults(handler=_lazy(".commands.cluster", "run_cluster"))
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: Optional[List[str]] = None, exiting: bool = False) -> int:
+    """memmap's command line; `exiting`: the process ends when it returns (the `memmap`
+    command), so the stop signals stay held back from then on instead of given back."""
     previous = stop_early()
     try:
         return _run(argv)
@@ -301,7 +303,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"memmap: stopped by {signal.Signals(stopped.signum).name}", file=sys.stderr)
         return 128 + stopped.signum
     finally:
-        restore_signals(previous)  # for callers in-process; ignored once a stop signal came
+        if exiting:
+            hold_until_exit()
+        else:
+            restore_signals(previous)  # for callers in-process; ignored once a stop came
+
+
+def entry() -> None:
+    """The `memmap` command (and `python -m memmap_tui`)."""
+    raise SystemExit(main(exiting=True))
 
 
 def _run(argv: Optional[List[str]]) -> int:

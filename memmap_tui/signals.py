@@ -8,7 +8,8 @@
   is written, the file is closed whole. `record` puts its file in place and routes the signals
   in one step (`held_signals`): a signal just before is a start-up's, just after a run's.
 - The first stop signal is the only one: from then on memmap ignores the others until it exits
-  (a second Ctrl-C cannot cut the clean-up, nor kill it while Python shuts down).
+  (a second Ctrl-C cannot cut the clean-up). As the `memmap` command returns, they are held
+  back (`hold_until_exit`): none can kill it while Python shuts down.
 - A signal ignored when memmap started stays ignored (POSIX shells do the same): `nohup memmap
   record` survives the hang-up, and a script's background job is not stopped by Ctrl-C meant
   for the script (its SIGINT is ignored).
@@ -33,6 +34,12 @@ class StopSignal(KeyboardInterrupt):
         self.signum = signum
 
 
+def _ignored(_signum: int, _frame: Any) -> None:
+    """A stop signal after the first. A Python handler that does nothing rather than SIG_IGN:
+    one that had already come when its handler became SIG_IGN would make Python print
+    "Signal N ignored due to race condition" with a traceback."""
+
+
 def stopping(signum: int) -> None:
     """A stop signal came: remember the first, and ignore the stop signals memmap handles
     with Python handlers from now on (asyncio's stay: the TUI removes them as it exits)."""
@@ -41,7 +48,7 @@ def stopping(signum: int) -> None:
     for sig in STOP_SIGNALS:
         handler = signal.getsignal(sig)
         if callable(handler) and handler is not signal.default_int_handler:
-            signal.signal(sig, signal.SIG_IGN)
+            signal.signal(sig, _ignored)
 
 
 def stop_requested() -> int:
@@ -131,6 +138,13 @@ def unroute_from_loop(loop: Any, previous: Dict[int, Any]) -> None:
     for sig, handler in previous.items():
         loop.remove_signal_handler(sig)
         if _first:
-            signal.signal(sig, signal.SIG_IGN)
+            signal.signal(sig, _ignored)
         elif handler is not None:
             signal.signal(sig, handler)
+
+
+def hold_until_exit() -> None:
+    """The process is about to exit: hold the stop signals back from here on (blocked; the
+    kernel drops them with the process). Python gives its handlers back to the default action
+    as it shuts down, and a Ctrl-C then would kill memmap after it had finished its work."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)

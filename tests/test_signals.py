@@ -86,6 +86,10 @@ from memmap_tui import pipeline
 from memmap_tui.commands import output, record
 from memmap_tui.cli import main
 step, when, names = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+if step == "exit":  # as Python shuts down, after memmap returned
+    import atexit
+    atexit.register(lambda: [os.kill(os.getpid(), getattr(signal, n)) for n in names])
+    raise SystemExit(main(sys.argv[4:], exiting=True))
 owner, name = {"open": (pipeline, "open_sampler"), "publish": (output.PendingFile, "publish"),
                "close": (record.Sampler, "close")}[step]
 original = getattr(owner, name)
@@ -102,7 +106,7 @@ def wrapped(*args):
 setattr(owner, name, wrapped)
 if step == "open":
     record.open_sampler = wrapped
-raise SystemExit(main(sys.argv[4:]))
+raise SystemExit(main(sys.argv[4:], exiting=True))
 """
 
 
@@ -148,3 +152,46 @@ def test_signals_while_a_recording_closes_do_not_cut_it(tmp_path: Path) -> None:
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     rows = len(load_recording(str(tmp_path / "k.csv")))
     assert f"recorded {rows} rows" in out.stderr and rows >= 15
+
+
+def test_signals_as_python_shuts_down_after_a_finished_recording_do_not_kill_it(
+        tmp_path: Path) -> None:
+    """Python gives its handlers back to the default action as it shuts down: a Ctrl-C or a
+    SIGTERM then would kill memmap after its work was done (exit -2 or -15)."""
+    out = inject(tmp_path, "exit", "-", "SIGINT,SIGTERM", "--duration", "0.5")
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert len(load_recording(str(tmp_path / "k.csv"))) >= 5
+
+
+@pytest.mark.parametrize("names", [("SIGTERM", "SIGHUP"), ("SIGINT", "SIGTERM")])
+def test_two_signals_that_land_together_stop_the_run_once_without_a_word(
+        tmp_path: Path, names: tuple) -> None:
+    """Sent while the recorder is stopped (SIGSTOP), both are pending when it goes on: the
+    first stops the run, the second is ignored without Python's "ignored due to race
+    condition" traceback."""
+    proc = record(tmp_path)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGSTOP)
+    for name in names:
+        proc.send_signal(getattr(signal, name))
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "Traceback" not in err and "race" not in err, err
+    assert len(load_recording(str(tmp_path / "k.csv"))) >= 10
+
+
+def test_run_passes_signals_on_after_a_stop_and_continue(tmp_path: Path) -> None:
+    """`memmap run` stopped and continued (Ctrl-Z, fg) still passes SIGTERM to its command."""
+    proc = subprocess.Popen([*memmap_cmd(), "run", "--", "sleep", "30"], cwd=tmp_path,
+                            env=memmap_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGSTOP)
+    time.sleep(0.4)
+    proc.send_signal(signal.SIGCONT)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=15)
+    assert proc.returncode == 128 + signal.SIGTERM, err  # the command's death, passed on
+    assert "Traceback" not in err and "Exception" not in err, err

@@ -67,11 +67,14 @@ class SignalForwarder:
     def _forward(self) -> None:
         while not self._stopping.is_set():
             info = signal.sigtimedwait(FORWARDED, 0.2)
-            if info is None or info.si_code == SI_KERNEL or self.pid is None:
+            # Python 3.11 can hand back an unfilled siginfo when the wait was interrupted
+            # (SIGSTOP then SIGCONT) past its deadline: only a signal it waited for is passed on
+            if (info is None or info.si_signo not in FORWARDED or info.si_code == SI_KERNEL
+                    or self.pid is None):
                 continue
             try:
                 os.kill(self.pid, info.si_signo)
-            except ProcessLookupError:
+            except OSError:  # gone (reaped) meanwhile
                 pass
 
     def __exit__(self, *exc: Any) -> None:
