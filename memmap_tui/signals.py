@@ -10,9 +10,10 @@
 - The first stop signal is the only one: from then on memmap ignores the others until it exits
   (a second Ctrl-C cannot cut the clean-up). As the `memmap` command returns, they are held
   back (`hold_until_exit`): none can kill it while Python shuts down.
-- A signal ignored when memmap started stays ignored (POSIX shells do the same): `nohup memmap
-  record` survives the hang-up, and a script's background job is not stopped by Ctrl-C meant
-  for the script (its SIGINT is ignored).
+- SIGHUP ignored when memmap started stays ignored: `nohup memmap record` survives the
+  hang-up (that is what nohup asks). SIGINT and SIGTERM always stop it, ignored at start or
+  not: a script's background job starts with SIGINT ignored (POSIX), and `kill -INT $pid` to
+  it is a request to stop that a recorder must not drop.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+KEPT_IGNORED = (signal.SIGHUP,)  # left ignored when memmap starts with them ignored (nohup)
 _first: List[int] = []  # the stop signal that came, once one came
 
 
@@ -62,21 +64,22 @@ def _raise_stop(signum: int, _frame: Any) -> None:
 
 
 def stop_early() -> Dict[int, Any]:
-    """From here on the stop signals raise StopSignal, but those ignored when memmap started
-    (nohup's SIGHUP) or given a handler by whoever runs memmap in-process; returns the previous
-    handlers, for `restore_signals`."""
+    """From here on the stop signals raise StopSignal, but nohup's ignored SIGHUP and those
+    given a handler by whoever runs memmap in-process; returns the previous handlers, for
+    `restore_signals`."""
     previous: Dict[int, Any] = {}
-    for sig in STOP_SIGNALS:
+    for sig in routed_signals():
         handler = signal.getsignal(sig)
-        if handler == signal.SIG_DFL or handler is signal.default_int_handler:
+        if handler in (signal.SIG_DFL, signal.SIG_IGN) or handler is signal.default_int_handler:
             previous[sig] = signal.signal(sig, _raise_stop)
     return previous
 
 
 def routed_signals() -> Tuple[int, ...]:
-    """The stop signals that stop a run: SIGINT, SIGTERM and SIGHUP, but those ignored when
-    memmap started (nohup ignores SIGHUP, a script's background job SIGINT)."""
-    return tuple(sig for sig in STOP_SIGNALS if signal.getsignal(sig) != signal.SIG_IGN)
+    """The stop signals that stop a run: SIGINT, SIGTERM, and SIGHUP unless it is ignored
+    (nohup)."""
+    return tuple(sig for sig in STOP_SIGNALS
+                 if sig not in KEPT_IGNORED or signal.getsignal(sig) != signal.SIG_IGN)
 
 
 def stop_on_signals(stop: Callable[[], None]) -> Dict[int, Any]:

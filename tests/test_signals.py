@@ -1,9 +1,8 @@
 """Stop signals from memmap's first line to its last (memmap_tui/signals.py).
 
 Real `memmap record` subprocesses, signalled at many moments of their start-up and run; what
-is on disk is read back. A stop signal never leaves a temporary file or a half-replaced output,
-and a signal ignored when memmap started (nohup's SIGHUP, a script's background job's SIGINT)
-stays ignored.
+is on disk is read back. A stop signal never leaves a temporary file or a half-replaced output;
+SIGHUP ignored when memmap started (nohup) stays ignored, SIGINT and SIGTERM always stop it.
 """
 
 from __future__ import annotations
@@ -63,19 +62,31 @@ def test_a_stop_signal_during_start_up_leaves_the_old_file_or_a_whole_recording(
     assert 0 in outcomes  # the sweep reached a running recorder
 
 
-@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGINT])
-def test_a_signal_ignored_at_start_stays_ignored(tmp_path: Path, sig: int) -> None:
-    """`nohup memmap record` survives the hang-up; a script's background job ignores SIGINT
-    (POSIX); SIGTERM still stops it, every row written."""
-    proc = record(tmp_path, ignore=(sig,))
+def test_nohup_keeps_a_recorder_through_the_hang_up(tmp_path: Path) -> None:
+    """`nohup memmap record` (SIGHUP ignored at start) survives the hang-up; SIGTERM still
+    stops it, every row written."""
+    proc = record(tmp_path, ignore=(signal.SIGHUP,))
     time.sleep(1.0)
-    proc.send_signal(sig)
+    proc.send_signal(signal.SIGHUP)
     time.sleep(0.7)
-    assert proc.poll() is None, f"{signal.Signals(sig).name} stopped a recorder that ignores it"
+    assert proc.poll() is None, "SIGHUP stopped a recorder started under nohup"
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert len(load_recording(str(tmp_path / "k.csv"))) >= 20
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_and_sigterm_stop_a_recorder_that_started_with_them_ignored(
+        tmp_path: Path, sig: int) -> None:
+    """A script's background job starts with SIGINT ignored (POSIX); `kill -INT $pid` to it
+    is still a request to stop, and so is SIGTERM: a clean stop, exit 0."""
+    proc = record(tmp_path, ignore=(sig,))
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert len(load_recording(str(tmp_path / "k.csv"))) >= 15
 
 
 # Signals that land at a chosen step of `record`: the step is wrapped to send them to memmap
