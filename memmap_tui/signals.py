@@ -19,8 +19,12 @@
 from __future__ import annotations
 
 import signal
-from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+
+# For the type checker only: memmap's first line imports this module, and typing (with
+# contextlib) would cost `memmap --help` a tenth of its start-up (see cli.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Dict, List, Tuple
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 KEPT_IGNORED = (signal.SIGHUP,)  # left ignored when memmap starts with them ignored (nohup)
@@ -42,11 +46,15 @@ def _ignored(_signum: int, _frame: Any) -> None:
     "Signal N ignored due to race condition" with a traceback."""
 
 
+def _note(signum: int) -> None:
+    if not _first:
+        _first.append(signum)
+
+
 def stopping(signum: int) -> None:
     """A stop signal came: remember the first, and ignore the stop signals memmap handles
     with Python handlers from now on (asyncio's stay: the TUI removes them as it exits)."""
-    if not _first:
-        _first.append(signum)
+    _note(signum)
     for sig in STOP_SIGNALS:
         handler = signal.getsignal(sig)
         if callable(handler) and handler is not signal.default_int_handler:
@@ -103,15 +111,15 @@ def restore_signals(previous: Dict[int, Any]) -> None:
         signal.signal(sig, handler)
 
 
-@contextmanager
-def held_signals() -> Iterator[None]:
+class held_signals:  # noqa: N801 - used as a function: `with held_signals():`
     """Hold the stop signals back (blocked in this thread) for a step that must not be cut in
     two; one that came meanwhile is handled as the step ends, by the handlers then in place."""
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+    def __enter__(self) -> None:
+        self._old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+    def __exit__(self, *_exc: object) -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._old)
 
 
 def route_to_loop(loop: Any, stop: Callable[[], None]) -> Dict[int, Any]:
@@ -119,8 +127,7 @@ def route_to_loop(loop: Any, stop: Callable[[], None]) -> Dict[int, Any]:
     only), and let through those `held_signals` held back while the screen was set up; returns
     the handlers they had, for `unroute_from_loop`."""
     def stop_once(signum: int) -> None:
-        if not _first:
-            _first.append(signum)
+        _note(signum)
         stop()
 
     previous: Dict[int, Any] = {}
