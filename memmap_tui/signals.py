@@ -61,11 +61,6 @@ def stopping(signum: int) -> None:
             signal.signal(sig, _ignored)
 
 
-def stop_requested() -> int:
-    """The stop signal that came (its number), or 0."""
-    return _first[0] if _first else 0
-
-
 def _raise_stop(signum: int, _frame: Any) -> None:
     stopping(signum)
     raise StopSignal(signum)
