@@ -4,7 +4,8 @@ Sources (read through memmap_tui.fieldread: descriptors kept open, re-read with 
 parsed in C straight into the row when the extension is built):
 - /proc/stat        first `cpu` line, USER_HZ jiffies -> seconds (busy and iowait over all);
                     the `cpuN` lines give each CPU's busy and total time, and the busiest CPU
-                    of the interval (max over CPUs of d(busy)/d(total), a derived gauge).
+                    of the interval (max over CPUs of d(busy)/d(total), a derived gauge, never
+                    below the first line's share: their mean).
                     Its resolution is one USER_HZ tick (10 ms), so at shorter intervals it is
                     read every 10 ms and the CPU columns are empty on the rows between
 - /proc/meminfo     kB -> bytes; used = MemTotal - MemAvailable (what `free` calls used)
@@ -226,29 +227,24 @@ class HostCollector(Collector):
         # Its times count whole USER_HZ ticks: read faster, they hold still (a 1 ms row would
         # show 0 % or 100 % of a CPU). Every column from them is a ratio of two of them, which
         # holds as NaN on the rows between reads (no time went by) rather than as a false 0.
+        # The busiest CPU reads all CPUs' busy time, then each CPU's, as one run, and their
+        # totals as another (MetricSpec.ratios): the metrics are added in that order.
         stat = self._plan.file(self._path("stat"), period=STAT_PERIOD)
-        busy, wait, total = (self._metric(spec) for spec in _cpu_specs())
-        # cpu  user nice system idle iowait irq softirq steal (guest time is inside user/nice)
-        for token in range(1, 9):
-            self._plan.add(stat, "cpu", token, total, 1.0 / CLK_TCK)
-            if token not in (4, 5):
-                self._plan.add(stat, "cpu", token, busy, 1.0 / CLK_TCK)
-        self._plan.add(stat, "cpu", 5, wait, 1.0 / CLK_TCK)
-        self._add_cores(stat)
-
-    def _add_cores(self, stat: int) -> None:
-        """Each CPU's busy and total time (all busy counters, then all totals: the busiest-CPU
-        gauge reads them as two runs), and the busiest CPU."""
         with open(self._path("stat")) as f:
             self.cpus = cpu_numbers(f.read(), self.sys_root)
-        busy = [self._metric(spec) for spec in core_specs(self.cpus, "busy")]
-        total = [self._metric(spec) for spec in core_specs(self.cpus, "total")]
+        busy_spec, wait_spec, total_spec = _cpu_specs()
+        busy = [self._metric(spec) for spec in (busy_spec, *core_specs(self.cpus, "busy"))]
+        total = [self._metric(spec) for spec in (total_spec, *core_specs(self.cpus, "total"))]
+        wait = self._metric(wait_spec)
         self._metric(busiest_cpu_spec(self.cpus))
-        for cpu, busy_slot, total_slot in zip(self.cpus, busy, total):
+        # cpu  user nice system idle iowait irq softirq steal (guest time is inside user/nice)
+        for key, busy_slot, total_slot in zip(["cpu", *(f"cpu{c}" for c in self.cpus)], busy,
+                                              total):
             for token in range(1, 9):
-                self._plan.add(stat, f"cpu{cpu}", token, total_slot, 1.0 / CLK_TCK)
+                self._plan.add(stat, key, token, total_slot, 1.0 / CLK_TCK)
                 if token not in (4, 5):
-                    self._plan.add(stat, f"cpu{cpu}", token, busy_slot, 1.0 / CLK_TCK)
+                    self._plan.add(stat, key, token, busy_slot, 1.0 / CLK_TCK)
+        self._plan.add(stat, "cpu", 5, wait, 1.0 / CLK_TCK)
 
     # -- memory ------------------------------------------------------------------------------
     def _add_memory(self) -> None:

@@ -65,12 +65,18 @@ def core_specs(cpus: Sequence[int], kind: str) -> List[MetricSpec]:
 
 
 def busiest_cpu_spec(cpus: Sequence[int]) -> MetricSpec:
-    """The busiest CPU of the interval: max over CPUs of d(busy)/d(total), percent of it."""
+    """The busiest CPU of the interval: max over CPUs of d(busy)/d(total), percent of it, and
+    never below the all-CPUs share. That share (the first `cpu` line) is their weighted mean, so
+    the busiest CPU is at least that busy; the kernel formats that line and the `cpuN` lines
+    from separate passes over the CPUs (fs/proc/stat.c), a moment apart, and at idle a tick
+    landing in between made the busiest CPU read 0 % beside all CPUs at 5 %."""
     return ratio_gauge(
         "host.cpu", "max_core_util_percent", "percent",
-        "Busy share of the busiest CPU over the interval (max over CPUs of busy/total time).",
-        ratios=[(device_name("host.cpu", f"cpu{c}", "busy_seconds"),
-                 device_name("host.cpu", f"cpu{c}", "total_seconds")) for c in cpus],
+        "Busy share of the busiest CPU over the interval (max over CPUs of busy/total time; "
+        "never below all CPUs' share, their mean).",
+        ratios=[("host.cpu.busy_seconds", "host.cpu.total_seconds"),
+                *((device_name("host.cpu", f"cpu{c}", "busy_seconds"),
+                   device_name("host.cpu", f"cpu{c}", "total_seconds")) for c in cpus)],
         scale=100.0, share=True, label="busiest CPU", pane=R.CPU,
         roles=(R.CPU_CORE_MAX, R.HOST), rank=2)
 

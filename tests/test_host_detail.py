@@ -41,9 +41,14 @@ procs_blocked 0
 DISK = "{major:4d} {minor:7d} {name} {fields}\n"
 
 
-def stat_text(cores: Dict[int, List[int]]) -> str:
-    """/proc/stat with these CPUs online: user nice system idle iowait irq softirq steal."""
-    summed = [sum(c[i] for c in cores.values()) for i in range(8)]
+def stat_text(cores: Dict[int, List[int]], offline: Dict[int, List[int]] | None = None,
+              ahead: List[int] | None = None) -> str:
+    """/proc/stat with these CPUs online: user nice system idle iowait irq softirq steal. The
+    first line sums every possible CPU, so an `offline` one's frozen counters stay in it
+    though it has no line of its own; `ahead`: ticks that line has and the CPU lines do not
+    yet (show_stat sums the CPUs, then prints each from a second pass)."""
+    counted = [*cores.values(), *(offline or {}).values(), ahead or [0] * 8]
+    summed = [sum(c[i] for c in counted) for i in range(8)]
     line = " ".join(str(x) for x in summed + [0, 0])
     per_cpu = "".join(f"cpu{n} " + " ".join(str(x) for x in c + [0, 0]) + "\n"
                       for n, c in sorted(cores.items()))
@@ -110,21 +115,60 @@ def test_busiest_cpu_is_the_max_over_cpus_not_the_mean(root: Path) -> None:
     assert get(host, frame, "host.cpu.util_percent") == pytest.approx(70.0)
 
 
+def test_busiest_cpu_is_never_below_all_cpus(root: Path) -> None:
+    """At idle a tick can land between the kernel's two passes over the CPUs: the first line
+    has it and no CPU line does yet. The busiest CPU is then at least the mean, not 0 %."""
+    host = open_host(root)
+    stat = root / "proc" / "stat"
+    idle = [0, 0, 0, 100, 0, 0, 0, 0]
+    write(stat, stat_text({0: idle, 1: idle}))
+    later = [0, 0, 0, 200, 0, 0, 0, 0]
+    frame = frame_between(host, lambda: write(stat, stat_text({0: later, 1: later},
+                                                               ahead=[1, 0, 0, 0, 0, 0, 0, 0])))
+    mean = get(host, frame, "host.cpu.util_percent")
+    assert mean == pytest.approx(100 / 201)
+    assert get(host, frame, "host.cpu.max_core_util_percent") == pytest.approx(mean)
+
+
+def test_busiest_cpu_is_never_below_all_cpus_on_this_machine() -> None:
+    """The real /proc/stat, 150 intervals of 20 ms (two USER_HZ ticks): the busiest CPU reads at
+    least all CPUs on each (it read below on ~3 % of them at idle before)."""
+    host = HostCollector()
+    host.open()
+    try:
+        schema = Schema(host.metrics())
+        mean = schema.column_index["host.cpu.util_percent"]
+        busiest = schema.column_index["host.cpu.max_core_util_percent"]
+        before, compared = Reading(time.monotonic(), 0.0, list(host.collect())), 0
+        for _ in range(150):
+            time.sleep(0.02)
+            now = Reading(time.monotonic(), 0.0, list(host.collect()))
+            values = derive(schema, before, now).values
+            before = now
+            if values[mean] == values[mean]:
+                compared += 1
+                assert values[busiest] >= values[mean] - 1e-9, (values[busiest], values[mean])
+        assert compared > 100
+    finally:
+        host.close()
+
+
 def test_an_offline_cpu_is_left_out_and_counts_again_when_back(root: Path) -> None:
     host = open_host(root)
     stat = root / "proc" / "stat"
-    write(stat, stat_text({0: [10, 0, 0, 90, 0, 0, 0, 0], 1: [10, 0, 0, 90, 0, 0, 0, 0]}))
+    cpu1 = [10, 0, 0, 90, 0, 0, 0, 0]
+    write(stat, stat_text({0: [10, 0, 0, 90, 0, 0, 0, 0], 1: cpu1}))
     schema = Schema(host.metrics())
     first = Reading(0.0, 0.0, list(host.collect()))
-    write(stat, stat_text({0: [30, 0, 0, 170, 0, 0, 0, 0]}))  # cpu1 offline: no line
+    write(stat, stat_text({0: [30, 0, 0, 170, 0, 0, 0, 0]}, offline={1: cpu1}))  # no line
     second = Reading(1.0, 1.0, list(host.collect()))
     assert math.isnan(second.values[schema.raw_index["host.cpu.cpu1.total_seconds"]])
     busiest = schema.column_index["host.cpu.max_core_util_percent"]
     assert derive(schema, first, second).values[busiest] == pytest.approx(20.0)
-    write(stat, stat_text({0: [40, 0, 0, 260, 0, 0, 0, 0], 1: [100, 0, 0, 100, 0, 0, 0, 0]}))
+    write(stat, stat_text({0: [40, 0, 0, 260, 0, 0, 0, 0], 1: cpu1}))  # back, no time yet
     third = Reading(2.0, 2.0, list(host.collect()))
     assert derive(schema, second, third).values[busiest] == pytest.approx(10.0)
-    write(stat, stat_text({0: [50, 0, 0, 350, 0, 0, 0, 0], 1: [190, 0, 0, 110, 0, 0, 0, 0]}))
+    write(stat, stat_text({0: [50, 0, 0, 350, 0, 0, 0, 0], 1: [100, 0, 0, 100, 0, 0, 0, 0]}))
     fourth = Reading(3.0, 3.0, list(host.collect()))
     assert derive(schema, third, fourth).values[busiest] == pytest.approx(90.0)
 
