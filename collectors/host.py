@@ -236,7 +236,8 @@ class HostCollector(Collector):
         busy = [self._metric(spec) for spec in (busy_spec, *core_specs(self.cpus, "busy"))]
         total = [self._metric(spec) for spec in (total_spec, *core_specs(self.cpus, "total"))]
         wait = self._metric(wait_spec)
-        self._metric(busiest_cpu_spec(self.cpus))
+        if self.cpus:  # none without `cpuN` lines: no busiest CPU (not a false 0 %)
+            self._metric(busiest_cpu_spec(self.cpus))
         # cpu  user nice system idle iowait irq softirq steal (guest time is inside user/nice)
         for key, busy_slot, total_slot in zip(["cpu", *(f"cpu{c}" for c in self.cpus)], busy,
                                               total):

@@ -69,7 +69,8 @@ def busiest_cpu_spec(cpus: Sequence[int]) -> MetricSpec:
     never below the all-CPUs share. That share (the first `cpu` line) is their weighted mean, so
     the busiest CPU is at least that busy; the kernel formats that line and the `cpuN` lines
     from separate passes over the CPUs (fs/proc/stat.c), a moment apart, and at idle a tick
-    landing in between made the busiest CPU read 0 % beside all CPUs at 5 %."""
+    landing in between made the busiest CPU read 0 % beside all CPUs at 5 %. The host collector
+    has no busiest CPU without `cpuN` lines."""
     return ratio_gauge(
         "host.cpu", "max_core_util_percent", "percent",
         "Busy share of the busiest CPU over the interval (max over CPUs of busy/total time; "

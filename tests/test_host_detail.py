@@ -153,6 +153,20 @@ def test_busiest_cpu_is_never_below_all_cpus_on_this_machine() -> None:
         host.close()
 
 
+def test_no_cpu_lines_means_no_busiest_cpu(root: Path) -> None:
+    """A /proc/stat with only the first line (no `cpuN` lines, no /sys list): all CPUs reads,
+    and there is no busiest CPU (it read a false 0 %: a gauge with no pair and no rule)."""
+    stat = root / "proc" / "stat"
+    stat.write_text(STAT.format(all="0 0 0 100 0 0 0 0 0 0", cores=""))
+    host = open_host(root)
+    assert host.cpus == []
+    frame = frame_between(host, lambda: write(stat, STAT.format(
+        all="50 0 0 150 0 0 0 0 0 0", cores="")))
+    assert get(host, frame, "host.cpu.util_percent") == pytest.approx(50.0)
+    assert math.isnan(get(host, frame, "host.cpu.max_core_util_percent"))
+    assert "host.cpu.max_core_util_percent" not in Schema(host.metrics()).columns
+
+
 def test_an_offline_cpu_is_left_out_and_counts_again_when_back(root: Path) -> None:
     host = open_host(root)
     stat = root / "proc" / "stat"
