@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import signal
 import sys
 
 from . import __version__
-from .signals import StopSignal, hold_until_exit, restore_signals, stop_early
+from .signals import StopSignal, hold_until_exit, restore_signals, stop_early, stopped_status
 from .usage import MAX_INTERVAL, MIN_INTERVAL, UsageError
 
 # The names below are for the type checker only: importing typing costs `memmap --help` a tenth
@@ -300,18 +299,12 @@ def main(argv: Optional[List[str]] = None, exiting: bool = False) -> int:
     try:
         return _run(argv)
     except StopSignal as stopped:  # the clean-up's output, if any, is out: say why it ended
-        print(f"memmap: stopped by {signal.Signals(stopped.signum).name}", file=sys.stderr)
-        return 128 + stopped.signum
+        return stopped_status(stopped)
     finally:
         if exiting:
             hold_until_exit()
         else:
             restore_signals(previous)  # for callers in-process; ignored once a stop came
-
-
-def entry() -> None:
-    """The `memmap` command (and `python -m memmap_tui`)."""
-    raise SystemExit(main(exiting=True))
 
 
 def _run(argv: Optional[List[str]]) -> int:

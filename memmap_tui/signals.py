@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 
 # For the type checker only: memmap's first line imports this module, and typing (with
 # contextlib) would cost `memmap --help` a tenth of its start-up (see cli.py).
@@ -153,3 +154,9 @@ def hold_until_exit() -> None:
     kernel drops them with the process). Python gives its handlers back to the default action
     as it shuts down, and a Ctrl-C then would kill memmap after it had finished its work."""
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def stopped_status(stopped: StopSignal) -> int:
+    """Say why memmap ended (after its clean-up's own output) and give its exit status."""
+    print(f"memmap: stopped by {signal.Signals(stopped.signum).name}", file=sys.stderr)
+    return 128 + stopped.signum

@@ -206,3 +206,33 @@ def test_run_passes_signals_on_after_a_stop_and_continue(tmp_path: Path) -> None
     _, err = proc.communicate(timeout=15)
     assert proc.returncode == 128 + signal.SIGTERM, err  # the command's death, passed on
     assert "Traceback" not in err and "Exception" not in err, err
+
+
+LOADING = """
+import importlib.abc, os, signal, sys
+names = sys.argv[1].split(",")
+class Send(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path, target=None):
+        if fullname == "memmap_tui.cli":  # the command line starts loading: signal now
+            sys.meta_path.remove(self)
+            for name in names:
+                os.kill(os.getpid(), getattr(signal, name))
+        return None
+sys.meta_path.insert(0, Send())
+sys.argv = ["memmap", *sys.argv[2:]]
+from memmap_tui.launch import entry
+entry()
+"""
+
+
+@pytest.mark.parametrize("names", ["SIGINT", "SIGTERM", "SIGINT,SIGTERM"])
+def test_a_signal_while_memmap_loads_ends_it_in_one_line(tmp_path: Path, names: str) -> None:
+    """The `memmap` command catches the stop signals before it loads the command line (half of
+    its start-up): a Ctrl-C there printed a KeyboardInterrupt traceback, a SIGTERM killed it."""
+    out = subprocess.run([sys.executable, "-c", LOADING, names, "record", "-o", "k.csv"],
+                         cwd=tmp_path, env=memmap_env(), capture_output=True, text=True,
+                         timeout=30)
+    first = getattr(signal, names.split(",")[0])
+    assert out.returncode == 128 + first, out.stderr
+    assert out.stderr.strip() == f"memmap: stopped by {signal.Signals(first).name}"
+    assert list(tmp_path.iterdir()) == []
