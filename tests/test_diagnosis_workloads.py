@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import pytest
 from conftest import memmap_cmd, memmap_env
@@ -179,9 +179,11 @@ def half_a_cpu() -> Any:
                              {"cpu.max": "50000 100000"})
 
 
-def run_json(tmp: Path, *command: str, interval: str = "0.2") -> Dict[str, Any]:
+def run_json(tmp: Path, *command: str, interval: str = "0.2",
+             inside: Sequence[str] = ()) -> Dict[str, Any]:
+    """`memmap run --json` of `command`; `inside`: what memmap itself is started by."""
     summary = tmp / "summary.json"
-    out = subprocess.run([*memmap_cmd(), "run", "--json", str(summary), "--force",
+    out = subprocess.run([*inside, *memmap_cmd(), "run", "--json", str(summary), "--force",
                           "--interval", interval, "--", *command],
                          cwd=tmp, env=memmap_env(), capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr
@@ -422,10 +424,13 @@ def test_a_pool_masked_to_one_cpu_is_cpu(tmp_path: Path) -> None:
 
 def test_a_job_throttled_by_its_cpu_quota_is_cpu(tmp_path: Path, half_a_cpu: Path) -> None:
     """One compressing thread under a quota of half a core: it runs at 50 %, so it is not a
-    pinned thread, and the CPUs are free; the quota is its limit."""
+    pinned thread, and the CPUs are free; the quota is its limit. memmap starts in the cgroup,
+    as inside a Slurm job, and the command inherits it: memmap reads the watched process's
+    cgroup once, as it starts, and a command that moves itself there a moment later (as this
+    test first did) raced with that read (collectors/cgroup.py, known gaps)."""
     zip_py = script(tmp_path, "zip.py", ZIP)
-    data = run_json(tmp_path, "sh", "-c", f'echo $$ > {half_a_cpu}; exec "$0" "$@"',
-                    PY, zip_py, "8", interval="0.5")
+    data = run_json(tmp_path, PY, zip_py, "8", interval="0.5",
+                    inside=("sh", "-c", f'echo $$ > {half_a_cpu}; exec "$0" "$@"'))
     verdict = data["verdict"]
     assert verdict["cause"] == "cpu", verdict
     assert "CPU quota" in verdict["text"]
@@ -485,8 +490,8 @@ def test_a_data_set_re_read_under_a_smaller_memory_limit_is_memory(
     from storage again, pages evicted before their next use (refaults). A bigger limit would
     fix it; a faster disk only makes re-reading cheaper."""
     reread = script(disk, "reread.py", REREAD)
-    data = run_json(disk, "sh", "-c", f'echo $$ > {memory_limit}; exec "$0" "$@"',
-                    PY, reread, str(big_file), "7")
+    data = run_json(disk, PY, reread, str(big_file), "7",  # memmap in the cgroup: see above
+                    inside=("sh", "-c", f'echo $$ > {memory_limit}; exec "$0" "$@"'))
     verdict = data["verdict"]
     assert verdict["cause"] == "memory", verdict
     assert verdict["evidence"], verdict  # reclaim stalls, or the limit and the refaults
