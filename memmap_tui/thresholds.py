@@ -158,6 +158,19 @@ TABLE: Tuple[Threshold, ...] = (
               "this often are many",
               "a few hundred small reads a second is already per-file overhead bound",
               "Drishti: small requests over 10 % of reads; our rate keeps an idle tree out"),
+    Threshold("file_calls", 75.0, "% of a device read request",
+              "a watched tree's many small read calls read whole small files when they are at "
+              "most this share of the size of the busiest device's read requests; calls as big "
+              "as the requests read blocks of one big file (fio, a database): storage",
+              "a file read to its end takes one more call that returns nothing (or what is "
+              "left), so a cold 4 KiB file is two calls of 2 KiB on average against one 4 KiB "
+              "request, and its inode and directory blocks add bigger requests; a reader of "
+              "fixed-size blocks of one file (direct, or random through the page cache) gets "
+              "one request per call, of the same size",
+              "read(2): 0 at end of file; ours: cold 4 KiB files read by Python and by cat, "
+              "calls 2.00 KiB against requests of 4.2-4.3 KiB (47 %); fio psync reads of "
+              "4 KiB and 64 KiB blocks, random and sequential, direct: calls 99.7 % of the "
+              "requests"),
     Threshold("cold_reads", 50.0, "% of the bytes read",
               "a watched tree whose many small read calls get at least this share of their "
               "bytes from storage reads cold small files: input-bound from input_moderate of "
@@ -181,10 +194,23 @@ TABLE: Tuple[Threshold, ...] = (
               "memory-mapped pages; storage reads that neither explains are directory and "
               "inode blocks read by lookups, getdents and stat (du, find, ls -l, rsync, a "
               "loader listing its data set), or small reads submitted through io_uring or "
-              "Linux AIO (no read call counts them); either way many small requests",
+              "Linux AIO (no read call counts them); a walk waits for each block (iowait, I/O "
+              "pressure), while asynchronous reads wait in io_getevents or a completion queue, "
+              "which no waiting signal counts, or keep several in flight (walk_queue): storage",
               "proc(5): rchar counts bytes through read calls, read_bytes what the process "
               "caused to be fetched from storage; ours: a cold `du -s /usr` read 40 MB/s from "
               "storage with no read call, in 6 KiB requests"),
+    Threshold("walk_queue", 1.5, "requests in flight",
+              "storage reads of a watched tree that no read call explains are a metadata walk "
+              "(small-files) only while its busiest device holds at most this many requests "
+              "in flight on average; deeper, they are reads submitted asynchronously "
+              "(io_uring, Linux AIO): storage",
+              "lookups, getdents and stat read each directory and inode block synchronously, "
+              "one request at a time per walker; asynchronous submitters keep several in "
+              "flight by design",
+              "iostat -x aqu-sz; ours: cold du and find over 60,000 names held 0.1-0.97 "
+              "requests in flight, fio libaio and io_uring 4 KiB reads at depths 4 and 8 held "
+              "2.7 and more"),
     Threshold("many_metadata", 1000.0, "per second",
               "network file system metadata operations (open, getattr, lookup, access) at "
               "least this often: small files",
@@ -275,10 +301,12 @@ RECLAIM_FULL = value("reclaim_full")
 REFAULT_SHARE = value("refault_share")
 LIMIT_FULL = value("limit_full")
 SMALL_READ = value("small_read")
+FILE_CALLS = value("file_calls")
 MANY_READS = value("many_reads")
 COLD_READS = value("cold_reads")
 SIGNATURE_WAIT = value("signature_wait")
 CALL_SHARE = value("call_share")
+WALK_QUEUE = value("walk_queue")
 MANY_METADATA = value("many_metadata")
 DEVICE_BUSY = value("device_busy")
 DEVICE_SHARE = value("device_share")

@@ -15,9 +15,12 @@ The causes, in the order they are tried (the first that holds is named):
   host-to-device  a GPU's PCIe link near its limit while the GPU is not busy
   network         input-bound and a network file system's round trips dominate, or a NIC or
                   InfiniBand port near its limit
-  small-files     input-bound with many small reads (the tree's read calls, a device's
-                  requests) or many network file system metadata operations
-  storage         input-bound otherwise: the device is the limit (its busy share, queue, wait)
+  small-files     input-bound with many small reads of whole files (the tree's read calls
+                  smaller than the device's requests: each file ends in a short or empty
+                  read), a metadata walk it waits for, or many network file system metadata
+                  operations
+  storage         input-bound otherwise: the device is the limit (its busy share, queue, wait),
+                  also for small blocks of one big file (fio, a database, asynchronous I/O)
   cpu-thread      one thread of the watched tree (or, without one, one CPU) pinned at a full
                   core while CPUs are free, or while the tree runs little besides that thread
                   (a single thread is its own limit however busy the other CPUs are); or
@@ -226,12 +229,12 @@ def _input_signature(f: Figures, wait: float) -> bool:
         return True
     if not wait >= T.SIGNATURE_WAIT:
         return False
-    if _metadata_reads(f):
+    if _metadata_reads(f, wait):
         return True
     through, _ = f.first(R.BYTES_READ, R.TREE)
     stored, _ = f.first(R.STORAGE_READ, R.TREE)
     cold = through > 0 and 100.0 * stored / through >= T.COLD_READS
-    if not (cold and _reads(f)):
+    if not (cold and _file_reads(f)):
         return False
     return _busiest_device(f)[1] is None or bool(_small_requests(f))
 
@@ -294,23 +297,44 @@ def _reads(f: Figures) -> List[Evidence]:
     return []
 
 
-def _metadata_reads(f: Figures) -> List[Evidence]:
+def _file_reads(f: Figures) -> List[Evidence]:
+    """The tree's many small read calls, when they read whole small files: at most FILE_CALLS
+    of the busiest device's read request (each file ends in a short or empty read, and its
+    inode and directory blocks come in bigger requests), or with no device to compare with.
+    Calls as big as the requests read blocks of one big file (fio, a database): []."""
+    reads = _reads(f)
+    _, device = _busiest_device(f)
+    if not reads or device is None:
+        return reads
+    request, _ = f.sibling(device, R.READ_REQUEST_SIZE)
+    call, _ = f.first(R.READ_CALL_SIZE, R.TREE)
+    if request > 0 and not 100.0 * call <= T.FILE_CALLS * request:
+        return []
+    return reads
+
+
+def _metadata_reads(f: Figures, wait: float) -> List[Evidence]:
     """The tree reads from storage what neither its read calls nor its page faults explain,
-    in many small device requests: directory and inode blocks (a metadata walk: du, find), or
-    small reads submitted without read calls (io_uring, Linux AIO), which /proc cannot tell
-    apart without root; the evidence says both."""
+    in many small device requests, and waits for them one at a time: directory and inode
+    blocks read by lookups (a metadata walk: du, find). Small reads submitted without read
+    calls (io_uring, Linux AIO) look the same to /proc, but keep more requests in flight
+    (WALK_QUEUE) or wait where no waiting signal counts (under SIGNATURE_WAIT): blocks of files
+    the device delivers as fast as it can, whose limit is storage."""
     stored, stored_spec = f.first(R.STORAGE_READ, R.TREE)
     through, _ = f.first(R.BYTES_READ, R.TREE)
     faults, _ = f.first(R.MAJOR_FAULTS, R.TREE)
     if not (stored >= T.TREE_MOVES_DATA and through == through
-            and 100.0 * through <= T.CALL_SHARE * stored and not faults >= T.MANY_FAULTS):
+            and 100.0 * through <= T.CALL_SHARE * stored and not faults >= T.MANY_FAULTS
+            and wait >= T.SIGNATURE_WAIT):
         return []
     requests = _small_requests(f)
-    if not requests:
+    queue, _ = f.sibling(_busiest_device(f)[1], R.QUEUE_DEPTH)
+    if not requests or queue > T.WALK_QUEUE:
         return []
+    held = f", queue {queue:.1f}" if queue == queue else ""
     return [evidence(stored_spec, stored,
                      f"{fmt_rate(stored)} from storage, {100.0 * through / stored:.0f} % "
-                     "through read calls (metadata or async I/O)"), *requests]
+                     f"through read calls (metadata, one request at a time{held})"), *requests]
 
 
 def _writes_more(read: float, written: float) -> bool:
@@ -364,15 +388,18 @@ def _small_requests(f: Figures) -> List[Evidence]:
     return []
 
 
-def _small_files(f: Figures) -> Found:
+def _small_files(f: Figures, wait: float) -> Found:
+    """Many files: network file system metadata operations, the tree's small read calls of
+    whole files (_file_reads) in small device requests, or a metadata walk the tree waits for
+    (SIGNATURE_WAIT: asynchronous small reads do not wait in a read, and are storage)."""
     metadata, meta_spec = f.most(R.METADATA_OPS)
     if metadata >= T.MANY_METADATA:
         return "small-files", [evidence(meta_spec, metadata,
                                         f"{fmt_count(metadata)} metadata ops/s")]
-    reads, requests = _reads(f), _small_requests(f)
+    reads, requests = _file_reads(f), _small_requests(f)
     if reads and (requests or _busiest_device(f)[1] is None):
         return "small-files", reads + requests
-    walk = _metadata_reads(f)
+    walk = _metadata_reads(f, wait)
     if walk:
         return "small-files", walk
     if requests and f.first(R.READ_CALLS, R.TREE)[1] is None:  # the tree's calls unknown
@@ -415,7 +442,7 @@ def _input(f: Figures, wait: float, wait_spec: Optional[MetricSpec]) -> Found:
                                         f"{wait:.0f} %")]
     if not wait >= T.INPUT_MODERATE:  # little wait shows: say what shows the tree waits
         waited = _device_bound(f) or waited
-    for found in (_round_trips(f), _link(f), _small_files(f)):
+    for found in (_round_trips(f), _link(f), _small_files(f, wait)):
         if found is not None:
             return found[0], found[1] + waited
     return "storage", _storage(f) + waited

@@ -243,6 +243,23 @@ def test_asynchronous_direct_reads_that_keep_the_device_busy_are_storage(
 
 
 @needs_fio
+@pytest.mark.parametrize("engine", [("--ioengine=psync",), ("--ioengine=libaio", "--iodepth=16")],
+                         ids=["psync", "libaio-16"])
+def test_small_random_blocks_of_one_file_are_storage_not_small_files(
+        disk: Path, big_file: Path, engine: Tuple[str, ...]) -> None:
+    """fio's 4 KiB random reads of one big file, one at a time or 16 in flight: thousands of
+    small reads a second, in small requests, but of one file: each call is one device request
+    of its own size, where whole small files end in a short or empty read. The device is the
+    limit."""
+    data = run_json(disk, "fio", "--name=r", "--rw=randread", "--bs=4k", *engine,
+                    f"--filename={big_file}", "--direct=1", "--time_based", "--runtime=6",
+                    "--output=/dev/null")
+    verdict = data["verdict"]
+    assert verdict["cause"] == "storage", verdict
+    assert "% busy" in verdict["evidence"][0]["text"], verdict
+
+
+@needs_fio
 def test_a_sleeper_beside_asynchronous_reads_outside_its_tree_has_no_cause(
         disk: Path, big_file: Path) -> None:
     """The neighbour: the same reads keep the device busy, but they are not the tree's."""
@@ -320,7 +337,7 @@ def test_a_cold_metadata_walk_is_small_files(disk: Path, names_tree: Path) -> No
     data = run_json(disk, walk, str(names_tree), interval="0.1")
     verdict = data["verdict"]
     assert verdict["cause"] == "small-files", verdict
-    assert "through read calls (metadata or async I/O)" in verdict["text"], verdict
+    assert "through read calls (metadata, one request at a time" in verdict["text"], verdict
 
 
 def test_a_warm_metadata_walk_is_not_small_files(disk: Path, names_tree: Path) -> None:

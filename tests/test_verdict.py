@@ -182,12 +182,45 @@ def test_a_reader_that_keeps_its_device_busy_without_waiting_signals_is_storage(
     assert {e.column for e in v.evidence} >= {"x.sda.busy_percent",
                                               "x.tree_storage_read_bytes_per_second",
                                               "x.tree_cpu_percent"}
-    # in small requests, it is many small reads: small-files, as psync 4 KiB reads are
+    # in small requests too (fio libaio 4 KiB blocks of one file): nothing waits in a read,
+    # so it is no metadata walk, and the device is the limit
     small = judge_specs(ALL + [STORED, FAULTS], async_reader(
         tree_storage_read_bytes_per_second=150e6, **{"sda.read_bytes_per_second": 150e6,
                                                      "sda.reads_per_second": 36000.0,
                                                      "sda.read_request_bytes": 4096.0}))
-    assert small.cause == "small-files" and "metadata or async I/O" in small.text, small
+    assert small.cause == "storage" and "through read calls" not in small.text, small
+    assert "the tree's 150 MB/s are 100 % of sda's" in small.text, small.text
+
+
+def test_a_metadata_walk_is_one_the_tree_waits_for() -> None:
+    """The same small storage reads without read calls, but waited for (du, find: each
+    directory and inode block is a synchronous read) are small-files from SIGNATURE_WAIT."""
+    small = {"sda.read_bytes_per_second": 150e6, "sda.reads_per_second": 36000.0,
+             "sda.read_request_bytes": 4096.0}
+    below = async_reader(tree_storage_read_bytes_per_second=150e6,
+                         host_wait_percent=T.SIGNATURE_WAIT - 0.5, **small)
+    assert judge_specs(ALL + [STORED, FAULTS], below).cause == "storage"
+    on = async_reader(tree_storage_read_bytes_per_second=150e6,
+                      host_wait_percent=T.SIGNATURE_WAIT, **small)
+    v = judge_specs(ALL + [STORED, FAULTS], on)
+    assert v.cause == "small-files" and "(metadata, one request at a time" in v.text, v
+
+
+def test_small_reads_without_calls_held_many_at_a_time_are_storage() -> None:
+    """io_uring counts its waits as iowait, so the wait is no tell; the requests in flight
+    are: a walk holds about one at a time (WALK_QUEUE), a submitter of 4 KiB reads at depth 8
+    several."""
+    queue = spec("x.sda.queue_depth", R.QUEUE_DEPTH, R.DEVICE, labels=DISK)
+    specs = ALL + [STORED, FAULTS, queue]
+    on = walk(**{"sda.queue_depth": T.WALK_QUEUE})
+    assert judge_specs(specs, on).cause == "small-files"
+    assert "queue 1.5)" in judge_specs(specs, on).text
+    deep = walk(**{"sda.queue_depth": 4.0, "sda.busy_percent": 90.0,
+                   "sda.read_bytes_per_second": 190e6, "sda.reads_per_second": 48000.0,
+                   "sda.read_request_bytes": 4096.0,
+                   "tree_storage_read_bytes_per_second": 190e6, "host_wait_percent": 48.0})
+    v = judge_specs(specs, deep)
+    assert v.cause == "storage" and "queue 4.0" in v.text, v
 
 
 def test_an_asynchronous_writer_names_its_written_bytes() -> None:
@@ -231,6 +264,32 @@ def test_many_small_reads_are_small_files_not_storage() -> None:
                                sda__reads_per_second=9000.0, sda__read_request_bytes=8192.0))
     assert v.cause == "small-files"
     assert "21 k reads/s of 4.00 KiB" in v.text and "sda 9.0 k requests/s of 8.00 KiB" in v.text
+
+
+def one_file_blocks(call: float, request: float) -> Dict[str, float]:
+    """fio psync reads of one big file (direct, or random through the page cache): 16 k
+    calls/s, each one device request, I/O pressure 53 %."""
+    return quiet(tree_wait_percent=53.0, read_calls_per_second=16000.0,
+                 read_bytes_per_call=call, read_bytes_per_second=16000.0 * call,
+                 sda__busy_percent=99.0, sda__reads_per_second=16000.0,
+                 sda__read_request_bytes=request)
+
+
+@pytest.mark.parametrize("size", [4096.0, 16384.0, 65536.0 - 512])
+def test_small_blocks_of_one_file_are_storage_not_small_files(size: float) -> None:
+    """Calls as big as the device's requests read blocks of one file (fio, a database): the
+    device is the limit. Whole small files end in a short or empty read: their calls come
+    out smaller than the requests (FILE_CALLS)."""
+    v = judge_specs(ALL, one_file_blocks(size * 0.997, size))
+    assert v.cause == "storage", v
+    assert "sda 99 % busy" in v.text and "reads/s" not in v.text, v.text
+
+
+def test_small_calls_on_the_file_line_are_small_files() -> None:
+    on = judge_specs(ALL, one_file_blocks(4096.0 * T.FILE_CALLS / 100.0, 4096.0))
+    assert on.cause == "small-files", on
+    over = judge_specs(ALL, one_file_blocks(4096.0 * (T.FILE_CALLS + 1.0) / 100.0, 4096.0))
+    assert over.cause == "storage", over
 
 
 def test_big_reads_through_small_device_requests_stay_storage() -> None:
