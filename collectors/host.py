@@ -19,6 +19,13 @@ parsed in C straight into the row when the extension is built):
 - /proc/net/dev     rx/tx bytes per interface
 - /proc/pressure/{io,memory,cpu}  the `total=` microsecond counters (not avg10), so the stall
                     share is exact over any interval
+- /proc/sys/fs/dentry-state  nr_dentry, only while a process tree is watched (the diagnosis is
+                    its one reader): the dentry cache's growth, file names the kernel looked up
+                    for the first time (or again after evicting them), the whole machine's.
+                    Many of them beside many small reads tell small files from small blocks of
+                    one file. The line has no key: its third number, age_limit, is the constant
+                    45 (fs/dcache.c), which stands in for one. A count that fell (the cache was
+                    shrunk) leaves that interval empty, as for any counter
 Disks: whole devices only, from /sys/block (no partitions); loop, ram and zram devices are left
 out, and so is any device stacked on others (device-mapper, md: it has entries in `slaves/`), so
 a read through LVM is counted once, on the physical disk. Without /sys a name rule stands in.
@@ -60,6 +67,8 @@ PAGE_BYTES = float(os.sysconf("SC_PAGE_SIZE")) if hasattr(os, "sysconf") else 40
 # The refault counters of /proc/vmstat: split by kind since Linux 5.9, one counter before.
 REFAULT_KEYS = (("workingset_refault_anon", "workingset_refault_file"), ("workingset_refault",))
 SECTOR_BYTES = 512.0
+DENTRY_STATE = "sys/fs/dentry-state"
+DENTRY_AGE_LIMIT = "45"  # fs/dcache.c: dentry_stat.age_limit, a constant the line is keyed by
 _EXCLUDED_DISK = re.compile(r"^(loop|ram|zram|fd|sr)\d*")
 _PARTITION = re.compile(r"^(.*\d)p\d+$|^([a-z]+)\d+$")
 
@@ -136,10 +145,11 @@ class HostCollector(Collector):
     name = "host"
 
     def __init__(self, proc_root: str = "/proc", sys_root: str = "/sys",
-                 reader_class: Any = None) -> None:
+                 reader_class: Any = None, names: bool = False) -> None:
         self.proc_root = proc_root
         self.sys_root = sys_root
         self.reader_class = reader_class
+        self.names = names  # read the dentry cache's growth (with a watched tree)
         self._specs: List[MetricSpec] = []
         self._plan = RowPlan()
         self._reader: Any = None
@@ -153,7 +163,7 @@ class HostCollector(Collector):
 
     @classmethod
     def from_options(cls, options: CollectorOptions) -> HostCollector:
-        return cls(options.proc_root, options.sys_root)
+        return cls(options.proc_root, options.sys_root, names=options.pid is not None)
 
     def probe(self) -> Availability:
         path = os.path.join(self.proc_root, "stat")
@@ -179,6 +189,8 @@ class HostCollector(Collector):
         if os.access(self._path("net/dev"), os.R_OK):
             self._add_nics()
         self._add_pressure()
+        if self.names and os.access(self._path(DENTRY_STATE), os.R_OK):
+            self._add_names()
         self._reader = self._plan.reader(self.reader_class)
         self._row = self._plan.new_row()
         self._opened = next(_OPENS)  # names this plan's files for a batch (batch_part)
@@ -192,7 +204,7 @@ class HostCollector(Collector):
                 _refault_spec(),
                 *_disk_specs(DEVICE), *_disk_specs(None), *_nic_specs(DEVICE), *_nic_specs(None),
                 *(_psi_spec(resource, kind) for resource in ("io", "memory", "cpu")
-                  for kind in ("some", "full"))]
+                  for kind in ("some", "full")), _names_spec()]
 
     def collect(self) -> Sequence[float]:
         try:
@@ -332,6 +344,22 @@ class HostCollector(Collector):
                     # some avg10=.. avg60=.. avg300=.. total=N: N is token 8, in microseconds
                     self._plan.add(psi, kind, 8, slot, 1e-6)
             self.psi.append(resource)
+
+
+    # -- file names ----------------------------------------------------------------------------
+    def _add_names(self) -> None:
+        # nr_dentry nr_unused age_limit want_pages nr_negative dummy: age_limit (always 45)
+        # is the key, nr_dentry (token 0) the count
+        state = self._plan.file(self._path(DENTRY_STATE), key_token=2)
+        self._plan.add(state, DENTRY_AGE_LIMIT, 0, self._metric(_names_spec()))
+
+
+def _names_spec() -> MetricSpec:
+    return counter("host.fs", "names", "count",
+                   "File names the kernel looked up for the first time (the dentry cache's "
+                   "growth, /proc/sys/fs/dentry-state; empty where the cache shrank): a reader "
+                   "of many files it had not opened before. Recorded while a process is watched.",
+                   column="names_added_per_second", label="new names", roles=(R.NEW_NAMES, R.HOST))
 
 
 def _cpu_specs() -> List[MetricSpec]:

@@ -84,6 +84,7 @@ WRITE_AWAIT = "write-await"        # seconds a write request took (iostat w_awai
 QUEUE_DEPTH = "queue-depth"        # requests in flight on average (iostat aqu-sz)
 DEVICE_BUSY = "device-busy"        # percent of time a device had I/O in flight (iostat %util)
 METADATA_OPS = "metadata-ops"      # metadata operations per second (open, getattr, lookup ...)
+NEW_NAMES = "new-names"            # file names newly looked up per second (dentry cache growth)
 ROUND_TRIP = "round-trip"          # seconds a network file system operation took on average
 ROUND_TRIP_SHARE = "round-trip-share"  # percent of wall time in network file system round trips
 
@@ -140,6 +141,7 @@ ROLES: Dict[str, str] = {
     QUEUE_DEPTH: "requests in flight on a device, on average",
     DEVICE_BUSY: "share of time a device had I/O in flight, %",
     METADATA_OPS: "metadata operations per second",
+    NEW_NAMES: "file names the kernel looked up for the first time, per second",
     ROUND_TRIP: "seconds per network file system operation",
     ROUND_TRIP_SHARE: "share of wall time in network file system round trips, %",
 }

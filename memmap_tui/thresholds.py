@@ -158,10 +158,24 @@ TABLE: Tuple[Threshold, ...] = (
               "this often are many",
               "a few hundred small reads a second is already per-file overhead bound",
               "Drishti: small requests over 10 % of reads; our rate keeps an idle tree out"),
+    Threshold("new_files", 10.0, "% of the tree's read calls",
+              "file names the kernel looks up for the first time (the dentry cache's growth, "
+              "the whole machine's) at least this share of a watched tree's many small read "
+              "calls: it reads many files it had not opened before, small files; else, "
+              "file_calls decides; at this share of a busy device's read requests, storage "
+              "reads no read call explains are a metadata walk however deep the queue",
+              "a whole small file takes one to a few read calls and one new name, a block of "
+              "a big file one call and no new name; the names say it however the files are "
+              "read (one call of their size, read to the end, through tar), but only while "
+              "their names are not cached",
+              "fs/dcache.c nr_dentry; ours: cold 4 KiB files read by Python (one call each, or "
+              "to the end) and by tar, 0.6-0.9 new names per read call; fio random 4 KiB reads "
+              "of one file 0.014 (its start-up)"),
     Threshold("file_calls", 75.0, "% of a device read request",
               "a watched tree's many small read calls read whole small files when they are at "
               "most this share of the size of the busiest device's read requests; calls as big "
-              "as the requests read blocks of one big file (fio, a database): storage",
+              "as the requests read blocks of one big file (fio, a database): storage, unless "
+              "new_files says many files",
               "a file read to its end takes one more call that returns nothing (or what is "
               "left), so a cold 4 KiB file is two calls of 2 KiB on average against one 4 KiB "
               "request, and its inode and directory blocks add bigger requests; a reader of "
@@ -203,8 +217,8 @@ TABLE: Tuple[Threshold, ...] = (
     Threshold("walk_queue", 1.5, "requests in flight",
               "storage reads of a watched tree that no read call explains are a metadata walk "
               "(small-files) only while its busiest device holds at most this many requests "
-              "in flight on average; deeper, they are reads submitted asynchronously "
-              "(io_uring, Linux AIO): storage",
+              "in flight on average (or it looks up new_files names); deeper, they are reads "
+              "submitted asynchronously (io_uring, Linux AIO): storage",
               "lookups, getdents and stat read each directory and inode block synchronously, "
               "one request at a time per walker; asynchronous submitters keep several in "
               "flight by design",
@@ -302,6 +316,7 @@ REFAULT_SHARE = value("refault_share")
 LIMIT_FULL = value("limit_full")
 SMALL_READ = value("small_read")
 FILE_CALLS = value("file_calls")
+NEW_FILES = value("new_files")
 MANY_READS = value("many_reads")
 COLD_READS = value("cold_reads")
 SIGNATURE_WAIT = value("signature_wait")

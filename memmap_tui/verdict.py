@@ -298,13 +298,21 @@ def _reads(f: Figures) -> List[Evidence]:
 
 
 def _file_reads(f: Figures) -> List[Evidence]:
-    """The tree's many small read calls, when they read whole small files: at most FILE_CALLS
-    of the busiest device's read request (each file ends in a short or empty read, and its
-    inode and directory blocks come in bigger requests), or with no device to compare with.
-    Calls as big as the requests read blocks of one big file (fio, a database): []."""
+    """The tree's many small read calls, when they read many files: file names looked up for
+    the first time at NEW_FILES of the calls or more; else calls at most FILE_CALLS of the
+    busiest device's read request (each file read to its end ends in a short or empty read,
+    and its inode and directory blocks come in bigger requests), or no device to compare with.
+    Calls as big as the requests, and no new names, read blocks of one big file (fio, a
+    database): []."""
     reads = _reads(f)
+    if not reads:
+        return reads
+    names, names_spec = f.first(R.NEW_NAMES)
+    calls, _ = f.first(R.READ_CALLS, R.TREE)
+    if 100.0 * names >= T.NEW_FILES * calls:
+        return reads + [evidence(names_spec, names, f"{fmt_count(names)} new file names/s")]
     _, device = _busiest_device(f)
-    if not reads or device is None:
+    if device is None:
         return reads
     request, _ = f.sibling(device, R.READ_REQUEST_SIZE)
     call, _ = f.first(R.READ_CALL_SIZE, R.TREE)
@@ -319,7 +327,8 @@ def _metadata_reads(f: Figures, wait: float) -> List[Evidence]:
     blocks read by lookups (a metadata walk: du, find). Small reads submitted without read
     calls (io_uring, Linux AIO) look the same to /proc, but keep more requests in flight
     (WALK_QUEUE) or wait where no waiting signal counts (under SIGNATURE_WAIT): blocks of files
-    the device delivers as fast as it can, whose limit is storage."""
+    the device delivers as fast as it can, whose limit is storage. New file names at NEW_FILES
+    of the device's read requests say a walk however deep the queue (other readers beside)."""
     stored, stored_spec = f.first(R.STORAGE_READ, R.TREE)
     through, _ = f.first(R.BYTES_READ, R.TREE)
     faults, _ = f.first(R.MAJOR_FAULTS, R.TREE)
@@ -328,13 +337,20 @@ def _metadata_reads(f: Figures, wait: float) -> List[Evidence]:
             and wait >= T.SIGNATURE_WAIT):
         return []
     requests = _small_requests(f)
-    queue, _ = f.sibling(_busiest_device(f)[1], R.QUEUE_DEPTH)
-    if not requests or queue > T.WALK_QUEUE:
+    device = _busiest_device(f)[1]
+    queue, _ = f.sibling(device, R.QUEUE_DEPTH)
+    names, names_spec = f.first(R.NEW_NAMES)
+    named = 100.0 * names >= T.NEW_FILES * f.sibling(device, R.DEVICE_READS)[0]
+    if not requests or (queue > T.WALK_QUEUE and not named):
         return []
-    held = f", queue {queue:.1f}" if queue == queue else ""
-    return [evidence(stored_spec, stored,
+    how = "" if named else ", one request at a time" + (
+        f", queue {queue:.1f}" if queue == queue else "")
+    said = [evidence(stored_spec, stored,
                      f"{fmt_rate(stored)} from storage, {100.0 * through / stored:.0f} % "
-                     f"through read calls (metadata, one request at a time{held})"), *requests]
+                     f"through read calls (metadata{how})")]
+    if named:
+        said.append(evidence(names_spec, names, f"{fmt_count(names)} new file names/s"))
+    return said + requests
 
 
 def _writes_more(read: float, written: float) -> bool:

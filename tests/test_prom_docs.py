@@ -70,7 +70,7 @@ def producible_names(tmp: Path) -> Set[str]:
     gpus = [FakeGpu(pcie_counters=True, nvlink=True, compute=[_proc(4242, 2**30)]),
             FakeGpu(pcie_counters=False)]
     collectors: List[Collector] = [
-        HostCollector(), HostCollector(str(DATA / "proc_a"), str(DATA / "sys_a")),
+        HostCollector(names=True), HostCollector(str(DATA / "proc_a"), str(DATA / "sys_a")),
         NetfsCollector(str(DATA / "netfs" / "proc"), str(DATA / "netfs" / "sys")),
         NvmlCollector(nvml=FakeNvml(gpus)), _tegrastats(tmp),
         InterconnectCollector(str(DATA / "sys_rdma")),

@@ -223,6 +223,21 @@ def test_small_reads_without_calls_held_many_at_a_time_are_storage() -> None:
     assert v.cause == "storage" and "queue 4.0" in v.text, v
 
 
+def test_a_walk_beside_other_readers_is_told_by_its_new_names() -> None:
+    """Another reader deepens the device's queue past WALK_QUEUE; the names the walk looks up
+    for the first time (NEW_FILES of the device's requests) still say a walk."""
+    queue = spec("x.sda.queue_depth", R.QUEUE_DEPTH, R.DEVICE, labels=DISK)
+    names = spec("x.names_added_per_second", R.NEW_NAMES, R.HOST, label="new names")
+    specs = ALL + [STORED, FAULTS, queue, names]
+    busy = walk(**{"sda.queue_depth": 3.0, "names_added_per_second": 5000.0 * T.NEW_FILES / 100})
+    v = judge_specs(specs, busy)
+    assert v.cause == "small-files", v
+    assert "(metadata)" in v.text and "500 new file names/s" in v.text, v.text
+    few = walk(**{"sda.queue_depth": 3.0,
+                  "names_added_per_second": 5000.0 * (T.NEW_FILES - 1) / 100})
+    assert judge_specs(specs, few).cause != "small-files"
+
+
 def test_an_asynchronous_writer_names_its_written_bytes() -> None:
     """A checkpoint written with O_DIRECT and libaio: the tree's share is of the device's
     bytes both ways, and the figure behind it is the tree's written bytes."""
@@ -290,6 +305,27 @@ def test_small_calls_on_the_file_line_are_small_files() -> None:
     assert on.cause == "small-files", on
     over = judge_specs(ALL, one_file_blocks(4096.0 * (T.FILE_CALLS + 1.0) / 100.0, 4096.0))
     assert over.cause == "storage", over
+
+
+NAMES = spec("x.names_added_per_second", R.NEW_NAMES, R.HOST, label="new names")
+
+
+def test_small_files_read_in_one_call_each_are_told_by_their_new_names() -> None:
+    """A loader that reads each cold 4 KiB file in one call of its size (tar, f.read(4096)):
+    calls as big as the requests, as for blocks of one file, but a new name for each file
+    (NEW_FILES). Below the line the calls decide, and they say one file."""
+    means = one_file_blocks(4096.0, 4200.0)
+    on = judge_specs(ALL + [NAMES], {**means, "x.names_added_per_second":
+                                     16000.0 * T.NEW_FILES / 100.0})
+    assert on.cause == "small-files", on
+    assert "1.6 k new file names/s" in on.text, on.text
+    assert "x.names_added_per_second" in {e.column for e in on.evidence}
+    below = judge_specs(ALL + [NAMES], {**means, "x.names_added_per_second":
+                                        16000.0 * (T.NEW_FILES - 1.0) / 100.0})
+    assert below.cause == "storage", below
+    # no names measured (a run without the column, or the cache shrank): the calls decide
+    gone = judge_specs(ALL + [NAMES], {**means, "x.names_added_per_second": float("nan")})
+    assert gone.cause == "storage", gone
 
 
 def test_big_reads_through_small_device_requests_stay_storage() -> None:
