@@ -287,13 +287,18 @@ def test_direct_writes_at_the_devices_pace_are_storage_told_as_writes(disk: Path
     assert "a write" in verdict["evidence"][0]["text"], verdict
 
 
-def test_thousands_of_small_cold_files_are_small_files(disk: Path) -> None:
-    root = disk / "small"
+def small_files(root: Path) -> Path:
+    """20,000 files of 4 KiB in 20 folders, on the disk."""
     for i in range(20000):
         sub = root / f"{i // 1000:02d}"
         sub.mkdir(parents=True, exist_ok=True)
         (sub / f"{i:05d}.bin").write_bytes(os.urandom(4096))
     os.sync()
+    return root
+
+
+def test_thousands_of_small_cold_files_are_small_files(disk: Path) -> None:
+    root = small_files(disk / "small")
     data = run_json(disk, PY, script(disk, "small.py", SMALL), str(root), "8")
     verdict = data["verdict"]
     assert verdict["cause"] == "small-files", verdict
@@ -323,12 +328,7 @@ def test_cold_small_files_read_in_one_call_each_are_small_files(disk: Path) -> N
         Path("/proc/sys/vm/drop_caches").write_text("3")
     except OSError as exc:
         pytest.skip(f"cannot drop the page cache ({exc.strerror}): it needs root, as CI has")
-    root = disk / "one-call"
-    for i in range(20000):
-        sub = root / f"{i // 1000:02d}"
-        sub.mkdir(parents=True, exist_ok=True)
-        (sub / f"{i:05d}.bin").write_bytes(os.urandom(4096))
-    os.sync()
+    root = small_files(disk / "one-call")
     data = run_json(disk, PY, script(disk, "one_call.py", ONE_CALL), str(root))
     verdict = data["verdict"]
     assert verdict["cause"] == "small-files", verdict
