@@ -527,6 +527,23 @@ static int fill_row(FieldReader *self, double *row, double due, double interval)
     return 0;
 }
 
+/* OSError for `error` naming `name` (a reference this call takes over; may be NULL). */
+static PyObject *raise_errno(int error, PyObject *name) {
+    errno = error;
+    PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, name);
+    Py_XDECREF(name);
+    return NULL;
+}
+
+/* A new tuple of the sequence's items (a copy of a list), or NULL with TypeError `message`. */
+static PyObject *own_tuple(PyObject *sequence, const char *message) {
+    PyObject *fast = PySequence_Fast(sequence, message);
+    if (!fast) return NULL;
+    PyObject *copy = PySequence_Tuple(fast);
+    Py_DECREF(fast);
+    return copy;
+}
+
 /* 0 when the reader may be used by `method` now; else -1 with RuntimeError (a batch runs) or
  * ValueError (closed, when `needs_open`). */
 static int usable(const FieldReader *self, const char *method, int needs_open) {
@@ -551,12 +568,12 @@ static PyObject *FieldReader_read(FieldReader *self, PyObject *arg) {
     }
     int failed = fill_row(self, (double *)view.buf, NAN, 0.0);
     int saved = errno;
+    /* its own reference: raising may run Python code (the GC) that remakes the reader */
+    PyObject *name = failed ? self->failed : NULL;
+    Py_XINCREF(name);
     PyBuffer_Release(&view);
     self->busy = 0;
-    if (failed) {
-        errno = saved;
-        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, self->failed);
-    }
+    if (failed) return raise_errno(saved, name);
     Py_RETURN_NONE;
 }
 
@@ -568,17 +585,18 @@ static PyObject *FieldReader_head(FieldReader *self, PyObject *Py_UNUSED(ignored
 /* One head per file, in file order: an AFTER_PAREN file's as of its last read, b"" else. */
 static PyObject *FieldReader_heads(FieldReader *self, PyObject *Py_UNUSED(ignored)) {
     if (usable(self, "FieldReader.heads", 0) < 0) return NULL;
+    self->busy = 1; /* allocating may run the GC, whose Python code cannot remake the reader */
     PyObject *heads = PyList_New(self->file_count);
-    if (!heads) return NULL;
-    for (Py_ssize_t i = 0; i < self->file_count; i++) {
+    for (Py_ssize_t i = 0; heads && i < self->file_count; i++) {
         const File *f = &self->files[i];
         PyObject *head = PyBytes_FromStringAndSize(f->head, f->head_len);
         if (!head) {
-            Py_DECREF(heads);
-            return NULL;
+            Py_CLEAR(heads);
+            break;
         }
         PyList_SET_ITEM(heads, i, head);
     }
+    self->busy = 0;
     return heads;
 }
 
@@ -844,16 +862,13 @@ static PyObject *FieldReader_read_schedule(FieldReader *self, PyObject *args) {
     PyBuffer_Release(&rows);
     PyBuffer_Release(&stamps);
     self->stopped = why;
+    /* their own references: raising may run Python code (the GC) that remakes either */
+    PyObject *name = write_error ? writer_name(writer) : error ? self->failed : NULL;
+    Py_XINCREF(name);
     self->busy = 0;
     if (writer) writer_give_back(writer);
-    if (write_error) {
-        errno = write_error;
-        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, writer_name(writer));
-    }
-    if (error) {
-        errno = error;
-        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, self->failed);
-    }
+    if (write_error) return raise_errno(write_error, name);
+    if (error) return raise_errno(error, name);
     if (stop < 0) return NULL; /* a signal handler raised */
     if (stop > 0) self->cancelled = 0;
     return Py_BuildValue("nLL", done, tick, missed);
@@ -1224,9 +1239,11 @@ static int init_state(FieldReader *self, PyObject *args, PyObject *kwds) {
         PyErr_Format(PyExc_ValueError, "%s: width must be in 1..%zd", where, (Py_ssize_t)MAX_WIDTH);
         return -1;
     }
-    PyObject *files = PySequence_Fast(files_in, "FieldReader(): files must be a sequence");
+    /* tuples of their own: Python code run while they are read (__index__, __fspath__)
+     * cannot shrink them under the loop or free their items */
+    PyObject *files = own_tuple(files_in, "FieldReader(): files must be a sequence");
     if (!files) return -1;
-    PyObject *rules = PySequence_Fast(rules_in, "FieldReader(): rules must be a sequence");
+    PyObject *rules = own_tuple(rules_in, "FieldReader(): rules must be a sequence");
     if (!rules) {
         Py_DECREF(files);
         return -1;
@@ -1446,9 +1463,21 @@ static PyObject *derive_rows(PyObject *Py_UNUSED(module), PyObject *args) {
     if (get_doubles(rows_obj, &rows, row_values, 0, 0, where) < 0) goto fail_prev;
     if (get_doubles(stamps_obj, &stamps, count * 2, 0, 0, where) < 0) goto fail_rows;
     if (get_doubles(out_obj, &out, out_values, 1, 0, where) < 0) goto fail_stamps;
-    if (check_plan(plan.buf, columns, width) < 0) goto fail_out;
-    derive_block(plan.buf, columns, width, prev.buf, prev_time, rows.buf, stamps.buf, count,
+    /* the plan's own copy, checked: `out` may share its memory and would change it under
+     * derive_block (indices past the row) */
+    double *own_plan = PyMem_Malloc(plan.len > 0 ? (size_t)plan.len : 1);
+    if (!own_plan) {
+        PyErr_NoMemory();
+        goto fail_out;
+    }
+    memcpy(own_plan, plan.buf, (size_t)plan.len);
+    if (check_plan(own_plan, columns, width) < 0) {
+        PyMem_Free(own_plan);
+        goto fail_out;
+    }
+    derive_block(own_plan, columns, width, prev.buf, prev_time, rows.buf, stamps.buf, count,
                  out.buf);
+    PyMem_Free(own_plan);
     PyBuffer_Release(&out);
     PyBuffer_Release(&stamps);
     PyBuffer_Release(&rows);
@@ -1809,11 +1838,12 @@ static PyObject *RowWriter_follow(RowWriter *w, PyObject *args) {
     PyObject *prev_obj, *time_obj;
     double prev_time;
     if (!PyArg_ParseTuple(args, "OO:follow", &prev_obj, &time_obj) ||
-        writer_usable(w, where) < 0 || float_arg(time_obj, where, "previous_time", &prev_time) < 0)
+        writer_usable(w, where) < 0)
         return NULL;
     Py_buffer prev;
-    w->busy = 1;
-    if (get_doubles(prev_obj, &prev, w->width, 0, 1, where) < 0) {
+    w->busy = 1; /* from here Python code (__float__, a buffer's) cannot remake the writer */
+    if (float_arg(time_obj, where, "previous_time", &prev_time) < 0 ||
+        get_doubles(prev_obj, &prev, w->width, 0, 1, where) < 0) {
         w->busy = 0;
         return NULL;
     }
@@ -1830,13 +1860,19 @@ static PyObject *RowWriter_write(RowWriter *w, PyObject *args) {
     PyObject *rows_obj, *stamps_obj, *count_obj;
     Py_ssize_t count;
     if (!PyArg_ParseTuple(args, "OOO:write", &rows_obj, &stamps_obj, &count_obj) ||
-        writer_usable(w, where) < 0 || index_arg(count_obj, where, "count", &count) < 0)
+        writer_usable(w, where) < 0)
         return NULL;
+    w->busy = 1; /* from here Python code (__index__, a buffer's) cannot remake the writer */
+    if (index_arg(count_obj, where, "count", &count) < 0) {
+        w->busy = 0;
+        return NULL;
+    }
     Py_ssize_t row_values = count < 0 ? -1 : values_of(count, w->width);
-    if (row_values < 0 || values_of(count, 2) < 0)
+    if (row_values < 0 || values_of(count, 2) < 0) {
+        w->busy = 0;
         return PyErr_Format(PyExc_ValueError, "%s: count must be >= 0 and fit in memory", where);
+    }
     Py_buffer rows, stamps;
-    w->busy = 1;
     if (get_doubles(rows_obj, &rows, row_values, 0, 0, where) < 0) {
         w->busy = 0;
         return NULL;
@@ -1852,11 +1888,10 @@ static PyObject *RowWriter_write(RowWriter *w, PyObject *args) {
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&stamps);
     PyBuffer_Release(&rows);
+    PyObject *name = error ? w->name : NULL; /* its own: raising may remake the writer */
+    Py_XINCREF(name);
     w->busy = 0;
-    if (error) {
-        errno = error;
-        return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, w->name);
-    }
+    if (error) return raise_errno(error, name);
     Py_RETURN_NONE;
 }
 

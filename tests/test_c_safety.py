@@ -1170,3 +1170,87 @@ def test_a_schedule_with_periods_gives_the_rows_that_read_gives(
         assert done == ticks
         for t in range(done):
             assert same(rows[3 * t:3 * t + 3], want), (t, list(rows), list(want))
+
+
+# -- Python code run in the middle of a call (an argument's __index__, __fspath__, __float__)
+# must not change what the C code is walking ------------------------------------------------------
+
+def _nums(tmp_path: Path) -> str:
+    path = tmp_path / "nums.txt"
+    path.write_text("a 1\nb 2\n")
+    return str(path)
+
+
+@needs_c
+def test_rules_a_rule_shrinks_while_they_are_read_are_read_whole(tmp_path: Path) -> None:
+    """FieldReader reads its own copy of `rules`: an item's __index__ that empties the
+    caller's list (freeing the other items) changes nothing (it read freed memory before)."""
+    nums = _nums(tmp_path)
+    rules: List[Any] = []
+
+    class Shrink:
+        def __index__(self) -> int:
+            rules.clear()
+            return 0
+
+    rules.extend([(0, "a", 1, Shrink(), 1.0)] + [(0, "b", 1, 1, 1.0)] * 1000)
+    reader = c_fieldread.FieldReader([(nums, 0)], rules, 2)
+    row = array("d", [0.0, 0.0])
+    reader.read(row)
+    assert list(row) == [1.0, 2000.0]  # every rule, as given before the list was emptied
+    reader.close()
+
+
+@needs_c
+def test_files_a_path_shrinks_while_they_are_read_are_read_whole(tmp_path: Path) -> None:
+    nums = _nums(tmp_path)
+    files: List[Any] = []
+
+    class Shrinking:
+        def __fspath__(self) -> str:
+            files.clear()
+            return nums
+
+    files.extend([(Shrinking(), 0)] + [(nums, 0)] * 300)
+    reader = c_fieldread.FieldReader(files, [], 1)
+    assert len(reader.heads()) == 301
+    reader.close()
+
+
+@needs_c
+def test_derive_rows_into_its_own_plan_uses_the_plan_it_checked() -> None:
+    """`out` sharing the plan's memory: the rows derive from the plan as it was checked, not
+    from the indices the first row wrote over it."""
+    buf = array("d", [0.0, 0.0, -1.0, 1.0, 1.0])  # one gauge column: raw index 0, scale 1
+    c_fieldread.derive_rows(buf, array("d", [0.0]), 0.0, array("d", [1e9, 0.0]),
+                            array("d", [1.0, 0.0, 2.0, 0.0]), 2, buf)
+    assert list(buf) == [0.0, 1e9, 0.0, 0.0, 1.0]
+
+
+@needs_c
+@pytest.mark.parametrize("method", ["follow", "write"])
+def test_a_writer_remade_by_an_arguments_python_code_is_busy(method: str) -> None:
+    """An argument's __float__ / __index__ that tries to remake the writer gets RuntimeError
+    (busy) instead of leaving the call a writer that is not made (a loop without end, or a
+    copy into no memory)."""
+    fd = os.open(os.devnull, os.O_WRONLY)
+    try:
+        writer = c_fieldread.RowWriter(fd, array("d", [0, 0, -1, 1, 1]), 1, 1, "null")
+
+        class Remake:
+            def __float__(self) -> float:
+                writer.__init__(-1, None, 1, 1, "x")
+                return 0.0
+
+            def __index__(self) -> int:
+                writer.__init__(-1, None, 1, 1, "x")
+                return 1
+
+        with pytest.raises(RuntimeError, match="busy"):
+            if method == "follow":
+                writer.follow(array("d", [0.0]), Remake())
+            else:
+                writer.write(array("d", [1.0]), array("d", [0.0, 0.0]), Remake())
+        writer.write(array("d", [1.0]), array("d", [0.0, 0.0]), 1)  # still made, still works
+    finally:
+        os.close(fd)
