@@ -163,7 +163,8 @@ TABLE: Tuple[Threshold, ...] = (
               "the whole machine's) at least this share of a watched tree's many small read "
               "calls: it reads many files it had not opened before, small files; else, "
               "file_calls decides; at this share of a busy device's read requests, storage "
-              "reads no read call explains are a metadata walk however deep the queue",
+              "reads no read call explains are a metadata walk, below it they are not (where "
+              "the names are measured, they decide, not walk_queue)",
               "a whole small file takes one to a few read calls and one new name, a block of "
               "a big file one call and no new name; the names say it however the files are "
               "read (one call of their size, read to the end, through tar), but only while "
@@ -217,8 +218,9 @@ TABLE: Tuple[Threshold, ...] = (
     Threshold("walk_queue", 1.5, "requests in flight",
               "storage reads of a watched tree that no read call explains are a metadata walk "
               "(small-files) only while its busiest device holds at most this many requests "
-              "in flight on average (or it looks up new_files names); deeper, they are reads "
-              "submitted asynchronously (io_uring, Linux AIO): storage",
+              "in flight on average, where new file names are not measured (new_files decides "
+              "where they are); deeper, they are reads submitted asynchronously (io_uring, "
+              "Linux AIO): storage",
               "lookups, getdents and stat read each directory and inode block synchronously, "
               "one request at a time per walker; asynchronous submitters keep several in "
               "flight by design",

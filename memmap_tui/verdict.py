@@ -327,8 +327,9 @@ def _metadata_reads(f: Figures, wait: float) -> List[Evidence]:
     blocks read by lookups (a metadata walk: du, find). Small reads submitted without read
     calls (io_uring, Linux AIO) look the same to /proc, but keep more requests in flight
     (WALK_QUEUE) or wait where no waiting signal counts (under SIGNATURE_WAIT): blocks of files
-    the device delivers as fast as it can, whose limit is storage. New file names at NEW_FILES
-    of the device's read requests say a walk however deep the queue (other readers beside)."""
+    the device delivers as fast as it can, whose limit is storage. Where new file names are
+    measured they decide, at NEW_FILES of the device's read requests, however deep the queue
+    (other readers beside) or shallow (io_uring at depth 1); else the queue does."""
     stored, stored_spec = f.first(R.STORAGE_READ, R.TREE)
     through, _ = f.first(R.BYTES_READ, R.TREE)
     faults, _ = f.first(R.MAJOR_FAULTS, R.TREE)
@@ -341,7 +342,9 @@ def _metadata_reads(f: Figures, wait: float) -> List[Evidence]:
     queue, _ = f.sibling(device, R.QUEUE_DEPTH)
     names, names_spec = f.first(R.NEW_NAMES)
     named = 100.0 * names >= T.NEW_FILES * f.sibling(device, R.DEVICE_READS)[0]
-    if not requests or (queue > T.WALK_QUEUE and not named):
+    # measured, the names decide (io_uring at depth 1 holds one request at a time too);
+    # unmeasured, the queue does
+    if not requests or not named and (names == names or queue > T.WALK_QUEUE):
         return []
     how = "" if named else ", one request at a time" + (
         f", queue {queue:.1f}" if queue == queue else "")

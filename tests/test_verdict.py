@@ -236,6 +236,10 @@ def test_a_walk_beside_other_readers_is_told_by_its_new_names() -> None:
     few = walk(**{"sda.queue_depth": 3.0,
                   "names_added_per_second": 5000.0 * (T.NEW_FILES - 1) / 100})
     assert judge_specs(specs, few).cause != "small-files"
+    # io_uring 4 KiB reads of one file at depth 1: one request at a time, waited for (its
+    # completions count as iowait), but no new names: not a walk
+    one_file = walk(**{"sda.queue_depth": 0.8, "names_added_per_second": 20.0})
+    assert judge_specs(specs, one_file).cause != "small-files"
 
 
 def test_an_asynchronous_writer_names_its_written_bytes() -> None:
