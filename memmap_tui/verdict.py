@@ -15,10 +15,11 @@ The causes, in the order they are tried (the first that holds is named):
   host-to-device  a GPU's PCIe link near its limit while the GPU is not busy
   network         input-bound and a network file system's round trips dominate, or a NIC or
                   InfiniBand port near its limit
-  small-files     input-bound with many small reads of whole files (the tree's read calls
-                  smaller than the device's requests: each file ends in a short or empty
-                  read), a metadata walk it waits for, or many network file system metadata
-                  operations
+  small-files     input-bound with many small reads of many files (file names the kernel
+                  looks up for the first time, or, where they are cached, the tree's read
+                  calls smaller than the device's requests: each file read to its end ends in
+                  a short or empty read), a metadata walk it waits for, or many network file
+                  system metadata operations
   storage         input-bound otherwise: the device is the limit (its busy share, queue, wait),
                   also for small blocks of one big file (fio, a database, asynchronous I/O)
   cpu-thread      one thread of the watched tree (or, without one, one CPU) pinned at a full
