@@ -345,7 +345,6 @@ class HostCollector(Collector):
                     self._plan.add(psi, kind, 8, slot, 1e-6)
             self.psi.append(resource)
 
-
     # -- file names ----------------------------------------------------------------------------
     def _add_names(self) -> None:
         # nr_dentry nr_unused age_limit want_pages nr_negative dummy: age_limit (always 45)
