@@ -415,11 +415,13 @@ SHORT_ZIP = "import os, zlib; d = os.urandom(1 << 20); [zlib.compress(d, 6) for 
 
 
 def loop_of(seconds: float, *tool: str, parallel: int = 1) -> Tuple[str, ...]:
-    """A shell loop that runs `tool` over and over for `seconds`, `parallel` at a time."""
+    """A shell loop that runs `tool` over and over for `seconds`; `parallel` such loops side by
+    side, each starting its next tool as its last ends (batches that wait for their slowest
+    tool would leave a CPU idle at every batch's end)."""
     one = " ".join(f"'{a}'" for a in tool)
-    batch = " & ".join([one] * parallel) + ("; wait" if parallel > 1 else "")
-    return ("sh", "-c", f"end=$(($(date +%s) + {int(seconds)})); "
-                        f"while [ $(date +%s) -lt $end ]; do {batch}; done")
+    loop = f"while [ $(date +%s) -lt $end ]; do {one}; done"
+    loops = " & ".join([loop] * parallel) + (" & wait" if parallel > 1 else "")
+    return ("sh", "-c", f"end=$(($(date +%s) + {int(seconds)})); {loops}")
 
 
 def test_a_loop_of_tools_too_short_to_measure_is_cpu_thread(tmp_path: Path) -> None:
