@@ -234,14 +234,16 @@ TABLE: Tuple[Threshold, ...] = (
               "Drishti flags metadata time over 10 %; Lustre and NFS servers are sized in "
               "thousands of metadata operations a second"),
     Threshold("device_busy", 80.0, "% of time",
-              "a disk with I/O in flight at least this share of the time is near its limit",
+              "a disk with I/O in flight at least this share of the time is near its limit "
+              "(a device-bound tree's device: %util, at most 100 x its queue depth, as "
+              "device_turns says)",
               "above this, requests queue behind each other",
               "iostat -x %util; Brendan Gregg's USE method (utilisation over 70-80 % queues)"),
     Threshold("device_share", 80.0, "% of the device's bytes",
               "a watched tree that moves at least this share of the bytes of a device busy "
-              "device_busy of the time, while no thread of it is pinned, waits for that "
-              "device: storage (or small-files, in small requests), whatever the waiting "
-              "signals say",
+              "device_busy of the time (or as device_turns says), while no thread of it is "
+              "pinned, waits for that device: storage (or small-files, in small requests), "
+              "whatever the waiting signals say",
               "asynchronous and direct I/O (libaio, io_uring, O_DIRECT with io_submit) waits "
               "in io_getevents or a completion queue, which neither iowait nor the I/O "
               "pressure counts, so a reader bound by its device shows no wait at all; that the "
@@ -250,6 +252,21 @@ TABLE: Tuple[Threshold, ...] = (
               "iostat -x %util and /proc/PID/io read_bytes (proc(5)); ours: fio libaio 1 MiB "
               "direct reads at queue depth 1 kept vda 88 % busy with 2.6 GB/s, all the "
               "tree's, at 18 % of a core and 0 % I/O pressure"),
+    Threshold("device_turns", 80.0, "% of wall time",
+              "a watched tree whose own requests (device_share of the bytes) keep its device "
+              "busy longer than the tree runs on a CPU, the two together at least this share "
+              "of the time, takes turns between a CPU and its device: storage, though the "
+              "device is less than device_busy busy",
+              "a reader that keeps one or a few requests in flight (libaio or io_uring at a "
+              "low depth) leaves its device idle while it handles each completion, so the "
+              "device never looks saturated, yet the reader is always either working or "
+              "waiting for it; a reader that paces itself (a rate limit, a slow consumer) is "
+              "neither for much of the time",
+              "ours: fio libaio 4 KiB random direct reads at depth 1 kept vda 66 % busy at 48 % "
+              "of a core (76 % and 49 % at depth 4), with 0 % iowait and I/O pressure; "
+              "block/blk-core.c update_io_ticks: %util adds a whole jiffy for each jiffy a "
+              "request starts or ends in, so the same reads paced at 4,000 a second read 89 % "
+              "busy at queue 0.2, and busy counts here as at most 100 x the queue depth"),
     Threshold("link_busy", 80.0, "% of link speed",
               "a NIC, InfiniBand port or PCIe link carrying at least this share of its rated "
               "speed is near its limit",
@@ -327,6 +344,7 @@ WALK_QUEUE = value("walk_queue")
 MANY_METADATA = value("many_metadata")
 DEVICE_BUSY = value("device_busy")
 DEVICE_SHARE = value("device_share")
+DEVICE_TURNS = value("device_turns")
 LINK_BUSY = value("link_busy")
 ROUND_TRIPS = value("round_trips")
 MANY_FAULTS = value("many_faults")

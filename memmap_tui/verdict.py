@@ -22,6 +22,8 @@ The causes, in the order they are tried (the first that holds is named):
                   system metadata operations
   storage         input-bound otherwise: the device is the limit (its busy share, queue, wait),
                   also for small blocks of one big file (fio, a database, asynchronous I/O)
+                  and for an asynchronous reader that waits on no signal but whose own
+                  requests keep its device busy, or busier than it keeps a CPU
   cpu-thread      one thread of the watched tree (or, without one, one CPU) pinned at a full
                   core while CPUs are free, or while the tree runs little besides that thread
                   (a single thread is its own limit however busy the other CPUs are); or
@@ -367,15 +369,27 @@ def _busiest_device(f: Figures) -> Pick:
 
 
 def _device_bound(f: Figures) -> List[Evidence]:
-    """The busiest device is busy DEVICE_BUSY of the time, DEVICE_SHARE of its bytes are the
-    tree's own, and no thread of the tree is pinned: the tree waits for that device, even
-    when no waiting signal shows it (asynchronous or direct I/O waits outside iowait and PSI).
-    The evidence: the tree's share of the device's bytes and its CPU. [] otherwise."""
+    """DEVICE_SHARE of the busiest device's bytes are the tree's own, no thread of the tree
+    is pinned, and the device is busy DEVICE_BUSY of the time, or busier than the tree is on
+    a CPU with the two together DEVICE_TURNS of the time (a reader at a low queue depth): the
+    tree waits for that device, even when no waiting signal shows it (asynchronous or direct
+    I/O waits outside iowait and PSI). The evidence: the tree's share of the device's bytes
+    and its CPU. [] otherwise.
+
+    Busy here is at most 100 x the device's queue depth: %util counts a whole jiffy for each
+    jiffy a request starts or ends in (update_io_ticks, block/blk-core.c), so short requests a
+    few hundred microseconds apart (a reader pacing itself) read near 100 % busy, while the
+    queue, their summed durations over the wall time, bounds the time one was in flight."""
     busy, device = _busiest_device(f)
-    if device is None or not busy >= T.DEVICE_BUSY or not _tree(f):
+    if device is None or not _tree(f):
         return []
+    queue, _ = f.sibling(device, R.QUEUE_DEPTH)
+    if queue == queue:
+        busy = min(busy, 100.0 * queue)
     thread, _ = f.first(R.THREAD_MAX, R.TREE)
-    if thread >= T.THREAD_PINNED:
+    cpu, cpu_spec = f.first(R.CPU_CORES, R.TREE)
+    turns = busy > cpu and busy + cpu >= T.DEVICE_TURNS  # NaN CPU: False
+    if thread >= T.THREAD_PINNED or not (busy >= T.DEVICE_BUSY or turns):
         return []
     read, read_spec = f.first(R.STORAGE_READ, R.TREE)
     written, written_spec = f.first(R.STORAGE_WRITTEN, R.TREE)
@@ -390,7 +404,6 @@ def _device_bound(f: Figures) -> List[Evidence]:
     name = dict(device.labels).get("device", "disk")
     said = [evidence(spec, value, f"the tree's {fmt_rate(own)} are "
                                      f"{min(100.0, 100.0 * own / moved):.0f} % of {name}'s")]
-    cpu, cpu_spec = f.first(R.CPU_CORES, R.TREE)
     if cpu == cpu:
         said.append(evidence(cpu_spec, cpu, f"tree on CPU {cpu:.0f} % of a core"))
     return said

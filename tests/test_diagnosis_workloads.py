@@ -259,6 +259,41 @@ def test_small_random_blocks_of_one_file_are_storage_not_small_files(
     assert "% busy" in verdict["evidence"][0]["text"], verdict
 
 
+def random_4k_reads(big_file: Path, *extra: str, runtime: int = 6) -> Tuple[str, ...]:
+    """fio's 4 KiB random direct reads of `big_file` through libaio, one in flight."""
+    return ("fio", "--name=r", "--rw=randread", "--bs=4k", "--iodepth=1", "--ioengine=libaio",
+            f"--filename={big_file}", "--direct=1", "--time_based", f"--runtime={runtime}",
+            *extra)
+
+
+@needs_fio
+def test_asynchronous_reads_one_at_a_time_are_storage(disk: Path, big_file: Path) -> None:
+    """One 4 KiB read in flight at a time: the device idles while fio reaps each and submits
+    the next, so it is under device_busy, and nothing counts the wait; but the tree is always
+    either on a CPU or waiting for its device, the device the longer (device_turns)."""
+    data = run_json(disk, *random_4k_reads(big_file, "--output=/dev/null"))
+    verdict = data["verdict"]
+    assert verdict["cause"] == "storage", verdict
+    texts = " | ".join(e["text"] for e in verdict["evidence"])
+    assert "the tree's" in texts and "tree on CPU" in texts, verdict
+
+
+@needs_fio
+def test_the_same_reads_paced_at_a_quarter_of_the_devices_rate_have_no_cause(
+        disk: Path, big_file: Path) -> None:
+    """The neighbour: the same reads at a quarter of the rate the device gives them (fio
+    --rate_iops, as a loader paced by its consumer): %util reads high (a jiffy for each jiffy
+    a read starts or ends in), but they are in flight a fraction of the time and the tree
+    idles the rest."""
+    probe = subprocess.run(random_4k_reads(big_file, "--output-format=json", runtime=2),
+                           capture_output=True, text=True, check=True)
+    iops = json.loads(probe.stdout)["jobs"][0]["read"]["iops"]
+    assert iops > 100, probe.stdout[-500:]
+    data = run_json(disk, *random_4k_reads(big_file, f"--rate_iops={int(iops / 4)}",
+                                           "--output=/dev/null"))
+    assert data["verdict"]["cause"] == "none", (iops, data["verdict"])
+
+
 @needs_fio
 def test_a_sleeper_beside_asynchronous_reads_outside_its_tree_has_no_cause(
         disk: Path, big_file: Path) -> None:

@@ -260,13 +260,58 @@ def test_an_asynchronous_writer_names_its_written_bytes() -> None:
 
 @pytest.mark.parametrize("changes", [
     {"tree_storage_read_bytes_per_second": 0.5e9},   # someone else keeps the device busy
-    {"sda.busy_percent": 60.0},                      # a device with room to spare
+    {"sda.busy_percent": 40.0},                      # a device with room to spare
     {"tree_storage_read_bytes_per_second": 0.0},     # a tree that reads nothing itself
 ], ids=["others-bytes", "device-not-busy", "tree-reads-nothing"])
 def test_a_busy_device_is_not_the_trees_limit_unless_it_is_busy_with_the_tree(
         changes: Dict[str, float]) -> None:
     v = judge_specs(ALL + [STORED, FAULTS], async_reader(**changes))
     assert v.cause == "none", v
+
+
+QUEUE = spec("x.sda.queue_depth", R.QUEUE_DEPTH, R.DEVICE, labels=DISK)
+
+
+def low_depth_reader(**changes: float) -> Dict[str, float]:
+    """fio libaio 4 KiB random direct reads at depth 1: sda 66 % busy (queue 0.7) with
+    55 MB/s, all the tree's, at 44 % of a core, and no waiting signal."""
+    return async_reader(**{"sda.busy_percent": 66.0, "sda.queue_depth": 0.7,
+                           "sda.read_bytes_per_second": 55e6, "sda.reads_per_second": 13500.0,
+                           "sda.read_request_bytes": 4096.0,
+                           "tree_storage_read_bytes_per_second": 55e6, "tree_cpu_percent": 44.0,
+                           "thread_percent": 44.0, **changes})
+
+
+def test_a_reader_at_a_low_depth_takes_turns_with_its_device_and_is_storage() -> None:
+    """Under DEVICE_BUSY, but the device is busy with the tree's requests longer than the tree
+    is on a CPU, and the two fill DEVICE_TURNS of the time: the tree works or waits for its
+    device, and nothing else."""
+    v = judge_specs(ALL + [STORED, FAULTS, QUEUE], low_depth_reader())
+    assert v.cause == "storage", v
+    assert "sda 66 % busy" in v.text and "queue 0.7" in v.text, v.text
+    assert "the tree's 55.0 MB/s are 100 % of sda's" in v.text, v.text
+    assert "tree on CPU 44 % of a core" in v.text, v.text
+
+
+@pytest.mark.parametrize("changes", [
+    {"tree_cpu_percent": 70.0, "thread_percent": 70.0},  # on a CPU longer than the device
+    {"sda.busy_percent": 45.0, "sda.queue_depth": 0.5,   # idle a third of the time: it paces
+     "tree_cpu_percent": 20.0, "thread_percent": 20.0},  # itself (a rate limit, a consumer)
+    {"sda.busy_percent": 89.0, "sda.queue_depth": 0.2,   # %util of sparse short reads:
+     "tree_cpu_percent": 26.0, "thread_percent": 26.0},  # a jiffy for each, the queue says
+], ids=["cpu-longer", "paced", "sparse-requests"])
+def test_a_low_depth_reader_that_does_not_take_turns_has_no_cause(
+        changes: Dict[str, float]) -> None:
+    v = judge_specs(ALL + [STORED, FAULTS, QUEUE], low_depth_reader(**changes))
+    assert v.cause == "none", v
+
+
+def test_busy_counts_at_most_the_queue_only_where_the_queue_is_measured() -> None:
+    """Without a queue column, %util is taken as it is (as before); with one, in flight
+    0.2 of the time is not 89 % busy."""
+    sparse = {"sda.busy_percent": 89.0, "sda.queue_depth": 0.2}
+    assert judge_specs(ALL + [STORED, FAULTS], async_reader(**sparse)).cause == "storage"
+    assert judge_specs(ALL + [STORED, FAULTS, QUEUE], async_reader(**sparse)).cause == "none"
 
 
 def test_a_pinned_thread_beside_a_busy_device_is_cpu_thread_not_storage() -> None:
