@@ -1588,6 +1588,8 @@ static PyObject *format_rows(PyObject *Py_UNUSED(module), PyObject *args) {
 /* ---- RowWriter: a batch's rows derived, formatted and written as they are read ---------- */
 
 #define MAX_EVERY 65536               /* rows of one write */
+#define MAX_WRITER_WIDTH ((Py_ssize_t)1 << 24) /* raw values a row: far more than any
+                                                  recording has; its last row is 128 MiB */
 #define MAX_TEXT ((size_t)256 << 20) /* bytes of one write's text */
 
 struct RowWriter {
@@ -1626,14 +1628,24 @@ static void writer_release(RowWriter *w) {
     Py_XDECREF(name); /* last: releasing it may run Python code */
 }
 
-/* Write all `len` bytes at `at`. 0, or the errno of a failed write (EIO when none wrote). */
-static int write_all(int fd, const char *at, size_t len) {
-    while (len > 0) {
-        ssize_t wrote = write(fd, at, len);
+/* [at, at + len) written whole or not at all: when a write fails (ENOSPC, EDQUOT, EIO) after
+ * part of it went out, a regular file is cut back to where it began (O_APPEND: its end then),
+ * so the file ends in a whole row. 0 or an errno. */
+static int write_block(int fd, const char *at, size_t len) {
+    size_t done = 0;
+    while (done < len) {
+        ssize_t wrote = write(fd, at + done, len - done);
         if (wrote < 0 && errno == EINTR) continue;
-        if (wrote <= 0) return wrote < 0 ? errno : EIO;
-        at += wrote;
-        len -= (size_t)wrote;
+        if (wrote <= 0) {
+            int error = wrote < 0 ? errno : EIO;
+            struct stat st;
+            if (done > 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                (uintmax_t)st.st_size >= (uintmax_t)done &&
+                ftruncate(fd, st.st_size - (off_t)done) < 0) {
+            } /* a failed cut leaves the part: nothing better to do */
+            return error;
+        }
+        done += (size_t)wrote;
     }
     return 0;
 }
@@ -1645,7 +1657,7 @@ static int writer_header_again(const RowWriter *w) {
     if (w->header_bytes == 0) return 0;
     if (fstat(w->fd, &st) < 0) return errno;
     if (!S_ISREG(st.st_mode) || st.st_size != 0) return 0;
-    return write_all(w->fd, w->header, w->header_bytes);
+    return write_block(w->fd, w->header, w->header_bytes);
 }
 
 /* One batch's rows (n of them, raw; their (monotonic, wall) stamps) derived from the row
@@ -1661,7 +1673,7 @@ static int writer_put(RowWriter *w, const double *rows, const double *stamps, Py
         for (Py_ssize_t i = 0; i < k; i++)
             used += format_line(w->text + used, w->out + i * cells, cells);
         int error = writer_header_again(w);
-        if (!error) error = write_all(w->fd, w->text, used);
+        if (!error) error = write_block(w->fd, w->text, used);
         if (error) return error;
         memcpy(w->before, rows + (k - 1) * w->width, (size_t)w->width * sizeof(double));
         w->before_time = stamps[2 * (k - 1)];
@@ -1744,10 +1756,10 @@ static int writer_init_state(RowWriter *w, PyObject *args) {
         index_arg(width_obj, where, "width", &width) < 0 ||
         index_arg(every_obj, where, "every", &every) < 0)
         return -1;
-    if (fd < 0 || fd > INT_MAX || width < 1 || width > MAX_WIDTH || every < 1 ||
+    if (fd < 0 || fd > INT_MAX || width < 1 || width > MAX_WRITER_WIDTH || every < 1 ||
         every > MAX_EVERY) {
         PyErr_Format(PyExc_ValueError, "%s: want fd >= 0, width 1..%zd and every 1..%d", where,
-                     (Py_ssize_t)MAX_WIDTH, MAX_EVERY);
+                     MAX_WRITER_WIDTH, MAX_EVERY);
         return -1;
     }
     int flags = fcntl((int)fd, F_GETFL);

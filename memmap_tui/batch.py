@@ -107,8 +107,18 @@ class NativeBatch:
             writer.follow(self.previous, self.previous_time)
             if on_tick is None:  # nobody waits for each tick: a long batch
                 count = self.direct_count
-        done, tick, missed = self._read_schedule(start, tick, min(count, limit), writer,
-                                                 tick + limit)
+        before = writer.rows if writer is not None else 0
+        try:
+            done, tick, missed = self._read_schedule(start, tick, min(count, limit), writer,
+                                                     tick + limit)
+        except OSError as exc:  # the writer's file took no more (a read's failure is raised)
+            sink = self.sampler.sinks[0]
+            if writer is None or exc.filename != getattr(sink, "path", None):
+                raise
+            self.deliver(int(writer.rows - before), None, written=True)  # those are in it
+            sink.fail(exc)
+            self.writer = None  # the sink drops rows from now on
+            return tick
         self.sampler.stats.missed += missed
         self.deliver(done, on_tick, written=writer is not None)
         return int(tick)

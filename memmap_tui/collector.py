@@ -256,8 +256,11 @@ def collector_class(name: str) -> Type[Collector]:
 
 def parse_collector_list(text: str) -> List[str]:
     """`host,nvml` -> ["host", "nvml"]; UsageError for an empty or unknown name."""
+    if not text.strip():
+        raise UsageError("--collectors: no collector named (leave the option out for every "
+                         "one present here)")
     names = [n.strip() for n in text.split(",")]
-    if not names or any(not n for n in names):
+    if any(not n for n in names):
         raise UsageError(f"--collectors: empty name in '{text}'")
     if any(n not in BUILTIN_COLLECTORS for n in names):  # a third-party name: scan for it
         known = available_names()

@@ -6,7 +6,8 @@ line is left out and `Recording.cut` says so. Strict about everything else, so t
 is not a memmap recording is refused with one line (UsageError, exit 2) instead of a traceback
 or a wrong summary: missing or unreadable file, binary data (NUL bytes, not UTF-8), a header
 whose first column is not `timestamp`, empty or repeated column names, a row with the wrong
-number of cells, a cell that is not a number.
+number of cells, a cell that is not a number as memmap writes one (ASCII, no '_': float() alone
+would take '1_000' or digits of other scripts).
 
 Bounded, whatever the file: only regular files are read (a FIFO, /dev/zero or a terminal is
 refused at once, without blocking), a header line of at most MAX_HEADER_BYTES, at most
@@ -180,8 +181,8 @@ class _Rows:
             raise NotARecording(f"{self.path} line {number}: a cell longer than any number "
                                 f"memmap writes ({MAX_CELL_CHARS} characters)")
         try:
-            if not text.isascii():
-                raise ValueError  # float() would take digits of other scripts
+            if not _plain(text):
+                raise ValueError
             values = [float(c) if c else NAN for c in cells]
         except ValueError:
             self._bad_cell(number, cells)
@@ -200,7 +201,7 @@ class _Rows:
             if not cell and i == 0:
                 raise NotARecording(f"{self.path} line {number}: no timestamp")
             try:
-                if cell and cell.isascii():
+                if cell and _plain(cell):
                     float(cell)
                     continue
             except ValueError:
@@ -232,6 +233,13 @@ class _Rows:
             for i, column in enumerate(self.rec.data):
                 column.extend(self.flat[i::self.width])
             self.flat = array("d")
+
+
+def _plain(text: str) -> bool:
+    """Whether `text` holds only what memmap writes in its numbers: ASCII, no '_'. float()
+    takes more (digits of other scripts, Python's digit grouping '1_000'), which no recorder
+    writes and which would be read as a number nobody meant."""
+    return text.isascii() and "_" not in text
 
 
 def _readline(f: BinaryIO, limit: int) -> bytes:
@@ -335,7 +343,10 @@ def _header(path: str, text: str) -> List[str]:
     if columns[0] != TIMESTAMP:
         raise NotARecording(f"{path} is not a memmap recording: its first column is "
                             f"'{printable(columns[0], 40)}', not '{TIMESTAMP}'")
-    if len(columns) < 2 or any(not c for c in columns):
+    if len(columns) < 2:
+        raise NotARecording(f"{path} is not a memmap recording: it has no metric columns, "
+                            f"only '{TIMESTAMP}'")
+    if any(not c for c in columns):
         raise NotARecording(f"{path} is not a memmap recording: empty column name in the header")
     if len(columns) > MAX_COLUMNS:
         raise NotARecording(f"{path} is not a memmap recording: {len(columns)} columns (at most "

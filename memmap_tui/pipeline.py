@@ -20,6 +20,7 @@ from .collector import (
     env_tegrastats_cmd,
     parse_collector_list,
 )
+from .safetext import printable
 from .sampler import Sampler, Sink
 
 OPEN_FILES_WANTED = 1 << 16  # raise_open_files_limit(): enough for trees of thousands
@@ -54,7 +55,8 @@ def chosen_collectors(args: Any, stop_when_gone: bool = True) -> List[Collector]
 
     With --pid the process collector is never skipped quietly: a process that exited while
     memmap started is "no such process" (UsageError), not a recording without its columns."""
-    names = parse_collector_list(args.collectors) if getattr(args, "collectors", None) else None
+    given = getattr(args, "collectors", None)  # '' (an unset variable) is refused, not all
+    names = parse_collector_list(given) if given is not None else None
     if names is not None and getattr(args, "pid", None) is not None and "process" not in names:
         names.append("process")
     options = collector_options(args, stop_when_gone)
@@ -131,7 +133,7 @@ def log_to_file(path: Optional[str] = None) -> Tuple[Optional[str], str]:
         handler: logging.Handler = logging.FileHandler(path)
     except OSError as exc:
         root.handlers[:] = [logging.NullHandler()]
-        return None, f"no log file: cannot write {path} ({exc.strerror or exc})"
+        return None, f"no log file: cannot write {printable(str(path))} ({exc.strerror or exc})"
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)

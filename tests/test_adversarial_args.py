@@ -27,6 +27,8 @@ def memmap(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     (["--interval", "\u0661"], "not a number"),   # ARABIC-INDIC DIGIT ONE
     (["--interval", "1_0"], "not a number"),
     (["--duration", "\uff11"], "not a number"),   # FULLWIDTH DIGIT ONE
+    (["--collectors", ""], "no collector named"),  # "$UNSET": not every collector
+    (["--collectors", " "], "no collector named"),
 ])
 def test_absurd_or_foreign_numbers_are_one_line_exit_2(tmp_path: Path, args: list,
                                                        words: str) -> None:

@@ -103,6 +103,18 @@ def test_a_link_to_nothing_is_refused(tmp_path: Path) -> None:
     assert "does not exist" in out.stderr and (tmp_path / "dangling.csv").is_symlink()
 
 
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o664])
+def test_force_keeps_the_replaced_files_mode(tmp_path: Path, mode: int) -> None:
+    """The new recording takes the old file's permissions: one made private stays private."""
+    old = tmp_path / "r.csv"
+    old.write_text("old\n")
+    old.chmod(mode)
+    out = memmap("record", "-o", "r.csv", "--force", "--duration", "0.3", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert old.read_text().startswith("timestamp,")
+    assert stat.S_IMODE(old.stat().st_mode) == mode
+
+
 def test_a_fifo_is_refused_at_once_even_with_force(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "fifo")
     out = memmap("record", "-o", "fifo", "--force", "--duration", "0.2", cwd=tmp_path,
@@ -278,3 +290,15 @@ def test_a_recording_emptied_while_written_starts_again_with_its_header(
     assert data.startswith(header) and data.count(header) == 1
     recording = load_recording(str(tmp_path / "out.csv"))
     assert len(recording) == data.count(b"\n") - 1 >= 10
+
+
+def test_the_summary_shows_a_hostile_file_name_escaped_on_one_line(tmp_path: Path) -> None:
+    """The name may hold a newline or ESC (a glob, a script): the summary is still one line,
+    with them as visible escapes, as every error about the same name is."""
+    name = "e\x1b]2;RECPWN\x07\nname.csv"
+    out = memmap("record", "-o", name, "--duration", "0.3", "--interval", "0.1", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / name).read_text().startswith("timestamp,")
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "\x1b" not in out.stderr, out.stderr
+    assert "to e\\x1b]2;RECPWN\\x07\\x0aname.csv (" in lines[0], lines[0]

@@ -8,6 +8,7 @@ from the file that the terminal would obey.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -133,6 +134,28 @@ def test_huge_lines_are_refused_quickly(tmp_path: Path, make, words: str) -> Non
 def test_digits_of_other_scripts_are_not_numbers(tmp_path: Path) -> None:
     name = write(tmp_path, "u.csv", "timestamp,a\n1796000000,\u0663\n".encode())
     one_line_exit_2(report(name, tmp_path), "is not a number")
+
+
+@pytest.mark.parametrize("cell", ["1_000", "1_0.5", "1e1_0"])
+def test_python_digit_grouping_is_not_a_number(tmp_path: Path, cell: str) -> None:
+    name = write(tmp_path, "g.csv", f"timestamp,host.cpu.util_percent\n1796000000,5\n"
+                                    f"1796000001,{cell}\n1796000002,7\n".encode())
+    out = report(name, tmp_path)
+    one_line_exit_2(out)
+    assert out.stderr == (f"memmap: error: g.csv line 3: '{cell}' in column "
+                          "host.cpu.util_percent is not a number\n")
+
+
+def test_every_number_form_memmap_writes_is_read(tmp_path: Path) -> None:
+    """%.6f timestamps, %.12g values, integers, empty cells, exponents (the CSV sink's forms)."""
+    name = write(tmp_path, "w.csv", b"timestamp,a,b,c\n1796000000.000000,12,1e+20,\n"
+                                    b"1796000000.500000,0.333333333333,-2.5e-07,4\n")
+    rec = load_recording(str(tmp_path / name))
+    assert list(rec.timestamps) == [1796000000.0, 1796000000.5]
+    assert list(rec.column("a")) == [12.0, 0.333333333333]
+    assert list(rec.column("b")) == [1e20, -2.5e-07]
+    assert math.isnan(rec.column("c")[0]) and rec.column("c")[1] == 4.0
+    assert rec.dropped == 0 and not rec.cut
 
 
 def test_the_reader_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:

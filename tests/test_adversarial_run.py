@@ -52,3 +52,27 @@ def test_a_file_without_execute_permission_is_126(tmp_path: Path) -> None:
     if os.geteuid() == 0 and out.returncode == 0:
         return  # root may execute it anyway on some file systems
     assert out.returncode == 126 and "permission denied" in out.stderr
+
+
+def test_control_characters_in_the_command_are_shown_escaped(tmp_path: Path) -> None:
+    """A glob's file name can hold ESC, BEL, CR: the summary's headline and the one-line
+    errors show them as visible escapes, never as terminal control."""
+    hostile = "\x1b]0;pwn\x07\x1b[31mred\r"
+    out = run("sh", "-c", "exit 0", hostile, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "\x1b" not in out.stderr and "\x07" not in out.stderr and "\r" not in out.stderr
+    assert "\\x1b]0;pwn\\x07" in out.stderr, out.stderr
+    missing = run(f"./no-such{hostile}", cwd=tmp_path)
+    assert missing.returncode == 127 and "\x1b" not in missing.stderr, missing.stderr
+    assert "command not found: './no-such\\x1b]0;pwn" in missing.stderr, missing.stderr
+    denied = tmp_path / f"job{hostile}"
+    denied.write_text("#!/bin/sh\n")
+    denied.chmod(0o644)
+    out = run(f"./{denied.name}", cwd=tmp_path)
+    assert "\x1b" not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_an_empty_command_name_is_not_found_as_a_shell_says(tmp_path: Path) -> None:
+    out = run("", cwd=tmp_path)
+    assert out.returncode == 127, out.stderr
+    assert out.stderr.strip() == "memmap: command not found: ''", out.stderr

@@ -130,6 +130,30 @@ def test_a_client_that_never_reads_does_not_stall_the_exporter(served) -> None:
     stop(proc)
 
 
+def read_responses(sock: socket.socket, want: int, marker: bytes) -> bytes:
+    """Read until `marker` was seen `want` times, the peer closes, or 10 s pass."""
+    sock.settimeout(10)
+    data = b""
+    while data.count(marker) < want:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def test_1000_pipelined_requests_on_one_connection_are_all_answered(served) -> None:
+    proc, port = served
+    request = b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+    with closing(socket.create_connection(("127.0.0.1", port), timeout=10)) as c:
+        sender = threading.Thread(target=c.sendall, args=(request * 1000,))
+        sender.start()
+        data = read_responses(c, 1000, b"HTTP/1.1 ")
+        sender.join()
+    assert data.count(b"HTTP/1.1 200 OK") == 1000
+    stop(proc)  # and no "internal error" on stderr
+
+
 def test_keep_alive_gzip_and_openmetrics_are_served(served) -> None:
     proc, port = served
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -229,3 +253,23 @@ def test_junk_is_answered_with_an_error_not_a_traceback(small_server: ScrapeServ
         c.sendall(request_line)
         assert c.recv(4096).split(b" ")[1] in (b"400", b"505")
     assert get(port).endswith(b"ok\n")
+
+
+def echo_path(path: str, query: str, headers: Dict[str, str]):
+    return "200 OK", [("Content-Type", "text/plain")], f"{path}\n".encode()
+
+
+def test_pipelined_requests_are_answered_in_order() -> None:
+    server = ScrapeServer(socket.AF_INET, ("127.0.0.1", 0), echo_path, max_connections=16)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        with closing(socket.create_connection(("127.0.0.1", port), timeout=10)) as c:
+            c.sendall(b"".join(b"GET /%d HTTP/1.1\r\n\r\n" % i for i in range(1000)))
+            data = read_responses(c, 1000, b"HTTP/1.1 ")
+        bodies = [part.split(b"\r\n\r\n", 1)[1] for part in data.split(b"HTTP/1.1 ")[1:]]
+        assert bodies == [b"/%d\n" % i for i in range(1000)]
+    finally:
+        server.shutdown()
+        server.server_close()

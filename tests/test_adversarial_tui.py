@@ -136,3 +136,23 @@ def test_replay_of_markup_names_and_a_clock_set_back_plays_and_quits(tmp_path: P
         assert "Traceback" not in pane.screen()
     finally:
         pane.close()
+
+
+def test_the_no_log_file_notice_shows_a_hostile_cache_path_escaped(tmp_path: Path) -> None:
+    """XDG_CACHE_HOME is the user's environment, but may come from anywhere: its control
+    characters are shown as escapes in the notice, never sent to the terminal."""
+    import logging
+
+    from memmap_tui.pipeline import log_to_file
+
+    hostile = tmp_path / "cache\x1b]2;PWNED\x07"
+    hostile.write_text("a file, so no folder can be made in it")
+    ours = logging.getLogger("memmap_tui")
+    handlers, propagate = list(ours.handlers), ours.propagate
+    try:
+        path, problem = log_to_file(str(hostile / "memmap" / "memmap.log"))
+    finally:
+        ours.handlers[:], ours.propagate = handlers, propagate
+    assert path is None and problem.startswith("no log file: cannot write"), problem
+    assert "\x1b" not in problem and "\x07" not in problem
+    assert "cache\\x1b]2;PWNED\\x07" in problem, problem

@@ -84,7 +84,7 @@ def write(tmp_path: Path, data: bytes) -> str:
     (b"timestamp,a\n,2\n", "no timestamp"),
     (b"timestamp,a,a\n1,2,3\n", "'a' appears twice"),
     (b"timestamp,,b\n1,2,3\n", "empty column name"),
-    (b"timestamp\n1\n", "empty column name"),
+    (b"timestamp\n1\n", "no metric columns"),
     (b"timestamp,a", "cut short"),
 ])
 def test_foreign_or_broken_files_are_refused_in_one_line(tmp_path: Path, data: bytes,

@@ -137,6 +137,7 @@ def test_report_columns_limits_the_table(recording: Path) -> None:
     (b"garbage,,,\n\x00\x01", "not a memmap recording"),
     (b"name,age\nbob,3\n", "first column is 'name'"),
     (b"timestamp,host.mem.used_bytes\n", "no samples"),
+    (b"timestamp\n1700000000\n1700000001\n", "it has no metric columns, only 'timestamp'"),
 ])
 def test_report_refuses_what_is_not_a_recording(tmp_path: Path, content: bytes,
                                                 words: str) -> None:
@@ -174,3 +175,18 @@ def test_describe_gives_a_fast_recordings_step_in_milliseconds(tmp_path: Path) -
     rows = "".join(f"{1700000000 + i * 0.001:.6f},{i}\n" for i in range(200))
     path.write_text("timestamp,host.mem.used_bytes\n" + rows)
     assert "every 1.0 ms" in describe(load_recording(str(path)))
+
+
+def test_a_comparison_says_what_the_reader_made_of_each_file(tmp_path: Path) -> None:
+    """The single-file report's notes (values read as not available, a cut last line), once
+    for each file they are about, naming it."""
+    (tmp_path / "a.csv").write_text("timestamp,host.mem.used_bytes\n1700000000,1\n"
+                                    "1700000001,2\n")
+    (tmp_path / "b.csv").write_text("timestamp,host.mem.used_bytes\n1700000000,1e308\n"
+                                    "1700000001,inf\n1700000002,3\n1700000003,4")
+    out = memmap("report", "a.csv", "b.csv", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    notes = [line for line in out.stdout.splitlines() if line.startswith("note:")]
+    assert notes == [
+        "note: b.csv: the last line was cut short (was the recorder killed?); it is left out",
+        "note: b.csv: 2 values infinite or beyond 1e30 read as not available"]

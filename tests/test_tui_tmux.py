@@ -9,6 +9,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Callable, List
@@ -175,3 +176,28 @@ def test_ctrl_keys_utf8_text_and_a_lone_escape_through_the_terminal(tmux_session
     tui.keys("q")
     assert tui.exit_status() == "EXITED:0"
     assert "Traceback" not in tui.screen(history=True)
+
+
+def test_a_process_that_names_itself_with_escapes_cannot_reach_the_terminal(tmux_session,
+                                                                            tmp_path):
+    """Any process sets its own name (/proc/self/comm): one in the watched tree named with an
+    OSC title sequence and a screen clear shows as visible escapes in the process pane, and
+    the terminal's title is not changed."""
+    rename = ("import time; open('/proc/self/comm', 'wb')"
+              ".write(b'\\x1b]2;PWNED\\x07\\x1b[2J'); time.sleep(60)")
+    child = subprocess.Popen([sys.executable, "-c", rename])
+    try:
+        time.sleep(0.5)
+        assert Path(f"/proc/{child.pid}/comm").read_bytes().startswith(b"\x1b]2;PWNED")
+        tui = tmux_session(["--pid", str(child.pid), "--interval", "0.2"], size=(160, 50))
+        screen = tui.wait_for(lambda s: "PWNED" in s and drawn(s))
+        assert "\\x1b]2;PWNED\\x07" in screen, screen
+        title = subprocess.run(["tmux", "display", "-p", "-t", tui.name, "#{pane_title}"],
+                               capture_output=True, text=True).stdout
+        assert "PWNED" not in title, title
+        assert drawn(screen), screen  # not cleared
+        tui.keys("q")
+        assert tui.exit_status() == "EXITED:0"
+    finally:
+        child.kill()
+        child.wait()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import socket
 import time
 import urllib.error
@@ -187,7 +188,22 @@ def _vector(answer: Dict[str, Any]) -> List[Sample]:
         try:
             labels = {str(k): str(v) for k, v in item["metric"].items()}
             stamp, value = item["value"]
-            samples.append(Sample(labels, float(value), float(stamp)))
+            samples.append(Sample(labels, float(value), _evaluation_time(stamp)))
         except (KeyError, TypeError, ValueError, AttributeError):
             raise PrometheusError("Prometheus answered a malformed vector") from None
     return samples
+
+
+def _evaluation_time(stamp: Any) -> float:
+    """A sample's evaluation time in Unix seconds; ValueError unless it is finite and a time
+    the local clock can show. A real Prometheus never answers 1e20, inf or -1e18; whatever
+    does is broken, and the view must say so in one line rather than fail at its header
+    (time.localtime raises OverflowError or OSError for such times)."""
+    when = float(stamp)
+    if not math.isfinite(when):
+        raise ValueError(f"evaluation time {when}")
+    try:
+        time.localtime(when)
+    except (OverflowError, OSError):
+        raise ValueError(f"evaluation time {when}") from None
+    return when

@@ -162,10 +162,22 @@ def sort_worst_first(nodes: List[Node]) -> List[Node]:
 
 # -- the table as text ----------------------------------------------------------------------------
 GB, GIB = 1e9, float(2**30)
+HUGE = 1e6  # of a column's unit: a PB/s or a PiB of memory is no node's, but a broken exporter's
+
+
+def _bounded(show: Callable[[float], str], unit: float = 1.0) -> Callable[[float], str]:
+    """`show`, except that HUGE or more of `unit` (1e308 from a broken exporter) is shown as
+    '1e+299', at most 7 characters: one wild number must not make the table 300 wide."""
+    def cell(value: float) -> str:
+        scaled = value / unit
+        return f"{scaled:.0e}" if abs(scaled) >= HUGE - 0.5 else show(value)  # not '1000000'
+    return cell
+
+
 FORMATS: Dict[str, Callable[[float], str]] = {
-    Q.RATE: lambda v: fmt_in(v, GB),
-    Q.PERCENT: lambda v: "-" if v != v else f"{v:.0f}" if v >= 99.5 else f"{v:.1f}",
-    Q.BYTES: lambda v: fmt_in(v, GIB),
+    Q.RATE: _bounded(lambda v: fmt_in(v, GB), GB),
+    Q.PERCENT: _bounded(lambda v: "-" if v != v else f"{v:.0f}" if v >= 99.5 else f"{v:.1f}"),
+    Q.BYTES: _bounded(lambda v: fmt_in(v, GIB), GIB),
 }
 HEADERS = ("instance", "job", *(c.title for c in Q.COLUMNS), "mark")
 RIGHT = {c.title for c in Q.COLUMNS if c.unit != Q.LABELS}

@@ -4,6 +4,8 @@ Each recording is read into the same figures, found by role through the collecto
 (memmap_tui.catalog): the tree's and the host's throughput, the waiting share, the tree's CPU
 and busiest thread, every memory peak, memory growth after start-up, and the cause with its
 phases (memmap_tui.verdict, memmap_tui.phases). Each figure of B is given as a change in % of A.
+What the reader had to make of either file (a cut last line, values read as not available) is
+said as the single-file report says it, naming the file.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..phases import phases_of_rows, whole_run
 from ..sinks.aggregates import Growth
 from ..units import fmt_bytes, fmt_percent, fmt_rate, fmt_seconds
 from ..verdict import Verdict, diagnose, waiting_share
+from .report import reading_notes
 
 NAN = math.nan
 # (role set, label prefix) of the flows compared, tree first
@@ -122,6 +125,9 @@ def print_comparison(console: Console, first: Recording, second: Recording) -> N
     a, b = digest(first), digest(second)
     console.print(f"A: {a.path}", soft_wrap=True)
     console.print(f"B: {b.path}", soft_wrap=True)
+    for rec in (first, second):
+        for note in reading_notes(rec):
+            console.print(f"note: {rec.path}: {note}", style="yellow", soft_wrap=True)
     console.print(comparison_table(a, b))
     for name, d in (("A", a), ("B", b)):
         if d.verdict is not None:

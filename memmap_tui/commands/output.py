@@ -21,6 +21,7 @@ steps:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -183,6 +184,8 @@ class PendingFile:
                 return False
             if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
                 return False  # replaced meanwhile: look again
+            with contextlib.suppress(OSError):  # a private recording stays private (0600)
+                os.fchmod(self.fd, stat.S_IMODE(st.st_mode))
             try:
                 os.replace(self.tmp, self.target.real)
             except OSError as exc:  # e.g. another user's file in a sticky folder such as /tmp

@@ -8,9 +8,10 @@ from typing import Any, Dict, List, Optional, TextIO
 
 from ..model import Frame
 from ..pipeline import build_sampler, log_to_stderr, open_sampler
+from ..safetext import printable
 from ..sampler import Sampler, Stats
 from ..signals import held_signals, restore_signals, stop_on_signals
-from ..sinks.csv import FLUSH_SECONDS, CsvSink
+from ..sinks.csv import FLUSH_SECONDS, CsvSink, write_failure
 from .output import PendingFile, check_output
 
 # Where the sources allow, ticks run in C in batches of at most this long (memmap_tui.batch),
@@ -77,6 +78,7 @@ def run_record(args: Any) -> int:
     sink = CsvSink(args.output, fd=pending.fd)
     previous: Dict[int, Any] = {}
     sampler = start_recording(args, pending, [sink], previous)
+    sink.on_failure = lambda _error: sampler.stop()  # nothing left to record
     progress: Optional[Progress] = None
     try:
         if args.duration is not None and sys.stderr.isatty():
@@ -96,6 +98,9 @@ def run_record(args: Any) -> int:
     rate = f"{hz:.1f} Hz" if hz == hz else "-"
     if sampler.ended:
         print(f"memmap: {sampler.ended}; recording stopped", file=sys.stderr)
-    print(f"memmap: recorded {sink.rows} rows over {span:.1f} s to {args.output} "
+    if sink.failed is not None:
+        print(f"memmap: {write_failure(sink)}", file=sys.stderr)
+    rows = f"{sink.rows} {'row' if sink.rows == 1 else 'rows'}"
+    print(f"memmap: recorded {rows} over {span:.1f} s to {printable(args.output)} "
           f"({rate}, {stats.missed} missed ticks)", file=sys.stderr)
-    return 0
+    return 1 if sink.failed is not None else 0

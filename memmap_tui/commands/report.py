@@ -111,17 +111,18 @@ def describe(rec: Recording) -> str:
 
 def reading_notes(rec: Recording) -> List[str]:
     """What the reader had to make of the file: a cut last line, a clock set back, values that
-    were no measurement."""
+    were no measurement. Without the 'note: ' each is printed after, so that a comparison of
+    two files can say which file a note is about."""
     notes = []
     if rec.cut:
-        notes.append("note: the last line was cut short (was the recorder killed?); it is left out")
+        notes.append("the last line was cut short (was the recorder killed?); it is left out")
     if rec.backward:
-        notes.append(f"note: the timestamps go back {rec.backward} time"
+        notes.append(f"the timestamps go back {rec.backward} time"
                      f"{'s' if rec.backward > 1 else ''} (by up to "
                      f"{fmt_seconds(rec.most_back)}: a clock set back?); spans and plots count "
                      "such a step as no time")
     if rec.dropped:
-        notes.append(f"note: {rec.dropped} value{'s' if rec.dropped > 1 else ''} infinite or "
+        notes.append(f"{rec.dropped} value{'s' if rec.dropped > 1 else ''} infinite or "
                      "beyond 1e30 read as not available")
     return notes
 
@@ -222,7 +223,7 @@ def run_report(args: Any) -> int:
         return 0
     console.print(describe(rec), soft_wrap=True)
     for note in reading_notes(rec):
-        console.print(note, style="yellow", soft_wrap=True)
+        console.print(f"note: {note}", style="yellow", soft_wrap=True)
     schema = schema_for_columns(rec.metrics)
     for style, text in headline_lines(rec, schema):
         console.print(text, style=style or None, soft_wrap=True)

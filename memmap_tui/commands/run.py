@@ -29,7 +29,7 @@ from ..collector import UsageError, parse_collector_list
 from ..collectors.job import job_identity
 from ..pipeline import build_sampler, log_to_stderr, open_sampler
 from ..safetext import printable
-from ..sinks.csv import CsvSink
+from ..sinks.csv import CsvSink, write_failure
 from ..sinks.summary import RunSummary, render
 from ..sinks.summary_line import json_line
 from ..units import fmt_exit
@@ -114,19 +114,22 @@ def _no_nan(value: Any) -> Any:
 
 
 def launch(command: List[str], forwarder: SignalForwarder) -> subprocess.Popen:
-    """Start the command (no shell); exits 127/126 with one line when it cannot start."""
+    """Start the command (no shell); exits 127/126 with one line when it cannot start (the
+    name shown with its control characters escaped: it may come from a glob)."""
+    name = printable(shlex.quote(command[0]), 200)
+    if not command[0]:  # as a shell says: no file has an empty name
+        raise LaunchFailed(127, f"command not found: {name}")
     try:
         return subprocess.Popen(command, preexec_fn=forwarder.child_setup)
     except FileNotFoundError:
         found = _found(command[0])
         if found is None:
-            raise LaunchFailed(127, f"command not found: {command[0]}") from None
-        raise LaunchFailed(126, f"cannot run {command[0]}: {_missing_interpreter(found)}"
-                           ) from None
+            raise LaunchFailed(127, f"command not found: {name}") from None
+        raise LaunchFailed(126, f"cannot run {name}: {_missing_interpreter(found)}") from None
     except PermissionError:
-        raise LaunchFailed(126, f"permission denied: {command[0]}") from None
+        raise LaunchFailed(126, f"permission denied: {name}") from None
     except OSError as exc:
-        raise LaunchFailed(126, f"cannot run {command[0]}: {exc.strerror}") from None
+        raise LaunchFailed(126, f"cannot run {name}: {exc.strerror}") from None
 
 
 def _found(name: str) -> Optional[str]:
@@ -169,7 +172,7 @@ def run_command(args: Any) -> int:
     if not command:
         raise UsageError(f"no command to run: {USAGE}")
     log_to_stderr()
-    if args.collectors:
+    if args.collectors is not None:
         parse_collector_list(args.collectors)  # a bad name fails before anything starts
     csv_target, json_target = check_outputs(args)
     with SignalForwarder() as forwarder:  # from here on a signal waits for the command
@@ -193,8 +196,10 @@ def _watch(args: Any, command: List[str], child: subprocess.Popen,
     summary = RunSummary()
     summary.launched(*launched)
     sinks: List[Any] = [summary]
-    if pending is not None:
-        sinks.append(CsvSink(args.csv, fd=pending.fd))
+    csv = CsvSink(args.csv, fd=pending.fd) if pending is not None else None
+    if csv is not None:  # a file that takes no more rows ends there, said then; the watch goes on
+        csv.on_failure = lambda _error: print(f"memmap: {write_failure(csv)}", file=sys.stderr)
+        sinks.append(csv)
     args.pid, args.launched = child.pid, True  # every process of its tree is born watched
     job = job_identity(child.pid)  # now: a command that exits at once takes its cgroup along
     try:
@@ -236,10 +241,11 @@ def _report(args: Any, json_target: Optional[Target], command: List[str], return
 
 
 def _headline(command: List[str], returncode: int, result: Dict[str, Any]) -> str:
-    shown = shlex.join(command).replace("\n", "\\n")
+    shown = printable(shlex.join(command))  # an argument may hold ESC, BEL, CR (a glob's file)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     return (f"memmap run: `{shown}` {fmt_exit(returncode)} after "
-            f"{result['duration_seconds']:.1f} s ({result['samples']} samples)")
+            f"{result['duration_seconds']:.1f} s ({result['samples']} "
+            f"{'sample' if result['samples'] == 1 else 'samples'})")
 
 
 def _stop_child(child: subprocess.Popen) -> None:

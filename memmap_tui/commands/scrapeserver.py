@@ -19,8 +19,9 @@ connection with `selectors`:
 - a client that resets or breaks its connection mid-request is logged in one line, at most one
   line per LOG_EVERY seconds (with how many more there were), never a traceback.
 
-Requests: GET and HEAD, HTTP/1.0 and 1.1 with keep-alive; any path but /favicon.ico is the
-metrics (as prometheus_client's own handler does).
+Requests: GET and HEAD, HTTP/1.0 and 1.1 with keep-alive and pipelining (the requests of one
+read answered in order, in a loop); any path but /favicon.ico is the metrics (as
+prometheus_client's own handler does).
 """
 
 from __future__ import annotations
@@ -205,6 +206,7 @@ class ScrapeServer:
             try:
                 if mask & selectors.EVENT_WRITE:
                     self._send(conn)
+                    self._answer_pending(conn)
                 if mask & selectors.EVENT_READ and conn.sock.fileno() >= 0:
                     self._receive(conn)
             except OSError as exc:
@@ -305,23 +307,30 @@ class ScrapeServer:
             conn.deadline = conn.started + REQUEST_TIMEOUT
         conn.inbox += data
         self._touch(conn)
-        self._answer(conn)
+        self._answer_pending(conn)
 
-    def _answer(self, conn: _Connection) -> None:
-        """Answer the request at the head of the inbox, if it is whole."""
+    def _answer_pending(self, conn: _Connection) -> None:
+        """Answer the whole requests in the inbox in order, until a response waits for the
+        client to take it or the connection closes. A loop, not recursion through `_send`: one
+        read can bring thousands of pipelined requests, far past Python's recursion limit."""
+        while conn.outbox is None and conn.sock.fileno() >= 0 and self._answer(conn):
+            pass
+
+    def _answer(self, conn: _Connection) -> bool:
+        """Answer the request at the head of the inbox, if it is whole; False if it is not."""
         end = conn.inbox.find(b"\r\n\r\n")
         if end < 0:
             if len(conn.inbox) > MAX_REQUEST_BYTES:
                 self._trouble.report(conn.peer, f"sent a request over {MAX_REQUEST_BYTES} bytes")
                 self._reply_error(conn, 431)
-            return
+            return False
         head = bytes(conn.inbox[:end]).decode("latin-1")
         del conn.inbox[:end + 4]
         lines = head.split("\r\n")
         parts = lines[0].split()
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
             self._reply_error(conn, 400 if len(parts) != 3 else 505)
-            return
+            return True
         method, target, version = parts
         headers: Dict[str, str] = {}
         for line in lines[1:]:
@@ -335,18 +344,19 @@ class ScrapeServer:
             keep = False  # a body we do not read: never read it as the next request
         if method not in ("GET", "HEAD"):
             self._reply_error(conn, 405, [("Allow", "GET, HEAD")])
-            return
+            return True
         path, _, query = target.partition("?")
         if path == "/favicon.ico":
             self._reply(conn, 404, [("Content-Type", "text/plain")], b"", method == "HEAD", keep)
-            return
+            return True
         try:
             status, extra, body = self.render(path, query, headers)
         except Exception:  # noqa: BLE001 - one bad scrape must not end the exporter
             log.exception("serve: could not render the metrics")
             self._reply_error(conn, 500)
-            return
+            return True
         self._reply(conn, int(status.split()[0]), extra, body, method == "HEAD", keep)
+        return True
 
     def _reply_error(self, conn: _Connection, code: int,
                      headers: Optional[List[Tuple[str, str]]] = None) -> None:
@@ -384,8 +394,5 @@ class ScrapeServer:
         conn.deadline = now + KEEPALIVE_IDLE
         self._touch(conn)
         self.selector.modify(conn.sock, selectors.EVENT_READ, conn)
-        if b"\r\n\r\n" in conn.inbox:  # a pipelined request came with the last one
-            conn.started, conn.deadline = now, now + REQUEST_TIMEOUT
-            self._answer(conn)
-        elif conn.inbox:
+        if conn.inbox:  # a pipelined request, or the start of one; `_answer_pending` answers it
             conn.started, conn.deadline = now, now + REQUEST_TIMEOUT

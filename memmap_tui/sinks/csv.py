@@ -15,6 +15,7 @@ injection.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import struct
@@ -22,6 +23,7 @@ from array import array
 from typing import Any, Callable, List, Optional
 
 from ..model import Frame, Schema
+from ..safetext import printable
 
 try:  # the C twins of format_row and of this sink's writes (memmap_tui/_fieldread.c), when built
     from .._fieldread import RowWriter as _RowWriter  # type: ignore[import-not-found]
@@ -87,6 +89,31 @@ def open_exclusive(path: str, force: bool) -> int:
     return os.open(path, flags, 0o644)
 
 
+def write_block(fd: int, data: bytes) -> None:
+    """Write `data` whole or not at all: when a write fails (ENOSPC, EDQUOT, EIO) after part of
+    it went out, a regular file is cut back to where it began (O_APPEND: its end), so the file
+    ends in a whole row; then the OSError is raised."""
+    done = 0
+    try:
+        while done < len(data):
+            done += os.write(fd, memoryview(data)[done:])
+    except OSError:
+        if done:
+            with contextlib.suppress(OSError):
+                st = os.fstat(fd)
+                if stat.S_ISREG(st.st_mode) and st.st_size >= done:
+                    os.ftruncate(fd, st.st_size - done)
+        raise
+
+
+def write_failure(sink: CsvSink) -> str:
+    """The line that says a sink's file took no more rows, and where it ends."""
+    error = sink.failed
+    why = (error.strerror or str(error)) if error is not None else "?"
+    return (f"cannot write {printable(sink.path)}: {why}; the file ends at its last whole row "
+            f"({sink.rows} {'row' if sink.rows == 1 else 'rows'}), the rest was not recorded")
+
+
 def _emptied(fd: int) -> bool:
     """Whether the regular file open at `fd` is empty (a pipe's size is always 0)."""
     st = os.fstat(fd)
@@ -112,6 +139,8 @@ class CsvSink:
         self._oldest = float("inf")  # monotonic time of the oldest row not yet written
         self._format: Callable[[float, List[float]], str] = format_row
         self._header = ""
+        self.failed: Optional[OSError] = None  # the write that failed: rows stop there
+        self.on_failure: Optional[Callable[[OSError], None]] = None  # told once, at that write
 
     def open(self, schema: Schema) -> None:
         self._format = RowFormatter(len(schema.columns))
@@ -130,7 +159,7 @@ class CsvSink:
         """A C writer of this file for a batch reader's raw rows `width` wide (derived by
         `plan`), `every` rows a write; None without the C extension or once closed. Rows pending
         here must be flushed before a batch writes with it."""
-        if _RowWriter is None or self.fd is None:
+        if _RowWriter is None or self.fd is None or self.failed is not None:
             return None
         if self._writer is not None:
             self._direct_rows += int(self._writer.rows)
@@ -175,17 +204,35 @@ class CsvSink:
             os.close(self.fd)
             self.fd = None
 
+    def fail(self, error: OSError) -> None:
+        """The file took no more rows (a full disk, a quota, an I/O error): it ends at its last
+        whole row (the failed write was cut back), later rows are dropped, and `on_failure`
+        hears of it once. A C writer's failure comes here from its batch."""
+        if self._writer is not None:
+            self._direct_rows += int(self._writer.rows)
+            self._writer = None
+        if self.failed is None:
+            self.failed = error
+            if self.on_failure is not None:
+                self.on_failure(error)
+
     def _write(self, text: str) -> None:
         """Write rows; after the header, so a file emptied meanwhile (logrotate's copytruncate,
-        `: > FILE`) starts again with it (the file is opened O_APPEND: rows go to its end)."""
+        `: > FILE`) starts again with it (the file is opened O_APPEND: rows go to its end).
+        A failed write is not raised: the sink fails (see fail) and its rows are not counted."""
         assert self.fd is not None
-        if _emptied(self.fd):
-            text = self._header + text
-        self._put(text)
+        rows = text.count("\n")
+        if self.failed is not None:
+            self._rows -= rows
+            return
+        try:
+            if _emptied(self.fd):
+                text = self._header + text
+            self._put(text)
+        except OSError as exc:
+            self._rows -= rows
+            self.fail(exc)
 
     def _put(self, text: str) -> None:
         assert self.fd is not None
-        data = memoryview(text.encode())
-        while data:
-            written = os.write(self.fd, data)
-            data = data[written:]
+        write_block(self.fd, text.encode())

@@ -17,6 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from rich.segment import Segment
 from rich.style import Style
 
+from ..safetext import printable
 from .view import BAD, LEVELS, WARN, RowView
 
 MAX_GRAPH_HEIGHT = 3
@@ -277,6 +278,8 @@ def table_columns(table: Sequence[Sequence[str]], width: int) -> List[int]:
 
 
 def table_lines(table: Sequence[Sequence[str]], width: int) -> List[List[Segment]]:
+    """The table's lines in `width` columns; every cell with its control characters as
+    visible escapes (a process sets its own name: ESC, BEL, CR would reach the terminal)."""
     if not table:
         return []
     keep = table_columns(table, width)
@@ -286,7 +289,8 @@ def table_lines(table: Sequence[Sequence[str]], width: int) -> List[List[Segment
         parts = []
         for i in keep:
             w = name_width if i == 1 else TABLE_WIDTHS[i]
-            text = cells[i][:w].ljust(w) if i <= 1 else cells[i][:w].rjust(w)
+            cell = printable(cells[i])
+            text = cell[:w].ljust(w) if i <= 1 else cell[:w].rjust(w)
             parts.append(text)
         out.append([Segment(" ".join(parts), HEADER if n == 0 else LABEL)])
     return out
