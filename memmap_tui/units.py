@@ -102,6 +102,11 @@ def fmt_seconds(value: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
 
+def fmt_counted(count: int, word: str) -> str:
+    """`1 row`, `2 rows`, `0 rows`: a count and its noun (an English plural in 's')."""
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def fmt_exit(status: Optional[int]) -> str:
     """How a process ended, from its status as subprocess gives it (-N: killed by signal N):
     'exited with status 3', 'was killed by signal 9 (SIGKILL)', or 'exited' when unknown."""

@@ -45,3 +45,9 @@ def test_times_under_a_second_read_in_milliseconds() -> None:
 def test_bytes_per_call_are_sizes() -> None:
     assert format_value("netfs.nfs.home.read_bytes_per_op", 131344) == "128.27 KiB"
     assert unit_label("netfs.nfs.home.read_bytes_per_op") == "bytes"
+
+
+def test_a_count_takes_its_noun_in_the_singular_only_for_one() -> None:
+    from memmap_tui.units import fmt_counted
+
+    assert [fmt_counted(n, "row") for n in (0, 1, 2)] == ["0 rows", "1 row", "2 rows"]

@@ -12,6 +12,7 @@ from ..safetext import printable
 from ..sampler import Sampler, Stats
 from ..signals import held_signals, restore_signals, stop_on_signals
 from ..sinks.csv import FLUSH_SECONDS, CsvSink, write_failure
+from ..units import fmt_counted
 from .output import PendingFile, check_output
 
 # Where the sources allow, ticks run in C in batches of at most this long (memmap_tui.batch),
@@ -100,7 +101,6 @@ def run_record(args: Any) -> int:
         print(f"memmap: {sampler.ended}; recording stopped", file=sys.stderr)
     if sink.failed is not None:
         print(f"memmap: {write_failure(sink)}", file=sys.stderr)
-    rows = f"{sink.rows} {'row' if sink.rows == 1 else 'rows'}"
-    print(f"memmap: recorded {rows} over {span:.1f} s to {printable(args.output)} "
-          f"({rate}, {stats.missed} missed ticks)", file=sys.stderr)
+    print(f"memmap: recorded {fmt_counted(sink.rows, 'row')} over {span:.1f} s to "
+          f"{printable(args.output)} ({rate}, {stats.missed} missed ticks)", file=sys.stderr)
     return 1 if sink.failed is not None else 0

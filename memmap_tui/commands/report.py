@@ -37,7 +37,14 @@ from ..figures import gpu_utilisation
 from ..model import Schema
 from ..phases import phases_of_rows, whole_run
 from ..safetext import printable
-from ..units import fmt_bytes, fmt_duration, fmt_percent, fmt_seconds, format_value
+from ..units import (
+    fmt_bytes,
+    fmt_counted,
+    fmt_duration,
+    fmt_percent,
+    fmt_seconds,
+    format_value,
+)
 from ..verdict import BAD, WARN, diagnose, waiting_share
 from .charts import line_chart
 
@@ -117,12 +124,11 @@ def reading_notes(rec: Recording) -> List[str]:
     if rec.cut:
         notes.append("the last line was cut short (was the recorder killed?); it is left out")
     if rec.backward:
-        notes.append(f"the timestamps go back {rec.backward} time"
-                     f"{'s' if rec.backward > 1 else ''} (by up to "
+        notes.append(f"the timestamps go back {fmt_counted(rec.backward, 'time')} (by up to "
                      f"{fmt_seconds(rec.most_back)}: a clock set back?); spans and plots count "
                      "such a step as no time")
     if rec.dropped:
-        notes.append(f"{rec.dropped} value{'s' if rec.dropped > 1 else ''} infinite or "
+        notes.append(f"{fmt_counted(rec.dropped, 'value')} infinite or "
                      "beyond 1e30 read as not available")
     return notes
 
@@ -230,7 +236,7 @@ def run_report(args: Any) -> int:
     table, empty = metrics_table(rec, columns)
     console.print(table)
     if empty:
-        console.print(f"({empty} column{'s' if empty > 1 else ''} without any value left out)")
+        console.print(f"({fmt_counted(empty, 'column')} without any value left out)")
     for chart in charts(rec, schema, columns, max(40, min(width, 120)), color):
         sys.stdout.write("\n" + chart + "\n")
     sys.stdout.flush()

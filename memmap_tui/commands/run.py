@@ -32,7 +32,7 @@ from ..safetext import printable
 from ..sinks.csv import CsvSink, write_failure
 from ..sinks.summary import RunSummary, render
 from ..sinks.summary_line import json_line
-from ..units import fmt_exit
+from ..units import fmt_counted, fmt_exit
 from .output import PendingFile, Target, check_output, same_file, write_whole
 from .record import start_recording
 
@@ -244,8 +244,7 @@ def _headline(command: List[str], returncode: int, result: Dict[str, Any]) -> st
     shown = printable(shlex.join(command))  # an argument may hold ESC, BEL, CR (a glob's file)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
     return (f"memmap run: `{shown}` {fmt_exit(returncode)} after "
-            f"{result['duration_seconds']:.1f} s ({result['samples']} "
-            f"{'sample' if result['samples'] == 1 else 'samples'})")
+            f"{result['duration_seconds']:.1f} s ({fmt_counted(result['samples'], 'sample')})")
 
 
 def _stop_child(child: subprocess.Popen) -> None:

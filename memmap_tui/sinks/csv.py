@@ -24,6 +24,7 @@ from typing import Any, Callable, List, Optional
 
 from ..model import Frame, Schema
 from ..safetext import printable
+from ..units import fmt_counted
 
 try:  # the C twins of format_row and of this sink's writes (memmap_tui/_fieldread.c), when built
     from .._fieldread import RowWriter as _RowWriter  # type: ignore[import-not-found]
@@ -111,7 +112,7 @@ def write_failure(sink: CsvSink) -> str:
     error = sink.failed
     why = (error.strerror or str(error)) if error is not None else "?"
     return (f"cannot write {printable(sink.path)}: {why}; the file ends at its last whole row "
-            f"({sink.rows} {'row' if sink.rows == 1 else 'rows'}), the rest was not recorded")
+            f"({fmt_counted(sink.rows, 'row')}), the rest was not recorded")
 
 
 def _emptied(fd: int) -> bool:
@@ -161,8 +162,7 @@ class CsvSink:
         here must be flushed before a batch writes with it."""
         if _RowWriter is None or self.fd is None or self.failed is not None:
             return None
-        if self._writer is not None:
-            self._direct_rows += int(self._writer.rows)
+        self._retire_writer()
         self._writer = _RowWriter(self.fd, plan, width, every, self.path, self._header.encode())
         return self._writer
 
@@ -208,29 +208,30 @@ class CsvSink:
         """The file took no more rows (a full disk, a quota, an I/O error): it ends at its last
         whole row (the failed write was cut back), later rows are dropped, and `on_failure`
         hears of it once. A C writer's failure comes here from its batch."""
-        if self._writer is not None:
-            self._direct_rows += int(self._writer.rows)
-            self._writer = None
+        self._retire_writer()
         if self.failed is None:
             self.failed = error
             if self.on_failure is not None:
                 self.on_failure(error)
+
+    def _retire_writer(self) -> None:
+        """The C writer is done with: its rows count as written, it writes no more."""
+        if self._writer is not None:
+            self._direct_rows += int(self._writer.rows)
+            self._writer = None
 
     def _write(self, text: str) -> None:
         """Write rows; after the header, so a file emptied meanwhile (logrotate's copytruncate,
         `: > FILE`) starts again with it (the file is opened O_APPEND: rows go to its end).
         A failed write is not raised: the sink fails (see fail) and its rows are not counted."""
         assert self.fd is not None
-        rows = text.count("\n")
         if self.failed is not None:
-            self._rows -= rows
+            self._rows -= text.count("\n")
             return
         try:
-            if _emptied(self.fd):
-                text = self._header + text
-            self._put(text)
-        except OSError as exc:
-            self._rows -= rows
+            self._put(self._header + text if _emptied(self.fd) else text)
+        except OSError as exc:  # counted only here: a write must not pay for its failure
+            self._rows -= text.count("\n")
             self.fail(exc)
 
     def _put(self, text: str) -> None:
