@@ -6,12 +6,12 @@ Sources and definitions:
 - /proc/stat `cpuN` lines: USER_HZ jiffies of one CPU (busy = all but idle and iowait). An
   offline CPU has no line (Documentation/core-api/cpu_hotplug.rst), so its counters are NaN and
   it is left out of the busiest CPU until it has been online for two samples.
-- /proc/diskstats, per whole disk (Documentation/admin-guide/iostats.rst fields 1-11; sysstat's
-  iostat computes its -x columns from the same fields): r/s = d(reads completed)/dt; rareq-sz =
-  d(sectors read) * 512 / d(reads completed) (iostat prints kB, we give bytes); r_await =
-  d(ms spent reading)/d(reads completed) (we give seconds); aqu-sz = d(weighted ms doing I/O,
-  field 11)/d(ms elapsed); writes likewise. Size and await are NaN over an interval with no
-  request of their kind.
+- /sys/block/<disk>/stat or /proc/diskstats (Documentation/admin-guide/iostats.rst fields 1-11;
+  sysstat's iostat computes its -x columns from the same fields): r/s = d(reads completed)/dt;
+  rareq-sz = d(sectors read) * 512 / d(reads completed) (iostat prints kB, we give bytes);
+  r_await = d(ms spent reading)/d(reads completed) (we give seconds); aqu-sz = d(weighted ms
+  doing I/O, field 11)/d(ms elapsed); writes likewise. Size and await are NaN over an interval
+  with no request of their kind.
 """
 
 from __future__ import annotations

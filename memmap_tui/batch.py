@@ -73,6 +73,12 @@ class NativeBatch:
         self.plan = plan_array(sampler.schema)
         self.previous = array("d", [NAN]) * self.width
         self.previous_time = self.previous_wall = NAN
+        # a read that fails ends a batch before its tick instead of raising (the rows before it
+        # are delivered): the sampler reads that tick live, where the collector decides what
+        # the failure means (the host reads its disks from /proc/diskstats once one is gone)
+        if reader is not None:  # a PartsBatch guards the reader it makes itself
+            reader.guard((), None)
+        self.read_failed = False
         self._size(sampler.interval)
 
     def _size(self, interval: float) -> None:
@@ -119,6 +125,7 @@ class NativeBatch:
             sink.fail(exc)
             self.writer = None  # the sink drops rows from now on
             return tick
+        self.read_failed = bool(self.reader.stopped())
         self.sampler.stats.missed += missed
         self.deliver(done, on_tick, written=writer is not None)
         return int(tick)

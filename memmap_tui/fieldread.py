@@ -5,9 +5,10 @@ each taking one number from one line and adding `coef * number` into one slot of
 differences and unit changes are therefore rules too (disk total = sum of disks; used memory =
 MemTotal - MemAvailable; sectors * 512). A slot whose rules did not all match is NaN.
 
-Lines are split on spaces, tabs, ':' and '='. A line is found by its key, the token at the file's
-`key_token` (0 for `MemTotal:`, 2 for a diskstats device), or with AFTER_PAREN by taking the
-tokens after the last ')' of the file (/proc/PID/stat, whose command name may hold spaces);
+Lines are split on spaces, tabs, ':' and '='. A line is found by its key, the token at the
+file's `key_token` (0 for `MemTotal:`, 2 for a diskstats device), or with AFTER_PAREN by taking
+the tokens after the last ')' of the file (/proc/PID/stat, whose command name may hold spaces),
+all of its tokens when it has none (a one-line file of numbers: /sys/block/<disk>/stat);
 `head()` then gives the text before those tokens and the first of them: b"PID (name) S", and
 `heads()` one such head per file, as of that file's last read (b"" for other files), so that one
 reader can cover the stat files of a whole process tree.

@@ -351,6 +351,17 @@ class Sampler:
         except ImportError:
             return None
 
+    def _native_again(self, failed_reader: Any) -> Optional[NativeBatch]:
+        """After a live tick that followed a failed batch read: batches again when the
+        collector read that tick with a new reader (it made one without the failed file)."""
+        reader = native_reader_of(self.collectors)
+        if reader is None or reader is failed_reader:
+            return None
+        native = self._native = self._native_batch()
+        if native is not None and self._prev is not None:
+            native.follow(self._prev)
+        return native
+
     def _idle(self, remaining: float) -> None:
         """Wait for the next tick, a command or stop(). Short waits sleep (cheap at 1 kHz);
         long ones wait on the wake pipe (memmap_tui/wake.py) so that commands and stop() act
@@ -373,6 +384,7 @@ class Sampler:
         native = self._native = self._native_batch()
         parts = self._parts = self._parts_batch() if native is None else None
         try_parts = True  # a PartsBatch is tried once after each live tick (it may back off)
+        failed_reader = None  # the native reader of a batch that a failed read ended
         while not self._stop.is_set():
             if self._apply_commands():
                 t0, k = self.clock(), 0
@@ -383,11 +395,14 @@ class Sampler:
             if native is not None and not self.paused:
                 try:
                     k = native.run(t0, k, ticks_left(end, t0, k, self.interval), on_tick)
-                    continue
+                    if not native.read_failed:
+                        continue
+                    log.warning("batched sampling stopped: a read failed; tick by tick")
+                    failed_reader = native.reader
                 except OSError as exc:  # the per-tick path degrades and backs off properly
                     log.warning("batched sampling stopped: %s", exc)
-                    self._prev = native.last_reading()
-                    native = self._native = None
+                self._prev = native.last_reading()
+                native = self._native = None
             if parts is not None and try_parts and not self.paused:
                 try_parts = False
                 try:
@@ -403,6 +418,8 @@ class Sampler:
                 continue
             try_parts = True
             frame = self.sample()
+            if failed_reader is not None:
+                native, failed_reader = self._native_again(failed_reader), None
             self.stats.ticks += 1
             self.stats.last = now
             if on_tick is not None:

@@ -99,6 +99,22 @@ def test_stat_fields_after_the_command_name(reader: Any, tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("reader", IMPLEMENTATIONS)
+def test_a_file_without_a_paren_gives_all_its_tokens(reader: Any, tmp_path: Path) -> None:
+    """/sys/block/<disk>/stat: one line of numbers, no key (block/genhd.c part_stat_show
+    pads each with spaces to a width of 8)."""
+    path = tmp_path / "stat"
+    path.write_text("  241139    82347 14470438    93520   363032   243497 27446032   860395"
+                    "        0   526068   976548        0        0        0        0    28795"
+                    "    22632\n")
+    plan = plan_for(path, AFTER_PAREN, [("", 0, 1.0), ("", 2, 512.0), ("", 16, 1.0),
+                                        ("", 17, 1.0)])
+    row = plan.new_row()
+    plan.reader(reader).read(row)
+    assert list(row)[:3] == [241139.0, 14470438.0 * 512, 22632.0]
+    assert math.isnan(row[3])  # an 18th field (a later kernel's) is not there
+
+
+@pytest.mark.parametrize("reader", IMPLEMENTATIONS)
 def test_rules_sum_with_coefficients_into_one_slot(reader: Any, tmp_path: Path) -> None:
     path = tmp_path / "meminfo"
     path.write_text("MemTotal: 100 kB\nMemAvailable: 30 kB\n")
