@@ -64,8 +64,11 @@ def test_run_keeps_watching_its_command_when_its_csv_is_full(tmp_path: Path) -> 
     assert time.monotonic() - started >= 3  # the command ran to its end, watched
     rows = whole_rows(tmp_path / "r.csv")
     failures = [line for line in out.stderr.splitlines() if "cannot write" in line]
-    assert failures == [f"memmap: cannot write r.csv: File too large; the file ends at its "
-                        f"last whole row ({rows} rows), the rest was not recorded"], out.stderr
+    said = (f"cannot write r.csv: File too large; the file ends at its last whole row "
+            f"({rows} rows), the rest was not recorded")
+    # at the moment, and again in the summary at the end (the command's output came between)
+    assert failures == [f"memmap: {said}", f"  note      {said}"], out.stderr
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["exit_status"] == 3 and summary["samples"] > rows, summary["samples"]
+    assert summary["csv"] == {"path": "r.csv", "rows": rows, "error": "File too large"}
     assert "exited with status 3" in out.stderr

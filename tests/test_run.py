@@ -139,6 +139,8 @@ def test_the_csv_records_the_run_like_record_does(summarised: dict) -> None:
     assert len(rows) >= 10
     assert "proc.read_bytes_per_second" in rows[0] and "host.mem.used_bytes" in rows[0]
     assert rows[-1]["proc.count"] == "0"
+    data = json.loads((summarised["dir"] / "summary.json").read_text())
+    assert data["csv"] == {"path": "run.csv", "rows": len(rows), "error": None}
 
 
 def test_existing_output_files_are_refused_before_the_command_runs(tmp_path: Path) -> None:

@@ -214,8 +214,20 @@ def _watch(args: Any, command: List[str], child: subprocess.Popen,
         sampler.close()
     child.wait()
     notes = [n for c in sampler.collectors for n in c.notes()]
+    if csv is not None and csv.failed is not None:  # said at the time, and again at the end
+        notes.append(write_failure(csv))
     return _report(args, json_target, command, child.returncode, summary, stats.missed, notes,
-                   job.as_dict())
+                   job.as_dict(), _recording(args.csv, csv))
+
+
+def _recording(path: Optional[str], csv: Optional[CsvSink]) -> Optional[Dict[str, Any]]:
+    """The summary's `csv`: the file, its rows, and why it stopped taking them (null: it
+    did not)."""
+    if csv is None:
+        return None
+    error = csv.failed
+    return {"path": path, "rows": csv.rows,
+            "error": None if error is None else (error.strerror or str(error))}
 
 
 def _start(args: Any, sinks: List[Any]) -> Any:
@@ -225,12 +237,15 @@ def _start(args: Any, sinks: List[Any]) -> Any:
 
 
 def _report(args: Any, json_target: Optional[Target], command: List[str], returncode: int,
-            summary: RunSummary, missed: int, notes: List[str], job: Dict[str, str]) -> int:
+            summary: RunSummary, missed: int, notes: List[str], job: Dict[str, str],
+            recording: Optional[Dict[str, Any]] = None) -> int:
     """Print the summary (stderr, like `time`), write its JSON, print its JSON line (stdout);
     the command's exit code."""
     code = exit_code(returncode)
     result = summary.result()
     result.update(command=command, exit_status=code, missed_ticks=missed, job=job)
+    if recording is not None:
+        result["csv"] = recording
     print(render(result, summary.schema, _headline(command, returncode, result), notes), end="",
           file=sys.stderr)
     if json_target is not None:
