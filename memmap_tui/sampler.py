@@ -403,6 +403,7 @@ class Sampler:
                     log.warning("batched sampling stopped: %s", exc)
                 self._prev = native.last_reading()
                 native = self._native = None
+                continue  # the clock and the due tick afresh: the batch took time
             if parts is not None and try_parts and not self.paused:
                 try_parts = False
                 try:
