@@ -164,8 +164,10 @@ def _ends_with(column: str, suffix: str) -> bool:
 
 
 def fmt_in(value: float, unit: float) -> str:
-    """`value` counted in `unit` (1e9 for a column headed GB/s) in at most 4 characters:
-    1.234e9 -> '1.23', 12.34e9 -> '12.3', 123.4e9 -> '123'."""
+    """`value` counted in `unit` (1e9 for a column headed GB/s), three significant digits
+    below 100 units and whole units above: 1.234e9 -> '1.23', 12.34e9 -> '12.3', 123.4e9 ->
+    '123'. At most 4 characters from 0 to 9999.49 units; a caller with a narrower column or
+    larger values bounds the cell itself (cluster/view.py's _bounded)."""
     if _missing(value):
         return MISSING
     scaled = value / unit

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from memmap_tui.units import fmt_bytes, fmt_rate, format_value, unit_label
+from memmap_tui.units import fmt_bytes, fmt_in, fmt_rate, format_value, unit_label
 
 
 @pytest.mark.parametrize("value, text", [(0, "0 B"), (1023, "1023 B"), (1024, "1.00 KiB"),
@@ -51,3 +51,13 @@ def test_a_count_takes_its_noun_in_the_singular_only_for_one() -> None:
     from memmap_tui.units import fmt_counted
 
     assert [fmt_counted(n, "row") for n in (0, 1, 2)] == ["0 rows", "1 row", "2 rows"]
+
+
+def test_fmt_in_keeps_to_four_characters_up_to_9999_units() -> None:
+    assert [fmt_in(v * 1e9, 1e9) for v in (1.234, 12.34, 123.4, 0.0)] == ["1.23", "12.3", "123",
+                                                                        "0"]
+    values = [x / 1000 for x in range(0, 9_999_500, 997)] + [9.994, 9.995, 99.94, 99.95,
+                                                              9999.4, 9999.49]
+    assert max(len(fmt_in(v, 1.0)) for v in values) == 4
+    assert fmt_in(12345.0, 1.0) == "12345"  # above: whole units, wider
+    assert fmt_in(float("nan"), 1.0) == fmt_in(None, 1.0)  # type: ignore[arg-type]
