@@ -12,7 +12,14 @@ import re
 import sys
 
 from . import __version__
-from .signals import StopSignal, hold_until_exit, restore_signals, stop_early, stopped_status
+from .signals import (
+    StopSignal,
+    hold_until_exit,
+    restore_signals,
+    stop_early,
+    stop_signal_in,
+    stopped_status,
+)
 from .usage import MAX_INTERVAL, MIN_INTERVAL, UsageError
 
 # The names below are for the type checker only: importing typing costs `memmap --help` a tenth
@@ -325,6 +332,9 @@ def _run(argv: Optional[List[str]]) -> int:
         print(f"memmap: error: {_shown(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - a bug still gets one line; MEMMAP_DEBUG=1 shows all
+        stopped = stop_signal_in(exc)
+        if stopped is not None:  # a stop signal that Python wrapped (an import was under way)
+            raise stopped from None
         if os.environ.get("MEMMAP_DEBUG"):
             raise
         print(f"memmap: internal error: {type(exc).__name__}: {_shown(exc)} "

@@ -9,7 +9,7 @@ interpreter's own start-up comes before. Nothing but the signals module is impor
 
 from __future__ import annotations
 
-from .signals import StopSignal, hold_until_exit, stop_early, stopped_status
+from .signals import StopSignal, hold_until_exit, stop_early, stop_signal_in, stopped_status
 
 
 def entry() -> None:
@@ -21,4 +21,10 @@ def entry() -> None:
     except StopSignal as stopped:  # before main took over (it answers its own)
         hold_until_exit()
         status = stopped_status(stopped)
+    except Exception as exc:  # a stop signal wrapped by an import (see stop_signal_in)
+        wrapped = stop_signal_in(exc)
+        if wrapped is None:
+            raise
+        hold_until_exit()
+        status = stopped_status(wrapped)
     raise SystemExit(status)

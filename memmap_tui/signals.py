@@ -25,7 +25,7 @@ import sys
 # contextlib) would cost `memmap --help` a tenth of its start-up (see cli.py).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Dict, List, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 KEPT_IGNORED = (signal.SIGHUP,)  # left ignored when memmap starts with them ignored (nohup)
@@ -87,7 +87,9 @@ def routed_signals() -> Tuple[int, ...]:
 
 
 def stop_on_signals(stop: Callable[[], None]) -> Dict[int, Any]:
-    """Route the stop signals (those not ignored) to `stop`; returns the previous handlers."""
+    """Route the stop signals (those not ignored) to `stop`; returns the previous handlers.
+    A stop signal that came before and was not answered stops the run at once (see
+    _answer_early)."""
     def handler(signum: int, _frame: Any) -> None:
         stopping(signum)
         stop()
@@ -95,7 +97,17 @@ def stop_on_signals(stop: Callable[[], None]) -> Dict[int, Any]:
     previous: Dict[int, Any] = {}
     for sig in routed_signals():
         previous[sig] = signal.signal(sig, handler)
+    _answer_early(stop)
     return previous
+
+
+def _answer_early(stop: Callable[[], None]) -> None:
+    """A run begins after a stop signal came: the StopSignal it raised was lost on its way
+    (caught by code that turns any failure into an answer, after Python wrapped it: a probe
+    that imports a library while the signal lands). Stop the run now; memmap ignored the
+    signals that came since, counting on that first one."""
+    if _first:
+        stop()
 
 
 def restore_signals(previous: Dict[int, Any]) -> None:
@@ -135,6 +147,7 @@ def route_to_loop(loop: Any, stop: Callable[[], None]) -> Dict[int, Any]:
             continue  # not the main thread, or no such signal here
         previous[sig] = handler
     signal.pthread_sigmask(signal.SIG_UNBLOCK, list(previous))
+    _answer_early(stop)
     return previous
 
 
@@ -147,6 +160,21 @@ def unroute_from_loop(loop: Any, previous: Dict[int, Any]) -> None:
             signal.signal(sig, _ignored)
         elif handler is not None:
             signal.signal(sig, handler)
+
+
+def stop_signal_in(exc: BaseException) -> Optional[StopSignal]:
+    """The StopSignal that `exc` stands for, else None. Python wraps what some hooks raise in
+    another exception, the first as its cause: a signal that lands while an import defines a
+    class (in its fields' __set_name__) comes out as a RuntimeError; and an exception raised
+    while a StopSignal was handled has it as its context."""
+    seen = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, StopSignal):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def hold_until_exit() -> None:

@@ -7,6 +7,7 @@ SIGHUP ignored when memmap started (nohup) stays ignored, SIGINT and SIGTERM alw
 
 from __future__ import annotations
 
+import argparse
 import signal
 import subprocess
 import sys
@@ -16,7 +17,9 @@ from pathlib import Path
 import pytest
 from conftest import memmap_cmd, memmap_env
 
+from memmap_tui import cli, launch
 from memmap_tui.csvread import load_recording
+from memmap_tui.signals import StopSignal, stop_signal_in
 
 
 def record(folder: Path, *more: str, ignore: tuple = ()) -> subprocess.Popen:
@@ -238,3 +241,74 @@ def test_a_signal_while_memmap_loads_ends_it_in_one_line(tmp_path: Path, names: 
     assert out.returncode == 128 + first, out.stderr
     assert out.stderr.strip() == f"memmap: stopped by {signal.Signals(first).name}"
     assert list(tmp_path.iterdir()) == []
+
+
+def _defines_a_class_that_a_signal_interrupts(_args: object) -> int:
+    """What a stop signal does when it lands while an import defines a dataclass: it is raised
+    in a field's __set_name__, which Python (3.11) wraps in a RuntimeError."""
+    class Field:
+        def __set_name__(self, owner: type, name: str) -> None:
+            raise StopSignal(signal.SIGHUP)
+
+    class State:  # noqa: F841 - defined for its fields' __set_name__
+        backoff = Field()
+    return 0
+
+
+def test_a_stop_signal_wrapped_by_a_class_definition_still_stops(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """It was "memmap: internal error: RuntimeError: Error calling __set_name__ ..." and 1."""
+    parser = argparse.ArgumentParser()
+    parser.set_defaults(handler=_defines_a_class_that_a_signal_interrupts)
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    assert cli.main([]) == 128 + signal.SIGHUP
+    assert capsys.readouterr().err.strip() == "memmap: stopped by SIGHUP"
+
+
+def test_a_stop_signal_wrapped_while_the_command_line_loads_still_stops(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    def main(exiting: bool = False) -> int:
+        return _defines_a_class_that_a_signal_interrupts(None)
+
+    monkeypatch.setattr(cli, "main", main)
+    monkeypatch.setattr(launch, "hold_until_exit", lambda: None)  # the test process goes on
+    with pytest.raises(SystemExit) as ended:
+        launch.entry()
+    assert ended.value.code == 128 + signal.SIGHUP
+    assert capsys.readouterr().err.strip() == "memmap: stopped by SIGHUP"
+
+
+def test_stop_signal_in_follows_causes_and_contexts_but_not_forever() -> None:
+    stop = StopSignal(signal.SIGTERM)
+    try:
+        try:
+            raise stop
+        except StopSignal:
+            raise ValueError("during the stop")  # noqa: B904 - its context is the stop
+    except ValueError as exc:
+        assert stop_signal_in(exc) is stop
+    loop = RuntimeError("a")
+    loop.__context__ = RuntimeError("b")
+    loop.__context__.__context__ = loop
+    assert stop_signal_in(loop) is None
+
+
+def test_a_run_that_begins_after_a_lost_stop_signal_stops_at_once() -> None:
+    """A StopSignal swallowed during the start-up (wrapped, then caught as a failure of a
+    probe) left memmap recording with the stop signals ignored: it stops as its run begins."""
+    from memmap_tui import signals
+
+    previous = signals.stop_early()
+    stops: list = []
+    try:
+        signals.stopping(signal.SIGTERM)  # what the start-up handler does before it raises
+        routed = signals.stop_on_signals(lambda: stops.append("stop"))
+        assert stops == ["stop"]
+    finally:
+        signals._first.clear()
+        signals.restore_signals(routed)
+        signals.restore_signals(previous)
+    later: list = []
+    routed = signals.stop_on_signals(lambda: later.append("stop"))  # no stop came: it runs
+    signals.restore_signals(routed)
+    assert later == []
