@@ -15,10 +15,12 @@ from . import __version__
 from .signals import (
     StopSignal,
     hold_until_exit,
+    lost_stop,
     restore_signals,
     stop_early,
     stop_signal_in,
     stopped_status,
+    taken,
 )
 from .usage import MAX_INTERVAL, MIN_INTERVAL, UsageError
 
@@ -304,9 +306,11 @@ def main(argv: Optional[List[str]] = None, exiting: bool = False) -> int:
     command), so the stop signals stay held back from then on instead of given back."""
     previous = stop_early()
     try:
-        return _run(argv)
+        status = _run(argv)
+        lost = lost_stop()  # a stop signal Python dropped in a finalizer: the command went on
+        return status if lost is None else stopped_status(taken(lost))
     except StopSignal as stopped:  # the clean-up's output, if any, is out: say why it ended
-        return stopped_status(stopped)
+        return stopped_status(taken(stopped))
     finally:
         if exiting:
             hold_until_exit()

@@ -9,7 +9,14 @@ interpreter's own start-up comes before. Nothing but the signals module is impor
 
 from __future__ import annotations
 
-from .signals import StopSignal, hold_until_exit, stop_early, stop_signal_in, stopped_status
+from .signals import (
+    StopSignal,
+    hold_until_exit,
+    stop_early,
+    stop_signal_in,
+    stopped_status,
+    taken,
+)
 
 
 def entry() -> None:
@@ -20,11 +27,11 @@ def entry() -> None:
         status = main(exiting=True)
     except StopSignal as stopped:  # before main took over (it answers its own)
         hold_until_exit()
-        status = stopped_status(stopped)
+        status = stopped_status(taken(stopped))
     except Exception as exc:  # a stop signal wrapped by an import (see stop_signal_in)
         wrapped = stop_signal_in(exc)
         if wrapped is None:
             raise
         hold_until_exit()
-        status = stopped_status(wrapped)
+        status = stopped_status(taken(wrapped))
     raise SystemExit(status)

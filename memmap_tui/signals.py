@@ -14,6 +14,10 @@
   hang-up (that is what nohup asks). SIGINT and SIGTERM always stop it, ignored at start or
   not: a script's background job starts with SIGINT ignored (POSIX), and `kill -INT $pid` to
   it is a request to stop that a recorder must not drop.
+- A StopSignal that Python wraps (raised in a class's __set_name__ as an import defines it: a
+  RuntimeError) is found in the causes (`stop_signal_in`); one that it drops (raised in a
+  finalizer: a __del__, a weakref callback) is not lost either: a run that begins afterwards
+  stops at once, and a command that went on to its end exits as stopped (`lost_stop`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ if TYPE_CHECKING:
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 KEPT_IGNORED = (signal.SIGHUP,)  # left ignored when memmap starts with them ignored (nohup)
 _first: List[int] = []  # the stop signal that came, once one came
+_raised: List[int] = []  # stop signals raised as StopSignal that nothing has taken yet (taken)
 
 
 class StopSignal(KeyboardInterrupt):
@@ -64,7 +69,31 @@ def stopping(signum: int) -> None:
 
 def _raise_stop(signum: int, _frame: Any) -> None:
     stopping(signum)
+    _raised.append(signum)
     raise StopSignal(signum)
+
+
+def taken(stopped: StopSignal) -> StopSignal:
+    """`stopped` reached the code that answers it (cli.main, launch.entry)."""
+    _raised.clear()
+    return stopped
+
+
+def lost_stop() -> Optional[StopSignal]:
+    """A StopSignal raised but never taken: Python drops what a finalizer raises (a __del__,
+    a weakref callback such as importlib's module locks'), and the command went on to its end.
+    None when there is none."""
+    return StopSignal(_raised[0]) if _raised else None
+
+
+def _hide_lost_stop(unraisable: Any) -> None:
+    """sys.unraisablehook: a StopSignal dropped in a finalizer is not a failure to report with
+    a traceback (lost_stop answers it); anything else goes to the hook before."""
+    if not isinstance(unraisable.exc_value, StopSignal):
+        _hook_before[0](unraisable)
+
+
+_hook_before: List[Any] = [sys.unraisablehook]
 
 
 def stop_early() -> Dict[int, Any]:
@@ -76,6 +105,9 @@ def stop_early() -> Dict[int, Any]:
         handler = signal.getsignal(sig)
         if handler in (signal.SIG_DFL, signal.SIG_IGN) or handler is signal.default_int_handler:
             previous[sig] = signal.signal(sig, _raise_stop)
+    if sys.unraisablehook is not _hide_lost_stop:
+        _hook_before[0] = sys.unraisablehook
+        sys.unraisablehook = _hide_lost_stop
     return previous
 
 
@@ -107,6 +139,7 @@ def _answer_early(stop: Callable[[], None]) -> None:
     that imports a library while the signal lands). Stop the run now; memmap ignored the
     signals that came since, counting on that first one."""
     if _first:
+        _raised.clear()  # answered here: the run stops cleanly
         stop()
 
 

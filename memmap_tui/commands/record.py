@@ -80,6 +80,14 @@ def run_record(args: Any) -> int:
     previous: Dict[int, Any] = {}
     sampler = start_recording(args, pending, [sink], previous)
     sink.on_failure = lambda _error: sampler.stop()  # nothing left to record
+    try:  # to the summary's last line a signal only stops the run (it has ended: nothing)
+        return _record(args, sampler, sink)
+    finally:
+        restore_signals(previous)
+
+
+def _record(args: Any, sampler: Any, sink: CsvSink) -> int:
+    """Run the recording to its end, then say what it recorded; the exit status."""
     progress: Optional[Progress] = None
     try:
         if args.duration is not None and sys.stderr.isatty():
@@ -88,10 +96,9 @@ def run_record(args: Any) -> int:
         sampler.derive_in_c()  # the ticks that are not batched: only CSV text is made of them
         stats = sampler.run(args.duration, on_tick=progress)
     finally:
-        try:  # closed (every row written) while a signal still only stops the run
+        try:  # closed (every row written)
             sampler.close()
         finally:
-            restore_signals(previous)
             if progress is not None:
                 progress.finish()
     span = stats.last - stats.started if stats.ticks > 1 else 0.0
