@@ -54,6 +54,7 @@ in later is not seen until restart).
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -145,6 +146,7 @@ def _looks_like_partition(name: str, names: Sequence[str]) -> bool:
 
 
 _OPENS = itertools.count()
+log = logging.getLogger("memmap_tui")
 
 
 class HostCollector(Collector):
@@ -236,6 +238,8 @@ class HostCollector(Collector):
         from now on, with the same columns and slots (see the module docstring)."""
         if self.disk_source != "sysfs" or filename not in self._disk_paths:
             return False
+        log.warning("host: cannot read %s; the disks are read from %s from now on", filename,
+                    self._path("diskstats"))
         old = self._plan
         plan, kept = RowPlan(), {}
         plan.width = old.width

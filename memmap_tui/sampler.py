@@ -397,7 +397,8 @@ class Sampler:
                     k = native.run(t0, k, ticks_left(end, t0, k, self.interval), on_tick)
                     if not native.read_failed:
                         continue
-                    log.warning("batched sampling stopped: a read failed; tick by tick")
+                    log.warning("batched sampling paused: a read failed; that tick is read "
+                                "live")
                     failed_reader = native.reader
                 except OSError as exc:  # the per-tick path degrades and backs off properly
                     log.warning("batched sampling stopped: %s", exc)
