@@ -29,7 +29,7 @@ from ..collector import UsageError, parse_collector_list
 from ..collectors.job import job_identity
 from ..pipeline import build_sampler, log_to_stderr, open_sampler
 from ..safetext import printable
-from ..sinks.csv import CsvSink, write_failure
+from ..sinks.csv import CsvSink, failure_reason, write_failure
 from ..sinks.summary import RunSummary, render
 from ..sinks.summary_line import json_line
 from ..units import fmt_counted, fmt_exit
@@ -225,9 +225,7 @@ def _recording(path: Optional[str], csv: Optional[CsvSink]) -> Optional[Dict[str
     did not)."""
     if csv is None:
         return None
-    error = csv.failed
-    return {"path": path, "rows": csv.rows,
-            "error": None if error is None else (error.strerror or str(error))}
+    return {"path": path, "rows": csv.rows, "error": failure_reason(csv)}
 
 
 def _start(args: Any, sinks: List[Any]) -> Any:

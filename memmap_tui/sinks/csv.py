@@ -107,12 +107,18 @@ def write_block(fd: int, data: bytes) -> None:
         raise
 
 
+def failure_reason(sink: CsvSink) -> Optional[str]:
+    """Why the sink's file took no more rows ("No space left on device"); None while it
+    takes them."""
+    error = sink.failed
+    return None if error is None else (error.strerror or str(error))
+
+
 def write_failure(sink: CsvSink) -> str:
     """The line that says a sink's file took no more rows, and where it ends."""
-    error = sink.failed
-    why = (error.strerror or str(error)) if error is not None else "?"
-    return (f"cannot write {printable(sink.path)}: {why}; the file ends at its last whole row "
-            f"({fmt_counted(sink.rows, 'row')}), the rest was not recorded")
+    return (f"cannot write {printable(sink.path)}: {failure_reason(sink) or '?'}; the file ends "
+            f"at its last whole row ({fmt_counted(sink.rows, 'row')}), the rest was not "
+            "recorded")
 
 
 def _emptied(fd: int) -> bool:
