@@ -174,7 +174,7 @@ class HostCollector(Collector):
         self.nics: List[str] = []
         self.physical_nics: List[str] = []  # the interfaces the network total counts
         self.psi: List[str] = []
-        self.disk_source = "sysfs"  # "diskstats" once a disk's stat file failed (_plan_disks)
+        self.disk_source = "sysfs"  # where the disks are read from (_plan_disks)
         self._disk_slots: Tuple[List[List[int]], int, int] = ([], 0, 0)
         self._disk_paths: frozenset = frozenset()
 
@@ -225,18 +225,18 @@ class HostCollector(Collector):
                   for kind in ("some", "full")), _names_spec()]
 
     def collect(self) -> Sequence[float]:
-        try:
-            self._reader.read(self._row)
-        except OSError as exc:
-            if not self._disk_failed(exc.filename):
-                raise CollectorError(f"host: {exc}") from exc
-            self._reader.read(self._row)  # a failure now is not a disk's stat file
-        return self._row
+        while True:  # at most twice: a disk's stat file fails once (then none is read)
+            try:
+                self._reader.read(self._row)
+                return self._row
+            except OSError as exc:
+                if not self._disk_failed(exc.filename):
+                    raise CollectorError(f"host: {exc}") from exc
 
     def _disk_failed(self, filename: Any) -> bool:
         """When `filename` is a disk's stat file: the disks are read from /proc/diskstats
         from now on, with the same columns and slots (see the module docstring)."""
-        if self.disk_source != "sysfs" or filename not in self._disk_paths:
+        if filename not in self._disk_paths:
             return False
         log.warning("host: cannot read %s; the disks are read from %s from now on", filename,
                     self._path("diskstats"))
@@ -249,8 +249,7 @@ class HostCollector(Collector):
         plan.rules = [(kept[f], key, token, slot, coef)
                       for f, key, token, slot, coef in old.rules if f in kept]
         self._plan = plan
-        self.disk_source = "diskstats"
-        self._plan_disks()
+        self._plan_disks(own_files=False)
         self._reader.close()
         self._reader = plan.reader(self.reader_class)
         self._opened = next(_OPENS)  # a batch makes its reader afresh
@@ -344,15 +343,16 @@ class HostCollector(Collector):
 
     def _disk_files(self) -> Optional[List[str]]:
         """Each disk's own stat file, when they serve (see the module docstring)."""
-        if self.disk_source != "sysfs" or not 0 < len(self.disks) <= DISK_FILES:
+        if not 0 < len(self.disks) <= DISK_FILES:
             return None
         files = [os.path.join(self.sys_root, "block", disk, "stat") for disk in self.disks]
         return files if all(os.access(f, os.R_OK) for f in files) else None
 
-    def _plan_disks(self) -> None:
-        """The rules of the disks' columns: from their stat files, else from /proc/diskstats."""
+    def _plan_disks(self, own_files: bool = True) -> None:
+        """The rules of the disks' columns: from their stat files (when `own_files` and they
+        serve), else from /proc/diskstats."""
         slots, total_read, total_write = self._disk_slots
-        files = self._disk_files()
+        files = self._disk_files() if own_files else None
         self.disk_source = "sysfs" if files else "diskstats"
         self._disk_paths = frozenset(files or ())
         if files is None:
