@@ -75,8 +75,16 @@ class Progress:
 
 def run_record(args: Any) -> int:
     log_to_stderr()
-    pending = PendingFile(check_output(args.output, args.force))
-    sink = CsvSink(args.output, fd=pending.fd)
+    target = check_output(args.output, args.force)
+    pending: Optional[PendingFile] = None
+    try:  # a stop signal from the temporary file's creation to start_recording removes it
+        with held_signals():  # made whole, then named here, before a signal is let through
+            pending = PendingFile(target)
+        sink = CsvSink(args.output, fd=pending.fd)
+    except BaseException:
+        if pending is not None:
+            pending.discard()
+        raise
     previous: Dict[int, Any] = {}
     sampler = start_recording(args, pending, [sink], previous)
     sink.on_failure = lambda _error: sampler.stop()  # nothing left to record
