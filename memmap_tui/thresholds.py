@@ -59,9 +59,12 @@ TABLE: Tuple[Threshold, ...] = (
               "(or the pod's CPU limit) is the fix, which no utilisation figure shows",
               "kube-prometheus CPUThrottlingHigh alert: over 25 % of periods throttled"),
     Threshold("thread_pinned", 90.0, "% of one core",
-              "the watched tree's busiest thread at least this busy while CPUs are free: one "
-              "thread limits the run",
-              "one loader thread, the GIL or num_workers=0: more CPUs would sit idle",
+              "the watched tree's busiest thread at least this busy while CPUs are free (or "
+              "busy and waiting for its data in turn, at least this much the two together, "
+              "busy the longer and waiting at least input_moderate): one thread limits the run",
+              "one loader thread, the GIL or num_workers=0: more CPUs would sit idle; a loader "
+              "that reads a batch and then decodes it is never idle either, though neither "
+              "share alone reaches its line",
               "SageMaker's 90 % CPU line, applied to one core"),
     Threshold("thread_alone", 50.0, "% of one core",
               "a tree that uses at most this much CPU beyond its busiest thread runs one "

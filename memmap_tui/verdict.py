@@ -26,7 +26,9 @@ The causes, in the order they are tried (the first that holds is named):
                   requests keep its device busy, or busier than it keeps a CPU
   cpu-thread      one thread of the watched tree (or, without one, one CPU) pinned at a full
                   core while CPUs are free, or while the tree runs little besides that thread
-                  (a single thread is its own limit however busy the other CPUs are); or
+                  (a single thread is its own limit however busy the other CPUs are), or
+                  that thread busy and the tree waiting for its data in turn, busy the
+                  longer, the two together a full core's worth (a loader with no workers); or
                   several busy threads of one process that together hold one core while CPUs
                   are free (serialised, as by Python's GIL); or a full core spent in processes
                   too short-lived to measure, a few at a time (a shell loop of short tools)
@@ -56,7 +58,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 from . import roles as R
 from . import thresholds as T
 from .figures import Figures, Pick, Window, count_weights, gpu_busy_specs, gpu_name
-from .model import MetricSpec, Schema
+from .model import NAN, MetricSpec, Schema
 from .units import fmt_bytes, fmt_count, fmt_duration, fmt_rate
 
 OK, WARN, BAD = "ok", "warn", "bad"
@@ -489,10 +491,11 @@ def _host_to_device(f: Figures, gpus: List[Tuple[str, float, MetricSpec]]) -> Fo
     return None
 
 
-def _cpu(f: Figures) -> Found:
-    """cpu-thread when one thread is pinned and either CPUs are free or the tree runs little
-    besides it (more CPUs would not help a single thread), or when one process's busy threads
-    take turns on one core while CPUs are free; cpu when all CPUs are busy."""
+def _cpu(f: Figures, wait: float = NAN, wait_spec: Optional[MetricSpec] = None) -> Found:
+    """cpu-thread when one thread is pinned, or busy on a CPU and waiting for its data in turn
+    (`wait`: the waiting share diagnose() measured), and either CPUs are free or the tree runs
+    little besides it (more CPUs would not help a single thread), or when one process's busy
+    threads take turns on one core while CPUs are free; cpu when all CPUs are busy."""
     if not _tree_uses_cpu(f):
         return None
     cpus, cpus_spec = f.first(R.CPU_BUSY, R.HOST)
@@ -507,6 +510,9 @@ def _cpu(f: Figures) -> Found:
         label = thread_spec.shown_label if thread_spec is not None else "busiest thread"
         return "cpu-thread", [evidence(thread_spec, thread, f"{label} {thread:.0f} % of a core"),
                               *said]
+    in_turn = _works_and_waits(f, thread, thread_spec, wait, wait_spec)
+    if in_turn is not None and (alone or not busy):
+        return "cpu-thread", in_turn + said
     short = _short_of_cpus(f)  # before taking turns: threads masked or throttled to one core
     if short is not None:      # wait for a CPU (pressure, throttling); under a lock they do not
         return "cpu", short + said
@@ -519,6 +525,23 @@ def _cpu(f: Figures) -> Found:
     if busy:
         return "cpu", said
     return None
+
+
+def _works_and_waits(f: Figures, thread: float, thread_spec: Optional[MetricSpec], wait: float,
+                     wait_spec: Optional[MetricSpec]) -> Optional[List[Evidence]]:
+    """The evidence that the watched tree's busiest thread reads its data and works on it in
+    turn (a loader with no workers: read a batch, decode it, read the next): busy on a CPU for
+    longer than the tree waits for data, the wait at least INPUT_MODERATE and the tree's (it
+    moves the data it waits for), the two together at least THREAD_PINNED of the time. Such a
+    thread is never idle, so it is the run's limit, though it is not pinned and the wait is
+    under INPUT_BOUND. Or None."""
+    if not (_tree(f) and wait >= T.INPUT_MODERATE and thread > wait
+            and thread + wait >= T.THREAD_PINNED and _tree_moves_data(f, wait_spec)):
+        return None
+    label = thread_spec.shown_label if thread_spec is not None else "busiest thread"
+    waited = wait_spec.shown_label if wait_spec is not None else "waiting"
+    return [evidence(thread_spec, thread, f"{label} {thread:.0f} % of a core"),
+            evidence(wait_spec, wait, f"{waited} {wait:.0f} % (reads and works in turn)")]
 
 
 def _short_of_cpus(f: Figures) -> Optional[List[Evidence]]:
@@ -611,7 +634,7 @@ def diagnose(window: Window, schema: Schema) -> Verdict:
         found = _input(f, wait, wait_spec)
     if found is None and _tree_uses_cpu(f):
         found = _link(f)
-    found = found or _cpu(f) or ("none", [])
+    found = found or _cpu(f, wait, wait_spec) or ("none", [])
     return _headline(found[0], found[1], gpus)
 
 

@@ -109,6 +109,24 @@ with open(path, "rb") as f:
                 break
 """
 
+IN_TURN = """
+import mmap, os, sys, time
+# one thread reads 1 MiB from the disk (direct: no cache), then works `work` times as long as
+# the read took, then idles `idle` times as long: a loader with no workers, timed by the disk
+path, end = sys.argv[1], time.time() + float(sys.argv[2])
+work, idle = float(sys.argv[3]), float(sys.argv[4])
+fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+size, at, block = os.fstat(fd).st_size, 0, mmap.mmap(-1, 1 << 20)
+while time.time() < end:
+    start = time.perf_counter()
+    os.preadv(fd, [block], at)
+    took = time.perf_counter() - start
+    at = (at + (1 << 20)) % size
+    stop = time.perf_counter() + work * took
+    while time.perf_counter() < stop:
+        sum(range(200))
+    time.sleep(idle * took)
+"""
 
 REREAD = """
 import sys, time
@@ -292,6 +310,31 @@ def test_the_same_reads_paced_at_a_quarter_of_the_devices_rate_have_no_cause(
     data = run_json(disk, *random_4k_reads(big_file, f"--rate_iops={int(iops / 4)}",
                                            "--output=/dev/null"))
     assert data["verdict"]["cause"] == "none", (iops, data["verdict"])
+
+
+@needs_fio
+def test_a_thread_that_reads_then_works_in_turn_is_cpu_thread(disk: Path, big_file: Path) -> None:
+    """A loader with no workers: each 1 MiB direct read, then 4.5 times as long on a CPU. The
+    wait is at most 1/5.5 of the time (18 %, under input_bound) and the thread busy the rest,
+    short of thread_pinned by the wait: never idle, the two in turn are its limit."""
+    data = run_json(disk, PY, script(disk, "in_turn.py", IN_TURN), str(big_file), "8", "4.5",
+                    "0")
+    verdict = data["verdict"]
+    texts = " | ".join(e["text"] for e in verdict["evidence"])
+    assert verdict["cause"] == "cpu-thread", (verdict, data["cpu"], data["waiting"])
+    assert "in turn" in texts, verdict  # this rule's, not a pinned thread's
+    assert data["waiting"]["share_percent"] >= 5, data["waiting"]
+
+
+@needs_fio
+def test_the_same_reader_idle_a_third_of_the_time_has_no_cause(disk: Path,
+                                                               big_file: Path) -> None:
+    """The neighbour: the same reads and work, then as long idle (a loader that keeps up with
+    its consumer): the thread and its wait together hold well under a core's time."""
+    data = run_json(disk, PY, script(disk, "in_turn.py", IN_TURN), str(big_file), "8", "3", "3")
+    verdict = data["verdict"]
+    assert verdict["cause"] == "none", (verdict, data["cpu"], data["waiting"])
+    assert 20 < data["cpu"]["busiest_thread_percent"] < 75, data["cpu"]
 
 
 @needs_fio

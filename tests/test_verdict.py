@@ -454,6 +454,41 @@ def test_a_busy_thread_is_not_a_busy_disk() -> None:
     assert v.cause == "cpu-thread"
 
 
+def test_a_thread_that_reads_then_works_in_turn_is_cpu_thread_with_both_numbers() -> None:
+    """A loader with no workers: 84 % of a core on a CPU, waiting for its reads 14 % of the
+    time (under input_bound): never idle, so the thread is the limit."""
+    v = judge_specs(ALL, quiet(thread_percent=84.0, tree_cpu_percent=86.0, cpus_percent=45.0,
+                               tree_wait_percent=14.0))
+    assert v.cause == "cpu-thread", v
+    assert v.text == ("one thread: busiest thread 84 % of a core, proc I/O delay 14 % (reads "
+                      "and works in turn), CPUs 45 % busy")
+
+
+@pytest.mark.parametrize("changes", [
+    {"thread_percent": 84.0, "tree_wait_percent": 4.0},    # the wait under input_moderate
+    {"thread_percent": 70.0, "tree_wait_percent": 15.0},   # idle 15 % of the time
+    {"thread_percent": 12.0, "tree_wait_percent": 19.0},   # waits longer than it works
+], ids=["little-wait", "idle-between", "waits-the-longer"])
+def test_reading_in_turn_needs_a_wait_a_busier_thread_and_no_idle_time(
+        changes: Dict[str, float]) -> None:
+    means = quiet(tree_cpu_percent=changes["thread_percent"] + 2.0, cpus_percent=45.0,
+                  **changes)
+    v = judge_specs(ALL, means)
+    assert v.cause != "cpu-thread", v
+
+
+def test_reading_in_turn_needs_a_wait_that_is_the_trees() -> None:
+    """Without delay accounting the wait is the host's I/O pressure: another job's disk when
+    the tree moves nothing to or from storage (its reads come from the page cache)."""
+    no_own = [s for s in ALL if s is not TREE_WAIT]
+    theirs = quiet(thread_percent=84.0, tree_cpu_percent=86.0, cpus_percent=45.0,
+                   host_wait_percent=14.0)
+    assert judge_specs(no_own, theirs).cause == "cpu-thread"  # 50 MB/s of read calls
+    cached = dict(theirs, **{"x.read_bytes_per_second": 0.0, "x.sda.read_bytes_per_second": 0.0,
+                             "x.read_calls_per_second": 0.0})
+    assert judge_specs(no_own, cached).cause == "none"
+
+
 PROCESS = spec("x.process_percent", R.PROCESS_MAX, R.TREE, label="busiest process")
 BUSY_THREADS = spec("x.busy_threads", R.BUSY_THREADS, R.TREE, label="busy threads")
 SERIAL = ALL + [PROCESS, BUSY_THREADS]
