@@ -41,7 +41,10 @@ def process_specs() -> List[MetricSpec]:
         counter(p, "major_faults", "count", "Page faults that had to read from storage.",
                 column="major_faults_per_second", label="major faults", pane=R.PROCESS,
                 roles=(R.MAJOR_FAULTS, tree), rank=3),
-        counter(p, "io_delay_seconds", "seconds", "Main threads' time waiting for block I/O.",
+        counter(p, "io_delay_seconds", "seconds",
+                "Main threads' time waiting for block I/O (delay accounting); the column is its "
+                "share of the time the tree's processes were alive, so an idle process beside a "
+                "stalled one lowers it.",
                 column="io_delay_percent", per="process_seconds", scale=100.0,
                 label="proc I/O delay", pane=R.WAITING_PANE, roles=(R.WAITING, tree),
                 key="io_delay_percent", rank=15),
