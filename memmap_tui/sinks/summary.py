@@ -2,7 +2,9 @@
 
 Nothing per frame is kept: sums and counts per column (for means and the diagnosis), peaks, a
 bounded memory series (growth after start-up), first and last raw counter totals (exact mean
-throughput: bytes moved over seconds elapsed, as integrating the CSV would give), for p95 a
+throughput: bytes moved over seconds elapsed, as integrating the CSV would give; for a command
+`run` launched, its tree counts from zero at the launch (launched()), while the CSV's first row
+has no rates, so the CSV leaves out launch to first sample), for p95 a
 log-scale histogram of each flow (sinks/aggregates.py), and a bounded timeline of the
 diagnosis's columns that cuts the run into phases (memmap_tui.phases). Means and p95 are weighted
 by each frame's interval, so a missed tick does not skew them. The verdict is
