@@ -97,7 +97,8 @@ MEMINFO_GAUGES: Tuple[Tuple[str, str, str, Dict[str, Any]], ...] = (
     ("MemAvailable", "available_bytes", "Memory available for new work without swapping.",
      {"label": "available", "rank": 3, **_IN_PANE}),
     ("MemFree", "free_bytes", "Memory not used at all.", {"label": "free"}),
-    ("Cached", "cached_bytes", "Page cache (file data in memory).",
+    ("Cached", "cached_bytes", "Page cache: file data in memory, tmpfs and shared memory "
+     "included (meminfo Cached).",
      {"label": "cached", "rank": 2, **_IN_PANE}),
     ("Buffers", "buffers_bytes", "Block-device buffers.", {"label": "buffers"}),
     ("Dirty", "dirty_bytes", "Page cache waiting to be written to storage.", {"label": "dirty"}),
@@ -426,7 +427,9 @@ def _cpu_specs() -> List[MetricSpec]:
     """busy, iowait and total CPU time, all CPUs."""
     return [
         counter("host.cpu", "busy_seconds", "seconds",
-                "CPU time neither idle nor waiting, all CPUs.", column="util_percent",
+                "CPU time neither idle nor waiting for I/O, all CPUs; steal (a hypervisor "
+                "running others while this machine had work) counts as busy.",
+                column="util_percent",
                 per="total_seconds", scale=100.0, share=True, label="all CPUs", pane=R.CPU,
                 roles=(R.CPU_BUSY, R.HOST), rank=1),
         counter("host.cpu", "iowait_seconds", "seconds", "CPU time idle waiting for I/O, all CPUs.",
