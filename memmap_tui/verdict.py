@@ -471,10 +471,15 @@ def _storage(f: Figures) -> List[Evidence]:
     return said
 
 
+def _waited(wait: float, wait_spec: Optional[MetricSpec], why: str = "") -> Evidence:
+    """The waiting share's evidence ("I/O pressure 14 %"), then `why`."""
+    label = wait_spec.shown_label if wait_spec else "waiting"
+    return evidence(wait_spec, wait, f"{label} {wait:.0f} %{why}")
+
+
 def _input(f: Figures, wait: float, wait_spec: Optional[MetricSpec]) -> Found:
     """Input-bound: which of network, small files or storage."""
-    waited = [evidence(wait_spec, wait, f"{wait_spec.shown_label if wait_spec else 'waiting'} "
-                                        f"{wait:.0f} %")]
+    waited = [_waited(wait, wait_spec)]
     if not wait >= T.INPUT_MODERATE:  # little wait shows: say what shows the tree waits
         waited = _device_bound(f) or waited
     for found in (_round_trips(f), _link(f), _small_files(f, wait)):
@@ -506,13 +511,14 @@ def _cpu(f: Figures, wait: float = NAN, wait_spec: Optional[MetricSpec] = None) 
     alone = not tree_cpu > thread + T.THREAD_ALONE  # NaN (no tree figure): alone
     busy = cpus >= T.CPUS_BUSY
     said = [evidence(cpus_spec, cpus, f"CPUs {cpus:.0f} % busy")] if cpus == cpus else []
-    if thread >= T.THREAD_PINNED and (alone or not busy):
+    if alone or not busy:  # a single thread: the limit when it never idles
         label = thread_spec.shown_label if thread_spec is not None else "busiest thread"
-        return "cpu-thread", [evidence(thread_spec, thread, f"{label} {thread:.0f} % of a core"),
-                              *said]
-    in_turn = _works_and_waits(f, thread, thread_spec, wait, wait_spec)
-    if in_turn is not None and (alone or not busy):
-        return "cpu-thread", in_turn + said
+        pinned = evidence(thread_spec, thread, f"{label} {thread:.0f} % of a core")
+        if thread >= T.THREAD_PINNED:
+            return "cpu-thread", [pinned, *said]
+        if _waits_in_turn(f, thread, wait, wait_spec):
+            return "cpu-thread", [pinned, _waited(wait, wait_spec, " (reads and works in turn)"),
+                                  *said]
     short = _short_of_cpus(f)  # before taking turns: threads masked or throttled to one core
     if short is not None:      # wait for a CPU (pressure, throttling); under a lock they do not
         return "cpu", short + said
@@ -527,21 +533,16 @@ def _cpu(f: Figures, wait: float = NAN, wait_spec: Optional[MetricSpec] = None) 
     return None
 
 
-def _works_and_waits(f: Figures, thread: float, thread_spec: Optional[MetricSpec], wait: float,
-                     wait_spec: Optional[MetricSpec]) -> Optional[List[Evidence]]:
-    """The evidence that the watched tree's busiest thread reads its data and works on it in
-    turn (a loader with no workers: read a batch, decode it, read the next): busy on a CPU for
-    longer than the tree waits for data, the wait at least INPUT_MODERATE and the tree's (it
-    moves the data it waits for), the two together at least THREAD_PINNED of the time. Such a
-    thread is never idle, so it is the run's limit, though it is not pinned and the wait is
-    under INPUT_BOUND. Or None."""
-    if not (_tree(f) and wait >= T.INPUT_MODERATE and thread > wait
-            and thread + wait >= T.THREAD_PINNED and _tree_moves_data(f, wait_spec)):
-        return None
-    label = thread_spec.shown_label if thread_spec is not None else "busiest thread"
-    waited = wait_spec.shown_label if wait_spec is not None else "waiting"
-    return [evidence(thread_spec, thread, f"{label} {thread:.0f} % of a core"),
-            evidence(wait_spec, wait, f"{waited} {wait:.0f} % (reads and works in turn)")]
+def _waits_in_turn(f: Figures, thread: float, wait: float,
+                   wait_spec: Optional[MetricSpec]) -> bool:
+    """Whether the watched tree's busiest thread reads its data and works on it in turn (a
+    loader with no workers: read a batch, decode it, read the next): busy on a CPU for longer
+    than the tree waits for data, the wait at least INPUT_MODERATE and the tree's (it moves
+    the data it waits for), the two together at least THREAD_PINNED of the time. Such a thread
+    is never idle, so it is the run's limit, though it is not pinned and the wait is under
+    INPUT_BOUND."""
+    return (_tree(f) and wait >= T.INPUT_MODERATE and thread > wait
+            and thread + wait >= T.THREAD_PINNED and _tree_moves_data(f, wait_spec))
 
 
 def _short_of_cpus(f: Figures) -> Optional[List[Evidence]]:
