@@ -1333,6 +1333,11 @@ static PyTypeObject FieldReaderType = {
 #define PLAN_WIDTH 5 /* numbers per plan column: kind, raw, per, scale, count (derive.py) */
 enum { GAUGE_KIND, RATE_KIND, RATIO_KIND, MAX_RATIO_KIND, SHARE_KIND, MAX_SHARE_KIND,
        TIME_SHARE_KIND };
+#define CARRY_LIMIT 1.0 /* derive.CARRY_LIMIT: a share of time's excess carried, at most */
+
+/* A carried excess as derive() takes it from its carry: a positive number up to CARRY_LIMIT,
+ * else 0 (NaN too: the buffer is the caller's). */
+static double carried(double k) { return k > 0.0 ? (k < CARRY_LIMIT ? k : CARRY_LIMIT) : 0.0; }
 
 /* Whether x is a whole number in [low, high). */
 static int index_in(double x, double low, double high) {
@@ -1385,9 +1390,11 @@ static double max_ratio(const double *now, const double *before, Py_ssize_t tops
     return best;
 }
 
+/* derive() over `count` rows after `before`; carry (NULL for none) is derive()'s: one number a
+ * column, a share of time's excess over its interval, taken into the next (derive.py). */
 static void derive_block(const double *p, Py_ssize_t columns, Py_ssize_t width,
                          const double *before, double before_time, const double *rows,
-                         const double *s, Py_ssize_t count, double *out) {
+                         const double *s, Py_ssize_t count, double *out, double *carry) {
     for (Py_ssize_t i = 0; i < count; i++) {
         const double *now = rows + i * width;
         double *o = out + i * (columns + 1);
@@ -1410,12 +1417,20 @@ static void derive_block(const double *p, Py_ssize_t columns, Py_ssize_t width,
             double delta = now[at] - before[at];
             double base = kind == RATE_KIND || kind == TIME_SHARE_KIND
                               ? dt : now[per_at] - before[per_at];
+            int carries = carry && kind == TIME_SHARE_KIND;
             if (!(delta >= 0.0) || !(base > 0.0)) { /* backwards or NaN; nothing elapsed */
                 o[c + 1] = NAN;
+                if (carries) carry[c] = 0.0; /* a gap forgets the excess */
                 continue;
             }
+            if (carries) delta += carried(carry[c]);
             double ratio = delta / base;
-            if ((kind == SHARE_KIND || kind == TIME_SHARE_KIND) && ratio > 1.0) ratio = 1.0;
+            if ((kind == SHARE_KIND || kind == TIME_SHARE_KIND) && ratio > 1.0) {
+                if (carries) carry[c] = carried(delta - base);
+                ratio = 1.0;
+            } else if (carries) {
+                carry[c] = 0.0;
+            }
             o[c + 1] = ratio * scale;
         }
         before = now;
@@ -1431,20 +1446,23 @@ static void derive_block(const double *p, Py_ssize_t columns, Py_ssize_t width,
  * previous: the raw row before this batch (NaN-filled before the first); its length is the raw
  * width. previous_time its monotonic time (NaN before the first). rows: count raw rows; stamps:
  * (monotonic, wall) pairs. out: count rows of 1 + columns: the wall timestamp, then each
- * column, as derive() gives them. Every index and size is checked before anything is read.
+ * column, as derive() gives them. carry (None for none): derive()'s, a writable float64 buffer
+ * of exactly one number a column, updated. Every index and size is checked before anything is
+ * read.
  */
 static PyObject *derive_rows(PyObject *Py_UNUSED(module), PyObject *args) {
     const char *where = "derive_rows";
     PyObject *plan_obj, *prev_obj, *time_obj, *rows_obj, *stamps_obj, *count_obj, *out_obj;
+    PyObject *carry_obj = Py_None;
     double prev_time;
     Py_ssize_t count;
-    if (!PyArg_ParseTuple(args, "OOOOOOO:derive_rows", &plan_obj, &prev_obj, &time_obj,
-                          &rows_obj, &stamps_obj, &count_obj, &out_obj) ||
+    if (!PyArg_ParseTuple(args, "OOOOOOO|O:derive_rows", &plan_obj, &prev_obj, &time_obj,
+                          &rows_obj, &stamps_obj, &count_obj, &out_obj, &carry_obj) ||
         float_arg(time_obj, where, "previous_time", &prev_time) < 0 ||
         index_arg(count_obj, where, "count", &count) < 0)
         return NULL;
     if (count < 0) return PyErr_Format(PyExc_ValueError, "%s: count must be >= 0", where);
-    Py_buffer plan, prev, rows, stamps, out;
+    Py_buffer plan, prev, rows, stamps, out, carry = {0};
     if (get_doubles(plan_obj, &plan, 0, 0, 0, where) < 0) return NULL;
     Py_ssize_t columns = plan.len / (8 * PLAN_WIDTH), width = 0, row_values, out_values;
     if (plan.len % (8 * PLAN_WIDTH) != 0) {
@@ -1463,27 +1481,32 @@ static PyObject *derive_rows(PyObject *Py_UNUSED(module), PyObject *args) {
     if (get_doubles(rows_obj, &rows, row_values, 0, 0, where) < 0) goto fail_prev;
     if (get_doubles(stamps_obj, &stamps, count * 2, 0, 0, where) < 0) goto fail_rows;
     if (get_doubles(out_obj, &out, out_values, 1, 0, where) < 0) goto fail_stamps;
+    if (carry_obj != Py_None && get_doubles(carry_obj, &carry, columns, 1, 1, where) < 0)
+        goto fail_out;
     /* the plan's own copy, checked: `out` may share its memory and would change it under
      * derive_block (indices past the row) */
     double *own_plan = PyMem_Malloc(plan.len > 0 ? (size_t)plan.len : 1);
     if (!own_plan) {
         PyErr_NoMemory();
-        goto fail_out;
+        goto fail_carry;
     }
     memcpy(own_plan, plan.buf, (size_t)plan.len);
     if (check_plan(own_plan, columns, width) < 0) {
         PyMem_Free(own_plan);
-        goto fail_out;
+        goto fail_carry;
     }
     derive_block(own_plan, columns, width, prev.buf, prev_time, rows.buf, stamps.buf, count,
-                 out.buf);
+                 out.buf, carry.obj ? carry.buf : NULL);
     PyMem_Free(own_plan);
+    if (carry.obj) PyBuffer_Release(&carry);
     PyBuffer_Release(&out);
     PyBuffer_Release(&stamps);
     PyBuffer_Release(&rows);
     PyBuffer_Release(&prev);
     PyBuffer_Release(&plan);
     Py_RETURN_NONE;
+fail_carry:
+    if (carry.obj) PyBuffer_Release(&carry);
 fail_out:
     PyBuffer_Release(&out);
 fail_stamps:
@@ -1602,6 +1625,7 @@ struct RowWriter {
     Py_ssize_t every;       /* rows a write, at most */
     double *before;         /* the raw row before the next one to write (NaN before any) */
     double before_time;     /* its monotonic time */
+    double *carry;          /* derive()'s carry: one number a column (0 before any) */
     double *out;            /* every * (columns + 1) derived values */
     char *text;             /* every * row_bytes */
     size_t row_bytes;
@@ -1615,10 +1639,11 @@ static void writer_release(RowWriter *w) {
     PyObject *name = w->name;
     PyMem_Free(w->plan);
     PyMem_Free(w->before);
+    PyMem_Free(w->carry);
     PyMem_RawFree(w->out);
     PyMem_RawFree(w->text);
     PyMem_RawFree(w->header);
-    w->plan = w->before = w->out = NULL;
+    w->plan = w->before = w->carry = w->out = NULL;
     w->text = w->header = NULL;
     w->header_bytes = 0;
     w->name = NULL;
@@ -1668,7 +1693,7 @@ static int writer_put(RowWriter *w, const double *rows, const double *stamps, Py
     while (n > 0) {
         Py_ssize_t k = n < w->every ? n : w->every;
         derive_block(w->plan, w->columns, w->width, w->before, w->before_time, rows, stamps, k,
-                     w->out);
+                     w->out, w->carry);
         size_t used = 0;
         for (Py_ssize_t i = 0; i < k; i++)
             used += format_line(w->text + used, w->out + i * cells, cells);
@@ -1792,9 +1817,10 @@ static int writer_init_state(RowWriter *w, PyObject *args) {
     }
     w->plan = PyMem_Malloc((size_t)plan.len);
     w->before = PyMem_Malloc((size_t)width * sizeof(double));
+    w->carry = PyMem_Calloc((size_t)columns, sizeof(double));
     w->out = PyMem_RawMalloc((size_t)out_values * sizeof(double));
     w->text = PyMem_RawMalloc((size_t)every * row_bytes);
-    if (!w->plan || !w->before || !w->out || !w->text) {
+    if (!w->plan || !w->before || !w->carry || !w->out || !w->text) {
         PyBuffer_Release(&plan);
         PyErr_NoMemory();
         return -1;
@@ -1844,24 +1870,52 @@ static void RowWriter_dealloc(RowWriter *w) {
     Py_TYPE(w)->tp_free((PyObject *)w);
 }
 
-/* follow(previous, previous_time): the next row written is derived from this raw row. */
+/* follow(previous, previous_time[, carry]): the next row written is derived from this raw
+ * row, with this carry (none: zeros). */
 static PyObject *RowWriter_follow(RowWriter *w, PyObject *args) {
     const char *where = "RowWriter.follow";
-    PyObject *prev_obj, *time_obj;
+    PyObject *prev_obj, *time_obj, *carry_obj = Py_None;
     double prev_time;
-    if (!PyArg_ParseTuple(args, "OO:follow", &prev_obj, &time_obj) ||
+    if (!PyArg_ParseTuple(args, "OO|O:follow", &prev_obj, &time_obj, &carry_obj) ||
         writer_usable(w, where) < 0)
         return NULL;
-    Py_buffer prev;
+    Py_buffer prev, carry = {0};
     w->busy = 1; /* from here Python code (__float__, a buffer's) cannot remake the writer */
     if (float_arg(time_obj, where, "previous_time", &prev_time) < 0 ||
         get_doubles(prev_obj, &prev, w->width, 0, 1, where) < 0) {
         w->busy = 0;
         return NULL;
     }
+    if (carry_obj != Py_None && get_doubles(carry_obj, &carry, w->columns, 0, 1, where) < 0) {
+        PyBuffer_Release(&prev);
+        w->busy = 0;
+        return NULL;
+    }
     memcpy(w->before, prev.buf, (size_t)w->width * sizeof(double));
     w->before_time = prev_time;
+    if (carry.obj) {
+        memcpy(w->carry, carry.buf, (size_t)w->columns * sizeof(double));
+        PyBuffer_Release(&carry);
+    } else {
+        memset(w->carry, 0, (size_t)w->columns * sizeof(double));
+    }
     PyBuffer_Release(&prev);
+    w->busy = 0;
+    Py_RETURN_NONE;
+}
+
+/* carried(out): the writer's carry as of its last row, copied into out. */
+static PyObject *RowWriter_carried(RowWriter *w, PyObject *out_obj) {
+    const char *where = "RowWriter.carried";
+    if (writer_usable(w, where) < 0) return NULL;
+    Py_buffer out;
+    w->busy = 1;
+    if (get_doubles(out_obj, &out, w->columns, 1, 1, where) < 0) {
+        w->busy = 0;
+        return NULL;
+    }
+    memcpy(out.buf, w->carry, (size_t)w->columns * sizeof(double));
+    PyBuffer_Release(&out);
     w->busy = 0;
     Py_RETURN_NONE;
 }
@@ -1917,8 +1971,12 @@ static PyObject *RowWriter_every(RowWriter *w, void *Py_UNUSED(closure)) {
 
 static PyMethodDef RowWriter_methods[] = {
     {"follow", (PyCFunction)RowWriter_follow, METH_VARARGS,
-     "follow(previous, previous_time): the raw row (float64, the writer's width) and monotonic "
-     "time that the next row written is derived from (rates start there)."},
+     "follow(previous, previous_time[, carry]): the raw row (float64, the writer's width) and "
+     "monotonic time that the next row written is derived from (rates start there), and "
+     "derive()'s carry (float64, one a column; none: zeros)."},
+    {"carried", (PyCFunction)RowWriter_carried, METH_O,
+     "carried(out): derive()'s carry after the last row written, into out (a writable float64 "
+     "buffer of one number a column)."},
     {"write", (PyCFunction)RowWriter_write, METH_VARARGS,
      "write(rows, stamps, count): derive, format and write count raw rows (with their "
      "(monotonic, wall) stamps) as read_schedule's writer does; OSError names the file."},
@@ -2021,7 +2079,8 @@ static PyObject *steady_rows(PyObject *Py_UNUSED(module), PyObject *args) {
 
 static PyMethodDef module_functions[] = {
     {"derive_rows", derive_rows, METH_VARARGS,
-     "derive_rows(plan, previous, previous_time, rows, stamps, count, out): derive() for a batch."},
+     "derive_rows(plan, previous, previous_time, rows, stamps, count, out[, carry]): derive() "
+     "for a batch; carry (one float64 a column, updated) is derive()'s."},
     {"format_rows", format_rows, METH_VARARGS,
      "format_rows(out, count, width) -> str: CSV lines for derived rows."},
     {"column_sums", column_sums, METH_VARARGS,

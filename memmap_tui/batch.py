@@ -73,6 +73,7 @@ class NativeBatch:
         self.plan = plan_array(sampler.schema)
         self.previous = array("d", [NAN]) * self.width
         self.previous_time = self.previous_wall = NAN
+        self.carry = sampler.carry  # derive()'s, shared with the sampler's live ticks
         # a read that fails ends a batch before its tick instead of raising (the rows before it
         # are delivered): the sampler reads that tick live, where the collector decides what
         # the failure means (the host reads its disks from /proc/diskstats once one is gone)
@@ -110,7 +111,7 @@ class NativeBatch:
         count = self.count
         if writer is not None:
             self.sampler.sinks[0].flush()  # rows of live ticks before this batch's
-            writer.follow(self.previous, self.previous_time)
+            writer.follow(self.previous, self.previous_time, self.carry)
             if on_tick is None:  # nobody waits for each tick: a long batch
                 count = self.direct_count
         before = writer.rows if writer is not None else 0
@@ -140,7 +141,9 @@ class NativeBatch:
         stats = self.sampler.stats
         if not written or on_tick is not None:  # the writer derived them for its file
             self.derive_rows(self.plan, self.previous, self.previous_time, self.rows,
-                             self.stamps, done, self.out)
+                             self.stamps, done, self.out, self.carry)
+        else:  # the rows are the writer's alone: so is the carry after them
+            self.writer.carried(self.carry)
         last = (done - 1) * self.width
         self.previous[:] = self.rows[last:last + self.width]
         self.previous_time = self.stamps[2 * done - 2]

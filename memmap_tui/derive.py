@@ -11,6 +11,16 @@ seconds over the seconds that went by) is held at most at scale: the float delta
 counters, or a kernel's own ticks against the sampler's clock, can land a hair above the whole.
 It is never below 0, as a numerator that went backwards is NaN already.
 
+A share of time (a disk's busy seconds, PSI's stall seconds) steps as the kernel counts it: a
+disk's io_ticks in jiffies (4 ms at HZ=250), added when the next request starts or ends. Over
+intervals shorter than the step, one interval sees the whole step (200 % at 2 ms) and the next
+none, so holding each at 100 % alone would lose half of a busy disk at 500 Hz. With a `carry`
+(one number a column, kept by whoever derives one tick after another), the excess over an
+interval is carried into the next: the shares then add up to the seconds the kernel counted,
+late by at most a step. At most CARRY_LIMIT seconds are carried (a counter that leapt forward
+reads 100 % for at most that long); a gap (a value NaN or backwards, or no time elapsed)
+forgets it.
+
 The plan is 5 numbers per column, the same for this function and its C twin
 `_fieldread.derive_rows` (see plan_array):
   kind   0 gauge, 1 rate, 2 ratio, 3 max of ratios; 4 share and 5 max of shares: kinds 2
@@ -27,7 +37,7 @@ from __future__ import annotations
 
 import struct
 from array import array
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, MutableSequence, Optional, Tuple
 
 from .model import COUNTER, NAN, Frame, Reading, Schema
 
@@ -39,6 +49,7 @@ except ImportError:  # pragma: no cover - a build without the extension
 GAUGE_KIND, RATE_KIND, RATIO_KIND, MAX_RATIO_KIND, SHARE_KIND, MAX_SHARE_KIND = 0, 1, 2, 3, 4, 5
 TIME_SHARE_KIND = 6
 PLAN_WIDTH = 5  # numbers per column in plan_array
+CARRY_LIMIT = 1.0  # seconds of a share of time's excess carried, at most (the C twin's too)
 Plan = List[Tuple[int, int, int, float, int]]
 
 
@@ -80,18 +91,30 @@ def _max_ratio(now: List[float], before: List[float], tops: int, bases: int, sca
     return best
 
 
-def derive(schema: Schema, prev: Optional[Reading], cur: Reading) -> Frame:
-    """Frame for `cur`, with rates over the interval since `prev` (None for the first sample)."""
+def _carried(k: float) -> float:
+    """A carry's number as derive() takes it: positive up to CARRY_LIMIT, else 0 (NaN too)."""
+    return (k if k < CARRY_LIMIT else CARRY_LIMIT) if k > 0.0 else 0.0
+
+
+def derive(schema: Schema, prev: Optional[Reading], cur: Reading,
+           carry: Optional[MutableSequence[float]] = None) -> Frame:
+    """Frame for `cur`, with rates over the interval since `prev` (None for the first sample).
+    `carry` (one float a column, updated in place; see the module docstring): the excess of
+    each share of time over the last interval, for one tick after another."""
     plan = _plan(schema)
     now = cur.values
     if prev is None:
+        if carry is not None:
+            for c, step in enumerate(plan):
+                if step[0] == TIME_SHARE_KIND:
+                    carry[c] = 0.0
         values = [now[i] if kind == GAUGE_KIND else NAN for kind, i, _, _, _ in plan]
         return Frame(cur.timestamp, values, cur)
     before = prev.values
     dt = cur.monotonic - prev.monotonic
     values = []
     append = values.append
-    for kind, i, per, scale, count in plan:
+    for c, (kind, i, per, scale, count) in enumerate(plan):
         if kind == GAUGE_KIND:
             append(now[i] * scale if scale != 1.0 else now[i])
             continue
@@ -99,16 +122,22 @@ def derive(schema: Schema, prev: Optional[Reading], cur: Reading) -> Frame:
             append(_max_ratio(now, before, i, per, scale, count, kind == MAX_SHARE_KIND))
             continue
         delta = now[i] - before[i]
-        if not delta >= 0.0:  # backwards or NaN
-            append(NAN)
-            continue
         base = dt if kind == RATE_KIND or kind == TIME_SHARE_KIND else now[per] - before[per]
-        if not base > 0.0:
+        kept = carry if kind == TIME_SHARE_KIND else None  # this column's carry, if any
+        if not (delta >= 0.0 and base > 0.0):  # backwards or NaN; nothing elapsed
             append(NAN)
+            if kept is not None:
+                kept[c] = 0.0  # a gap forgets the excess
             continue
+        if kept is not None:
+            delta += _carried(kept[c])
         ratio = delta / base
         if ratio > 1.0 and (kind == SHARE_KIND or kind == TIME_SHARE_KIND):
+            if kept is not None:
+                kept[c] = _carried(delta - base)
             ratio = 1.0
+        elif kept is not None:
+            kept[c] = 0.0
         append(ratio * scale)
     return Frame(cur.timestamp, values, cur, dt if dt > 0 else NAN)
 
@@ -122,6 +151,11 @@ def plan_array(schema: Schema) -> array:
     return flat
 
 
+def new_carry(schema: Schema) -> array:
+    """A carry for derive() and its C twin: one float a column, nothing carried yet."""
+    return array("d", [0.0]) * len(schema.columns)
+
+
 class TickDerive:
     """derive() for one tick after another, its arithmetic done by the C twin `derive_rows`
     where it is built: one call instead of Python's loop over the columns. The frames are
@@ -129,10 +163,12 @@ class TickDerive:
     int stays an int there). The first frame (no previous reading: derive() leaves its gauges
     unscaled), rows of another width or not all numbers, and a build without the extension
     take derive() itself. The raw rows are packed (struct: one C loop) into two arrays that
-    take turns: this reading's, and the last one's for the next tick."""
+    take turns: this reading's, and the last one's for the next tick. `carry` is derive()'s
+    (new_carry(schema)), which both ways update: the caller's, shared with its batches."""
 
-    def __init__(self, schema: Schema) -> None:
+    def __init__(self, schema: Schema, carry: Optional[array] = None) -> None:
         self.schema = schema
+        self.carry = carry if carry is not None else new_carry(schema)
         self.native = _derive_rows is not None
         self.plan = plan_array(schema)
         self.width = len(schema.specs)
@@ -146,7 +182,7 @@ class TickDerive:
     def __call__(self, prev: Optional[Reading], cur: Reading) -> Frame:
         if (prev is None or not self.native or len(cur.values) != self.width
                 or len(prev.values) != self.width):
-            return derive(self.schema, prev, cur)
+            return derive(self.schema, prev, cur, self.carry)
         rows = self._rows
         row = rows[1] if self._last_row is rows[0] else rows[0]
         try:
@@ -154,10 +190,10 @@ class TickDerive:
             before = self._last_row if prev is self._last else array("d", prev.values)
         except (TypeError, OverflowError, struct.error):  # not all numbers: derive() says
             self._last = self._last_row = None           # what it makes of them
-            return derive(self.schema, prev, cur)
+            return derive(self.schema, prev, cur, self.carry)
         stamps = self.stamps
         stamps[0], stamps[1] = cur.monotonic, cur.timestamp
-        _derive_rows(self.plan, before, prev.monotonic, row, stamps, 1, self.out)
+        _derive_rows(self.plan, before, prev.monotonic, row, stamps, 1, self.out, self.carry)
         self._last, self._last_row = cur, row
         values = self.out.tolist()
         del values[0]  # the wall timestamp

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tupl
 
 from .batch import NativeBatch, PartsBatch, native_reader_of, ticks_left
 from .collector import BatchPart, Collector, SourceEnded
-from .derive import TickDerive, derive
+from .derive import TickDerive, derive, new_carry
 from .model import NAN, Frame, MetricSpec, Reading, Schema
 from .slow import FIRST_BACKOFF, SLOW_KEEP, Backoff, Mailbox
 from .usage import MAX_INTERVAL, MIN_INTERVAL
@@ -139,6 +139,7 @@ class Sampler:
         self.schema = Schema([])
         self._runners: Dict[str, SlowRunner] = {}
         self._prev: Optional[Reading] = None
+        self.carry = new_carry(self.schema)  # derive()'s, for every path that derives a tick
         self._commands: queue.SimpleQueue[Tuple[str, Any]] = queue.SimpleQueue()
         self._wake = Wake()
         self._stop = threading.Event()
@@ -162,6 +163,7 @@ class Sampler:
             specs += own
             self.states[c.name] = SourceState(c.name, len(own))
         self.schema = Schema(specs)
+        self.carry = new_carry(self.schema)
         for c in self.collectors:
             if c.slow:
                 runner = SlowRunner(c, self.states[c.name], self.interval, self.clock)
@@ -242,7 +244,7 @@ class Sampler:
         """From now on derive each tick with the C twin of derive() where it is built (after
         open()). Its frames hold floats where derive() passes a gauge's raw object through (an
         int stays an int): the same text in a CSV cell, so `record` asks for it."""
-        self._deriver = TickDerive(self.schema)
+        self._deriver = TickDerive(self.schema, self.carry)
 
     # -- sampling ----------------------------------------------------------------------------
     def sample(self) -> Frame:
@@ -265,7 +267,7 @@ class Sampler:
         """Derive the frame of a tick read at `now` and hand it to every sink."""
         reading = Reading(now, wall, values, tables)
         deriver = self._deriver
-        frame = (derive(self.schema, self._prev, reading) if deriver is None
+        frame = (derive(self.schema, self._prev, reading, self.carry) if deriver is None
                  else deriver(self._prev, reading))
         self._prev = reading
         for sink in self.sinks:

@@ -25,20 +25,23 @@ from test_derive import (
     BUSY,
     BUSY_OVER_TIME,
     GROUP_SCHEMA,
+    JIFFY,
     OVER,
     SHARE_SCHEMA,
     STEP,
+    TICK,
     TIME_SHARE_SCHEMA,
     TOTAL,
     group_specs,
     share_readings,
+    stepping_disk,
     time_share_readings,
 )
 from test_derive import SCHEMA as DERIVE_SCHEMA
 
 from memmap_tui import fieldread
 from memmap_tui.collector import CollectorOptions
-from memmap_tui.derive import TickDerive, derive, plan_array
+from memmap_tui.derive import TickDerive, derive, new_carry, plan_array
 from memmap_tui.model import Reading, Schema, gauge
 from memmap_tui.sampler import Sampler
 from memmap_tui.sinks.csv import CsvSink, format_row
@@ -60,21 +63,32 @@ def same(a: list, b: list) -> bool:
         (math.isnan(x) and math.isnan(y)) or x == y for x, y in zip(a, b))
 
 
+carry_value = st.one_of(st.floats(min_value=-1.0, max_value=3.0), st.just(math.nan),
+                        st.just(math.inf))
+
+
 @settings(max_examples=200)
 @given(st.lists(st.tuples(st.floats(min_value=1e-4, max_value=10),
                           st.lists(number, min_size=len(SCHEMA.specs),
-                                   max_size=len(SCHEMA.specs))), min_size=1, max_size=8))
-def test_derive_rows_matches_derive(steps: list) -> None:
+                                   max_size=len(SCHEMA.specs))), min_size=1, max_size=8),
+       st.one_of(st.none(), st.lists(carry_value, min_size=len(SCHEMA.columns),
+                                     max_size=len(SCHEMA.columns))))
+def test_derive_rows_matches_derive(steps: list, carried: Any) -> None:
+    """Value for value, and with a carry (any numbers in it) the same carry after."""
     readings, t = [], 100.0
     for dt, values in steps:
         t += dt
         readings.append(Reading(t, 1.7e9 + t, values))
     prev = None
-    for reading, got in zip(readings, derive_in_c(SCHEMA, readings, stamped=True)):
-        frame = derive(SCHEMA, prev, reading)
+    carry_c = None if carried is None else array("d", carried)
+    carry_py = None if carried is None else array("d", carried)
+    for reading, got in zip(readings, derive_in_c(SCHEMA, readings, stamped=True,
+                                                  carry=carry_c)):
+        frame = derive(SCHEMA, prev, reading, carry_py)
         assert got[0] == reading.timestamp
         assert same(got[1:], frame.values)
         prev = reading
+    assert carry_c is None or same(list(carry_c), list(carry_py or []))
 
 
 @settings(max_examples=200)
@@ -86,13 +100,15 @@ def test_tick_derive_gives_derives_frames(steps: list, skip: int) -> None:
     """Frame for frame, the C path gives derive()'s frames: the first, times that stand still
     or go back, and a previous reading other than the last one it saw (its row is remade)."""
     tick_derive, prev, t = TickDerive(SCHEMA), None, 100.0
+    carry = new_carry(SCHEMA)  # derive()'s, beside TickDerive's own
     for i, (dt, values) in enumerate(steps):
         t += dt
         reading = Reading(t, 1.7e9 + t, values)
-        want, got = derive(SCHEMA, prev, reading), tick_derive(prev, reading)
+        want, got = derive(SCHEMA, prev, reading, carry), tick_derive(prev, reading)
         assert (got.timestamp, got.reading) == (want.timestamp, want.reading)
         assert same(got.values, want.values)
         assert same([got.interval], [want.interval])
+        assert same(list(tick_derive.carry), list(carry))
         if i != skip:
             prev = reading
 
@@ -126,9 +142,10 @@ def test_a_sampler_deriving_in_c_writes_the_same_csv(tmp_path: Path) -> None:
     assert texts[0].count("\n") == 7
 
 
-def derive_in_c(schema: Schema, readings: list, stamped: bool = False) -> list:
-    """derive_rows over `readings`, from no previous row: each frame's values (after its
-    timestamp when `stamped`)."""
+def derive_in_c(schema: Schema, readings: list, stamped: bool = False,
+                carry: Any = None) -> list:
+    """derive_rows over `readings`, from no previous row (with `carry`, updated): each frame's
+    values (after its timestamp when `stamped`)."""
     from memmap_tui._fieldread import derive_rows
 
     width, columns = len(schema.specs), len(schema.columns) + 1
@@ -136,7 +153,7 @@ def derive_in_c(schema: Schema, readings: list, stamped: bool = False) -> list:
     stamps = array("d", [x for r in readings for x in (r.monotonic, r.timestamp)])
     out = array("d", [0.0]) * (len(readings) * columns)
     derive_rows(plan_array(schema), array("d", [math.nan]) * width, math.nan, rows, stamps,
-                len(readings), out)
+                len(readings), out, carry)
     first = 0 if stamped else 1
     return [list(out[i * columns + first:(i + 1) * columns]) for i in range(len(readings))]
 
@@ -568,10 +585,12 @@ def _real_host() -> tuple:
 
 def _reference_text(plan: Any, width: int, columns: int, rows: Any, stamps: Any,
                     done: int) -> str:
-    """What derive_rows then format_rows make of the first `done` rows, from no row before."""
+    """What derive_rows then format_rows make of the first `done` rows, from no row before (a
+    carry from nothing carried, as a writer's)."""
     from memmap_tui._fieldread import derive_rows, format_rows
     out = array("d", [0.0]) * (done * (columns + 1))
-    derive_rows(plan, array("d", [math.nan]) * width, math.nan, rows, stamps, done, out)
+    derive_rows(plan, array("d", [math.nan]) * width, math.nan, rows, stamps, done, out,
+                array("d", [0.0]) * columns)
     return format_rows(out, done, columns + 1)
 
 
@@ -684,6 +703,7 @@ def test_a_writer_in_a_running_batch_refuses_every_other_use(tmp_path: Path) -> 
     try:
         for call in (lambda: writer.follow(array("d", [0.0]) * width, 0.0),
                      lambda: writer.write(rows, stamps, 1),
+                     lambda: writer.carried(array("d", [0.0]) * (len(plan) // 5)),
                      lambda: writer.__init__(fd, plan, width, 5, "w.csv"),
                      lambda: other_reader.read_schedule(rows[:width], stamps[:2], 0.0, 1.0, 0, 1,
                                                         None, writer)):
@@ -696,6 +716,56 @@ def test_a_writer_in_a_running_batch_refuses_every_other_use(tmp_path: Path) -> 
         host.close()
         other.close()
     writer.follow(array("d", [0.0]) * width, 0.0)  # free again once the batch is over
+
+
+def _time_share_writer(tmp_path: Path) -> Any:
+    from memmap_tui._fieldread import RowWriter
+    fd = _open_new(tmp_path / "t.csv")
+    writer = RowWriter(fd, plan_array(TIME_SHARE_SCHEMA), 2, 8, "t.csv")
+    return fd, writer
+
+
+def test_a_writer_carries_a_share_of_time_across_its_writes_and_hands_it_over(
+        tmp_path: Path) -> None:
+    """A disk busy all along, its io_ticks a 4 ms step every other 2 ms interval: the writer's
+    rows are derive()'s with a carry, across writes of `every` rows; carried() gives the carry
+    after them, and follow() takes one (none: nothing carried)."""
+    fd, writer = _time_share_writer(tmp_path)
+    readings = stepping_disk(20)
+    rows = array("d", [v for r in readings for v in r.values])
+    stamps = array("d", [x for r in readings for x in (r.monotonic, r.timestamp)])
+    writer.write(rows, stamps, len(readings))
+    os.close(fd)
+    carry, prev, want = new_carry(TIME_SHARE_SCHEMA), None, []
+    for r in readings:
+        want.append(format_row(r.timestamp, derive(TIME_SHARE_SCHEMA, prev, r, carry).values))
+        prev = r
+    assert (tmp_path / "t.csv").read_text() == "".join(want)
+    got = array("d", [9.0, 9.0])
+    writer.carried(got)
+    assert list(got) == list(carry) and got[0] == pytest.approx(JIFFY - TICK)
+    for given_carry, share in ((array("d", [0.001, 0.0]), 100.0), (None, 50.0)):
+        (tmp_path / str(share)).mkdir()
+        fd, writer = _time_share_writer(tmp_path / str(share))
+        writer.follow(array("d", [1.0, 0.0]), 10.0, *([given_carry] if given_carry else []))
+        writer.write(array("d", [1.001, 0.0]), array("d", [10.002, 0.0]), 1)
+        os.close(fd)
+        assert (tmp_path / str(share) / "t.csv").read_text() == format_row(0.0, [share, 0.0])
+
+
+@pytest.mark.parametrize("size", [0, 1, 3])
+def test_a_writer_takes_and_gives_a_carry_of_one_number_a_column_only(tmp_path: Path,
+                                                                       size: int) -> None:
+    fd, writer = _time_share_writer(tmp_path)
+    try:
+        with pytest.raises(ValueError, match="2 values"):
+            writer.carried(array("d", [0.0]) * size)
+        with pytest.raises(ValueError, match="2 values"):
+            writer.follow(array("d", [0.0, 0.0]), 0.0, array("d", [0.0]) * size)
+        with pytest.raises(TypeError):
+            writer.carried(bytes(16))  # not writable
+    finally:
+        os.close(fd)
 
 
 def test_record_hands_its_rows_to_c_and_counts_them(tmp_path: Path,

@@ -750,13 +750,17 @@ def derive_arguments(draw: Any) -> tuple:
             return memoryview(buf).toreadonly()
         return buf
     prev = sized(width, False)
-    return (plan, prev, draw(st.one_of(st.floats(), st.sampled_from([10**400, "x"]))),
-            sized(n * width, False), sized(n * 2, False), count, sized(n * (columns + 1), True))
+    arguments = (plan, prev, draw(st.one_of(st.floats(), st.sampled_from([10**400, "x"]))),
+                 sized(n * width, False), sized(n * 2, False), count,
+                 sized(n * (columns + 1), True))
+    carry = draw(st.integers(0, 3))  # none, None, a carry (any numbers, any size or kind)
+    return arguments + (() if carry == 0 else (None,) if carry == 1 else (sized(columns, True),))
 
 
 def reference_derive_rows(plan: Any, prev: Any, prev_time: Any, rows: Any, stamps: Any,
-                          count: Any, out: Any) -> Tuple[Optional[type], list]:
-    """derive_rows as documented: its checks in order, then derive() on each row."""
+                          count: Any, out: Any, carry: Any = None) -> Tuple[Optional[type], list]:
+    """derive_rows as documented: its checks in order, then derive() on each row (the carry,
+    when given, updated as the C twin must update it: carry's own list is its value after)."""
     if number_problem(prev_time):
         return number_problem(prev_time), []
     if not hasattr(type(count), "__index__"):
@@ -779,6 +783,12 @@ def reference_derive_rows(plan: Any, prev: Any, prev_time: Any, rows: Any, stamp
         problem = buffer_problem(obj, want, writable)
         if problem:
             return problem, []
+    if carry is not None:  # exactly one number a column, one-dimensional
+        problem = buffer_problem(carry, columns, True)
+        view = memoryview(carry) if problem is None else None
+        if problem or view is None or view.nbytes // 8 != columns or view.ndim != 1:
+            return problem or ValueError, []
+
     def whole_in(x: float, low: float, high: float) -> bool:
         return low <= x < high and x == math.floor(x)
 
@@ -792,12 +802,14 @@ def reference_derive_rows(plan: Any, prev: Any, prev_time: Any, rows: Any, stamp
                 whole_in(per, 0 if kind in (2, 4) else -1, width)
         if not ok:
             return ValueError, []
-    return None, derive_values(p, before, float(prev_time), list(memoryview(rows)),
-                               list(memoryview(stamps)), count, width)
+    kept = None if carry is None else list(memoryview(carry))
+    values = derive_values(p, before, float(prev_time), list(memoryview(rows)),
+                           list(memoryview(stamps)), count, width, kept)
+    return None, values + ([] if kept is None else [kept])
 
 
 def derive_values(p: list, before: list, before_time: float, rows: list, stamps: list,
-                  count: int, width: int) -> list:
+                  count: int, width: int, carry: Optional[list] = None) -> list:
     out = []
     for i in range(count):
         now = rows[i * width:(i + 1) * width]
@@ -824,6 +836,13 @@ def derive_values(p: list, before: list, before_time: float, rows: list, stamps:
                 continue
             delta = now[at] - before[at]
             base = dt if kind in (1, 6) else now[per] - before[per]
+            if kind == 6 and carry is not None:  # its excess goes on into the next interval
+                if not (delta >= 0.0 and base > 0.0):
+                    carry[c] = 0.0
+                else:
+                    k = carry[c]
+                    delta += min(k, 1.0) if k > 0.0 else 0.0
+                    carry[c] = min(delta - base, 1.0) if delta / base > 1.0 else 0.0
             out.append(math.nan if not delta >= 0.0 else
                        min(delta / base, most) * scale if base > 0.0 else math.nan)
         before, before_time = now, stamps[2 * i]
@@ -834,15 +853,20 @@ def derive_values(p: list, before: list, before_time: float, rows: list, stamps:
 @fuzz
 @given(arguments=derive_arguments())
 def test_derive_rows_checks_every_index_and_size_then_derives(arguments: tuple) -> None:
-    out = arguments[-1]
+    out = arguments[6]
     snapshot = list(memoryview(out)) if isinstance(out, array) else []
+    carry = arguments[7] if len(arguments) > 7 else None
+    carried = list(memoryview(carry)) if isinstance(carry, array) else []
     expected, values = reference_derive_rows(*arguments)
     got = outcome(lambda: c_fieldread.derive_rows(*arguments))
     if expected is not None:
         assert got == ("raised", expected)
         assert not snapshot or same(list(out), snapshot)  # nothing written before the checks
+        assert not carried or same(list(memoryview(carry)), carried)
         return
     assert got == ("ok", None)
+    if carry is not None:
+        assert same(list(memoryview(carry)), values.pop())
     assert same(list(out)[:len(values)], values)
     assert same(list(out)[len(values):], snapshot[len(values):])
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from memmap_tui.catalog import known_columns
-from memmap_tui.derive import derive, plan_array
+from memmap_tui.derive import CARRY_LIMIT, derive, new_carry, plan_array
 from memmap_tui.model import MetricSpec, Reading, Schema, counter, gauge, ratio_gauge
 
 SCHEMA = Schema([
@@ -333,3 +335,94 @@ def test_the_shares_of_every_collector_are_parts_of_a_whole() -> None:
                       *(f"job.psi.{name}" for name in psi)]
     for column in ("proc.cpu_percent", "job.cpu.used_percent", "proc.io_delay_percent"):
         assert not known_columns()[column].share
+
+
+# -- a share of time's excess over its interval is carried into the next ----------------------
+# A disk's io_ticks steps a jiffy at a time (4 ms at HZ=250): recorded every 2 ms, a disk busy
+# all along shows a 4 ms step every other interval.
+JIFFY, TICK = 0.004, 0.002
+
+
+def stepping_disk(intervals: int, start: float = 100.0) -> list:
+    """Readings of TIME_SHARE_SCHEMA every TICK of a disk busy all along, its busy seconds
+    counted a JIFFY at a time (the step lands on every other interval)."""
+    return [Reading(start + k * TICK, start + k * TICK, [(k // 2) * JIFFY, 0.0])
+            for k in range(intervals + 1)]
+
+
+def busy_shares(readings: list, carry: Any) -> list:
+    return [derive(TIME_SHARE_SCHEMA, a, b, carry).values[0]
+            for a, b in zip(readings, readings[1:])]
+
+
+def test_without_a_carry_a_step_longer_than_the_interval_loses_its_excess() -> None:
+    shares = busy_shares(stepping_disk(20), None)
+    assert shares == [0.0, 100.0] * 10  # half of a disk busy all along
+
+
+def test_with_a_carry_the_excess_of_a_step_fills_the_next_interval() -> None:
+    carry = new_carry(TIME_SHARE_SCHEMA)
+    shares = busy_shares(stepping_disk(20), carry)
+    assert shares[0] == 0.0 and shares[1:] == pytest.approx([100.0] * 19)
+    assert list(carry) == pytest.approx([JIFFY - TICK, 0.0])  # the last step's other half
+    # what was shown, and is still carried, is what the kernel counted
+    shown = sum(s / 100.0 * TICK for s in shares)
+    assert shown + carry[0] == pytest.approx(10 * JIFFY)
+
+
+def test_a_carry_is_at_most_carry_limit() -> None:
+    carry = new_carry(TIME_SHARE_SCHEMA)
+    leap = [Reading(0.0, 0.0, [0.0, 0.0]), Reading(0.1, 0.1, [50.0, 0.0])]
+    leap += [Reading(0.1 + 0.1 * k, 0.0, [50.0, 0.0]) for k in range(1, 15)]
+    shares = busy_shares(leap, carry)
+    assert CARRY_LIMIT == 1.0
+    assert shares[:11] == pytest.approx([100.0] * 11)  # the interval, then 1 s carried
+    assert shares[11:] == pytest.approx([0.0] * 4)
+    assert carry[0] == 0.0
+
+
+@pytest.mark.parametrize("gap", [math.nan, 0.0])  # a value missing, a counter gone backwards
+def test_a_gap_forgets_the_carry(gap: float) -> None:
+    carry = new_carry(TIME_SHARE_SCHEMA)
+    busy_shares(stepping_disk(2), carry)
+    assert carry[0] == pytest.approx(JIFFY - TICK)
+    before = Reading(200.0, 200.0, [1.0, 0.0])
+    assert math.isnan(derive(TIME_SHARE_SCHEMA, before, Reading(200.1, 200.1, [gap, 0.0]),
+                             carry).values[0])
+    assert carry[0] == 0.0
+
+
+def test_a_first_frame_starts_the_carry_afresh_and_other_columns_keep_none() -> None:
+    carry = array("d", [0.5, 7.0])
+    derive(TIME_SHARE_SCHEMA, None, Reading(0.0, 0.0, [1.0, 1.0]), carry)
+    assert list(carry) == [0.0, 7.0]  # the rate column is no share of time: left alone
+    a, b = Reading(0.0, 0.0, [1.0, 1.0]), Reading(1.0, 1.0, [1.5, 1.5])
+    assert derive(TIME_SHARE_SCHEMA, a, b, carry).values == [50.0, 50.0]
+    assert list(carry) == [0.0, 7.0]
+
+
+@pytest.mark.parametrize("odd", [math.nan, -1.0, math.inf, 5.0])
+def test_an_odd_carry_is_taken_as_0_or_carry_limit(odd: float) -> None:
+    carry = array("d", [odd, 0.0])
+    a, b = Reading(0.0, 0.0, [1.0, 1.0]), Reading(10.0, 10.0, [6.0, 6.0])
+    share = derive(TIME_SHARE_SCHEMA, a, b, carry).values[0]
+    assert share == pytest.approx(60.0 if odd > 0 else 50.0)
+
+
+@given(st.lists(st.tuples(st.floats(min_value=1e-4, max_value=0.5),
+                          st.floats(min_value=0.0, max_value=0.05)), min_size=1, max_size=60))
+def test_carried_shares_add_up_to_the_counter(steps: list) -> None:
+    """Any growing busy counter: each share within [0, 100], and the shares over their
+    intervals, plus what is still carried, are the counter's growth (no step reaches the
+    limit here: a step is at most 50 ms)."""
+    carry = new_carry(TIME_SHARE_SCHEMA)
+    t, busy = 0.0, 0.0
+    prev = Reading(t, t, [busy, 0.0])
+    shown = 0.0
+    for dt, grew in steps:
+        cur = Reading(prev.monotonic + dt, 0.0, [prev.values[0] + grew, 0.0])
+        share = derive(TIME_SHARE_SCHEMA, prev, cur, carry).values[0]
+        assert 0.0 <= share <= 100.0
+        shown += share / 100.0 * (cur.monotonic - prev.monotonic)
+        prev = cur
+    assert shown + carry[0] == pytest.approx(prev.values[0] - 0.0, rel=1e-9, abs=1e-12)
