@@ -16,7 +16,9 @@ from .collector import (
     CollectorError,
     CollectorOptions,
     UsageError,
+    available_names,
     build_collectors,
+    collector_class,
     env_tegrastats_cmd,
     parse_collector_list,
 )
@@ -64,6 +66,21 @@ def chosen_collectors(args: Any, stop_when_gone: bool = True) -> List[Collector]
     if options.pid is not None and not any(c.name == "process" for c in built):
         built += build_collectors(["process"], options)  # named: raises with the probe's why
     return built
+
+
+def import_collectors(args: Any) -> None:
+    """Import the modules of the collectors chosen_collectors(args) may build, without building
+    any. `run` calls it before it launches the command: imports are most of the time from the
+    launch to the first sample (about 45 ms, against 10 ms with them done before), and the
+    host's figures count from that sample while the command's tree counts from the launch. A
+    module that fails to import is left to build_collectors, which says so as it would have."""
+    given = getattr(args, "collectors", None)
+    names = parse_collector_list(given) if given is not None else available_names()
+    for name in dict.fromkeys([*names, "process"]):
+        try:
+            collector_class(name)
+        except ImportError:
+            pass
 
 
 def build_sampler(args: Any, sinks: Sequence[Sink] = (), stop_when_gone: bool = True) -> Sampler:

@@ -114,6 +114,38 @@ def test_a_command_that_ends_within_the_first_interval_shows_what_it_read(
     assert data["duration_seconds"] > 0
 
 
+@pytest.mark.parametrize("chosen", [[], ["--collectors", "host"]])
+def test_the_collectors_are_imported_before_the_command_is_launched(tmp_path: Path,
+                                                                    chosen: list) -> None:
+    """Importing the collectors is most of memmap's time from the launch to the first sample,
+    from which the host's figures count (the tree's count from the launch): it is done before
+    the launch. Seen from inside a real `memmap run`: which collector modules are loaded when
+    it launches the command."""
+    from memmap_tui.collector import BUILTIN_COLLECTORS
+
+    wanted = sorted({target.partition(":")[0] for target in BUILTIN_COLLECTORS.values()})
+    (tmp_path / "probe.py").write_text(
+        "import sys\n"
+        "import memmap_tui.commands.run as run\n"
+        "real = run.launch\n"
+        "def launch(command, forwarder):\n"
+        f"    loaded = [m for m in {wanted!r} if m in sys.modules]\n"
+        "    print('loaded at launch:', ','.join(loaded), file=sys.stderr)\n"
+        "    return real(command, forwarder)\n"
+        "run.launch = launch\n"
+        "from memmap_tui.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    out = subprocess.run([PY, str(tmp_path / "probe.py"), "run", *chosen, "--interval", "0.1",
+                          "--", "true"], cwd=tmp_path, env=memmap_env(), timeout=60,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stderr.splitlines() if x.startswith("loaded at launch:"))
+    loaded = line.partition(":")[2].strip().split(",")
+    expected = ({"memmap_tui.collectors.host", "memmap_tui.collectors.process"} if chosen
+                else set(wanted) - {"memmap_tui.collectors.nvml"})  # nvml needs pynvml
+    assert expected <= set(loaded), line
+
+
 def test_a_launched_tree_counts_from_zero_and_a_watched_one_from_its_first_sample(
         tmp_path: Path) -> None:
     from memmap_tui.collectors.process import ProcessCollector

@@ -27,7 +27,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..collector import UsageError, parse_collector_list
 from ..collectors.job import job_identity
-from ..pipeline import build_sampler, log_to_stderr, open_sampler
+from ..pipeline import build_sampler, import_collectors, log_to_stderr, open_sampler
 from ..safetext import printable
 from ..sinks.csv import CsvSink, failure_reason, write_failure
 from ..sinks.summary import RunSummary, render
@@ -175,6 +175,7 @@ def run_command(args: Any) -> int:
     if args.collectors is not None:
         parse_collector_list(args.collectors)  # a bad name fails before anything starts
     csv_target, json_target = check_outputs(args)
+    import_collectors(args)  # now, not between the launch and the first sample
     with SignalForwarder() as forwarder:  # from here on a signal waits for the command
         pending = PendingFile(csv_target) if csv_target is not None else None
         launched = (time.monotonic(), time.time())  # the tree counts from zero from here
