@@ -33,7 +33,7 @@ from .. import roles as R
 from ..catalog import schema_for_columns
 from ..collector import UsageError
 from ..csvread import Recording, load_recording
-from ..figures import gpu_utilisation
+from ..figures import count_weights, gpu_utilisation, weighted_mean
 from ..model import Schema
 from ..phases import phases_of_rows, whole_run
 from ..safetext import printable
@@ -80,13 +80,27 @@ def percentile(ordered: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (at - low)
 
 
-def summarise(column: str, values: Sequence[float]) -> Optional[Summary]:
-    """mean, p50, p95, max of the values that exist; None when there are none."""
+def summarise(column: str, values: Sequence[float],
+              counts: Optional[Sequence[float]] = None) -> Optional[Summary]:
+    """mean, p50, p95, max of the values that exist; None when there are none. With `counts`
+    (a ratio of two counts, such as seconds per request: each row's requests), the mean weighs
+    each row by its count, so that it is the window's ratio (memmap_tui.figures); the
+    percentiles and the maximum stay those of the rows."""
     ordered = sorted(v for v in values if not math.isnan(v))
     if not ordered:
         return None
-    return Summary(column, math.fsum(ordered) / len(ordered), percentile(ordered, 0.5),
-                   percentile(ordered, 0.95), ordered[-1])
+    average = (weighted_mean(values, counts) if counts is not None
+               else math.fsum(ordered) / len(ordered))
+    return Summary(column, average, percentile(ordered, 0.5), percentile(ordered, 0.95),
+                   ordered[-1])
+
+
+def row_counts(rec: Recording, rate_column: str) -> List[float]:
+    """How many of a count (requests, calls) each row covers: its rate times the seconds since
+    the row before (NaN for the first row, and where either is unknown)."""
+    stamps, rates = rec.timestamps, rec.column(rate_column)
+    return [math.nan] + [rate * (t - before) for rate, t, before
+                         in zip(rates[1:], stamps[1:], stamps)]
 
 
 def select_columns(available: Sequence[str], wanted: Optional[str]) -> List[str]:
@@ -160,15 +174,19 @@ def headline_lines(rec: Recording, schema: Schema) -> List[Tuple[str, str]]:
     return lines
 
 
-def metrics_table(rec: Recording, columns: Sequence[str]) -> Tuple[Table, int]:
-    """The per-metric table, and how many chosen columns had no value at all (left out)."""
+def metrics_table(rec: Recording, columns: Sequence[str], schema: Schema
+                  ) -> Tuple[Table, int]:
+    """The per-metric table, and how many chosen columns had no value at all (left out). A
+    ratio of two counts is averaged over the counts (figures.count_weights)."""
     table = Table(title="Per metric, over the whole recording", title_justify="left")
     table.add_column("metric", overflow="fold")
     for heading in ("mean", "p50", "p95", "max"):
         table.add_column(heading, justify="right", no_wrap=True)
     empty = 0
+    weights = count_weights(schema)
     for column in columns:
-        s = summarise(column, rec.column(column))
+        base = weights.get(column)
+        s = summarise(column, rec.column(column), row_counts(rec, base) if base else None)
         if s is None:
             empty += 1
             continue
@@ -233,7 +251,7 @@ def run_report(args: Any) -> int:
     schema = schema_for_columns(rec.metrics)
     for style, text in headline_lines(rec, schema):
         console.print(text, style=style or None, soft_wrap=True)
-    table, empty = metrics_table(rec, columns)
+    table, empty = metrics_table(rec, columns, schema)
     console.print(table)
     if empty:
         console.print(f"({fmt_counted(empty, 'column')} without any value left out)")
