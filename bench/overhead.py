@@ -11,7 +11,7 @@ Prints, in one run (machines are noisy, so every figure comes with its baseline)
 3. Ring buffer push ns for a 32-column row, C and Python.
 4. CPU % of one core for `memmap record` at 10 Hz, 100 Hz and 1 kHz (host metrics), side by
    side with the C floor program reading the same files at the same rate in the same window
-   (/proc/stat, which memmap reads once a USER_HZ tick below 10 ms a sample, as often).
+   (/proc/stat, which memmap reads at most every 0.1 s (STAT_PERIOD), as often).
 5. CPU % of one core for `memmap record --pid` watching a tree of 16 processes (15 forked
    workers) at 10 Hz, beside a host-only `memmap record` at 10 Hz and the C floor program
    reading what a --pid tick reads (the host files, /proc/loadavg, each process's stat and io)
@@ -61,8 +61,8 @@ FLOOR_C = r"""
 #include <time.h>
 #include <unistd.h>
 /* floor INTERVAL_NS COUNT FILES...: pread every file each tick; COUNT 0 = forever. A file given
- * as @TICKS:PATH is read every TICKS ticks only (memmap reads /proc/stat once a USER_HZ tick,
- * its resolution, when it samples faster: the floor does the same work). Ticks keep
+ * as @TICKS:PATH is read every TICKS ticks only (memmap reads /proc/stat at most every 0.1 s
+ * when it samples faster: the floor does the same work). Ticks keep
  * a drift-free schedule (absolute deadlines, late slots skipped), as memmap's sampler does: a
  * relative sleep after the reads would tick less often than asked (about 900 times a second
  * when 1,000 are asked here) and make the floor look cheaper than the same work is. */
@@ -135,7 +135,7 @@ def files_present() -> List[str]:
 
 def files_at(interval: float) -> List[str]:
     """The floor's files when it samples every `interval` s: /proc/stat no more often than
-    memmap reads it (STAT_PERIOD, its USER_HZ resolution), as @TICKS:/proc/stat."""
+    memmap reads it (STAT_PERIOD), as @TICKS:/proc/stat."""
     every = max(1, round(STAT_PERIOD / interval))
     return [f"@{every}:{f}" if f == "/proc/stat" and every > 1 else f for f in files_present()]
 

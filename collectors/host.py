@@ -6,8 +6,11 @@ parsed in C straight into the row when the extension is built):
                     the `cpuN` lines give each CPU's busy and total time, and the busiest CPU
                     of the interval (max over CPUs of d(busy)/d(total), a derived gauge, never
                     below the first line's share: their mean).
-                    Its resolution is one USER_HZ tick (10 ms), so at shorter intervals it is
-                    read every 10 ms and the CPU columns are empty on the rows between
+                    Read at most every STAT_PERIOD (0.1 s): the kernel counts busy time a
+                    tick at a time and idle time exactly, so shares over fewer ticks are
+                    skewed (over 10 ms rows, a mean of them read a quarter low under an
+                    I/O-bound load; over 0.1 s, within 2 %). At shorter intervals the CPU
+                    columns are empty on the rows between
 - /proc/meminfo     kB -> bytes; used = MemTotal - MemAvailable (what `free` calls used)
 - /proc/vmstat      pgmajfault, pgfault (minor = all - major); workingset_refault_anon +
                     workingset_refault_file (Linux >= 5.9; workingset_refault before) x the page
@@ -73,7 +76,9 @@ from memmap_tui.model import DEVICE, MetricSpec, counter, gauge
 from .host_detail import busiest_cpu_spec, core_specs, cpu_numbers, request_specs
 
 CLK_TCK = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
-STAT_PERIOD = 1.0 / CLK_TCK  # /proc/stat's resolution: a batch reads it at most this often
+# /proc/stat: a batch reads it at most this often (its USER_HZ resolution is 10 ms, but shares
+# over much less than 0.1 s of kernel ticks are skewed; see the module docstring)
+STAT_PERIOD = max(1.0 / CLK_TCK, 0.1)
 PAGE_BYTES = float(os.sysconf("SC_PAGE_SIZE")) if hasattr(os, "sysconf") else 4096.0
 # The refault counters of /proc/vmstat: split by kind since Linux 5.9, one counter before.
 REFAULT_KEYS = (("workingset_refault_anon", "workingset_refault_file"), ("workingset_refault",))
@@ -279,8 +284,9 @@ class HostCollector(Collector):
 
     # -- CPU ---------------------------------------------------------------------------------
     def _add_cpu(self) -> None:
-        # Its times count whole USER_HZ ticks: read faster, they hold still (a 1 ms row would
-        # show 0 % or 100 % of a CPU). Every column from them is a ratio of two of them, which
+        # Read at most every STAT_PERIOD: its times count whole ticks, and shares over fewer
+        # are skewed (a 1 ms row would show 0 % or 100 % of a CPU; a mean of 10 ms rows read a
+        # quarter low under I/O). Every column from them is a ratio of two of them, which
         # holds as NaN on the rows between reads (no time went by) rather than as a false 0.
         # The busiest CPU reads all CPUs' busy time, then each CPU's, as one run, and their
         # totals as another (MetricSpec.ratios): the metrics are added in that order.

@@ -29,9 +29,9 @@
  *
  * A file may have a period, (path, key_token, period): read_schedule() then reads it at most
  * that often and its rules keep the values of its last read on the ticks between, for a file
- * whose numbers cannot change faster (the CPU times of /proc/stat count USER_HZ ticks, 10 ms:
- * read at 1 kHz they hold still for nine reads of ten). read() always reads every file, and the
- * first tick of a schedule after a read() does too.
+ * whose numbers cannot change faster or mean little over less (the CPU times of /proc/stat,
+ * counted a kernel tick at a time: the host reads it every 0.1 s at most). read() always reads
+ * every file, and the first tick of a schedule after a read() does too.
  *
  * read_schedule() runs without the GIL. While it runs, the reader is busy: read, head, close,
  * __init__, guard and another read_schedule raise RuntimeError instead of sharing its buffers

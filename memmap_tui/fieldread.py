@@ -24,7 +24,8 @@ calling `__init__` again closes the old files first.
 
 A file may be given as (path, key_token, period): the C reader's `read_schedule` then reads it
 at most once a period and holds its rules' values on the ticks between, for files whose numbers
-cannot change faster (/proc/stat counts CPU time in USER_HZ ticks of 10 ms). `read()` reads every
+cannot change faster or mean little over less (/proc/stat counts CPU time a kernel tick at a
+time; the host reads it every 0.1 s at most). `read()` reads every
 file, in C and in the twin.
 
 The C reader also reads less where it can: once every rule of a keyed file matched, it asks the
