@@ -18,7 +18,6 @@ from memmap_tui.commands.report import (
     describe,
     headline_lines,
     percentile,
-    row_counts,
     select_columns,
     summarise,
 )
@@ -57,30 +56,29 @@ def test_summary_ignores_missing_values() -> None:
 def test_a_ratio_of_counts_is_averaged_over_its_counts(tmp_path: Path) -> None:
     """Seconds per request, bytes per request: the mean is the window's (all the requests'
     time over their number), not the mean of the rows: a quiet row with one slow request
-    weighs one request, a busy one a thousand. Rows half a second apart, then two seconds."""
+    weighs one request, a busy one a thousand. The wall clock stepped an hour forward before
+    the last row: rows weigh by their rates, not by the CSV's stamps."""
     path = tmp_path / "await.csv"
     path.write_text("timestamp,host.disk.sda.reads_per_second,host.disk.sda.read_await_seconds,"
                     "host.disk.sda.read_request_bytes\n"
                     "1700000000.0,,,\n"
-                    "1700000000.5,2,0.010,1048576\n"      # 1 request of 1 MiB, 10 ms
-                    "1700000002.5,500,0.001,4096\n"       # 1,000 of 4 KiB, 1 ms each
-                    "1700000003.0,,,\n")                   # none: no value
+                    "1700000001.0,1,0.010,1048576\n"      # 1 request of 1 MiB, 10 ms
+                    "1700000002.0,1000,0.001,4096\n"      # 1,000 of 4 KiB, 1 ms each
+                    "1700003603.0,1,0.100,8192\n"         # 1 of 100 ms, after the step
+                    "1700003604.0,,,\n")                   # none: no value
     rec = load_recording(str(path))
-    counts = [1.0, 1000.0]
-    for column, values, want in (
-            ("host.disk.sda.read_await_seconds", [0.010, 0.001], (0.010 + 1.0) / 1001),
-            ("host.disk.sda.read_request_bytes", [1048576.0, 4096.0],
-             (1048576 + 4096 * 1000) / 1001)):
-        s = summarise(column, rec.column(column),
-                      row_counts(rec, "host.disk.sda.reads_per_second"))
+    counts = [1.0, 1000.0, 1.0]
+    for column, values in (("host.disk.sda.read_await_seconds", [0.010, 0.001, 0.100]),
+                           ("host.disk.sda.read_request_bytes", [1048576.0, 4096.0, 8192.0])):
+        s = summarise(column, rec.column(column), rec.column("host.disk.sda.reads_per_second"))
+        want = sum(v * c for v, c in zip(values, counts)) / sum(counts)
         assert s is not None and s.mean == pytest.approx(want)
-        assert want == pytest.approx(sum(v * c for v, c in zip(values, counts)) / 1001)
         assert s.max == max(values)  # the rows' own figures
     out = memmap("report", str(path), "--columns", "host.disk.sda.read_await*", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     row = next(line for line in out.stdout.splitlines() if "read_await_seconds" in line)
     cells = [cell.strip() for cell in row.split("│") if cell.strip()]
-    assert cells[1:] == ["1.0 ms", "5.5 ms", "9.5 ms", "10.0 ms"], row  # mean not 5.5 ms
+    assert cells[1:] == ["1.1 ms", "10.0 ms", "91.0 ms", "100.0 ms"], row  # not 37 ms
 
 
 def test_columns_by_name_or_pattern_keep_recording_order() -> None:

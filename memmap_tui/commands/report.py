@@ -83,9 +83,10 @@ def percentile(ordered: Sequence[float], q: float) -> float:
 def summarise(column: str, values: Sequence[float],
               counts: Optional[Sequence[float]] = None) -> Optional[Summary]:
     """mean, p50, p95, max of the values that exist; None when there are none. With `counts`
-    (a ratio of two counts, such as seconds per request: each row's requests), the mean weighs
-    each row by its count, so that it is the window's ratio (memmap_tui.figures); the
-    percentiles and the maximum stay those of the rows."""
+    (a ratio of two counts, such as seconds per request: each row's requests per second), the
+    mean weighs each row by its count, so that it is the window's ratio (memmap_tui.figures:
+    by the rate, as rows are evenly spaced; the CSV's wall-clock stamps are not, across a clock
+    step or a suspend); the percentiles and the maximum stay those of the rows."""
     ordered = sorted(v for v in values if not math.isnan(v))
     if not ordered:
         return None
@@ -94,13 +95,6 @@ def summarise(column: str, values: Sequence[float],
     return Summary(column, average, percentile(ordered, 0.5), percentile(ordered, 0.95),
                    ordered[-1])
 
-
-def row_counts(rec: Recording, rate_column: str) -> List[float]:
-    """How many of a count (requests, calls) each row covers: its rate times the seconds since
-    the row before (NaN for the first row, and where either is unknown)."""
-    stamps, rates = rec.timestamps, rec.column(rate_column)
-    return [math.nan] + [rate * (t - before) for rate, t, before
-                         in zip(rates[1:], stamps[1:], stamps)]
 
 
 def select_columns(available: Sequence[str], wanted: Optional[str]) -> List[str]:
@@ -186,7 +180,7 @@ def metrics_table(rec: Recording, columns: Sequence[str], schema: Schema
     weights = count_weights(schema)
     for column in columns:
         base = weights.get(column)
-        s = summarise(column, rec.column(column), row_counts(rec, base) if base else None)
+        s = summarise(column, rec.column(column), rec.column(base) if base else None)
         if s is None:
             empty += 1
             continue
