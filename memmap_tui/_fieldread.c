@@ -1626,6 +1626,7 @@ struct RowWriter {
     double *before;         /* the raw row before the next one to write (NaN before any) */
     double before_time;     /* its monotonic time */
     double *carry;          /* derive()'s carry: one number a column (0 before any) */
+    double *carry_kept;     /* the carry before a write, put back when the write fails */
     double *out;            /* every * (columns + 1) derived values */
     char *text;             /* every * row_bytes */
     size_t row_bytes;
@@ -1640,10 +1641,11 @@ static void writer_release(RowWriter *w) {
     PyMem_Free(w->plan);
     PyMem_Free(w->before);
     PyMem_Free(w->carry);
+    PyMem_Free(w->carry_kept);
     PyMem_RawFree(w->out);
     PyMem_RawFree(w->text);
     PyMem_RawFree(w->header);
-    w->plan = w->before = w->carry = w->out = NULL;
+    w->plan = w->before = w->carry = w->carry_kept = w->out = NULL;
     w->text = w->header = NULL;
     w->header_bytes = 0;
     w->name = NULL;
@@ -1692,6 +1694,7 @@ static int writer_put(RowWriter *w, const double *rows, const double *stamps, Py
     Py_ssize_t cells = w->columns + 1;
     while (n > 0) {
         Py_ssize_t k = n < w->every ? n : w->every;
+        memcpy(w->carry_kept, w->carry, (size_t)w->columns * sizeof(double));
         derive_block(w->plan, w->columns, w->width, w->before, w->before_time, rows, stamps, k,
                      w->out, w->carry);
         size_t used = 0;
@@ -1699,7 +1702,10 @@ static int writer_put(RowWriter *w, const double *rows, const double *stamps, Py
             used += format_line(w->text + used, w->out + i * cells, cells);
         int error = writer_header_again(w);
         if (!error) error = write_block(w->fd, w->text, used);
-        if (error) return error;
+        if (error) { /* none of these rows is in the file: nor is their carry */
+            memcpy(w->carry, w->carry_kept, (size_t)w->columns * sizeof(double));
+            return error;
+        }
         memcpy(w->before, rows + (k - 1) * w->width, (size_t)w->width * sizeof(double));
         w->before_time = stamps[2 * (k - 1)];
         w->rows += k;
@@ -1818,9 +1824,10 @@ static int writer_init_state(RowWriter *w, PyObject *args) {
     w->plan = PyMem_Malloc((size_t)plan.len);
     w->before = PyMem_Malloc((size_t)width * sizeof(double));
     w->carry = PyMem_Calloc((size_t)columns, sizeof(double));
+    w->carry_kept = PyMem_Calloc((size_t)columns, sizeof(double));
     w->out = PyMem_RawMalloc((size_t)out_values * sizeof(double));
     w->text = PyMem_RawMalloc((size_t)every * row_bytes);
-    if (!w->plan || !w->before || !w->carry || !w->out || !w->text) {
+    if (!w->plan || !w->before || !w->carry || !w->carry_kept || !w->out || !w->text) {
         PyBuffer_Release(&plan);
         PyErr_NoMemory();
         return -1;

@@ -755,6 +755,24 @@ def test_a_writer_carries_a_share_of_time_across_its_writes_and_hands_it_over(
         assert (tmp_path / str(share) / "t.csv").read_text() == format_row(0.0, [share, 0.0])
 
 
+def test_a_failed_write_leaves_the_writers_carry_as_of_its_last_row_written() -> None:
+    """A row at 200 % busy that /dev/full refuses: the file has not got it, nor its excess;
+    each retry starts from the same carry (it grew by the excess each time before)."""
+    from memmap_tui._fieldread import RowWriter
+    fd = os.open("/dev/full", os.O_WRONLY)
+    try:
+        writer = RowWriter(fd, plan_array(TIME_SHARE_SCHEMA), 2, 8, "full.csv")
+        writer.follow(array("d", [1.0, 0.0]), 10.0, array("d", [0.003, 0.0]))
+        for _ in range(3):
+            with pytest.raises(OSError):
+                writer.write(array("d", [1.02, 0.0]), array("d", [10.01, 0.0]), 1)
+            got = array("d", [9.0, 9.0])
+            writer.carried(got)
+            assert list(got) == [0.003, 0.0] and writer.rows == 0
+    finally:
+        os.close(fd)
+
+
 @pytest.mark.parametrize("size", [0, 1, 3])
 def test_a_writer_takes_and_gives_a_carry_of_one_number_a_column_only(tmp_path: Path,
                                                                        size: int) -> None:
