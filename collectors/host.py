@@ -58,8 +58,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import re
+import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from memmap_tui import roles as R
@@ -79,6 +81,7 @@ CLK_TCK = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
 # /proc/stat: a batch reads it at most this often (its USER_HZ resolution is 10 ms, but shares
 # over much less than 0.1 s of kernel ticks are skewed; see the module docstring)
 STAT_PERIOD = max(1.0 / CLK_TCK, 0.1)
+HOLD_DUE = 0.95  # a live tick rereads it once this share of the period went by (tick jitter)
 PAGE_BYTES = float(os.sysconf("SC_PAGE_SIZE")) if hasattr(os, "sysconf") else 4096.0
 # The refault counters of /proc/vmstat: split by kind since Linux 5.9, one counter before.
 REFAULT_KEYS = (("workingset_refault_anon", "workingset_refault_file"), ("workingset_refault",))
@@ -165,7 +168,8 @@ class HostCollector(Collector):
     name = "host"
 
     def __init__(self, proc_root: str = "/proc", sys_root: str = "/sys",
-                 reader_class: Any = None, names: bool = False) -> None:
+                 reader_class: Any = None, names: bool = False,
+                 hold_periods: bool = False) -> None:
         self.proc_root = proc_root
         self.sys_root = sys_root
         self.reader_class = reader_class
@@ -183,10 +187,16 @@ class HostCollector(Collector):
         self.disk_source = "sysfs"  # where the disks are read from (_plan_disks)
         self._disk_slots: Tuple[List[List[int]], int, int] = ([], 0, 0)
         self._disk_paths: frozenset = frozenset()
+        # collect() as a batch reads: a file with a period keeps its last read's values until
+        # the period went by (the pipeline's collectors; 0 until the first collect())
+        self.hold_periods = hold_periods
+        self._held: List[Tuple[int, float]] = []
+        self._held_at = -math.inf
 
     @classmethod
     def from_options(cls, options: CollectorOptions) -> HostCollector:
-        return cls(options.proc_root, options.sys_root, names=options.pid is not None)
+        return cls(options.proc_root, options.sys_root, names=options.pid is not None,
+                   hold_periods=True)
 
     def probe(self) -> Availability:
         path = os.path.join(self.proc_root, "stat")
@@ -217,6 +227,7 @@ class HostCollector(Collector):
             self._add_names()
         self._reader = self._plan.reader(self.reader_class)
         self._row = self._plan.new_row()
+        self._held, self._held_at = [], -math.inf
         self._opened = next(_OPENS)  # names this plan's files for a batch (batch_part)
 
     def metrics(self) -> List[MetricSpec]:
@@ -234,10 +245,29 @@ class HostCollector(Collector):
         while True:  # at most twice: a disk's stat file fails once (then none is read)
             try:
                 self._reader.read(self._row)
+                if self.hold_periods:
+                    self._hold_periods()
                 return self._row
             except OSError as exc:
                 if not self._disk_failed(exc.filename):
                     raise CollectorError(f"host: {exc}") from exc
+
+    def _hold_periods(self) -> None:
+        """What read_schedule does in a batch, for a tick read live (`memmap run`, and the live
+        ticks between batches): the slots of a file with a period (/proc/stat: STAT_PERIOD)
+        keep the values of its last read until the period went by, so that a live tick's CPU
+        share is over as long a time as a batch's (NaN on the ticks between), not a skewed
+        10 ms one (see the module docstring)."""
+        now = time.monotonic()
+        if now - self._held_at >= HOLD_DUE * STAT_PERIOD or not self._held:
+            plan = self._plan
+            held = {i for i, (_, _, period) in enumerate(plan.files) if period > 0}
+            self._held = [(slot, self._row[slot])
+                          for slot in sorted({rule[3] for rule in plan.rules if rule[0] in held})]
+            self._held_at = now
+            return
+        for slot, value in self._held:
+            self._row[slot] = value
 
     def _disk_failed(self, filename: Any) -> bool:
         """When `filename` is a disk's stat file: the disks are read from /proc/diskstats

@@ -514,6 +514,29 @@ def test_cpu_shares_recorded_at_100_hz_average_to_the_cpu_time_of_the_same_secon
         assert sum(mine) / len(mine) == pytest.approx(theirs, rel=0.1, abs=0.5), column
 
 
+def test_ticks_read_live_read_the_cpu_times_once_a_stat_period_as_batches_do() -> None:
+    """`memmap run` reads every tick live: the pipeline's host collector holds /proc/stat's
+    values between reads STAT_PERIOD apart, so its CPU shares are over 0.1 s as in a batch
+    (NaN between), not skewed 10 ms ones. A host made directly still reads every tick."""
+    from memmap_tui.collector import CollectorOptions
+    from memmap_tui.sampler import Sampler
+
+    for host, most in ((HostCollector.from_options(CollectorOptions(interval=0.01)), 14),
+                       (HostCollector(), 200)):
+        frames: List[float] = []
+        sampler = Sampler([host], interval=0.01, sinks=[])
+        sampler.open()
+        util = sampler.schema.column_index["host.cpu.util_percent"]
+        stats = sampler.run(duration=1.0,
+                            on_tick=lambda frame, frames=frames, util=util:
+                            frames.append(frame.values[util]))
+        sampler.close()
+        filled = [v for v in frames if v == v]
+        assert stats.ticks >= 60 and len(frames) == stats.ticks
+        assert len(filled) <= most, (len(filled), stats.ticks)
+        assert len(filled) >= (6 if most < 100 else 0.5 * stats.ticks)
+
+
 def _compare_with_iostat(host: HostCollector, disk: str, path: Path, seconds: int = 5) -> None:
     fio = _fio_reads(path, seconds + 4, 16)
     try:
