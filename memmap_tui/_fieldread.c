@@ -2130,5 +2130,11 @@ PyMODINIT_FUNC PyInit__fieldread(void) {
         Py_DECREF(m);
         return NULL;
     }
+    PyObject *carry_limit = PyFloat_FromDouble(CARRY_LIMIT);
+    if (!carry_limit || PyModule_AddObject(m, "CARRY_LIMIT", carry_limit) < 0) {
+        Py_XDECREF(carry_limit);
+        Py_DECREF(m);
+        return NULL;
+    }
     return m;
 }

@@ -49,7 +49,7 @@ except ImportError:  # pragma: no cover - a build without the extension
 GAUGE_KIND, RATE_KIND, RATIO_KIND, MAX_RATIO_KIND, SHARE_KIND, MAX_SHARE_KIND = 0, 1, 2, 3, 4, 5
 TIME_SHARE_KIND = 6
 PLAN_WIDTH = 5  # numbers per column in plan_array
-CARRY_LIMIT = 1.0  # seconds of a share of time's excess carried, at most (the C twin's too)
+CARRY_LIMIT = 1.0  # seconds of a share of time's excess carried, at most (and the C twin's)
 Plan = List[Tuple[int, int, int, float, int]]
 
 

@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from memmap_tui import fieldread
-from memmap_tui.derive import PLAN_WIDTH
+from memmap_tui.derive import CARRY_LIMIT, PLAN_WIDTH
 from memmap_tui.fieldread import AFTER_PAREN, MAX_TOKENS, PyFieldReader
 from memmap_tui.ring import PyRingBuffer
 
@@ -87,6 +87,7 @@ def test_a_sanitizer_run_imports_the_sanitized_builds() -> None:
 def test_the_twins_share_their_limits() -> None:
     assert (c_fieldread.MAX_TOKENS, c_fieldread.MAX_KEY, c_fieldread.MAX_WIDTH) == \
         (fieldread.MAX_TOKENS, fieldread.MAX_KEY, fieldread.MAX_WIDTH)
+    assert c_fieldread.CARRY_LIMIT == CARRY_LIMIT  # derive_rows's and derive()'s
 
 
 # --- FieldReader: files, rules and width ----------------------------------------------------
