@@ -190,7 +190,8 @@ class HostCollector(Collector):
         # collect() as a batch reads: a file with a period keeps its last read's values until
         # the period went by (the pipeline's collectors; 0 until the first collect())
         self.hold_periods = hold_periods
-        self._held: List[Tuple[int, float]] = []
+        self._held_slots: List[int] = []  # the plan's held_slots()
+        self._held: List[float] = []  # their values as last read
         self._held_at = -math.inf
 
     @classmethod
@@ -227,7 +228,7 @@ class HostCollector(Collector):
             self._add_names()
         self._reader = self._plan.reader(self.reader_class)
         self._row = self._plan.new_row()
-        self._held, self._held_at = [], -math.inf
+        self._held_slots, self._held, self._held_at = self._plan.held_slots(), [], -math.inf
         self._opened = next(_OPENS)  # names this plan's files for a batch (batch_part)
 
     def metrics(self) -> List[MetricSpec]:
@@ -259,14 +260,11 @@ class HostCollector(Collector):
         share is over as long a time as a batch's (NaN on the ticks between), not a skewed
         10 ms one (see the module docstring)."""
         now = time.monotonic()
-        if now - self._held_at >= HOLD_DUE * STAT_PERIOD or not self._held:
-            plan = self._plan
-            held = {i for i, (_, _, period) in enumerate(plan.files) if period > 0}
-            self._held = [(slot, self._row[slot])
-                          for slot in sorted({rule[3] for rule in plan.rules if rule[0] in held})]
+        if now - self._held_at >= HOLD_DUE * STAT_PERIOD:
+            self._held = [self._row[slot] for slot in self._held_slots]
             self._held_at = now
             return
-        for slot, value in self._held:
+        for slot, value in zip(self._held_slots, self._held):
             self._row[slot] = value
 
     def _disk_failed(self, filename: Any) -> bool:

@@ -318,6 +318,11 @@ class RowPlan:
         self.files.append((path, key_token, period))
         return len(self.files) - 1
 
+    def held_slots(self) -> List[int]:
+        """The slots filled from files with a period (held between their reads), in order."""
+        held = {i for i, (_, _, period) in enumerate(self.files) if period > 0}
+        return sorted({rule[3] for rule in self.rules if rule[0] in held})
+
     def slot(self) -> int:
         """A new slot in the row."""
         self.width += 1

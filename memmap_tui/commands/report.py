@@ -96,7 +96,6 @@ def summarise(column: str, values: Sequence[float],
                    ordered[-1])
 
 
-
 def select_columns(available: Sequence[str], wanted: Optional[str]) -> List[str]:
     """The metric columns named by --columns (names or shell patterns), in recording order."""
     if not wanted:
