@@ -25,8 +25,8 @@ A hierarchy where the process sits in the real root cgroup says nothing of the j
 the whole machine again) and is left out. Files are kept open and re-read (collectors/kernfs.py);
 one that is gone (the job ended and its cgroup was removed) reads NaN.
 A process that exits between probe() and open() (a command `memmap run` launched that ends at
-once) is shown by the kernel, as a zombie, in the root cgroup; open() then keeps the cgroup the
-probe found, which outlives the process.
+once) is shown by the kernel in the root cgroup from the moment it begins to exit (PF_EXITING,
+before it is a zombie); open() then keeps the cgroup the probe found, which outlives it.
 Known gaps: the cgroup is fixed at open(); v1 PSI is not read; io.stat needs the io controller
 enabled for the job's cgroup (v2), else the disk columns are absent.
 """

@@ -439,11 +439,21 @@ def stat_ppid_start(proc_root: str, pid: int) -> Optional[Tuple[int, int]]:
         return None
 
 
+PF_EXITING = 0x4  # include/linux/sched.h: a task's flag from the start of do_exit()
+
+
 def alive(pid: int, proc_root: str = "/proc") -> bool:
-    """Whether `pid` is a process that has not exited: listed, and not a zombie (whose
-    /proc/PID/cgroup already names the root cgroups on v1)."""
+    """Whether `pid` is a process that has not begun to exit: listed, not a zombie, and without
+    PF_EXITING in its flags (/proc/PID/stat's ninth field). From PF_EXITING on, while its state
+    still reads R or D, its /proc/PID/cgroup already names the root cgroups on v1
+    (proc_cgroup_show in kernel/cgroup/cgroup.c)."""
     f = _stat_fields(proc_root, pid)
-    return f is not None and bool(f) and f[0][:1] not in (b"Z", b"X")
+    if not f or f[0][:1] in (b"Z", b"X"):
+        return False
+    try:
+        return not int(f[6]) & PF_EXITING  # fields after the name: state ppid ... tpgid flags
+    except (IndexError, ValueError):
+        return True  # a stat line without flags: listed and not a zombie
 
 
 def numeric_entries(proc_root: str) -> List[int]:

@@ -24,6 +24,7 @@ from memmap_tui.collectors.cgroupfs import (
 from memmap_tui.collectors.job import JobIdentity, clean, job_identity, job_in_mounts
 
 from memmap_tui import roles as R
+from memmap_tui.collector import CollectorError
 from memmap_tui.derive import derive
 from memmap_tui.model import Reading, Schema
 
@@ -210,6 +211,34 @@ def test_the_real_root_cgroup_is_not_a_job(tmp_path: Path) -> None:
 def test_without_pid_memmap_outside_a_job_has_no_job_view() -> None:
     got = CgroupCollector(None, str(V2 / "proc"), str(V2 / "sys")).probe()
     assert not got.available and "--pid" in got.reason
+
+
+@pytest.mark.parametrize("state, flags, kept", [
+    ("R", 0x4 | 0x400000, True),   # PF_EXITING: do_exit() began, the state still R
+    ("Z", 0x400000, True),         # a zombie
+    ("R", 0x400000, False),        # running, moved to the root cgroups: no job
+])
+def test_a_process_that_begins_to_exit_after_probe_keeps_the_probed_cgroup(
+        tmp_path: Path, state: str, flags: int, kept: bool) -> None:
+    """v1 shows a task in the root cgroups from PF_EXITING on (proc_cgroup_show in
+    kernel/cgroup/cgroup.c), before it is a zombie: a command that ends while memmap opens is
+    read at the cgroup the probe found. /proc/PID/stat as fs/proc/array.c do_task_stat prints
+    it: pid (comm) state ppid pgrp session tty_nr tpgid flags ..."""
+    tree = tmp_path / "t"
+    shutil.copytree(V1, tree)
+    c = CgroupCollector(4242, str(tree / "proc"), str(tree / "sys"))
+    assert c.probe().available
+    cgroup = tree / "proc/4242/cgroup"
+    cgroup.write_text("".join(f"{line.rsplit(':', 1)[0]}:/\n"
+                              for line in cgroup.read_text().splitlines()))
+    (tree / "proc/4242/stat").write_text(
+        f"4242 (python3) {state} 1 4242 4242 0 -1 {flags} 120 0 0 0 3 1 0 0 20 0 1 0 900\n")
+    if kept:
+        c.open()
+        assert _values(c)["job.mem.used_bytes"] > 0
+    else:
+        with pytest.raises(CollectorError, match="no cgroup of its own"):
+            c.open()
 
 
 def test_a_process_that_does_not_exist_is_refused_by_probe(tmp_path: Path) -> None:
